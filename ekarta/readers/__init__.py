@@ -1,0 +1,120 @@
+"""Reader drivers, chosen by URL.
+
+A reader is opened from a URL ``SCHEME:REST`` (in the manner of pyserial's ``serial_for_url``):
+the scheme picks the driver, and the driver alone parses the rest.  Each driver module documents its
+URL grammar in its docstring.  Built-in schemes:
+
+``emulator:[PATH]``
+    the software DESFire card of :mod:`ekarta.emulator` (:mod:`ekarta.readers.emulator`).
+
+Drivers are registered by scheme, either as a callable ``factory(rest: str) -> Reader`` or, like
+python-can's backends, as a ``"module:attribute"`` string that is imported on first use, so that
+importing :mod:`ekarta.readers` never imports a driver's own dependencies (pyscard, nfcpy, ...)::
+
+    from ekarta.readers import open_reader
+
+    with open_reader("emulator:card.json") as reader:
+        reader.wait_for_card(timeout=1.0)
+        response = reader.transceive(bytes.fromhex("9060000000"))
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable
+
+from ekarta.errors import ReaderError, UnknownReaderScheme
+from ekarta.readers.base import CardInfo, Reader, Transceiver
+
+__all__ = [
+    "CardInfo",
+    "Reader",
+    "ReaderFactory",
+    "Transceiver",
+    "available_schemes",
+    "open_reader",
+    "register_driver",
+    "unregister_driver",
+]
+
+ReaderFactory = Callable[[str], Reader]
+"""A driver's entry point: takes the URL's part after ``SCHEME:`` and returns an open reader."""
+
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*\Z")
+
+_drivers: dict[str, ReaderFactory | str] = {
+    "emulator": "ekarta.readers.emulator:open_emulator",
+}
+
+
+def register_driver(scheme: str, factory: ReaderFactory | str) -> None:
+    """Make ``scheme:...`` URLs open with ``factory``.
+
+    ``factory`` is a callable ``factory(rest) -> Reader`` or a ``"package.module:attribute"``
+    string naming one, imported when the scheme is first opened.  Schemes are case-insensitive
+    and follow RFC 3986 (a letter, then letters, digits, ``+``, ``-`` or ``.``).  Registering a
+    scheme again replaces its driver.
+    """
+    key = scheme.lower()
+    if not _SCHEME.match(key):
+        raise ValueError(f"invalid reader URL scheme {scheme!r}")
+    if isinstance(factory, str):
+        if factory.count(":") != 1 or not all(factory.split(":")):
+            raise ValueError(f"driver reference {factory!r} is not of the form 'module:attribute'")
+    elif not callable(factory):
+        raise TypeError(f"driver factory for {scheme!r} must be callable or a 'module:attr' string")
+    _drivers[key] = factory
+
+
+def unregister_driver(scheme: str) -> None:
+    """Forget the driver of ``scheme`` (no error if there is none)."""
+    _drivers.pop(scheme.lower(), None)
+
+
+def available_schemes() -> list[str]:
+    """The registered schemes, sorted.  Lists lazily registered drivers without importing them."""
+    return sorted(_drivers)
+
+
+def _resolve(scheme: str) -> ReaderFactory:
+    factory = _drivers[scheme]
+    if not isinstance(factory, str):
+        return factory
+    module_name, _, attribute = factory.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ReaderError(
+            f"the {scheme!r} reader driver ({factory}) cannot be loaded: {exc}"
+        ) from exc
+    try:
+        resolved = getattr(module, attribute)
+    except AttributeError as exc:
+        raise ReaderError(f"the {scheme!r} reader driver {factory!r} does not exist") from exc
+    if not callable(resolved):
+        raise ReaderError(f"the {scheme!r} reader driver {factory!r} is not callable")
+    if _drivers.get(scheme) == factory:  # cache, unless re-registered meanwhile
+        _drivers[scheme] = resolved
+    return resolved
+
+
+def open_reader(url: str) -> Reader:
+    """Open the reader that ``url`` (``SCHEME:REST``) names, with the driver of ``SCHEME``.
+
+    Raises :class:`ekarta.errors.UnknownReaderScheme` when the URL has no scheme or one no
+    driver handles, :class:`ekarta.errors.ReaderError` when the driver cannot be loaded, and
+    whatever the driver raises when it cannot open the reader.
+    """
+    scheme, sep, rest = url.partition(":")
+    known = ", ".join(f"{s}:" for s in available_schemes()) or "none"
+    if not sep or not scheme:
+        raise UnknownReaderScheme(
+            f"reader URL {url!r} has no scheme; expected SCHEME:..., known schemes: {known}"
+        )
+    key = scheme.lower()
+    if key not in _drivers:
+        raise UnknownReaderScheme(
+            f"unknown reader URL scheme {scheme!r} in {url!r}; known schemes: {known}"
+        )
+    return _resolve(key)(rest)
