@@ -14,7 +14,7 @@ class EkartaError(Exception):
     """Root of every error ekarta raises deliberately."""
 
 
-# --- protocol layer -------------------------------------------------------------------------------
+# --- protocol layer
 
 
 class ProtocolError(EkartaError):
@@ -195,7 +195,7 @@ class ISOStatusError(EkartaError):
         super().__init__(message or f"ISO 7816 status word {sw:04X}")
 
 
-# --- readers --------------------------------------------------------------------------------------
+# --- readers
 
 
 class ReaderError(EkartaError):
@@ -222,7 +222,7 @@ class UnknownReaderScheme(ReaderError, ValueError):
     """The reader URL names a scheme that no driver handles."""
 
 
-# --- emulator -------------------------------------------------------------------------------------
+# --- emulator
 
 
 class EmulatorError(EkartaError):

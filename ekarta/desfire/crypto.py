@@ -299,7 +299,7 @@ class BlockCipher:
         return self.encrypt_cbc(padded[:-bs] + xor(padded[-bs:], subkey), bytes(bs))[-bs:]
 
 
-# --- checksums and paddings -----------------------------------------------------------------------
+# --- checksums and paddings
 
 
 def crc32(data: bytes) -> bytes:

@@ -18,9 +18,9 @@ the communication mode protects).  When the data part is empty, "full" protects 
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 
+from ekarta.desfire.commands import Comm
 from ekarta.desfire.crypto import (
     BlockCipher,
     Key,
@@ -35,31 +35,7 @@ from ekarta.desfire.crypto import (
 )
 from ekarta.errors import IntegrityCheckFailed, InvalidArgument, MalformedMessage
 
-
-class Comm(enum.Enum):
-    """Communication mode of a file or a command."""
-
-    PLAIN = "plain"
-    MAC = "mac"
-    FULL = "full"
-
-    @classmethod
-    def parse(cls, value: Comm | str) -> Comm:
-        if isinstance(value, Comm):
-            return value
-        try:
-            return cls(str(value).strip().lower())
-        except ValueError:
-            raise InvalidArgument(
-                f"unknown communication mode {value!r}; use plain, mac or full") from None
-
-    @classmethod
-    def from_settings(cls, byte: int) -> Comm:
-        return {0: cls.PLAIN, 1: cls.MAC, 2: cls.PLAIN, 3: cls.FULL}[byte & 0x03]
-
-    @property
-    def settings_byte(self) -> int:
-        return {"plain": 0x00, "mac": 0x01, "full": 0x03}[self.value]
+__all__ = ["Comm", "EV1Session", "EV2Session", "LegacySession", "Session"]
 
 
 def _strip_zero_padded_crc(plain: bytes, crc_len: int, check, length: int | None) -> bytes:
@@ -161,7 +137,7 @@ def _key_material_size(new_type: KeyType) -> int:
     return 24 if new_type is KeyType.TDES3 else 16
 
 
-# --- legacy ----------------------------------------------------------------------------------------
+# --- legacy
 
 
 @dataclass
@@ -254,7 +230,7 @@ class LegacySession(Session):
         return key
 
 
-# --- EV1 -------------------------------------------------------------------------------------------
+# --- EV1
 
 
 @dataclass
@@ -366,7 +342,8 @@ class EV1Session(Session):
                 len(plain) != len(pad_zero(plain[:crc_end], self.block_size)):
             raise MalformedMessage("ChangeKey cryptogram has the wrong length")
         material = plain[:size]
-        if not constant_time_equal(plain[size:size + 4], crc32(bytes([cmd, key_no_byte]) + material)):
+        expected_crc = crc32(bytes([cmd, key_no_byte]) + material)
+        if not constant_time_equal(plain[size:size + 4], expected_crc):
             raise IntegrityCheckFailed("ChangeKey CRC does not match")
         version = material[-1] if new_type is KeyType.AES else None
         key = _key_from_plain(new_type, material[:_key_material_size(new_type)], old_key, version)
@@ -376,7 +353,7 @@ class EV1Session(Session):
         return key
 
 
-# --- EV2 -------------------------------------------------------------------------------------------
+# --- EV2
 
 
 @dataclass
