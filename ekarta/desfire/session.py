@@ -145,7 +145,7 @@ class LegacySession(Session):
     """Session after the original DESFire (D40) authentication, command 0x0A."""
 
     key_type: KeyType
-    session_key: bytes
+    session_key: bytes = field(repr=False)
     key_no: int = 0
     kind: str = field(default="legacy", init=False)
 
@@ -242,8 +242,8 @@ class EV1Session(Session):
     """
 
     key_type: KeyType
-    session_key: bytes
-    iv: bytes | None = None
+    session_key: bytes = field(repr=False)
+    iv: bytes | None = field(default=None, repr=False)
     key_no: int = 0
     kind: str = field(default="ev1", init=False)
 
@@ -360,8 +360,8 @@ class EV1Session(Session):
 class EV2Session(Session):
     """Session after AuthenticateEV2First / NonFirst (AES only)."""
 
-    enc_key: bytes
-    mac_key: bytes
+    enc_key: bytes = field(repr=False)
+    mac_key: bytes = field(repr=False)
     ti: bytes
     cmd_counter: int = 0
     key_no: int = 0

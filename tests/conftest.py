@@ -1,0 +1,73 @@
+"""Shared test helpers: a transceiver that replays a recorded card conversation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+
+def _hex(value: str | bytes) -> bytes:
+    if isinstance(value, bytes | bytearray):
+        return bytes(value)
+    return bytes.fromhex(value.replace(" ", "").replace("\n", ""))
+
+
+class ScriptedTransceiver:
+    """Replays a script of (expected C-APDU, recorded R-APDU) pairs, in order.
+
+    Every APDU the client sends must equal the next expected one byte for byte; anything else
+    (a different APDU, one APDU too many) raises AssertionError naming the step, so a test fails
+    loudly at the first divergence.  Hex strings may contain spaces.
+    """
+
+    def __init__(self, *steps: tuple[str | bytes, str | bytes]) -> None:
+        self.steps: list[tuple[bytes, bytes]] = []
+        self.sent: list[bytes] = []
+        for command, response in steps:
+            self.expect(command, response)
+
+    def expect(self, command: str | bytes, response: str | bytes) -> ScriptedTransceiver:
+        """Append one step; returns self for chaining."""
+        self.steps.append((_hex(command), _hex(response)))
+        return self
+
+    def transceive(self, apdu: bytes) -> bytes:
+        n = len(self.sent)
+        apdu = bytes(apdu)
+        self.sent.append(apdu)
+        if n >= len(self.steps):
+            raise AssertionError(
+                f"APDU #{n + 1} {apdu.hex().upper()} was not expected: the script has "
+                f"{len(self.steps)} steps")
+        expected, response = self.steps[n]
+        if apdu != expected:
+            raise AssertionError(
+                f"APDU #{n + 1} differs from the script\n"
+                f"  expected {expected.hex().upper()}\n"
+                f"  sent     {apdu.hex().upper()}")
+        return response
+
+    @property
+    def remaining(self) -> int:
+        """Steps not replayed yet."""
+        return len(self.steps) - len(self.sent)
+
+    def assert_done(self) -> None:
+        """Fail unless every step of the script was replayed."""
+        assert self.remaining == 0, f"{self.remaining} scripted APDUs were never sent"
+
+
+@pytest.fixture
+def script() -> Iterator[type[ScriptedTransceiver]]:
+    """Make ScriptedTransceivers that must be replayed completely by the end of the test."""
+    made: list[ScriptedTransceiver] = []
+
+    class Tracked(ScriptedTransceiver):
+        def __init__(self, *steps: tuple[str | bytes, str | bytes]) -> None:
+            super().__init__(*steps)
+            made.append(self)
+
+    yield Tracked
+    for transceiver in made:
+        transceiver.assert_done()
