@@ -1,0 +1,135 @@
+"""The ``emulator`` reader: a software DESFire card (:mod:`ekarta.emulator`) behind a reader.
+
+URL grammar::
+
+    emulator:          a factory-fresh card, in memory only (gone when the reader closes)
+    emulator:PATH      the card stored in the file PATH (``~`` is expanded)
+
+``PATH`` must exist: create it with ``ekarta emulator new PATH``; a missing file raises
+:class:`~ekarta.errors.NoCardError` saying so, a file that is not a card
+:class:`~ekarta.errors.EmulatorError`.  The card's state is saved back to PATH atomically after
+every command that changed it (even one cut short by a tear) and when the reader closes.
+
+The card is always in the field unless a test removes it (``reader.card.remove()``) or fault
+injection tears it (``reader.card.arm(Faults(...))``): a command to an absent or torn card raises
+:class:`~ekarta.errors.CardRemovedError`, one to a mute card :class:`~ekarta.errors.ReaderTimeout`.
+
+:meth:`EmulatorReader.wait_for_card` reports what an NFC front end would see: the UID (the random
+ID when the card has random UIDs on), ATQA ``44 03`` (0x0344 sent least significant byte first),
+SAK 0x20, the card's ATS, and the ATR a PC/SC reader builds for it
+(``3B 8n 80 01`` + the ATS historical bytes + TCK: ``3B 81 80 01 80 80`` for a DESFire).
+
+From Python, ``EmulatorReader(card=None, path=None, *, rng=None, uid=None)`` wraps a given
+:class:`~ekarta.emulator.VirtualCard`, the card stored at ``path``, or a fresh card built with
+``rng`` and ``uid``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from functools import reduce
+
+from ekarta.emulator import ATQA, SAK, CardMute, CardTorn, VirtualCard
+from ekarta.errors import (
+    CardRemovedError,
+    InvalidArgument,
+    NoCardError,
+    ReaderError,
+    ReaderTimeout,
+)
+from ekarta.readers.base import RECV, SEND, CardInfo, Reader
+
+__all__ = ["EmulatorReader", "atr_from_ats", "open_emulator"]
+
+_POLL = 0.01
+
+
+def atr_from_ats(ats: bytes) -> bytes:
+    """The ATR a PC/SC reader reports for an ISO 14443-4 type A card with this ATS."""
+    historical = b""
+    if len(ats) >= 2:
+        t0 = ats[1]
+        start = 2 + bin(t0 & 0x70).count("1")
+        historical = bytes(ats[start:ats[0]])[:15]
+    body = bytes([0x80 | len(historical), 0x80, 0x01]) + historical
+    return b"\x3B" + body + bytes([reduce(lambda a, b: a ^ b, body, 0)])
+
+
+class EmulatorReader(Reader):
+    """A reader with a :class:`~ekarta.emulator.VirtualCard` in its field (attribute ``card``)."""
+
+    def __init__(self, card: VirtualCard | None = None, path: str | os.PathLike[str] | None = None,
+                 *, rng: Callable[[int], bytes] | None = None, uid: bytes | None = None) -> None:
+        self.path = None if path is None else os.path.expanduser(os.fspath(path))
+        super().__init__(f"emulator:{'' if path is None else os.fspath(path)}")
+        if card is not None:
+            if rng is not None or uid is not None:
+                raise InvalidArgument("rng and uid only apply to a fresh card, not to a given one")
+        elif self.path is not None:
+            if rng is not None or uid is not None:
+                raise InvalidArgument("rng and uid only apply to a fresh card, not a stored one")
+            if not os.path.exists(self.path):
+                raise NoCardError(
+                    f"no emulated card at {self.path}: create one with "
+                    f"`ekarta emulator new {self.path}`")
+            card = VirtualCard.load(self.path)
+        else:
+            card = VirtualCard.new(uid=uid, rng=rng)
+        self.card = card
+        self._saved_revision = card.revision
+
+    # --- Reader ---------------------------------------------------------------------------------
+
+    def transceive(self, apdu: bytes) -> bytes:
+        if self.closed:
+            raise ReaderError(f"{self.url}: the reader is closed")
+        apdu = bytes(apdu)
+        self._trace(SEND, apdu)
+        try:
+            response = self.card.process(apdu)
+        except CardTorn as exc:
+            self._card_info = None
+            self._save_if_changed()
+            raise CardRemovedError(f"{self.url}: {exc}") from exc
+        except CardMute as exc:
+            raise ReaderTimeout(f"{self.url}: {exc}") from exc
+        self._save_if_changed()
+        self._trace(RECV, response)
+        return response
+
+    @property
+    def card_present(self) -> bool:
+        return not self.closed and self.card.present
+
+    def wait_for_card(self, timeout: float | None = None) -> CardInfo:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.card.present:
+            if self.closed:
+                raise ReaderError(f"{self.url}: the reader is closed")
+            if deadline is not None and time.monotonic() >= deadline:
+                raise ReaderTimeout(f"{self.url}: no card in the field")
+            time.sleep(_POLL)
+        card = self.card
+        self._card_info = CardInfo(uid=card.anticollision_uid, atr=atr_from_ats(card.ats),
+                                   ats=card.ats, atqa=ATQA, sak=SAK)
+        return self._card_info
+
+    def close(self) -> None:
+        if not self.closed and self.path is not None:
+            self.card.save(self.path)
+            self._saved_revision = self.card.revision
+        super().close()
+
+    # --- persistence ----------------------------------------------------------------------------
+
+    def _save_if_changed(self) -> None:
+        if self.path is not None and self.card.revision != self._saved_revision:
+            self.card.save(self.path)
+            self._saved_revision = self.card.revision
+
+
+def open_emulator(rest: str) -> EmulatorReader:
+    """The ``emulator:`` driver: ``rest`` empty for a fresh card, else the card file's path."""
+    return EmulatorReader(path=rest or None)
