@@ -16,6 +16,7 @@ reader with ``open_reader("emulator:")`` or ``open_reader("emulator:PATH")``
 
 from ekarta.emulator.card import ATQA, SAK, VirtualCard
 from ekarta.emulator.faults import CardMute, CardTorn, Faults
+from ekarta.emulator.host import CardHost
 from ekarta.emulator.state import (
     FORMAT_VERSION,
     Application,
@@ -32,6 +33,7 @@ __all__ = [
     "FORMAT_VERSION",
     "SAK",
     "Application",
+    "CardHost",
     "CardMute",
     "CardState",
     "CardTorn",
