@@ -1,0 +1,181 @@
+"""The ``ekarta`` command line.
+
+Each command group lives in its own module of this package with a function
+``register(subparsers, common)``: it adds its parser to ``subparsers`` (passing ``common`` in
+``parents=`` so that ``-v`` and ``--log-file`` work after the command too) and sets ``func`` to
+a function ``func(args) -> int`` that runs the command.  Adding a group is one module and one
+line in :data:`COMMAND_MODULES`.
+
+:func:`main` configures logging (only here: the library never does), runs the command and turns
+every :class:`~ekarta.errors.EkartaError` into one ``ekarta: error: ...`` line and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from ekarta import __version__
+from ekarta.errors import EkartaError
+from ekarta.log import TRACE
+
+__all__ = ["COMMAND_MODULES", "build_parser", "main"]
+
+COMMAND_MODULES = (
+    "ekarta.cli.emulator_cmd",
+    "ekarta.cli.card_cmd",
+    "ekarta.cli.apdu_cmd",
+)
+"""The modules that each register one command group, in the order ``--help`` lists them."""
+
+PROG = "ekarta"
+
+DESCRIPTION = """\
+ekarta: a toolkit for contactless transit e-cards on MIFARE DESFire.
+
+Every command that talks to a card takes --reader URL; without it, $EKARTA_READER or
+'emulator:' (a fresh emulated card) is used."""
+
+EPILOG = """\
+examples:
+  ekarta emulator new card.json               create an emulated card in card.json
+  ekarta card info --reader emulator:card.json
+  ekarta card info --key 0:des:0000000000000000
+  ekarta apdu 9060000000                      send GetVersion to the card
+  ekarta -vvv card info                       show every frame on the wire
+
+run 'ekarta COMMAND --help' for the options of a command."""
+
+VERBOSITY_LEVELS = (logging.WARNING, logging.INFO, logging.DEBUG, TRACE)
+
+log = logging.getLogger("ekarta.cli")
+
+
+def _common_options() -> argparse.ArgumentParser:
+    """``-v`` and ``--log-file`` for use after a subcommand (summed with the global ones)."""
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("logging")
+    group.add_argument(
+        "-v",
+        "--verbose",
+        dest="sub_verbose",
+        action="count",
+        default=0,
+        help="log more: -v INFO, -vv DEBUG (with tracebacks), -vvv also every frame",
+    )
+    group.add_argument(
+        "--log-file",
+        dest="sub_log_file",
+        metavar="FILE",
+        help="also append a DEBUG log (TRACE with -vvv) to FILE",
+    )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole argument parser, with every group of :data:`COMMAND_MODULES` registered."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log more: -v INFO, -vv DEBUG (with tracebacks), -vvv also every frame",
+    )
+    parser.add_argument(
+        "--log-file",
+        metavar="FILE",
+        help="also append a DEBUG log (TRACE with -vvv) to FILE",
+    )
+    subparsers = parser.add_subparsers(
+        title="commands", metavar="COMMAND", dest="command", required=True
+    )
+    common = _common_options()
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers, common)
+    return parser
+
+
+def _configure_logging(verbosity: int, log_file: str | None) -> list[logging.Handler]:
+    """Send ekarta's log to stderr (and ``log_file``); returns the handlers to remove later."""
+    level = VERBOSITY_LEVELS[min(verbosity, len(VERBOSITY_LEVELS) - 1)]
+    handlers: list[logging.Handler] = []
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(level)
+    console.setFormatter(logging.Formatter("ekarta: %(levelname)s: %(name)s: %(message)s"))
+    handlers.append(console)
+    file_level = min(level, logging.DEBUG)
+    if log_file:
+        try:
+            handler: logging.Handler = logging.FileHandler(log_file, encoding="utf-8")
+        except OSError as exc:
+            raise EkartaError(f"cannot open log file {log_file}: {exc.strerror}") from None
+        handler.setLevel(file_level)
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        )
+        handlers.append(handler)
+    logger = logging.getLogger("ekarta")
+    logger.setLevel(file_level if log_file else level)
+    for handler in handlers:
+        logger.addHandler(handler)
+    return handlers
+
+
+def _error(message: str) -> None:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors (2)
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+
+    logger = logging.getLogger("ekarta")
+    saved = (logger.level, logger.propagate)
+    handlers: list[logging.Handler] = []
+    try:
+        handlers = _configure_logging(
+            args.verbose + args.sub_verbose, args.sub_log_file or args.log_file
+        )
+        logger.propagate = False
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader of our output went away (| head): stop quietly, without a second error
+        # when Python flushes stdout at exit.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 1
+    except EkartaError as exc:
+        log.debug("%s failed", args.command, exc_info=True)
+        _error(str(exc))
+        return 1
+    except OSError as exc:
+        log.debug("%s failed", args.command, exc_info=True)
+        where = f": {exc.filename}" if exc.filename else ""
+        _error(f"{exc.strerror or exc}{where}")
+        return 1
+    finally:
+        for handler in handlers:
+            logger.removeHandler(handler)
+            handler.close()
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]

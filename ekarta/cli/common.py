@@ -1,0 +1,452 @@
+"""What the command groups of the ``ekarta`` command line share.
+
+* :func:`add_reader_options` — ``--reader URL`` (and ``--wait``) for every command that talks to
+  a card, :func:`open_card` to open that reader and wait for the card;
+* :func:`add_key_options` / :func:`load_keys` — ``--key [AID:]KEYNO:TYPE:HEX``, ``--key-file``
+  and ``--ev2``, parsed into a :class:`KeyRing` that never shows key material;
+* :class:`CLIError` for failures of the command line itself, and :data:`EXAMPLES_FORMATTER`
+  for help texts with examples;
+* small output helpers: :func:`hex_bytes`, :func:`aid_text`, :func:`print_fields`,
+  :func:`describe_key_settings`, :func:`describe_file`, :func:`print_json`.
+
+A command group is a module with ``register(subparsers, common)`` that adds its parser(s) and
+sets ``func`` (``func(args) -> int``) on them; see :mod:`ekarta.cli`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import stat
+import sys
+import textwrap
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from ekarta.desfire.commands import FREE, NEVER, AppCrypto, FileType
+from ekarta.desfire.crypto import Key, KeyType
+from ekarta.errors import EkartaError, ReaderTimeout
+from ekarta.readers import Reader, available_schemes, open_reader
+
+log = logging.getLogger(__name__)
+
+READER_ENV = "EKARTA_READER"
+DEFAULT_READER = "emulator:"
+DEFAULT_WAIT = 10.0
+
+EXAMPLES_FORMATTER = argparse.RawDescriptionHelpFormatter
+"""Keeps the line breaks of descriptions (wrap them with :func:`wrap`) and of examples."""
+
+HELP_WIDTH = 79
+
+
+def wrap(text: str) -> str:
+    """Fill each blank-line separated paragraph of ``text`` for a help screen."""
+    paragraphs = [" ".join(p.split()) for p in text.split("\n\n")]
+    return "\n\n".join(textwrap.fill(p, HELP_WIDTH) for p in paragraphs if p)
+
+
+class CLIError(EkartaError):
+    """A command-line failure that is not the library's: bad key file, refused action..."""
+
+
+# --- reader ---------------------------------------------------------------------------------------
+
+
+def default_reader() -> str:
+    return os.environ.get(READER_ENV) or DEFAULT_READER
+
+
+def add_reader_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--reader URL`` and ``--wait SECONDS`` to a command that talks to a card."""
+    schemes = ", ".join(f"{s}:" for s in available_schemes())
+    group = parser.add_argument_group("reader")
+    group.add_argument(
+        "-r",
+        "--reader",
+        metavar="URL",
+        default=None,
+        help=(
+            f"reader to use, as SCHEME:REST (schemes: {schemes}); default ${READER_ENV}, "
+            f"or {DEFAULT_READER} (a fresh emulated card); emulator:PATH uses the card stored "
+            "in PATH"
+        ),
+    )
+    group.add_argument(
+        "--wait",
+        metavar="SECONDS",
+        type=_positive_float,
+        default=DEFAULT_WAIT,
+        help=f"how long to wait for a card in the field (default {DEFAULT_WAIT:g})",
+    )
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text!r}")
+    return value
+
+
+def reader_url(args: argparse.Namespace) -> str:
+    return args.reader or default_reader()
+
+
+@contextmanager
+def open_card(args: argparse.Namespace) -> Iterator[Reader]:
+    """Open the reader of ``--reader``, wait for a card and yield the reader; close it after."""
+    url = reader_url(args)
+    log.info("opening reader %s", url)
+    with open_reader(url) as reader:
+        try:
+            info = reader.wait_for_card(timeout=args.wait)
+        except ReaderTimeout as exc:
+            raise ReaderTimeout(f"no card in the field of {url} within {args.wait:g} s") from exc
+        if info is not None and info.uid is not None:
+            log.info("card %s in the field", hex_bytes(info.uid))
+        yield reader
+
+
+# --- keys -----------------------------------------------------------------------------------------
+
+PICC_AID = 0x000000
+MAX_KEY_NO = 13
+
+KEY_HELP = """\
+key specs:
+  --key [AID:]KEYNO:TYPE:HEX
+      AID    application ID, 6 hex digits; omitted or 000000: the PICC level
+      KEYNO  key number, 0..13
+      TYPE   des, 2k3des, 3k3des or aes
+      HEX    the key (colons and spaces allowed)
+    AES keys authenticate with AuthenticateAES (AuthenticateEV2First with --ev2),
+    the others with AuthenticateISO.
+  --key-file FILE
+    reads the same specs from FILE, one a line, '#' starting a comment ('-' reads
+    standard input), so that keys show neither in the process list nor in the shell
+    history.  Keys are never printed or logged."""
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """One key the user gave: where it applies and the key (whose repr hides the material)."""
+
+    aid: int
+    key_no: int
+    key: Key
+
+    def method(self, ev2: bool = False) -> str:
+        if self.key.type is KeyType.AES:
+            return "ev2first" if ev2 else "aes"
+        return "iso"
+
+    def label(self) -> str:
+        """E.g. ``key 0 (aes) of application A1B2C3`` or ``PICC master key (des)``."""
+        kind = self.key.type.value
+        if self.aid == PICC_AID:
+            return f"PICC key {self.key_no} ({kind})"
+        return f"key {self.key_no} ({kind}) of application {aid_text(self.aid)}"
+
+
+def _is_hex(text: str) -> bool:
+    return bool(text) and all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+def parse_key_spec(text: str) -> KeySpec:
+    """Parse ``[AID:]KEYNO:TYPE:HEX``.  Error messages never repeat the key material."""
+    parts = text.strip().split(":")
+    type_at = None
+    for i in (1, 2):
+        if len(parts) > i + 1:
+            try:
+                KeyType.parse(parts[i])
+            except EkartaError:
+                continue
+            type_at = i
+            break
+    if type_at is None:
+        raise CLIError("a key must be given as [AID:]KEYNO:TYPE:HEX with TYPE one of "
+                       "des, 2k3des, 3k3des, aes")
+    if type_at == 2:
+        aid_text_ = parts[0]
+        if len(aid_text_) != 6 or not _is_hex(aid_text_):
+            raise CLIError(f"key spec: application ID must be 6 hex digits, got {aid_text_!r}")
+        aid = int(aid_text_, 16)
+    else:
+        aid = PICC_AID
+    key_no_text = parts[type_at - 1]
+    if not key_no_text.isdigit() or not 0 <= int(key_no_text) <= MAX_KEY_NO:
+        raise CLIError(f"key spec: key number must be 0..{MAX_KEY_NO}, got {key_no_text!r}")
+    key_hex = ":".join(parts[type_at + 1 :])
+    try:
+        key = Key.from_hex(parts[type_at], key_hex)
+    except EkartaError as exc:  # InvalidArgument: wrong length or not hex (no material shown)
+        raise CLIError(f"key spec for key {int(key_no_text)}: {exc}") from None
+    return KeySpec(aid=aid, key_no=int(key_no_text), key=key)
+
+
+def _key_spec_argument(text: str) -> KeySpec:
+    try:
+        return parse_key_spec(text)
+    except CLIError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+class KeyRing:
+    """The keys given on the command line, by (AID, key number); later ones replace earlier."""
+
+    def __init__(self, specs: Iterable[KeySpec] = (), *, ev2: bool = False) -> None:
+        self.ev2 = ev2
+        self._keys: dict[tuple[int, int], KeySpec] = {}
+        for spec in specs:
+            self._keys[spec.aid, spec.key_no] = spec
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __repr__(self) -> str:
+        return f"<KeyRing {sorted(self._keys)!r}>"
+
+    def get(self, aid: int, key_no: int) -> KeySpec | None:
+        return self._keys.get((aid, key_no))
+
+    def for_application(self, aid: int) -> list[KeySpec]:
+        """The keys of ``aid``, by key number."""
+        return sorted((s for s in self._keys.values() if s.aid == aid), key=lambda s: s.key_no)
+
+    def master(self, aid: int) -> KeySpec | None:
+        """Key 0 of ``aid`` if given, else its lowest-numbered key, else None."""
+        keys = self.for_application(aid)
+        return keys[0] if keys else None
+
+    def applications(self) -> set[int]:
+        return {aid for aid, _ in self._keys}
+
+
+def add_key_options(parser: argparse.ArgumentParser, *, required_hint: str | None = None) -> None:
+    """Add ``--key``, ``--key-file`` and ``--ev2``; :func:`load_keys` reads them."""
+    group = parser.add_argument_group("keys", required_hint)
+    group.add_argument(
+        "-k",
+        "--key",
+        metavar="SPEC",
+        dest="keys",
+        action="append",
+        type=_key_spec_argument,
+        default=[],
+        help="a key as [AID:]KEYNO:TYPE:HEX (see below); may be repeated",
+    )
+    group.add_argument(
+        "--key-file",
+        metavar="FILE",
+        dest="key_files",
+        action="append",
+        default=[],
+        help="read key specs from FILE, one a line, '#' comments; may be repeated",
+    )
+    group.add_argument(
+        "--ev2",
+        action="store_true",
+        help="authenticate AES keys with AuthenticateEV2First instead of AuthenticateAES",
+    )
+
+
+def read_key_file(name: str, stream: TextIO | None = None) -> list[KeySpec]:
+    """The key specs in the file ``name`` (``-``: standard input)."""
+    if stream is None:
+        if name == "-":
+            return read_key_file("<stdin>", sys.stdin)
+        try:
+            mode = os.stat(name).st_mode
+        except OSError as exc:
+            raise CLIError(f"cannot read key file {name}: {exc.strerror}") from None
+        if mode & (stat.S_IRGRP | stat.S_IROTH) and stat.S_ISREG(mode):
+            log.warning("key file %s is readable by other users (chmod 600 %s)", name, name)
+        try:
+            with open(name, encoding="utf-8") as f:
+                return read_key_file(name, f)
+        except OSError as exc:
+            raise CLIError(f"cannot read key file {name}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise CLIError(f"key file {name} is not UTF-8 text") from None
+    specs = []
+    for number, line in enumerate(stream, 1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        try:
+            specs.append(parse_key_spec(text))
+        except CLIError as exc:
+            raise CLIError(f"{name}:{number}: {exc}") from None
+    return specs
+
+
+def load_keys(args: argparse.Namespace) -> KeyRing:
+    """The keys of ``--key-file`` (first) and ``--key`` (after, so they win)."""
+    specs: list[KeySpec] = []
+    for name in args.key_files:
+        specs.extend(read_key_file(name))
+    specs.extend(args.keys)
+    return KeyRing(specs, ev2=args.ev2)
+
+
+# --- output ---------------------------------------------------------------------------------------
+
+
+def hex_bytes(data: bytes | None) -> str | None:
+    """Upper-case hex without separators (``None`` stays ``None``)."""
+    return None if data is None else bytes(data).hex().upper()
+
+
+def aid_text(aid: int) -> str:
+    return f"{aid:06X}"
+
+
+def printable(data: bytes) -> str | None:
+    """``data`` as ASCII when all of it is printable, else None."""
+    if data and all(0x20 <= b < 0x7F for b in data):
+        return data.decode("ascii")
+    return None
+
+
+def print_fields(rows: Sequence[tuple[str, str]], *, indent: int = 2,
+                 out: TextIO | None = None) -> None:
+    """Print ``label  value`` rows with the values aligned."""
+    out = out or sys.stdout
+    if not rows:
+        return
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        print(f"{' ' * indent}{label:<{width}}  {value}".rstrip(), file=out)
+
+
+def print_table(rows: Sequence[Sequence[str]], *, indent: int = 4,
+                out: TextIO | None = None) -> None:
+    """Print rows of cells in left-aligned columns (the last column is not padded)."""
+    out = out or sys.stdout
+    if not rows:
+        return
+    columns = max(len(r) for r in rows)
+    widths = [max((len(r[i]) for r in rows if len(r) > i), default=0) for i in range(columns)]
+    for row in rows:
+        cells = [c.ljust(widths[i]) for i, c in enumerate(row[:-1])] + [row[-1]]
+        print((" " * indent + "  ".join(cells)).rstrip(), file=out)
+
+
+def print_json(document: Any, out: TextIO | None = None) -> None:
+    json.dump(document, out or sys.stdout, indent=2)
+    print(file=out or sys.stdout)
+
+
+def key_name(nibble: int) -> str:
+    """An access-right or change-key nibble: ``key0``..``key13``, ``free``, ``never``."""
+    if nibble == FREE:
+        return "free"
+    if nibble == NEVER:
+        return "never"
+    return f"key{nibble}"
+
+
+CRYPTO_NAMES = {AppCrypto.DES_3DES: "des/2k3des", AppCrypto.TDES3: "3k3des", AppCrypto.AES: "aes"}
+
+
+def key_settings_dict(info: Any) -> dict[str, Any]:
+    """A :class:`~ekarta.desfire.structs.KeySettingsInfo` as JSON-able data."""
+    s = info.settings
+    change = s.change_key
+    return {
+        "byte": f"{s.to_byte():02X}",
+        "change_key": {0xE: "same key", 0xF: "frozen"}.get(change, f"key{change}"),
+        "config_changeable": s.config_changeable,
+        "free_create_delete": s.free_create_delete,
+        "free_listing": s.free_directory,
+        "master_key_changeable": s.master_key_changeable,
+        "key_count": info.key_count,
+        "key_type": CRYPTO_NAMES.get(info.crypto, str(info.crypto)),
+        "iso_file_ids": info.iso_file_ids,
+    }
+
+
+def describe_key_settings(d: dict[str, Any], *, picc: bool = False) -> str:
+    """One line for :func:`key_settings_dict`'s output, e.g.
+    ``0x0F: listing free, create/delete free, config changeable, key0 changeable``."""
+    create = "create app" if picc else "create/delete"
+    parts = [
+        "listing free" if d["free_listing"] else "listing needs key0",
+        f"{create} free" if d["free_create_delete"] else f"{create} needs key0",
+        "config changeable" if d["config_changeable"] else "config frozen",
+        "key0 changeable" if d["master_key_changeable"] else "key0 frozen",
+    ]
+    if not picc:
+        change = d["change_key"]
+        parts.append({"frozen": "other keys frozen", "same key": "keys change themselves"}.get(
+            change, f"keys changed with {change}"))
+    return f"0x{d['byte']}: " + ", ".join(parts)
+
+
+FILE_TYPE_NAMES = {
+    FileType.STD_DATA: "std data",
+    FileType.BACKUP_DATA: "backup data",
+    FileType.VALUE: "value",
+    FileType.LINEAR_RECORD: "linear record",
+    FileType.CYCLIC_RECORD: "cyclic record",
+}
+
+
+def file_settings_dict(file_no: int, fs: Any) -> dict[str, Any]:
+    """A :class:`~ekarta.desfire.structs.FileSettings` as JSON-able data."""
+    d: dict[str, Any] = {
+        "file_no": file_no,
+        "type": FILE_TYPE_NAMES.get(fs.file_type, str(fs.file_type)).replace(" ", "_"),
+        "comm": fs.comm.value,
+        "access": {
+            "read": key_name(fs.access.read),
+            "write": key_name(fs.access.write),
+            "read_write": key_name(fs.access.read_write),
+            "change": key_name(fs.access.change),
+        },
+    }
+    if fs.file_type in (FileType.STD_DATA, FileType.BACKUP_DATA):
+        d["size"] = fs.size
+    elif fs.file_type is FileType.VALUE:
+        d.update(
+            lower_limit=fs.lower_limit,
+            upper_limit=fs.upper_limit,
+            limited_credit_value=fs.limited_credit_value,
+            limited_credit_enabled=fs.limited_credit_enabled,
+            free_get_value=fs.free_get_value,
+        )
+    else:
+        d.update(
+            record_size=fs.record_size,
+            max_records=fs.max_records,
+            current_records=fs.current_records,
+        )
+    return d
+
+
+def describe_file(d: dict[str, Any]) -> list[str]:
+    """Table cells for :func:`file_settings_dict`'s output: number, type, comm, rights, sizes."""
+    a = d["access"]
+    rights = f"read={a['read']} write={a['write']} rw={a['read_write']} change={a['change']}"
+    if "size" in d:
+        shape = f"size {d['size']}"
+    elif "lower_limit" in d:
+        shape = f"limits {d['lower_limit']}..{d['upper_limit']}"
+        if d["limited_credit_enabled"]:
+            shape += f", limited credit {d['limited_credit_value']}"
+        else:
+            shape += ", no limited credit"
+        if d["free_get_value"]:
+            shape += ", free GetValue"
+    else:
+        shape = (f"record size {d['record_size']}, "
+                 f"{d['current_records']} of max {d['max_records']} records")
+    return [f"{d['file_no']:02d}", d["type"].replace("_", " "), d["comm"], rights, shape]
