@@ -42,8 +42,9 @@ def _strip_zero_padded_crc(plain: bytes, crc_len: int, check, length: int | None
     """Find the data in ``data | crc | zero padding`` and verify the CRC.
 
     ``check(data)`` returns the CRC the data must carry.  When the caller knows the data length it
-    is used; otherwise every split that leaves only zeros behind the CRC is tried, the longest
-    first (a CRC that happens to match a shorter split is then never chosen over the real one).
+    is used; otherwise every split that leaves only padding behind the CRC (zeros, or 0x80 and
+    zeros) is tried, the longest first (a CRC that happens to match a shorter split is then never
+    chosen over the real one).
     """
     if length is not None:
         end = length + crc_len
@@ -52,8 +53,13 @@ def _strip_zero_padded_crc(plain: bytes, crc_len: int, check, length: int | None
         if not constant_time_equal(plain[length:end], check(plain[:length])):
             raise IntegrityCheckFailed("CRC of the encrypted message does not match")
         return plain[:length]
-    trailing = len(plain) - len(plain.rstrip(b"\x00"))
-    for pad in range(min(trailing, len(plain) - crc_len), -1, -1):
+    stripped = plain.rstrip(b"\x00")
+    trailing = len(plain) - len(stripped)
+    pads = list(range(min(trailing, len(plain) - crc_len), -1, -1))
+    if stripped.endswith(b"\x80"):
+        # SetConfiguration's variable-length ATS comes padded with ISO 9797-1 method 2
+        pads.insert(0, trailing + 1)
+    for pad in pads:
         n = len(plain) - pad - crc_len
         if n < 0:
             continue
