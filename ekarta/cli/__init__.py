@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "ekarta.cli.emulator_cmd",
     "ekarta.cli.card_cmd",
     "ekarta.cli.apdu_cmd",
+    "ekarta.cli.barcode_cmd",
 )
 """The modules that each register one command group, in the order ``--help`` lists them."""
 
