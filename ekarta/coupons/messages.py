@@ -1,0 +1,161 @@
+"""What a terminal or the e-shop tells the passenger, in English and Czech.
+
+Every :class:`~ekarta.coupons.model.Reason` and :class:`~ekarta.coupons.model.Note` has a text in
+each language of :data:`LANGUAGES`.  Texts are ``str.format`` templates; dates are written the way
+each language writes them (``1 May 2025``, ``1. 5. 2025``) and profiles and coupon types by their
+names in that language.  The Czech wording follows the operator's manual.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from ekarta.coupons.errors import InvalidField
+from ekarta.coupons.model import CouponType, Note, Profile, Reason
+
+__all__ = ["COUPON_TYPE_NAMES", "LANGUAGES", "PROFILE_NAMES", "format_date", "text"]
+
+LANGUAGES = ("en", "cs")
+
+_MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August",
+              "September", "October", "November", "December")
+
+PROFILE_NAMES: dict[Profile, tuple[str, str]] = {
+    Profile.ADULT_TRANSFERABLE: ("adult transferable", "občanský přenosný"),
+    Profile.ADULT_NON_TRANSFERABLE: ("adult non-transferable", "občanský nepřenosný"),
+    Profile.CHILD: ("children 6 to 15", "děti a žáci od 6 do 15 let"),
+    Profile.STUDENT: ("pupils and students 15 to 26", "žáci a studenti od 15 do 26 let"),
+    Profile.PENSIONER: ("pensioners under 70", "důchodci do 70 let"),
+    Profile.DISABILITY_PENSIONER: ("disability pensioners (3rd degree)",
+                                   "důchodci pro invaliditu třetího stupně"),
+    Profile.SENIOR: ("citizens over 70", "občané nad 70 let"),
+}
+
+COUPON_TYPE_NAMES: dict[CouponType, tuple[str, str]] = {
+    CouponType.DAYS_30: ("30-day coupon", "30denní kupon"),
+    CouponType.DAYS_90: ("90-day coupon", "90denní kupon"),
+    CouponType.YEARLY: ("yearly coupon", "roční kupon"),
+    CouponType.DOG_30: ("30-day dog coupon", "30denní kupon pro psa"),
+    CouponType.TRANSFERABLE_30: ("transferable 30-day coupon", "přenosný 30denní kupon"),
+    CouponType.TRANSFERABLE_90: ("transferable 90-day coupon", "přenosný 90denní kupon"),
+    CouponType.TRANSFERABLE_YEARLY: ("transferable yearly coupon", "přenosný roční kupon"),
+}
+
+# Two tables: Reason and Note are IntEnums, so Note.NETWORK == Reason.NO_COUPON == 1 and one
+# dict would let a note overwrite a reason.
+_REASON_TEXTS: dict[Reason, tuple[str, str]] = {
+    Reason.VALID: ("Valid until {date}.", "Platí do {date}."),
+    Reason.NO_COUPON: ("No coupon for this journey on the card.",
+                       "Na e-kartě není kupon pro tuto jízdu."),
+    Reason.NOT_YET_VALID: ("The coupon is valid only from {date}.",
+                           "Kupon platí až od {date}."),
+    Reason.EXPIRED: ("The coupon expired on {date}.", "Platnost kuponu skončila {date}."),
+    Reason.ZONE_NOT_COVERED: ("The coupon is not valid in zone {zone}.",
+                              "Kupon neplatí v zóně {zone}."),
+    Reason.PROFILE_EXPIRED: (
+        "The card's discounted profile ended on {date}; the card now has the adult "
+        "non-transferable profile and this coupon is no longer valid.",
+        "Platnost zlevněného profilu e-karty skončila {date}; e-karta má nyní profil občanský "
+        "nepřenosný a kupon již neplatí."),
+    Reason.CARD_EXPIRED: ("The card expired on {date}.", "Platnost e-karty skončila {date}."),
+    Reason.CARD_BLOCKED: ("The card is blocked.", "E-karta je zablokována."),
+    Reason.SIGNATURE_INVALID: (
+        "The coupon's signature is invalid: it was not issued by the operator for this card.",
+        "Podpis kuponu je neplatný: kupon nevydal provozovatel pro tuto e-kartu."),
+    Reason.CARD_NOT_ACTIVE: ("The card is not active yet; it must be activated first.",
+                             "E-karta ještě není aktivní; nejprve ji musíte aktivovat."),
+    Reason.COUPON_UNREADABLE: (
+        "A coupon on the card cannot be read; have it loaded again at a contact point.",
+        "Kupon na e-kartě nelze přečíst; nechte jej znovu nahrát na kontaktním místě."),
+    Reason.ANONYMOUS_ONLY_TRANSFERABLE: (
+        "An anonymous card takes only transferable coupons (and dog coupons).",
+        "Na anonymní e-kartu lze zakoupit pouze přenosný kupon (nebo kupon pro psa)."),
+    Reason.TRANSFERABLE_ONLY_ANONYMOUS: (
+        "Transferable coupons are sold for anonymous cards only.",
+        "Přenosný kupon lze zakoupit pouze na anonymní e-kartu."),
+    Reason.TOO_MANY_COUPONS: (
+        "The card already holds {count} coupons that are valid now or later; at most 4 are "
+        "allowed at once.",
+        "Na e-kartě je již kuponů platných nyní nebo v budoucnu: {count}; současně lze mít "
+        "nejvýše 4 platné kupony."),
+    Reason.START_IN_PAST: ("The coupon cannot start in the past (before {date}).",
+                           "Platnost kuponu nemůže začít v minulosti (před {date})."),
+    Reason.BANK_TRANSFER_TOO_EARLY: (
+        "Paid by bank transfer, the coupon can start on {date} at the earliest (5 days after "
+        "the purchase).",
+        "Při platbě bankovním převodem může platnost kuponu začít nejdříve {date} (5 dnů po "
+        "nákupu)."),
+    Reason.PROFILE_END_LIMIT: (
+        "The card's profile ends on {end}, so a coupon may run until {date} at the latest "
+        "(29 days after); this one would end on {valid_to}. Choose a shorter coupon or renew "
+        "the profile.",
+        "Platnost profilu e-karty končí {end}, kupon proto smí platit nejdéle do {date} "
+        "(29 dnů poté); tento by platil do {valid_to}. Zvolte kratší kupon nebo si prodlužte "
+        "profil."),
+    Reason.BIRTH_DATE_REQUIRED: (
+        "The profile \u201c{profile}\u201d needs the holder's birth date on the card.",
+        "Profil \u201e{profile}\u201c vyžaduje datum narození držitele na e-kartě."),
+    Reason.AGE_NOT_ELIGIBLE: (
+        "On {date} the holder's age ({age}) does not fit the profile \u201c{profile}\u201d.",
+        "Věk držitele ke dni {date} ({age}) neodpovídá profilu \u201e{profile}\u201c."),
+    Reason.NOTHING_TO_FOLLOW: (
+        "There is no valid coupon with serial {serial} for a follow-on coupon to continue.",
+        "Navazující kupon nelze zakoupit: platný kupon s číslem {serial} neexistuje."),
+    Reason.PROFILE_NOT_ALLOWED: (
+        "A coupon for the profile \u201c{profile}\u201d cannot be bought for this card "
+        "starting on {date}.",
+        "Kupon pro profil \u201e{profile}\u201c nelze k této e-kartě zakoupit s počátkem "
+        "platnosti {date}."),
+    Reason.NO_FREE_SLOT: (
+        "The card has no free place for another coupon.",
+        "Na e-kartě není volné místo pro další kupon."),
+}
+
+_NOTE_TEXTS: dict[Note, tuple[str, str]] = {
+    Note.NETWORK: ("More than 10 zones were chosen: the coupon is a network ticket.",
+                   "Zvoleno více než 10 zón: kupon je síťová jízdenka."),
+    Note.USABLE_UNTIL_CARD_EXPIRY: (
+        "The card expires on {date}: with this card the coupon can be used until then only. "
+        "Apply for a new card and the transfer of the coupon.",
+        "Platnost e-karty končí {date}: s touto e-kartou lze kupon využívat nejdéle do tohoto "
+        "dne. Požádejte o vydání nové e-karty a převedení kuponu."),
+    Note.PROFILE_FALLBACK: (
+        "The card's discounted profile ends on {date}: the coupon is sold for the adult "
+        "non-transferable profile.",
+        "Platnost zlevněného profilu e-karty končí {date}: kupon je prodán pro profil "
+        "občanský nepřenosný."),
+}
+
+
+def _lang_index(lang: str) -> int:
+    try:
+        return LANGUAGES.index(lang)
+    except ValueError:
+        raise InvalidField(
+            f"language must be one of {', '.join(LANGUAGES)}, not {lang!r}") from None
+
+
+def format_date(day: date, lang: str = "en") -> str:
+    """``day`` as the language writes it: ``1 May 2025`` or ``1. 5. 2025``."""
+    if _lang_index(lang) == 0:
+        return f"{day.day} {_MONTHS_EN[day.month - 1]} {day.year}"
+    return f"{day.day}. {day.month}. {day.year}"
+
+
+def _render(value: Any, lang: str) -> Any:
+    index = _lang_index(lang)
+    if isinstance(value, date):
+        return format_date(value, lang)
+    if isinstance(value, Profile):
+        return PROFILE_NAMES[value][index]
+    if isinstance(value, CouponType):
+        return COUPON_TYPE_NAMES[value][index]
+    return value
+
+
+def text(code: Reason | Note, lang: str = "en", **details: Any) -> str:
+    """The message for ``code`` in ``lang``, filled with ``details`` (dates, profile, zone...)."""
+    table: dict[Any, tuple[str, str]] = _NOTE_TEXTS if isinstance(code, Note) else _REASON_TEXTS
+    template = table[code][_lang_index(lang)]
+    return template.format(**{key: _render(value, lang) for key, value in details.items()})

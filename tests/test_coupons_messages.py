@@ -1,0 +1,58 @@
+"""The passenger's texts: every reason and note in English and Czech."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from ekarta.coupons import CouponType, InvalidField, Note, Profile, Reason, Refusal
+from ekarta.coupons.messages import COUPON_TYPE_NAMES, LANGUAGES, PROFILE_NAMES, format_date, text
+
+DETAILS = {"date": date(2025, 5, 1), "end": date(2025, 4, 2), "valid_to": date(2025, 7, 29),
+           "zone": 77, "count": 4, "age": 14, "serial": 4242, "profile": Profile.STUDENT}
+
+
+@pytest.mark.parametrize("code", [*Reason, *Note])
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_every_code_has_a_text_in_every_language(code: Reason | Note, lang: str) -> None:
+    message = text(code, lang, **DETAILS)
+    assert message and message[0].isupper() and message.endswith(".")
+    assert "{" not in message and "None" not in message
+
+
+@pytest.mark.parametrize("code", [*Reason, *Note])
+def test_czech_and_english_differ(code: Reason | Note) -> None:
+    assert text(code, "en", **DETAILS) != text(code, "cs", **DETAILS)
+
+
+def test_note_and_reason_with_the_same_number_keep_their_own_texts() -> None:
+    assert int(Note.NETWORK) == int(Reason.NO_COUPON)
+    assert text(Note.NETWORK) != text(Reason.NO_COUPON)
+
+
+def test_czech_is_written_with_its_diacritics() -> None:
+    assert text(Reason.CARD_BLOCKED, "cs") == "E-karta je zablokována."
+    assert text(Reason.BANK_TRANSFER_TOO_EARLY, "cs", date=date(2025, 5, 15)) == (
+        "Při platbě bankovním převodem může platnost kuponu začít nejdříve 15. 5. 2025 "
+        "(5 dnů po nákupu).")
+    assert text(Reason.BIRTH_DATE_REQUIRED, "cs", profile=Profile.STUDENT) == (
+        "Profil „žáci a studenti od 15 do 26 let“ vyžaduje datum narození držitele na e-kartě.")
+
+
+def test_dates_are_written_the_way_each_language_writes_them() -> None:
+    assert format_date(date(2025, 12, 1), "en") == "1 December 2025"
+    assert format_date(date(2025, 12, 1), "cs") == "1. 12. 2025"
+
+
+def test_every_profile_and_coupon_type_has_names() -> None:
+    assert set(PROFILE_NAMES) == set(Profile)
+    assert set(COUPON_TYPE_NAMES) == set(CouponType)
+    assert PROFILE_NAMES[Profile.ADULT_NON_TRANSFERABLE][1] == "občanský nepřenosný"
+
+
+def test_unknown_language() -> None:
+    with pytest.raises(InvalidField, match="language"):
+        text(Reason.VALID, "de", date=date(2025, 1, 1))
+    with pytest.raises(InvalidField, match="language"):
+        Refusal.of(Reason.CARD_BLOCKED).message("de")
