@@ -1,4 +1,4 @@
-"""``ekarta emulator``: create and inspect emulated cards stored in files."""
+"""``ekarta emulator``: create, inspect and serve emulated cards stored in files."""
 
 from __future__ import annotations
 
@@ -31,15 +31,17 @@ NXP = 0x04
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
         "emulator",
-        help="create and inspect emulated cards stored in files",
+        help="create, inspect and serve emulated cards stored in files",
         description=wrap(
             "Create and inspect software DESFire cards stored in files.  A stored card is used "
-            "with --reader emulator:PATH; every change a command makes is saved back to PATH."
+            "with --reader emulator:PATH, or served to other software (pcscd, libnfc, nfcpy) "
+            "with 'ekarta emulator serve'; every change a command makes is saved back to PATH."
         ),
         epilog=(
             "examples:\n"
             "  ekarta emulator new card.json\n"
-            "  ekarta card info --reader emulator:card.json"
+            "  ekarta card info --reader emulator:card.json\n"
+            "  ekarta emulator serve card.json --vpcd --control unix:/tmp/card.sock"
         ),
         formatter_class=EXAMPLES_FORMATTER,
     )
@@ -86,6 +88,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     show.add_argument("path", metavar="PATH", help="the card file")
     show.set_defaults(func=run_show)
+
+    _register_serve(sub, common)
+    _register_control(sub, common)
 
 
 def parse_uid(text: str) -> bytes:
@@ -171,3 +176,119 @@ def _picc_settings(card: Any) -> KeySettingsInfo:
     key_type = card.state.picc_key.type
     return KeySettingsInfo(settings=card.state.picc_settings, key_count=1,
                            crypto=AppCrypto(key_type.app_crypto_bits))
+
+
+# --- serve and control ----------------------------------------------------------------------------
+
+SERVE_EPILOG = """\
+front-ends (at least one, or --control):
+  --vpcd [HOST:PORT]  connect to pcscd's virtual reader driver (vsmartcard-vpcd);
+                      PC/SC applications then see the card in "Virtual PCD 00 00"
+  --pn532 LINK        answer as a PN532 on a UART, on a pseudo-terminal linked at LINK
+                      (libnfc: LIBNFC_DEVICE=pn532_uart:LINK; nfcpy: tty:NAME:pn532 with
+                      LINK = /dev/NAME; ekarta: --reader pn532:LINK)
+  --udp [HOST:PORT]   answer nfcpy's udp driver (ekarta: --reader nfcpy:udp:HOST:PORT)
+  --control ADDRESS   take commands (remove, insert, tear, mute, ...) on unix:PATH or
+                      tcp:127.0.0.1:PORT; send them with 'ekarta emulator control'
+Put PATH first: an option with an optional value takes the word after it.
+
+examples:
+  ekarta emulator serve card.json --vpcd
+  ekarta emulator serve card.json --pn532 /tmp/pn532 --control unix:/tmp/card.sock
+  LIBNFC_DEVICE=pn532_uart:/tmp/pn532 nfc-list
+  ekarta emulator serve card.json --udp 127.0.0.1:54321 --control tcp:127.0.0.1:7000"""
+
+CONTROL_EPILOG = """\
+commands:
+  status                       present, UID, selected application, transaction, memory
+  remove | insert              take the card out of the field, put it back
+  tear                         the card loses power now
+  tear after N                 ... as command N arrives (0 = the next command)
+  tear during N [progress P]   command N is cut after fraction P (default 0.5) of it
+  mute on|off                  the card stops (starts) answering
+  latency SECONDS              every command takes that much longer
+  clear                        no faults any more
+  quit                         stop the server
+  help                         list the commands
+The answer is printed; the exit status is 1 when it is an error.
+
+examples:
+  ekarta emulator control unix:/tmp/card.sock status
+  ekarta emulator control unix:/tmp/card.sock tear during 3 progress 0.5
+  ekarta emulator control tcp:127.0.0.1:7000 quit"""
+
+
+def _register_serve(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    serve = sub.add_parser(
+        "serve",
+        parents=[common],
+        help="serve a stored card to PC/SC, libnfc and nfcpy until Ctrl-C",
+        description=wrap(
+            "Serve the card stored in PATH through one or more front-ends at once, so that "
+            "software nobody here wrote (pcscd and every PC/SC application, libnfc and "
+            "libfreefare, nfcpy) sees a DESFire card.  Every change is saved back to PATH.  "
+            "Runs until Ctrl-C, SIGTERM or 'quit' on the control interface."
+        ),
+        epilog=SERVE_EPILOG,
+        formatter_class=EXAMPLES_FORMATTER,
+    )
+    serve.add_argument("path", metavar="PATH", help="the card file (see 'ekarta emulator new')")
+    serve.add_argument("--vpcd", nargs="?", const="127.0.0.1:35963", metavar="HOST:PORT",
+                       help="serve to vsmartcard-vpcd (default 127.0.0.1:35963)")
+    serve.add_argument("--pn532", metavar="LINK",
+                       help="serve as a PN532 on a pseudo-terminal linked at LINK")
+    serve.add_argument("--udp", nargs="?", const="127.0.0.1:54321", metavar="HOST:PORT",
+                       help="serve to nfcpy's udp driver (default 127.0.0.1:54321)")
+    serve.add_argument("--control", metavar="ADDRESS",
+                       help="control interface: unix:PATH or tcp:127.0.0.1:PORT")
+    serve.set_defaults(func=run_serve)
+
+
+def _register_control(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    control = sub.add_parser(
+        "control",
+        parents=[common],
+        help="send a command to a served card's control interface",
+        description=wrap(
+            "Send one command to the control interface of 'ekarta emulator serve --control "
+            "ADDRESS' and print the answer: take the card out of the field, put it back, tear "
+            "it during a command, make it mute or slow."
+        ),
+        epilog=CONTROL_EPILOG,
+        formatter_class=EXAMPLES_FORMATTER,
+    )
+    control.add_argument("address", metavar="ADDRESS",
+                         help="where the server listens: unix:PATH or tcp:127.0.0.1:PORT")
+    control.add_argument("words", metavar="COMMAND", nargs="+",
+                         help="the command and its arguments, e.g. 'tear after 3'")
+    control.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
+                         help="how long to wait for the answer (default 5)")
+    control.set_defaults(func=run_control)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from ekarta.emulator.serve import serve
+
+    if not (args.vpcd or args.pn532 or args.udp or args.control):
+        raise CLIError("nothing to serve the card with: give --vpcd, --pn532, --udp or --control")
+
+    def banner(lines: list[str]) -> None:
+        print(f"emulated card {args.path}")
+        for line in lines:
+            print(f"  {line}")
+        print("serving; Ctrl-C to stop", flush=True)
+
+    serve(args.path, vpcd=args.vpcd, pn532=args.pn532, udp=args.udp, control=args.control,
+          on_ready=banner)
+    print("stopped; card saved", flush=True)
+    return 0
+
+
+def run_control(args: argparse.Namespace) -> int:
+    from ekarta.emulator.control import send_control
+
+    if not args.timeout > 0:
+        raise CLIError(f"--timeout must be more than 0, got {args.timeout:g}")
+    answer = send_control(args.address, " ".join(args.words), timeout=args.timeout)
+    print(answer)
+    return 1 if not answer.startswith("ok") else 0

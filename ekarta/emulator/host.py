@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from ekarta.emulator.card import VirtualCard
 from ekarta.emulator.faults import Faults
+from ekarta.emulator.state import CardState
 
 __all__ = ["CardHost", "PresenceListener"]
 
@@ -105,6 +106,17 @@ class CardHost:
             if not card.present:
                 card.insert()
             self._notify(True)
+
+    def factory_reset(self, uid: bytes | None = None) -> None:
+        """Make the card factory-fresh in place (same UID unless given), without it leaving the
+        field: readers connected to it stay connected, as with a card that was re-personalised
+        between two taps.  Faults are disarmed and the card powers up afresh."""
+        with self.lock:
+            card = self._card
+            card.state = CardState.new(uid or card.uid)
+            card.arm(None)
+            card.reset()
+            self._save_if_changed(force=True)
 
     def _save_if_changed(self, force: bool = False) -> None:
         if self.path is None:

@@ -6,6 +6,24 @@ URL grammar in its docstring.  Built-in schemes:
 
 ``emulator:[PATH]``
     the software DESFire card of :mod:`ekarta.emulator` (:mod:`ekarta.readers.emulator`).
+``spy:INNER[#file=PATH]``
+    any reader, every exchange logged with its duration and appended to a trace file
+    (:mod:`ekarta.readers.spy`).
+``replay:PATH[#session=N]``
+    a recorded trace played back; a command that differs from the recording fails loudly
+    (:mod:`ekarta.readers.replay`).
+
+Presence and unplugged readers.  ``reader.monitor()`` (:meth:`~ekarta.readers.base.Reader.monitor`)
+yields a :class:`~ekarta.readers.base.CardEvent` each time a card comes into the field or leaves
+it.  A driver whose device goes away (a USB reader unplugged, a serial port gone, pcscd
+restarted) raises :class:`~ekarta.errors.NoReaderError` from whatever it was doing, never a raw
+``OSError``, and implements :meth:`~ekarta.readers.base.Reader.reopen` to open the same device
+again.  Nothing is retried behind the caller's back: an exchange in flight when the reader went
+away fails (it may or may not have reached the card), and so does every call until the reader is
+reopened.  ``monitor()`` is where reopening happens: it reports the card removed, then calls
+``reopen()`` every ``reconnect`` seconds (default 1) until the reader is back or the monitor is
+stopped, and goes on watching; a terminal built on ``monitor()`` therefore survives a reader
+being unplugged and plugged in again.
 
 Drivers are registered by scheme, either as a callable ``factory(rest: str) -> Reader`` or, like
 python-can's backends, as a ``"module:attribute"`` string that is imported on first use, so that
@@ -45,6 +63,11 @@ _SCHEME = re.compile(r"[a-z][a-z0-9+.-]*\Z")
 
 _drivers: dict[str, ReaderFactory | str] = {
     "emulator": "ekarta.readers.emulator:open_emulator",
+    "replay": "ekarta.readers.replay:open_replay",
+    "spy": "ekarta.readers.spy:open_spy",
+    "nfcpy": "ekarta.readers.nfcpy:open_nfcpy",
+    "pcsc": "ekarta.readers.pcsc:open_pcsc",
+    "pn532": "ekarta.readers.pn532:open_pn532",
 }
 
 

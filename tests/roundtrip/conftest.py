@@ -1,18 +1,20 @@
 """Fixtures of the client <-> card round-trip suite.
 
 Every test gets its card through :func:`reader` and nothing else, so that the whole suite can run
-over another transport by adding an entry to :data:`TRANSPORTS` (and an opener to
-:data:`_OPENERS`): PC/SC through pcscd + vpcd, a PN532 on a pty, nfcpy...  A transport must hand
+over every transport of :data:`TRANSPORTS`: the in-process emulator reader, PC/SC through pcscd +
+vpcd, ekarta's PN532 driver and nfcpy's on a PN532 pty, nfcpy's UDP driver.  A transport hands
 out a *factory-fresh* card (PICC key DES 00*8, key settings 0x0F, 8 KB, FreeMemory 7936) per test.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import contextlib
+from collections.abc import Iterator
 
 import pytest
 
 from ekarta.desfire.client import DESFire
+from ekarta.emulator import CardHost, VirtualCard
 from ekarta.readers import Reader, open_reader
 
 from ._support import (
@@ -29,24 +31,59 @@ from ._support import (
 )
 
 #: The transports the suite runs over; each must give a fresh factory card per test.
-TRANSPORTS = ["emulator"]
+#: ``emulator`` is the in-process reader; the others serve one emulated card through a front-end
+#: and reach it with a real third-party stack: pcscd + vpcd with pyscard, ekarta's own PN532
+#: driver on the PN532 pty, nfcpy's PN532 driver on the same kind of pty, nfcpy's UDP driver.
+TRANSPORTS = ["emulator", "pcsc", "pn532", "nfcpy-tty", "nfcpy-udp"]
 
 
-def _open_emulator() -> Reader:
-    return open_reader("emulator:")
+def _serve(name: str):
+    """The context manager that serves a card over transport ``name`` (imported lazily)."""
+    if name == "pcsc":
+        from tests.support.pcsc import serve_pcsc
+        return serve_pcsc
+    if name == "pn532":
+        from tests.support.pn532 import serve_pn532
+        return serve_pn532
+    if name == "nfcpy-tty":
+        from tests.support.pn532 import serve_pn532_nfcpy
+        return serve_pn532_nfcpy
+    from tests.support.udp import serve_udp
+    return serve_udp
 
 
-_OPENERS: dict[str, Callable[[], Reader]] = {
-    "emulator": _open_emulator,
-}
+class _Servers:
+    """Each transport's server, started on first use and kept for the whole session."""
+
+    def __init__(self, stack: contextlib.ExitStack) -> None:
+        self._stack = stack
+        self._running: dict[str, tuple[CardHost, str]] = {}
+
+    def get(self, name: str) -> tuple[CardHost, str]:
+        if name not in self._running:
+            host = CardHost(VirtualCard.new())
+            url = self._stack.enter_context(_serve(name)(host))
+            self._running[name] = (host, url)
+        return self._running[name]
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[_Servers]:
+    with contextlib.ExitStack() as stack:
+        yield _Servers(stack)
 
 
 @pytest.fixture(params=TRANSPORTS)
-def reader(request: pytest.FixtureRequest) -> Iterator[Reader]:
+def reader(request: pytest.FixtureRequest, servers: _Servers) -> Iterator[Reader]:
     """A reader holding a factory-fresh card, over each transport of :data:`TRANSPORTS`."""
-    rdr = _OPENERS[request.param]()
+    if request.param == "emulator":
+        rdr = open_reader("emulator:")
+    else:
+        host, url = servers.get(request.param)
+        host.factory_reset()
+        rdr = open_reader(url)
     try:
-        rdr.wait_for_card(timeout=5.0)
+        rdr.wait_for_card(timeout=10.0)
         yield rdr
     finally:
         rdr.close()

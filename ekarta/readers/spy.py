@@ -1,0 +1,163 @@
+"""The ``spy`` reader: any reader, with every exchange logged and optionally recorded.
+
+URL grammar::
+
+    spy:INNER                 log every exchange of the reader INNER
+    spy:INNER#file=PATH       ... and append the session to the trace file PATH
+
+``INNER`` is any reader URL, passed unchanged to :func:`ekarta.readers.open_reader`: it may contain
+``:``, ``?`` and ``#`` (``spy:nfcpy:tty:USB0:pn532``, ``spy:pn532:/dev/ttyUSB0?baud=115200``,
+``spy:replay:old.jsonl#session=2#file=new.jsonl``).  Only the *last* ``#file=`` splits the URL, so
+the trace path cannot contain ``#file=`` itself; ``~`` in it is expanded.
+
+Every exchange is logged at ``DEBUG`` on the ``ekarta.readers.spy`` logger, with its duration::
+
+    emulator:card.json 0.412 ms 90 60 00 00 00 -> 04 01 01 12 00 1A 05 91 AF
+
+The trace file is JSON Lines (:mod:`ekarta.readers.trace`): a header with the inner URL and the
+card, then one line per exchange with its time and duration; ``replay:PATH`` plays it back.
+Errors of the inner reader (card removed, timeout, ...) pass through unchanged, and are logged and
+recorded too.  If the trace file cannot be written (disk full...), the spy logs an error and
+stops writing it; the exchanges go on unchanged.  Everything else — presence, waiting for a
+card, the card's info, the monitor, reopening — is the inner reader's; ``reader.inner`` is the
+inner reader itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ekarta.errors import InvalidArgument, ReaderError
+from ekarta.log import hexdump
+from ekarta.readers.base import CardInfo, Reader
+from ekarta.readers.trace import TraceWriter
+
+__all__ = ["SpyReader", "describe_card", "open_spy", "parse_spy_url"]
+
+logger = logging.getLogger(__name__)
+
+_FILE = "#file="
+
+
+def describe_card(info: CardInfo | None) -> str:
+    """``uid 04A1B2C3D4E5F6 atqa 4403 sak 20 ...`` for a log line (``none`` for no card)."""
+    if info is None:
+        return "none"
+    parts = [f"{name} {getattr(info, name).hex().upper()}"
+             for name in ("uid", "atqa") if getattr(info, name) is not None]
+    if info.sak is not None:
+        parts.append(f"sak {info.sak:02X}")
+    parts += [f"{name} {getattr(info, name).hex().upper()}"
+              for name in ("ats", "atr") if getattr(info, name) is not None]
+    return " ".join(parts) or "no details"
+
+
+def parse_spy_url(rest: str) -> tuple[str, str | None]:
+    """Split what follows ``spy:`` into the inner URL and the trace path (or None)."""
+    inner, sep, path = rest.rpartition(_FILE)
+    if not sep:
+        inner, path = rest, ""
+    elif not path:
+        raise InvalidArgument(f"spy:{rest}: '#file=' needs a path after it")
+    if not inner:
+        raise InvalidArgument("spy: needs the URL of the reader to spy on, e.g. spy:emulator:")
+    return inner, (os.path.expanduser(path) if sep else None)
+
+
+class SpyReader(Reader):
+    """Wraps ``inner``, logging every exchange and appending it to ``trace`` when given.
+
+    The spy owns the inner reader: closing the spy closes it.
+    """
+
+    def __init__(self, inner: Reader, trace: str | os.PathLike[str] | None = None) -> None:
+        suffix = "" if trace is None else f"{_FILE}{os.fspath(trace)}"
+        super().__init__(f"spy:{inner.url}{suffix}")
+        self.inner = inner
+        self._start = time.monotonic()
+        self._writer = None if trace is None else TraceWriter(trace, inner.url)
+
+    @property
+    def trace_path(self) -> str | None:
+        return None if self._writer is None else self._writer.path
+
+    def transceive(self, apdu: bytes) -> bytes:
+        apdu = bytes(apdu)
+        began = time.monotonic()
+        try:
+            response = self.inner.transceive(apdu)
+        except Exception as exc:
+            ms = (time.monotonic() - began) * 1000
+            logger.debug("%s %.3f ms %s -> %s: %s", self.inner.url, ms, hexdump(apdu),
+                         type(exc).__name__, exc)
+            self._record(self._writer and self._writer.exchange, began - self._start, ms, apdu,
+                         error=exc, card=self.inner.card_info)
+            raise
+        ms = (time.monotonic() - began) * 1000
+        logger.debug("%s %.3f ms %s -> %s", self.inner.url, ms, hexdump(apdu), hexdump(response))
+        self._record(self._writer and self._writer.exchange, began - self._start, ms, apdu,
+                     response, card=self.inner.card_info)
+        return response
+
+    def _record(self, write: Callable[..., None] | None, *args: Any, **kwargs: Any) -> None:
+        """Write to the trace file; a failure stops the tracing, never the exchange (the spy
+        must not change what the client sees)."""
+        if write is None:
+            return
+        try:
+            write(*args, **kwargs)
+        except ReaderError as exc:
+            logger.error("%s: %s; no more tracing to the file", self.url, exc)
+            writer, self._writer = self._writer, None
+            if writer is not None:
+                with contextlib.suppress(ReaderError, OSError):
+                    writer.close()
+
+    @property
+    def card_present(self) -> bool:
+        return self.inner.card_present
+
+    def wait_for_card(self, timeout: float | None = None) -> CardInfo:
+        info = self.inner.wait_for_card(timeout)
+        logger.debug("%s card in the field: %s", self.inner.url, describe_card(info))
+        self._record(self._writer and self._writer.card, time.monotonic() - self._start, info)
+        return info
+
+    @property
+    def card_info(self) -> CardInfo | None:
+        return self.inner.card_info
+
+    def reopen(self) -> None:
+        self.inner.reopen()
+
+    def _can_reopen(self) -> bool:
+        return self.inner._can_reopen()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        card = self.inner.card_info
+        try:
+            self.inner.close()
+        finally:
+            self._record(self._writer and self._writer.close, card)
+            self._writer = None
+            super().close()
+
+
+def open_spy(rest: str) -> SpyReader:
+    """The ``spy:`` driver: ``rest`` is ``INNER`` or ``INNER#file=PATH``."""
+    from ekarta.readers import open_reader
+
+    inner_url, path = parse_spy_url(rest)
+    inner = open_reader(inner_url)
+    try:
+        return SpyReader(inner, path)
+    except BaseException:
+        inner.close()
+        raise
