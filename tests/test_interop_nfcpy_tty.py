@@ -94,3 +94,35 @@ def test_nfcpy_reads_the_ndef_message_libfreefare_wrote(url, tmp_path):
         assert record.uri == "https://ekarta.example/pn532"
     finally:
         clf.close()
+
+
+def test_nfcpy_over_udp_reads_the_ndef_message_libfreefare_wrote(tmp_path):
+    """Acceptance 4, the UDP half: libfreefare writes through the PN532 pty, and nfcpy's Type 4
+    code reads the same card through its UDP driver."""
+    from tests.support.pn532 import serve_pn532
+    from tests.support.udp import serve_udp
+
+    host = CardHost(VirtualCard.new(uid=UID))
+    message = tmp_path / "F.ndef"
+    message.write_bytes(NDEF_MESSAGE)
+    with serve_pn532(host, tmp_path / "pn532") as pn532_url:
+        env = dict(os.environ, LIBNFC_DEVICE=f"pn532_uart:{pn532_url.split(':', 1)[1]}",
+                   LIBNFC_AUTO_SCAN="false", LIBNFC_INTRUSIVE_SCAN="false", LIBNFC_LOG_LEVEL="1")
+        env.pop("LIBNFC_DEFAULT_DEVICE", None)
+        for argv in (["mifare-desfire-format", "-y"], ["mifare-desfire-create-ndef", "-y"],
+                     ["mifare-desfire-write-ndef", "-y", "-i", str(message)]):
+            done = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                                  text=True, timeout=TOOL_TIMEOUT)
+            assert done.returncode == 0, f"{argv}: {done.stdout}{done.stderr}"
+    with serve_udp(host) as udp_url:
+        clf = nfc.ContactlessFrontend(udp_url.removeprefix("nfcpy:"))
+        try:
+            target = clf.sense(nfc.clf.RemoteTarget("106A"), iterations=5, interval=0.1)
+            assert target is not None, "nfcpy found no target over UDP"
+            tag = nfc.tag.activate(clf, target)
+            assert tag is not None and tag.type == "Type4Tag"
+            assert tag.ndef is not None, "no NDEF application found by nfcpy"
+            assert bytes(tag.ndef.octets) == NDEF_MESSAGE
+            assert tag.ndef.records[0].uri == "https://ekarta.example/pn532"
+        finally:
+            clf.close()
