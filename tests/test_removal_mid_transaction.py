@@ -241,3 +241,58 @@ def test_the_validator_starts_again_once_the_card_is_back(served, reader):
     validate(reader)
     assert contents(reader) == NEW_STATE
     assert stored_contents(served.path) == NEW_STATE
+
+
+# --- the same through real reader stacks ----------------------------------------------------------
+
+REAL_TRANSPORTS = ["pcsc", "pn532", "nfcpy-udp"]
+
+
+def _serve(name: str):
+    if name == "pcsc":
+        from tests.support.pcsc import serve_pcsc
+        return serve_pcsc
+    if name == "pn532":
+        from tests.support.pn532 import serve_pn532
+        return serve_pn532
+    from tests.support.udp import serve_udp
+    return serve_udp
+
+
+@pytest.fixture(params=REAL_TRANSPORTS)
+def over_transport(request, tmp_path):
+    """A served card with a control interface, reached through pcscd, a PN532 pty or nfcpy."""
+    from ekarta.readers import open_reader
+
+    path = tmp_path / "card.json"
+    with HostReader(CardHost(VirtualCard.new(), path)) as setup:
+        personalise(setup)
+    host = CardHost(VirtualCard.load(path), path)
+    control = f"unix:{tmp_path / 'control.sock'}"
+    with EmulatorServer(host, control=control), _serve(request.param)(host) as url, \
+            open_reader(url) as reader:
+        reader.wait_for_card(timeout=10)
+        yield Served(host, path, control), reader
+
+
+@pytest.mark.parametrize("index", [3, COMMIT])
+def test_removal_through_control_over_a_real_transport(over_transport, index):
+    served, reader = over_transport
+    with pytest.raises(CardRemovedError):
+        validate(ControlBefore(reader, served, index, "remove"))
+    served.ask("insert")
+    reader.wait_for_card(timeout=10)
+    assert contents(reader) == OLD_STATE
+    assert stored_contents(served.path) == OLD_STATE
+
+
+def test_a_tear_during_the_commit_over_a_real_transport(over_transport):
+    served, reader = over_transport
+    served.ask(f"tear during {COMMIT} progress 0.9")
+    with pytest.raises(CardRemovedError):
+        validate(reader)
+    served.ask("insert")
+    served.ask("clear")
+    reader.wait_for_card(timeout=10)
+    assert contents(reader) == NEW_STATE
+    assert stored_contents(served.path) == NEW_STATE
