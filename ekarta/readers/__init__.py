@@ -6,6 +6,13 @@ URL grammar in its docstring.  Built-in schemes:
 
 ``emulator:[PATH]``
     the software DESFire card of :mod:`ekarta.emulator` (:mod:`ekarta.readers.emulator`).
+``pcsc:[SUBSTRING|#N]``
+    a PC/SC reader through pcscd and pyscard (:mod:`ekarta.readers.pcsc`).
+``nfcpy:PATH``
+    any device nfcpy drives: ``nfcpy:usb``, ``nfcpy:tty:USB0:pn532``, ``nfcpy:udp:HOST:PORT``
+    (:mod:`ekarta.readers.nfcpy`).
+``pn532:PORT[?baud=N]``
+    ekarta's own PN532 driver on a serial port or pyserial URL (:mod:`ekarta.readers.pn532`).
 ``spy:INNER[#file=PATH]``
     any reader, every exchange logged with its duration and appended to a trace file
     (:mod:`ekarta.readers.spy`).
@@ -18,9 +25,10 @@ yields a :class:`~ekarta.readers.base.CardEvent` each time a card comes into the
 it.  A driver whose device goes away (a USB reader unplugged, a serial port gone, pcscd
 restarted) raises :class:`~ekarta.errors.NoReaderError` from whatever it was doing, never a raw
 ``OSError``, and implements :meth:`~ekarta.readers.base.Reader.reopen` to open the same device
-again.  Nothing is retried behind the caller's back: an exchange in flight when the reader went
-away fails (it may or may not have reached the card), and so does every call until the reader is
-reopened.  ``monitor()`` is where reopening happens: it reports the card removed, then calls
+again.  An exchange in flight when the reader went away is never retried (it may or may not have
+reached the card).  Drivers that can find their device cheaply (pcsc, pn532) also reopen it on the
+next ``wait_for_card``; the others fail every call until the reader is reopened.  ``monitor()``
+reopens in every case: it reports the card removed, then calls
 ``reopen()`` every ``reconnect`` seconds (default 1) until the reader is back or the monitor is
 stopped, and goes on watching; a terminal built on ``monitor()`` therefore survives a reader
 being unplugged and plugged in again.
