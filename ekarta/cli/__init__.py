@@ -30,6 +30,8 @@ COMMAND_MODULES = (
     "ekarta.cli.card_cmd",
     "ekarta.cli.apdu_cmd",
     "ekarta.cli.barcode_cmd",
+    "ekarta.cli.keys_cmd",
+    "ekarta.cli.coupon_cmd",
 )
 """The modules that each register one command group, in the order ``--help`` lists them."""
 

@@ -1,4 +1,5 @@
-"""``ekarta card``: look at a card (``info``) and erase it (``format``)."""
+"""``ekarta card``: look at a card (``info``), erase it (``format``), issue it as a transit card
+(``issue``) and show the transit card with its verdict (``show``)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable
+from datetime import date
 from typing import Any, TypeVar
 
+from ekarta.barcode.errors import InvalidCardNumber
+from ekarta.barcode.number import CardNumber
 from ekarta.cli.common import (
     EXAMPLES_FORMATTER,
     KEY_HELP,
@@ -32,6 +36,41 @@ from ekarta.cli.common import (
     reader_url,
     wrap,
 )
+from ekarta.cli.coupon_cmd import (
+    LANGS,
+    add_hotlist_option,
+    coupon_document,
+    enum_name,
+    enum_type,
+    now,
+    parse_date,
+    parse_enum,
+    parse_when,
+    profile_name,
+    read_hotlist,
+    type_name,
+)
+from ekarta.cli.keys_cmd import add_keystore_option, load_keystore
+from ekarta.coupons.cardio import read_card
+from ekarta.coupons.errors import InvalidField
+from ekarta.coupons.image import SlotError
+from ekarta.coupons.issuance import issue_card
+from ekarta.coupons.loading import reason_code
+from ekarta.coupons.messages import format_date
+from ekarta.coupons.model import (
+    ZONE_MAX,
+    ZONE_MIN,
+    CardKind,
+    CardRecord,
+    CardStatus,
+    CouponType,
+    EventRecord,
+    Profile,
+    add_years,
+)
+from ekarta.coupons.rules import effective_profile, judge_card, profile_end
+from ekarta.coupons.timecodec import local_date, to_local
+from ekarta.desfire.client import DESFire
 from ekarta.errors import (
     AuthenticationError,
     DESFireStatusError,
@@ -52,12 +91,17 @@ STEP_ERRORS = (DESFireStatusError, ProtocolError, NotAuthenticated)
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
         "card",
-        help="show a card's contents or erase it",
-        description="Look at a DESFire card (info) or erase it (format).",
+        help="show a card's contents, erase it, issue and show transit cards",
+        description=("Look at a DESFire card (info), erase it (format), turn a factory-fresh "
+                     "card into a transit card (issue) and show a transit card with its "
+                     "verdict (show)."),
         epilog=(
             "examples:\n"
             "  ekarta card info --reader emulator:card.json\n"
-            "  ekarta card format --reader emulator:card.json --key 0:des:0000000000000000"
+            "  ekarta card format --reader emulator:card.json --key 0:des:0000000000000000\n"
+            "  ekarta card issue --reader emulator:card.json --keys keys.json \\\n"
+            "      --number 1234567894 --first-name Jana --surname Nováková\n"
+            "  ekarta card show --reader emulator:card.json --keys keys.json --zone 2"
         ),
         formatter_class=EXAMPLES_FORMATTER,
     )
@@ -111,6 +155,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     add_reader_options(fmt)
     add_key_options(fmt)
     fmt.set_defaults(func=run_format)
+
+    _register_issue(sub, common)
+    _register_show(sub, common)
 
 
 # --- card info ------------------------------------------------------------------------------------
@@ -499,3 +546,328 @@ def run_format(args: argparse.Namespace) -> int:
         after = df.free_memory()
         print(f"formatted card {uid}: free memory {after} bytes (was {before})")
     return 0
+
+
+# --- card issue -----------------------------------------------------------------------------------
+
+STATUS_NAMES = {"produced": "PRODUCED", "active": "ACTIVE"}
+EXIT_NOT_VALID = 3
+"""``card show``'s exit status when the card decodes but the verdict is a refusal."""
+
+
+def _card_number(text: str) -> int:
+    try:
+        return int(CardNumber.parse(text))
+    except InvalidCardNumber as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _zone(text: str) -> int:
+    try:
+        zone = int(text)
+    except ValueError:
+        zone = 0
+    if not ZONE_MIN <= zone <= ZONE_MAX:
+        raise argparse.ArgumentTypeError(f"a zone is a number {ZONE_MIN}..{ZONE_MAX}, "
+                                         f"not {text!r}")
+    return zone
+
+
+def _register_issue(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    issue = sub.add_parser(
+        "issue",
+        parents=[common],
+        help="turn a factory-fresh card into a transit card",
+        description=wrap(
+            "Issue a transit card: change the PICC master key from the factory default to the "
+            "card's diversified AES key, create the transit application with its files and "
+            "diversified keys, and write the card record.  A card pulled away half-way reads "
+            "as not issued; running the same command again finds what is done and completes "
+            "it.  On a card issued already with the same data it changes nothing."
+        ),
+        epilog=(
+            "examples:\n"
+            "  ekarta card issue --reader emulator:card.json --keys keys.json \\\n"
+            "      --number 1234567894 --first-name Jana --surname Nováková \\\n"
+            "      --profile student --birth-date 2008-04-01 --profile-end 2027-08-31\n"
+            "  ekarta card issue --keys keys.json --number 1234567894 --anonymous"
+        ),
+        formatter_class=EXAMPLES_FORMATTER,
+    )
+    add_keystore_option(issue)
+    record = issue.add_argument_group("the card record")
+    record.add_argument("--number", type=_card_number, required=True, metavar="IDK",
+                        help="the card number printed on the card (10 digits)")
+    record.add_argument("--anonymous", action="store_true",
+                        help="an anonymous card (no personal data, adult transferable)")
+    record.add_argument("--first-name", default="", metavar="NAME")
+    record.add_argument("--surname", default="", metavar="NAME")
+    record.add_argument("--birth-date", type=parse_date, metavar="DATE",
+                        help="needed for the children and student profiles")
+    record.add_argument("--profile", type=enum_type(Profile, "profile"), metavar="PROFILE",
+                        help="the tariff profile (default adult-non-transferable, anonymous "
+                             "cards adult-transferable)")
+    record.add_argument("--profile-end", type=parse_date, metavar="DATE",
+                        help="last day of a discounted profile")
+    record.add_argument("--expiry", type=parse_date, metavar="DATE",
+                        help="last day of the card (default: 5 years from today)")
+    record.add_argument("--status", choices=tuple(STATUS_NAMES), default="active",
+                        help="active (collected at a contact point, the default) or produced "
+                             "(sent by post: the holder activates it)")
+    issue.add_argument("--json", action="store_true", help="print one JSON document instead")
+    add_reader_options(issue)
+    issue.set_defaults(func=run_issue)
+
+
+def _issue_record(args: argparse.Namespace) -> Any:
+    kind = CardKind.ANONYMOUS if args.anonymous else CardKind.PERSONAL
+    profile = args.profile or (Profile.ADULT_TRANSFERABLE if args.anonymous
+                               else Profile.ADULT_NON_TRANSFERABLE)
+    expiry = args.expiry or add_years(now().date(), 5)
+    try:
+        return CardRecord(card_number=args.number, kind=kind,
+                          status=CardStatus[STATUS_NAMES[args.status]], expiry=expiry,
+                          profile=profile, profile_end=args.profile_end,
+                          birth_date=args.birth_date, first_name=args.first_name,
+                          surname=args.surname)
+    except InvalidField as exc:
+        raise CLIError(f"card record: {exc}") from None
+
+
+def run_issue(args: argparse.Namespace) -> int:
+    keystore = load_keystore(args)
+    record = _issue_record(args)
+    with open_card(args) as reader:
+        result = issue_card(DESFire(reader), keystore, record)
+    number = CardNumber.from_int(result.card_number).formatted
+    if args.json:
+        print_json({"card_number": f"{result.card_number:010d}", "uid": hex_bytes(result.uid),
+                    "already_issued": result.already_issued, "steps": list(result.steps)})
+    elif result.already_issued:
+        print(f"card {number} (UID {hex_bytes(result.uid)}) is already issued: nothing changed")
+    else:
+        print(f"issued card {number} (UID {hex_bytes(result.uid)})")
+        print("  done: " + ", ".join(result.steps))
+    return 0
+
+
+# --- card show ------------------------------------------------------------------------------------
+
+
+def _register_show(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    show = sub.add_parser(
+        "show",
+        parents=[common],
+        help="decode a transit card and show the verdict",
+        description=wrap(
+            "Read the transit card with its read key (the e-purse with the validation key) "
+            "and show it: number, kind, status, "
+            "profile, expiry, the holder's name on a personal card, every coupon slot, the "
+            "event log (newest first) and the e-purse; then the verdict for a journey at "
+            "--at (default now) in --zone (default: any zone), as a validator would judge it. "
+            "When the card holds a dog coupon, the dog's verdict is shown too.\n\n"
+            f"Exit status: 0 the card is valid, {EXIT_NOT_VALID} it is not (the verdict says "
+            "why), 1 an error (not a transit card, not issued, unreadable)."
+        ),
+        epilog=(
+            "examples:\n"
+            "  ekarta card show --reader emulator:card.json --keys keys.json\n"
+            "  ekarta card show --keys keys.json --at 2026-12-01T08:30 --zone 2 --lang cs\n"
+            "  ekarta card show --keys keys.json --hotlist blocked.txt --json"
+        ),
+        formatter_class=EXAMPLES_FORMATTER,
+    )
+    add_keystore_option(show)
+    show.add_argument("--at", type=parse_when, metavar="DATETIME",
+                      help="the time to judge (ISO, Europe/Prague; default now)")
+    show.add_argument("--zone", type=_zone, metavar="N",
+                      help="the tariff zone of the journey (default: any zone)")
+    show.add_argument("--dog", action="store_true",
+                      help="the exit status follows the dog's verdict, not the holder's")
+    add_hotlist_option(show)
+    show.add_argument("--lang", choices=LANGS, default="en", help="language of the verdict")
+    show.add_argument("--json", action="store_true", help="print one JSON document instead")
+    add_reader_options(show)
+    show.set_defaults(func=run_show)
+
+
+def _purse_text(value: int | None) -> str:
+    if value is None:
+        return "not read"
+    sign = "-" if value < 0 else ""
+    crowns, haler = divmod(abs(value), 100)
+    return f"{sign}{crowns}.{haler:02d} CZK"
+
+
+def _verdict_dict(verdict: Any, lang: str) -> dict[str, Any]:
+    return {
+        "ok": verdict.ok,
+        "reason": reason_code(verdict.reason),
+        "code": int(verdict.reason),
+        "message": verdict.message(lang),
+        "profile": enum_name(verdict.profile),
+        "coupon_serial": verdict.coupon.serial if verdict.coupon is not None else None,
+        "date": verdict.date.isoformat() if verdict.date is not None else None,
+    }
+
+
+def show_report(image: Any, *, at: Any, zone: int | None, verifier: Any,
+                hotlist: Any = frozenset(), lang: str = "en",
+                dog: bool = False) -> dict[str, Any]:
+    """Everything ``card show`` prints, as JSON-able data; the dog's verdict when the card holds
+    a dog coupon or ``dog`` asks for it."""
+
+    record = image.record
+    day = local_date(at)
+    slots = []
+    for index, slot in enumerate(image.slots):
+        if slot is None:
+            slots.append({"slot": index, "state": "empty"})
+        elif isinstance(slot, SlotError):
+            slots.append({"slot": index, "state": "unreadable", "error": slot.message,
+                          "kind": slot.kind.value})
+        else:
+            coupon = slot.coupon
+            genuine = verifier.verify(slot, uid=image.uid, card_number=record.card_number)
+            if day < coupon.valid_from:
+                when = "future"
+            elif day > min(coupon.valid_to, record.expiry):
+                when = "ended"
+            else:
+                when = "valid"
+            slots.append({"slot": index, "state": "coupon", "signature_valid": genuine,
+                          "period": when, "coupon": coupon_document(coupon)})
+    events = []
+    decoded = sorted((e for e in image.events if isinstance(e, EventRecord)),
+                     key=lambda e: e.sequence, reverse=True)
+    for event in decoded:
+        events.append({
+            "sequence": event.sequence,
+            "at": event.local_time.isoformat(timespec="minutes"),
+            "kind": enum_name(event.kind), "result": enum_name(event.result),
+            "device": event.device,
+            "line": event.line, "vehicle": event.vehicle, "zone": event.zone,
+            "coupon_serial": event.coupon_serial})
+    for error in image.events:
+        if isinstance(error, SlotError):
+            events.append({"unreadable": error.message, "index": error.index})
+    verdict = judge_card(image, at=at, zone=zone, verifier=verifier, hotlist=hotlist)
+    dog_verdict = None
+    if dog or any(c.coupon.coupon_type.dog for c in image.coupons):
+        dog_verdict = judge_card(image, at=at, zone=zone, verifier=verifier, hotlist=hotlist,
+                                 dog=True)
+    end = profile_end(record)
+    return {
+        "card_number": f"{record.card_number:010d}",
+        "uid": hex_bytes(image.uid),
+        "kind": enum_name(record.kind),
+        "status": enum_name(record.status),
+        "blocked_by_hotlist": record.card_number in hotlist,
+        "profile": enum_name(record.profile),
+        "profile_end": end.isoformat() if end is not None else None,
+        "effective_profile": enum_name(effective_profile(record, day)),
+        "expiry": record.expiry.isoformat(),
+        "holder": ({"first_name": record.first_name, "surname": record.surname}
+                   if record.personal else None),
+        "birth_date_recorded": record.birth_date is not None,
+        "purse": image.purse,
+        "slots": slots,
+        "events": events,
+        "at": to_local(at).isoformat(timespec="minutes"),
+        "zone": zone,
+        "verdict": _verdict_dict(verdict, lang),
+        "dog_verdict": _verdict_dict(dog_verdict, lang) if dog_verdict is not None else None,
+    }
+
+
+def render_show(report: dict[str, Any], lang: str = "en", out: Any = None) -> None:
+    """Print :func:`show_report`'s report for people."""
+
+
+    out = out or sys.stdout
+
+    def p(text: str = "") -> None:
+        print(text, file=out)
+
+    def day(text: str) -> str:
+        return format_date(date.fromisoformat(text), lang)
+
+    def profile(text: str) -> str:
+        return profile_name(parse_enum(Profile, text, "profile"), lang)
+
+    number = CardNumber.from_int(int(report["card_number"])).formatted
+    p(f"transit card {number}   UID {report['uid']}")
+    status = report["status"]
+    if report["blocked_by_hotlist"]:
+        status += " (on the hotlist: blocked)"
+    rows = [("kind", report["kind"])]
+    if report["holder"] is not None:
+        rows.append(("holder", f"{report['holder']['first_name']} {report['holder']['surname']}"))
+    rows.append(("status", status))
+    text = profile(report["profile"])
+    if report["profile_end"]:
+        text += f", until {day(report['profile_end'])}"
+    if report["effective_profile"] != report["profile"]:
+        text += f" (now {profile(report['effective_profile'])})"
+    rows.append(("profile", text))
+    if report["birth_date_recorded"]:
+        rows.append(("birth date", "recorded"))
+    rows += [("expiry", day(report["expiry"])), ("e-purse", _purse_text(report["purse"]))]
+    print_fields(rows, out=out)
+
+    p(f"coupons ({len(report['slots'])} slots)")
+    table = []
+    for slot in report["slots"]:
+        cells = [f"slot {slot['slot']}"]
+        if slot["state"] == "empty":
+            cells.append("empty")
+        elif slot["state"] == "unreadable":
+            cells.append(f"unreadable: {slot['error']}")
+        else:
+            c = slot["coupon"]
+            zones = "network" if c["zones"] == "network" else \
+                "zones " + ", ".join(map(str, c["zones"]))
+            state = slot["period"] if slot["signature_valid"] else "SIGNATURE INVALID"
+            cells += [f"#{c['serial']}",
+                      type_name(parse_enum(CouponType, c["type"], "type"), lang),
+                      profile(c["profile"]), zones,
+                      f"{day(c['valid_from'])} – {day(c['valid_to'])}", state]
+        table.append(cells)
+    print_table(table, out=out)
+
+    p("events (newest first)" if report["events"] else "events: none")
+    table = []
+    for event in report["events"]:
+        if "unreadable" in event:
+            table.append([f"record {event['index']}", f"unreadable: {event['unreadable']}"])
+            continue
+        where = [f"{name} {event[name]}" for name in ("line", "vehicle", "zone")
+                 if event[name] is not None]
+        if event["coupon_serial"] is not None:
+            where.append(f"coupon {event['coupon_serial']}")
+        table.append([f"#{event['sequence']}", event["at"].replace("T", " ")[:16],
+                      event["kind"], f"device {event['device']}", " ".join(where),
+                      event["result"]])
+    print_table(table, out=out)
+
+    zone = "any zone" if report["zone"] is None else f"zone {report['zone']}"
+    p(f"at {report['at'][:16].replace('T', ' ')} (Europe/Prague) in {zone}")
+    for label, verdict in (("verdict", report["verdict"]), ("dog", report["dog_verdict"])):
+        if verdict is not None:
+            p(f"{label}: {verdict['reason']} — {verdict['message']}")
+
+
+def run_show(args: argparse.Namespace) -> int:
+    keystore = load_keystore(args)
+    at = args.at or now()
+    hotlist = read_hotlist(args.hotlist)
+    with open_card(args) as reader:
+        image = read_card(DESFire(reader), keystore)
+    report = show_report(image, at=at, zone=args.zone, verifier=keystore.verifier(),
+                         hotlist=hotlist, lang=args.lang, dog=args.dog)
+    if args.json:
+        print_json(report)
+    else:
+        render_show(report, args.lang)
+    verdict = report["dog_verdict"] if args.dog else report["verdict"]
+    return 0 if verdict["ok"] else EXIT_NOT_VALID

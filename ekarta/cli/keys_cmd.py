@@ -1,0 +1,135 @@
+"""``ekarta keys``: create a keystore (``new``) and show what it holds without the secrets
+(``show``); ``--keys KEYSTORE`` for the commands that need one (:func:`add_keystore_option`)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from ekarta.cli.common import EXAMPLES_FORMATTER, CLIError, print_json, wrap
+from ekarta.coupons.keystore import FileKeyStore, create_keystore
+from ekarta.coupons.layout import DEFAULT_SYSTEM_ID, SYSTEM_ID_MAX
+
+log = logging.getLogger(__name__)
+
+KEYSTORE_ENV = "EKARTA_KEYS"
+
+SAM_WARNING = (
+    "{path} holds the scheme's master keys and its coupon-signing key in a plain file (mode "
+    "0600): fine for development and tests, but a real deployment keeps master keys in a SAM or "
+    "an HSM that diversifies card keys inside (plug one in as an "
+    "ekarta.coupons.keystore.KeyProvider)")
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser(
+        "keys",
+        help="create or inspect a keystore (master keys and the coupon-signing key)",
+        description=wrap(
+            "A keystore holds the master keys that every card's keys are diversified from "
+            "(AN10922 over UID, AID and the system identifier) and the operator's "
+            "coupon-signing key.  Card commands take it with --keys KEYSTORE (default "
+            f"${KEYSTORE_ENV})."),
+        epilog=("examples:\n"
+                "  ekarta keys new keys.json\n"
+                "  ekarta keys new keys.json --system-id ODIS-TEST --force\n"
+                "  ekarta keys show keys.json"),
+        formatter_class=EXAMPLES_FORMATTER,
+    )
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", dest="keys_command",
+                                required=True)
+
+    new = sub.add_parser(
+        "new", parents=[common],
+        help="create a keystore with fresh master keys and a signing key pair",
+        description=wrap(
+            "Create KEYSTORE (file mode 0600) with fresh random AES master keys (PICC master, "
+            "application master, load, validation, read), the system identifier and an "
+            "Ed25519 coupon-signing key pair.  An existing file is never overwritten without "
+            "--force: cards issued with its keys would become unusable."),
+        formatter_class=EXAMPLES_FORMATTER,
+    )
+    new.add_argument("keystore", metavar="KEYSTORE", help="the file to create")
+    new.add_argument("--system-id", metavar="TEXT", type=_system_id,
+                     default=DEFAULT_SYSTEM_ID,
+                     help=f"system identifier diversified into every card key, printable ASCII, "
+                          f"1..{SYSTEM_ID_MAX} characters (default "
+                          f"{DEFAULT_SYSTEM_ID.decode()})")
+    new.add_argument("--force", action="store_true", help="replace an existing KEYSTORE")
+    new.set_defaults(func=run_new)
+
+    show = sub.add_parser(
+        "show", parents=[common],
+        help="show key fingerprints and the public key (never key material)",
+        description=wrap(
+            "Show the system identifier, a fingerprint and the version of every master key, "
+            "and the coupon-verification public keys as PEM.  Secret key material is never "
+            "shown."),
+        formatter_class=EXAMPLES_FORMATTER,
+    )
+    show.add_argument("keystore", metavar="KEYSTORE", help="the keystore file")
+    show.add_argument("--json", action="store_true", help="print one JSON document instead")
+    show.set_defaults(func=run_show)
+
+
+def _system_id(text: str) -> bytes:
+    if not text.isascii() or not text.isprintable() or not 1 <= len(text) <= SYSTEM_ID_MAX:
+        raise argparse.ArgumentTypeError(
+            f"must be 1..{SYSTEM_ID_MAX} printable ASCII characters, got {text!r}")
+    return text.encode("ascii")
+
+
+# --- --keys for the card commands -----------------------------------------------------------------
+
+
+def add_keystore_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--keys KEYSTORE`` (default ``$EKARTA_KEYS``)."""
+    parser.add_argument(
+        "--keys", metavar="KEYSTORE", dest="keystore", default=None,
+        help=f"the keystore (see 'ekarta keys new'); default ${KEYSTORE_ENV}")
+
+
+def load_keystore(args: argparse.Namespace) -> FileKeyStore:
+    """The keystore of ``--keys`` (or ``$EKARTA_KEYS``)."""
+    path = args.keystore or os.environ.get(KEYSTORE_ENV)
+    if not path:
+        raise CLIError(f"this command needs a keystore: --keys KEYSTORE (or ${KEYSTORE_ENV})")
+    return FileKeyStore.load(path)
+
+
+# --- commands -------------------------------------------------------------------------------------
+
+
+def run_new(args: argparse.Namespace) -> int:
+    keystore = create_keystore(args.keystore, system_id=args.system_id, force=args.force)
+    ids = keystore.key_ids()
+    print(f"created keystore {args.keystore} (mode 0600)")
+    print(f"  system id    {ids['system_id']}")
+    print(f"  signing key  {ids['signing_key']['algorithm']}, id {ids['signing_key']['id']}")
+    print(f"ekarta: warning: {SAM_WARNING.format(path=args.keystore)}", file=sys.stderr)
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    ids = FileKeyStore.load(args.keystore).key_ids()
+    if args.json:
+        print_json(ids)
+        return 0
+    print(f"keystore {args.keystore}")
+    print(f"  system id           {ids['system_id']}")
+    picc = ids["picc_master"]
+    print(f"  PICC master key     id {picc['id']}  version {picc['version']}")
+    for label, key in ids["application"].items():
+        name = f"key {key['key_no']} ({label})"
+        print(f"  {name:<18}  id {key['id']}  version {key['version']}")
+    signing = ids["signing_key"]
+    if signing is None:
+        print("  signing key         none (this keystore only verifies)")
+    else:
+        print(f"  signing key         {signing['algorithm']}, id {signing['id']}")
+    for key in ids["verify_keys"]:
+        print(f"verification key {key['id']}:")
+        print(key["pem"].rstrip())
+    return 0

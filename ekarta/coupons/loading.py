@@ -1,0 +1,166 @@
+"""Writing a paid coupon onto a card: :func:`load_coupon`.
+
+One tap, one session with the load key: read the card, decide with
+:func:`~ekarta.coupons.rules.plan_load`, then write the coupon's slot and a log record (kind
+LOAD) and commit — both files change together at CommitTransaction or not at all.  A card pulled
+away before the commit keeps its old contents; one pulled away after it holds the coupon once,
+and loading it again finds its serial and changes nothing.
+
+The coupon may also be made from what the card holds (``coupon`` a callable taking the
+:class:`~ekarta.coupons.image.CardImage`): a ticket office checks the purchase rules against the
+card's coupons and signs in the same tap (:class:`Purchase`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from ekarta.coupons.cardio import read_card
+from ekarta.coupons.errors import CouponError
+from ekarta.coupons.image import CardImage
+from ekarta.coupons.keystore import KeyProvider
+from ekarta.coupons.layout import LOG_FILE, SLOTS_FILE, KeyRole
+from ekarta.coupons.model import EventKind, EventRecord, Reason, SignedCoupon
+from ekarta.coupons.records import SLOT_SIZE, encode_event, encode_slot
+from ekarta.coupons.rules import (
+    PurchaseDecision,
+    PurchaseRequest,
+    Refusal,
+    check_purchase,
+    plan_load,
+)
+from ekarta.coupons.signing import CouponVerifier
+from ekarta.coupons.timecodec import local_date, require_aware
+from ekarta.desfire.client import DESFire
+
+__all__ = [
+    "CouponSource",
+    "LoadRefused",
+    "LoadResult",
+    "Purchase",
+    "PurchaseRefused",
+    "genuine_coupons",
+    "load_coupon",
+    "reason_code",
+]
+
+log = logging.getLogger(__name__)
+
+
+def reason_code(reason: Reason) -> str:
+    """The stable name of a reason for people and scripts: ``signature-invalid``."""
+    return reason.name.lower().replace("_", "-")
+
+
+class LoadRefused(CouponError):
+    """The card refuses the coupon; ``refusal`` names the rule."""
+
+    def __init__(self, serial: int, refusal: Refusal) -> None:
+        self.serial = serial
+        self.refusal = refusal
+        super().__init__(f"coupon {serial} refused ({reason_code(refusal.reason)}): "
+                         f"{refusal.message_en}")
+
+
+class PurchaseRefused(CouponError):
+    """The purchase rules refuse the coupon; ``refusals`` names every rule that failed."""
+
+    def __init__(self, decision: PurchaseDecision) -> None:
+        self.decision = decision
+        self.refusals = decision.refusals
+        reasons = "; ".join(f"{reason_code(r.reason)}: {r.message_en}" for r in self.refusals)
+        super().__init__(f"purchase refused ({reasons})")
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """A coupon on the card: in ``slot``, written now or found there (``already_loaded``)."""
+
+    uid: bytes
+    card_number: int
+    signed: SignedCoupon
+    slot: int
+    already_loaded: bool = False
+    event: EventRecord | None = None
+
+    @property
+    def serial(self) -> int:
+        return self.signed.serial
+
+
+CouponSource = SignedCoupon | Callable[[CardImage], SignedCoupon]
+
+
+def genuine_coupons(image: CardImage, verifier: CouponVerifier) -> tuple[SignedCoupon, ...]:
+    """The card's coupons whose signature verifies (a forged one must not count anywhere)."""
+    return tuple(c for c in image.coupons
+                 if verifier.verify(c, uid=image.uid, card_number=image.record.card_number))
+
+
+class Purchase:
+    """A coupon source that checks a purchase against the card and signs the coupon (the back
+    office's part, for a ticket office that sells and loads in one tap).
+
+    Called with the card's image it returns the signed coupon, or raises
+    :class:`PurchaseRefused`; :attr:`decision` then holds the rules' decision (its notes are
+    what the buyer must be told).
+    """
+
+    def __init__(self, keys: KeyProvider, request: PurchaseRequest, *, today: date, serial: int,
+                 device: int = 0, price: int = 0, hotlist: Iterable[int] = ()) -> None:
+        self.keys = keys
+        self.request = request
+        self.today = today
+        self.serial = serial
+        self.device = device
+        self.price = price
+        self.hotlist = frozenset(hotlist)
+        self.decision: PurchaseDecision | None = None
+
+    def __call__(self, image: CardImage) -> SignedCoupon:
+        existing = genuine_coupons(image, self.keys.verifier())
+        decision = check_purchase(image.record, existing, self.request, today=self.today,
+                                  hotlist=self.hotlist)
+        self.decision = decision
+        if not decision.ok:
+            raise PurchaseRefused(decision)
+        coupon = decision.coupon(serial=self.serial, device=self.device, price=self.price)
+        return self.keys.signer().sign(coupon, uid=image.uid,
+                                       card_number=image.record.card_number)
+
+
+def load_coupon(desfire: DESFire, keys: KeyProvider, coupon: CouponSource, *, at: datetime,
+                device: int = 0, uid: bytes | None = None) -> LoadResult:
+    """Load ``coupon`` onto the card in the field at the instant ``at`` (aware).
+
+    Raises :class:`LoadRefused` naming the rule when the card refuses it (blocked, expired,
+    signature not for this card, coupon ended, no free slot); any refusal of a callable
+    ``coupon`` (:class:`PurchaseRefused`) goes through as it is.
+    """
+    at = require_aware(at, "load time")
+    today = local_date(at)
+    image = read_card(desfire, keys, role=KeyRole.LOAD, uid=uid)
+    signed = coupon(image) if callable(coupon) else coupon
+    if not isinstance(signed, SignedCoupon):
+        raise CouponError(f"expected a SignedCoupon, not {type(signed).__name__}")
+    card_number = image.record.card_number
+    plan = plan_load(image, signed, today=today, verifier=keys.verifier())
+    if plan.refusal is not None:
+        log.info("coupon %d refused: %s", signed.serial, plan.refusal.reason.name)
+        raise LoadRefused(signed.serial, plan.refusal)
+    assert plan.slot is not None
+    if plan.already_loaded:
+        log.info("coupon %d is already in slot %d", signed.serial, plan.slot)
+        return LoadResult(image.uid, card_number, signed, plan.slot, already_loaded=True)
+    event = EventRecord(sequence=image.next_sequence, at=at, kind=EventKind.LOAD,
+                        result=Reason.VALID, device=device, coupon_serial=signed.serial)
+    # Both writes are staged by the card and take effect together at the commit.
+    desfire.write_data(SLOTS_FILE.file_no, encode_slot(signed), plan.slot * SLOT_SIZE,
+                       comm=SLOTS_FILE.comm)
+    desfire.write_record(LOG_FILE.file_no, encode_event(event), comm=LOG_FILE.comm)
+    desfire.commit_transaction()
+    log.info("loaded coupon %d into slot %d", signed.serial, plan.slot)
+    return LoadResult(image.uid, card_number, signed, plan.slot, event=event)
