@@ -143,6 +143,27 @@ def _key_material_size(new_type: KeyType) -> int:
     return 24 if new_type is KeyType.TDES3 else 16
 
 
+def _open_key_plain(plain: bytes, new_type: KeyType, old_key: Key | None, crc, material_crc,
+                    *, block_size: int) -> Key:
+    """Check and take apart a deciphered legacy/EV1 ChangeKey cryptogram:
+    ``key material [version] | CRC(material) [| CRC(new key)] | zero padding``."""
+    crc_len = len(crc(b""))
+    size = _key_material_size(new_type) + (1 if new_type is KeyType.AES else 0)
+    crc_end = size + crc_len + (crc_len if old_key is not None else 0)
+    if len(plain) < crc_end or any(plain[crc_end:]) or \
+            len(plain) != len(pad_zero(plain[:crc_end], block_size)):
+        raise MalformedMessage("ChangeKey cryptogram has the wrong length")
+    material = plain[:size]
+    if not constant_time_equal(plain[size:size + crc_len], material_crc(material)):
+        raise IntegrityCheckFailed("ChangeKey CRC does not match")
+    version = material[-1] if new_type is KeyType.AES else None
+    key = _key_from_plain(new_type, material[:_key_material_size(new_type)], old_key, version)
+    if old_key is not None and not constant_time_equal(
+            plain[size + crc_len:crc_end], crc(key.card_bytes())):
+        raise IntegrityCheckFailed("CRC of the new key does not match")
+    return key
+
+
 # --- legacy
 
 
@@ -221,19 +242,8 @@ class LegacySession(Session):
         if not body or len(body) % 8:
             raise MalformedMessage("ChangeKey cryptogram is not a whole number of blocks")
         plain = self._cipher.legacy_receive(body)
-        size = _key_material_size(new_type) + (1 if new_type is KeyType.AES else 0)
-        crc_end = size + 2 + (2 if old_key is not None else 0)
-        if len(plain) < crc_end or any(plain[crc_end:]):
-            raise MalformedMessage("ChangeKey cryptogram has the wrong length")
-        material = plain[:size]
-        if not constant_time_equal(plain[size:size + 2], crc16(material)):
-            raise IntegrityCheckFailed("ChangeKey CRC does not match")
-        version = material[-1] if new_type is KeyType.AES else None
-        key = _key_from_plain(new_type, material[:_key_material_size(new_type)], old_key, version)
-        if old_key is not None and not constant_time_equal(
-                plain[size + 2:size + 4], crc16(key.card_bytes())):
-            raise IntegrityCheckFailed("CRC of the new key does not match")
-        return key
+        return _open_key_plain(plain, new_type, old_key, crc16, lambda material: crc16(material),
+                               block_size=8)
 
 
 # --- EV1
@@ -342,21 +352,10 @@ class EV1Session(Session):
 
     def open_change_key(self, cmd, key_no_byte, body, new_type, old_key):
         plain = self._decrypt(body)
-        size = _key_material_size(new_type) + (1 if new_type is KeyType.AES else 0)
-        crc_end = size + 4 + (4 if old_key is not None else 0)
-        if len(plain) < crc_end or any(plain[crc_end:]) or \
-                len(plain) != len(pad_zero(plain[:crc_end], self.block_size)):
-            raise MalformedMessage("ChangeKey cryptogram has the wrong length")
-        material = plain[:size]
-        expected_crc = crc32(bytes([cmd, key_no_byte]) + material)
-        if not constant_time_equal(plain[size:size + 4], expected_crc):
-            raise IntegrityCheckFailed("ChangeKey CRC does not match")
-        version = material[-1] if new_type is KeyType.AES else None
-        key = _key_from_plain(new_type, material[:_key_material_size(new_type)], old_key, version)
-        if old_key is not None and not constant_time_equal(
-                plain[size + 4:size + 8], crc32(key.card_bytes())):
-            raise IntegrityCheckFailed("CRC of the new key does not match")
-        return key
+        prefix = bytes([cmd, key_no_byte])
+        return _open_key_plain(plain, new_type, old_key, crc32,
+                               lambda material: crc32(prefix + material),
+                               block_size=self.block_size)
 
 
 # --- EV2
