@@ -51,7 +51,6 @@ import pytest
 from smartcard import scard
 
 from ekarta.emulator.host import CardHost
-from ekarta.emulator.state import CardState
 from ekarta.emulator.vpcd import DEFAULT_PORT, VpcdFrontEnd
 
 __all__ = [
@@ -411,15 +410,6 @@ def serve_pcsc(host: CardHost, **front_end_options: Any) -> Iterator[str]:
 
 
 def factory_reset(host: CardHost, uid: bytes | None = None) -> None:
-    """Make ``host``'s card factory-fresh in place, without it leaving the field.
-
-    The new memory is :meth:`CardState.new` (with ``uid``, default: the card's UID), faults are
-    disarmed, and the card powers up afresh (no selection, no session), as after a reset; readers
-    connected to it stay connected.
-    """
-    with host.lock:
-        card = host.card
-        card.state = CardState.new(uid or card.uid)
-        card.arm(None)
-        card.reset()
-        host.save()
+    """Make ``host``'s card factory-fresh in place (:meth:`CardHost.factory_reset`); readers
+    connected to it stay connected."""
+    host.factory_reset(uid)
