@@ -9,8 +9,14 @@ that decide what a coupon allows and what a validation writes back.
 - :mod:`~ekarta.coupons.image` — a whole card decoded at once, bad slots kept in place.
 - :mod:`~ekarta.coupons.rules` — the tariff rules: verdicts, purchases, loading.
 - :mod:`~ekarta.coupons.messages` — the passenger's texts in English and Czech.
+- :mod:`~ekarta.coupons.layout` — the DESFire application, files, keys and access rights
+  (``docs/card-layout.md``).
+- :mod:`~ekarta.coupons.keystore` — the key provider interface and the file keystore.
+- :mod:`~ekarta.coupons.cardio` — reading a transit card through the DESFire client.
+- :mod:`~ekarta.coupons.issuance` and :mod:`~ekarta.coupons.loading` — issuing a card and
+  loading a coupon, each safe against the card being pulled away at any moment.
 
-The names below are the public API; each module documents its own.
+The names below are the codec's public API; the tool modules are imported by their own paths.
 """
 
 from ekarta.coupons.errors import (
