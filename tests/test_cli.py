@@ -640,3 +640,11 @@ def test_no_stray_files(tmp_path, capsys, monkeypatch):
     run(capsys, "card", "info")
     run(capsys, "apdu", "9060000000")
     assert os.listdir(tmp_path) == []
+
+
+def test_every_frame_is_traced_once_at_the_highest_verbosity(capsys):
+    assert main(["-vvv", "card", "info", "--reader", "emulator:"]) == 0
+    frames = [line for line in capsys.readouterr().err.splitlines() if ": TRACE: " in line]
+    sent = [line for line in frames if ">> 90 60 00 00 00" in line]
+    assert len(sent) == 1, frames
+    assert all("ekarta.readers.emulator" in line for line in frames)

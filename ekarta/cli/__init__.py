@@ -109,6 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _OneTracePerFrame(logging.Filter):
+    """Both the DESFire client and the reader driver trace every APDU; the command line keeps the
+    driver's line (what went on the wire, with the reader's name) and drops the client's copy."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno == TRACE and record.name == "ekarta.desfire.client")
+
+
 def _configure_logging(verbosity: int, log_file: str | None) -> list[logging.Handler]:
     """Send ekarta's log to stderr (and ``log_file``); returns the handlers to remove later."""
     level = VERBOSITY_LEVELS[min(verbosity, len(VERBOSITY_LEVELS) - 1)]
@@ -131,6 +139,7 @@ def _configure_logging(verbosity: int, log_file: str | None) -> list[logging.Han
     logger = logging.getLogger("ekarta")
     logger.setLevel(file_level if log_file else level)
     for handler in handlers:
+        handler.addFilter(_OneTracePerFrame())
         logger.addHandler(handler)
     return handlers
 
