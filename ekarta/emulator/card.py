@@ -282,6 +282,12 @@ class VirtualCard:
         return self._random_id if self.state.random_uid else self.state.uid
 
     @property
+    def atqa(self) -> bytes:
+        """The ATQA as sent on the air: 0x0344 for the 7-byte UID, 0x0304 while the card shows a
+        4-byte random ID (the UID-size bits follow the ID it is about to give)."""
+        return ATQA if len(self.anticollision_uid) == 7 else b"\x04\x03"
+
+    @property
     def ats(self) -> bytes:
         return self.state.ats
 

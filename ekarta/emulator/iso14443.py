@@ -45,8 +45,9 @@ CRC, a power loss (``CardTorn``: the model is back in IDLE) or a mute card (``Ca
 The card side, as a MIFARE DESFire does it:
 
 * REQA (``26``, 7 bits; ignored in HALT) and WUPA (``52``, 7 bits) → ATQA ``44 03`` (0x0344,
-  sent least significant byte first).  A card in READY or ACTIVE answers them again (starting
-  over); a card in PROTOCOL state ignores them until the field goes off or it is deselected.
+  sent least significant byte first; ``04 03`` while the card shows a 4-byte random ID).  A card
+  in READY or ACTIVE answers them again (starting over); a card in PROTOCOL state ignores them
+  until the field goes off or it is deselected.
 * Anticollision and SELECT at cascade levels 1 (``93``) and 2 (``95``) for a 7-byte UID: CL1 is
   ``88 u0 u1 u2 BCC`` and its SAK ``04`` (UID not complete), CL2 ``u3 u4 u5 u6 BCC`` with SAK
   ``20`` (ISO 14443-4).  A 4-byte UID (random ID ``08 xx xx xx``) completes at CL1 with SAK
@@ -466,7 +467,7 @@ class Iso14443A:
         self._reset(State.READY)
         self._halted = halted
         self._woken = True
-        return ATQA
+        return self.host.card.atqa
 
     def _back(self) -> None:
         """A frame the state does not allow: back to IDLE, or HALT if the card was halted."""

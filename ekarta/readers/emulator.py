@@ -15,7 +15,8 @@ injection tears it (``reader.card.arm(Faults(...))``): a command to an absent or
 :class:`~ekarta.errors.CardRemovedError`, one to a mute card :class:`~ekarta.errors.ReaderTimeout`.
 
 :meth:`EmulatorReader.wait_for_card` reports what an NFC front end would see: the UID (the random
-ID when the card has random UIDs on), ATQA ``44 03`` (0x0344 sent least significant byte first),
+ID when the card has random UIDs on), ATQA ``44 03`` (0x0344 sent least significant byte first;
+``04 03`` with a 4-byte random ID),
 SAK 0x20, the card's ATS, and the ATR a PC/SC reader builds for it
 (``3B 8n 80 01`` + the ATS historical bytes + TCK: ``3B 81 80 01 80 80`` for a DESFire).
 
@@ -31,7 +32,7 @@ import time
 from collections.abc import Callable
 from functools import reduce
 
-from ekarta.emulator import ATQA, SAK, CardMute, CardTorn, VirtualCard
+from ekarta.emulator import SAK, CardMute, CardTorn, VirtualCard
 from ekarta.errors import (
     CardRemovedError,
     InvalidArgument,
@@ -113,7 +114,7 @@ class EmulatorReader(Reader):
             time.sleep(_POLL)
         card = self.card
         self._card_info = CardInfo(uid=card.anticollision_uid, atr=atr_from_ats(card.ats),
-                                   ats=card.ats, atqa=ATQA, sak=SAK)
+                                   ats=card.ats, atqa=card.atqa, sak=SAK)
         return self._card_info
 
     def close(self) -> None:
