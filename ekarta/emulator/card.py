@@ -69,7 +69,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from ekarta.desfire.auth import METHOD_BY_COMMAND, CardAuth
 from ekarta.desfire.commands import DESFIRE_PICC_DF_NAME, FREE, NEVER, AppCrypto, Cmd
@@ -1152,15 +1152,20 @@ class VirtualCard:
         end = offset + length if length else f.size
         return _Reply(bytes(f.data[offset:end]), comm=mode)
 
-    def _h_write_data(self, cmd: int, msg: bytes) -> _Reply:
-        f = self._file_command(msg, 7, DataFile)
-        assert isinstance(f, DataFile)
+    def _open_write(self, cmd: int, msg: bytes, kind: type) -> tuple[Any, Comm, int, bytes]:
+        """WriteData and WriteRecord: the file, its effective mode, the offset and the data,
+        checked against the length the header announces."""
+        f = self._file_command(msg, 7, kind)
         mode = self._mode(f, _WRITE)
         length = _u24(msg[4:7])
         header, data = self._open(cmd, msg, 7, mode, length)
-        offset = _u24(header[1:4])
         if length == 0 or len(data) != length:
             _fail(LengthError, "the data does not match the length in the header")
+        return f, mode, _u24(header[1:4]), data
+
+    def _h_write_data(self, cmd: int, msg: bytes) -> _Reply:
+        f, mode, offset, data = self._open_write(cmd, msg, DataFile)
+        length = len(data)
         if offset + length > f.size:
             _fail(BoundaryError, "beyond the end of the file")
         if f.backup:
@@ -1221,14 +1226,8 @@ class VirtualCard:
     # --- record files -----------------------------------------------------------------------------
 
     def _h_write_record(self, cmd: int, msg: bytes) -> _Reply:
-        f = self._file_command(msg, 7, RecordFile)
-        assert isinstance(f, RecordFile)
-        mode = self._mode(f, _WRITE)
-        length = _u24(msg[4:7])
-        header, data = self._open(cmd, msg, 7, mode, length)
-        offset = _u24(header[1:4])
-        if length == 0 or len(data) != length:
-            _fail(LengthError, "the data does not match the length in the header")
+        f, mode, offset, data = self._open_write(cmd, msg, RecordFile)
+        length = len(data)
         if offset + length > f.record_size:
             _fail(BoundaryError, "beyond the end of the record")
         stage = self._stage(f)
