@@ -1068,14 +1068,21 @@ class VirtualCard:
         self._changed()
         return _Reply()
 
-    def _h_create_data_file(self, cmd: int, msg: bytes) -> _Reply:
+    def _new_file_header(self, cmd: int, msg: bytes, plain_len: int
+                         ) -> tuple[Application, bytes, bool]:
+        """The checks every Create*File with an optional ISO FID (two more bytes) begins with:
+        the application, the parameters, whether they carry an ISO FID."""
         app = self._need_app()
-        header = self._params(cmd, msg, 7, 9)
+        header = self._params(cmd, msg, plain_len, plain_len + 2)
         self._need_create_delete()
-        has_iso = len(header) == 9
+        has_iso = len(header) == plain_len + 2
         if has_iso and not app.iso_file_ids:
             _fail(LengthError, "the application was created without ISO file identifiers")
         self._check_new_file(app, header[0], header[3 if has_iso else 1])
+        return app, header, has_iso
+
+    def _h_create_data_file(self, cmd: int, msg: bytes) -> _Reply:
+        app, header, has_iso = self._new_file_header(cmd, msg, 7)
         params = _parse(CreateDataFileParams.parse, header, has_iso_fid=has_iso)
         if params.size == 0:
             _fail(ParameterError, "a data file has at least one byte")
@@ -1100,13 +1107,7 @@ class VirtualCard:
             params.free_get_value))
 
     def _h_create_record_file(self, cmd: int, msg: bytes) -> _Reply:
-        app = self._need_app()
-        header = self._params(cmd, msg, 10, 12)
-        self._need_create_delete()
-        has_iso = len(header) == 12
-        if has_iso and not app.iso_file_ids:
-            _fail(LengthError, "the application was created without ISO file identifiers")
-        self._check_new_file(app, header[0], header[3 if has_iso else 1])
+        app, header, has_iso = self._new_file_header(cmd, msg, 10)
         params = _parse(CreateRecordFileParams.parse, header, has_iso_fid=has_iso)
         cyclic = cmd == Cmd.CREATE_CYCLIC_RECORD_FILE
         if params.record_size < 1 or params.max_records < (2 if cyclic else 1):
