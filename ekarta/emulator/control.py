@@ -192,9 +192,13 @@ def send_control(address: str | ControlAddress, command: str, timeout: float = 5
             sock.connect(_sockaddr(where))
         except TimeoutError as exc:
             raise ControlError(f"{where}: no connection within {timeout:g} s") from exc
-        except OSError as exc:
+        except (ConnectionRefusedError, FileNotFoundError) as exc:
             raise ControlError(
                 f"no control interface at {where}: {exc.strerror or exc}") from exc
+        except OSError as exc:
+            # something listens there but dropped the connection (a reset can already reach
+            # connect() on loopback)
+            raise ControlError(f"{where}: the connection failed: {exc.strerror or exc}") from exc
         try:
             sock.sendall(data)
             answer = bytearray()
