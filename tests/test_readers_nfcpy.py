@@ -393,3 +393,27 @@ def test_garbled_iso_dep_answer_is_a_reader_error(fake) -> None:
             rdr.transceive(bytes.fromhex("9060000000"))
         assert not isinstance(caught.value, CardRemovedError | ReaderTimeout)
         assert caught.value.__cause__ is not None
+
+
+def test_a_late_answer_leaves_no_stale_frame_behind(host: CardHost) -> None:
+    """A frame nfcpy gave up waiting for must not be taken as the answer to the next command.
+
+    Without WTX the card answers past the frame waiting time, as a peer that the OS scheduler
+    held back would; nfcpy asks again with R(NAK) and the card repeats its last block.
+    """
+    from ekarta.emulator.udp import UdpFrontEnd
+
+    with UdpFrontEnd(host, ("127.0.0.1", 0), wtx=False) as front_end, \
+            open_reader(front_end.url) as reader:
+        reader.wait_for_card(timeout=5)
+        host.arm(Faults(latency=0.4))
+        try:
+            first = reader.transceive(bytes.fromhex("9060000000"))
+        finally:
+            host.arm(None)
+        assert first == bytes.fromhex("04010112001A0591AF")
+        time.sleep(0.05)
+        for _ in range(3):
+            assert reader.transceive(bytes.fromhex("9060000000")) == first
+            assert reader.transceive(bytes.fromhex("90AF000000"))[-2:] == b"\x91\xAF"
+            assert reader.transceive(bytes.fromhex("90AF000000"))[-2:] == b"\x91\x00"

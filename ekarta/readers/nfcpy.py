@@ -23,6 +23,9 @@ attempt (up to about a second with the ``udp`` driver, which waits 1 s for an AT
 no PC/SC reader).  Every sense switches the field off first (nfcpy's rule): the card powers down.
 
 :meth:`NfcpyReader.transceive` sends an APDU over the tag's ISO-DEP (``Type4Tag.transceive``).
+On the ``udp`` link, which queues datagrams where an RF field would lose a late frame, answers
+nobody is waiting for are dropped before each frame and nfcpy waits at least 0.25 s for an
+answer (see ``_Link``), so a peer held back by the scheduler cannot shift answers by one.
 When nfcpy gives up on an exchange (timeouts, transmission or protocol errors after its retries)
 the driver senses once more to learn what happened:
 
@@ -40,12 +43,15 @@ nfcpy raises ``IOError``) makes every call raise :class:`~ekarta.errors.NoReader
 
 from __future__ import annotations
 
+import select
+import socket
 import threading
 import time
 from typing import Any
 
 import nfc
 import nfc.clf
+import nfc.clf.udp
 import nfc.tag
 import nfc.tag.tt4
 
@@ -63,23 +69,55 @@ __all__ = ["NfcpyReader", "open_nfcpy"]
 _INTERVAL = 0.1
 _ISO14443_4 = 0x20
 _TYPE_A = "106A"
+# nfcpy's udp driver reads datagrams of up to 1 KiB
+_DATAGRAM = 1024
+_UDP_MIN_TIMEOUT = 0.25
 
 
-class _AtsRecorder:
-    """Stands in for the frontend during activation to keep the ATS nfcpy does not store."""
+class _Link:
+    """Stands in for the frontend under nfcpy's tag: keeps the ATS, and tames the udp link.
+
+    nfcpy stores no ATS, so the RATS answer is kept here.  nfcpy's ``udp`` driver carries frames
+    in datagrams that queue up, unlike an RF field: an answer that came after nfcpy stopped
+    waiting (the peer, or this process, held back by the scheduler longer than the card's frame
+    waiting time) would be read as the answer to the next frame, and the card's repeat of it
+    after nfcpy's R(NAK) as the answer to the frame after that.  So, on a udp link, frames that
+    arrived unasked are dropped before each frame goes out, and nfcpy waits at least
+    ``_UDP_MIN_TIMEOUT`` for an answer: a late datagram is a scheduling hiccup, not a mute card.
+    """
 
     def __init__(self, clf: nfc.ContactlessFrontend) -> None:
         self._clf = clf
         self.ats: bytes | None = None
 
     def exchange(self, send_data: Any, timeout: float) -> Any:
+        sock = self._udp_socket()
+        if sock is not None:
+            _drain(sock)
+            timeout = max(timeout, _UDP_MIN_TIMEOUT)
         response = self._clf.exchange(send_data, timeout)
         if self.ats is None and send_data and send_data[0] == 0xE0 and response is not None:
             self.ats = bytes(response)
         return response
 
+    def _udp_socket(self) -> socket.socket | None:
+        device = getattr(self._clf, "device", None)
+        if not isinstance(device, nfc.clf.udp.Device):
+            return None
+        sock = getattr(device, "socket", None)
+        return sock if isinstance(sock, socket.socket) else None
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._clf, name)
+
+
+def _drain(sock: socket.socket) -> None:
+    """Drop every datagram waiting on ``sock`` (without blocking)."""
+    while select.select([sock], [], [], 0)[0]:
+        try:
+            sock.recvfrom(_DATAGRAM)
+        except OSError:
+            return
 
 
 class NfcpyReader(Reader):
@@ -233,13 +271,13 @@ class NfcpyReader(Reader):
             self._problem = (f"a card with SAK {sel_res[0]:02X} is in the field, "
                              "but it is not ISO 14443-4")
             return None
-        recorder = _AtsRecorder(self._clf)
+        link = _Link(self._clf)
         try:
-            tag = nfc.tag.tt4.Type4ATag(recorder, target)
+            tag = nfc.tag.tt4.Type4ATag(link, target)
         except (nfc.clf.CommunicationError, IndexError, TypeError, ValueError) as exc:
             self._problem = f"the card did not complete RATS ({type(exc).__name__}: {exc})"
             return None
-        ats = recorder.ats
+        ats = link.ats
         if ats is None or not ats or ats[0] != len(ats):
             self._problem = f"the card sent a malformed ATS {ats.hex() if ats else ats!r}"
             return None
