@@ -327,3 +327,28 @@ def test_wedge_caps_a_runaway_burst(clock):
     wedge = KeyboardWedge(clock=clock)
     scans = wedge.feed_text("9" * 100_000 + "\r")
     assert len(scans) == 1 and "too long" in str(scans[0].error)
+
+
+def test_ctrl_c_ends_a_wait_with_no_end() -> None:
+    """A Ctrl-C that lands just before a blocking read starts is still seen.
+
+    ``_thread.interrupt_main`` trips the signal flag without waking a blocked call: the main
+    thread sees it only once it runs Python code again, as with a real SIGINT that arrives in
+    that gap.  A scan written after 5 s is the rescue that keeps a failing run from hanging.
+    """
+    import _thread
+
+    with open_scanner("loop://") as scanner:
+        interrupt = threading.Timer(0.2, _thread.interrupt_main)
+        rescue = threading.Timer(5, lambda: scanner.port.write(f"{A.digits}\r".encode()))
+        started = time.monotonic()
+        interrupt.start()
+        rescue.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                scanner.read()
+            waited = time.monotonic() - started
+        finally:
+            interrupt.cancel()
+            rescue.cancel()
+    assert waited < 2.0

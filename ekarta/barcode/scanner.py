@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BAUD = 9600
 MAX_LINE = 256
+# Longest single blocking read: a wait with no end would be a blocking lock in some pyserial
+# handlers (loop://), and a Ctrl-C landing just before it blocks would never be seen.
+_SLICE = 0.25
 """Longest line (bytes, without terminator) taken from a scanner."""
 
 
@@ -108,11 +111,12 @@ class Scanner:
             scan = self._next_scan()
             if scan is not None:
                 return scan
-            wait = None
+            wait = _SLICE
             if deadline is not None:
-                wait = deadline - time.monotonic()
-                if wait <= 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
                     return None
+                wait = min(left, _SLICE)
             self._buffer += self._receive(wait)
 
     def _receive(self, wait: float | None) -> bytes:
