@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -71,3 +72,17 @@ def script() -> Iterator[type[ScriptedTransceiver]]:
     yield Tracked
     for transceiver in made:
         transceiver.assert_done()
+
+
+@pytest.fixture
+def ctrl_c() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt here and in child processes, as under an interactive shell.
+
+    A suite started as a background job of a shell without job control inherits SIGINT ignored,
+    Python keeps it so, and so would every child; the tests of Ctrl-C set the usual handler.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

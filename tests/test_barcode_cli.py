@@ -186,7 +186,7 @@ def test_help_lists_barcode(capsys):
     assert "barcode" in capsys.readouterr().out
 
 
-def test_interrupt_stops_listen_in_a_real_process():
+def test_interrupt_stops_listen_in_a_real_process(ctrl_c):
     """Ctrl-C ends ``listen`` with status 130 and no traceback."""
     import select
     import signal

@@ -329,7 +329,7 @@ def test_wedge_caps_a_runaway_burst(clock):
     assert len(scans) == 1 and "too long" in str(scans[0].error)
 
 
-def test_ctrl_c_ends_a_wait_with_no_end() -> None:
+def test_ctrl_c_ends_a_wait_with_no_end(ctrl_c: None) -> None:
     """A Ctrl-C that lands just before a blocking read starts is still seen.
 
     ``_thread.interrupt_main`` trips the signal flag without waking a blocked call: the main

@@ -296,7 +296,7 @@ def test_cli_serve_prints_a_banner_obeys_control_and_quits(card_path, tmp_path, 
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_cli_serve_stops_cleanly_on_a_signal(card_path, tmp_path, signum):
+def test_cli_serve_stops_cleanly_on_a_signal(card_path, tmp_path, signum, ctrl_c):
     with serve_process(str(card_path), "--control", "tcp:127.0.0.1:0",
                        "--pn532", str(tmp_path / "pn532")) as (proc, lines):
         banner = read_until(lines, "serving")
@@ -306,6 +306,24 @@ def test_cli_serve_stops_cleanly_on_a_signal(card_path, tmp_path, signum):
         assert proc.wait(TIMEOUT) == 0
         assert read_until(lines, "stopped") == ["stopped; card saved"]
     assert not os.path.lexists(tmp_path / "pn532")
+
+
+def test_cli_serve_leaves_an_ignored_sigint_ignored(card_path):
+    """Started with SIGINT ignored (a background job of a shell without job control), serving
+    outlives the Ctrl-C meant for the foreground, and still stops on SIGTERM."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with serve_process(str(card_path), "--control", "tcp:127.0.0.1:0") as (proc, lines):
+            signal.signal(signal.SIGINT, previous)
+            read_until(lines, "serving")
+            proc.send_signal(signal.SIGINT)
+            with pytest.raises(subprocess.TimeoutExpired):
+                proc.wait(1.0)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(TIMEOUT) == 0
+            assert read_until(lines, "stopped") == ["stopped; card saved"]
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_cli_serve_errors(card_path, tmp_path, capsys):

@@ -203,7 +203,8 @@ def serve(path: str | os.PathLike[str], *, vpcd: Address | None = None,
     ``on_ready(lines)`` is called once everything listens, with one description line per
     front-end (the command line prints them).  ``stop_event`` ends serving when set (``quit``
     on the control interface sets it too).  ``handle_signals`` (default: when called on the
-    main thread) makes SIGINT and SIGTERM stop serving cleanly; the previous handlers are put
+    main thread) makes SIGINT and SIGTERM stop serving cleanly, unless the process ignores them
+    (as a background job without job control ignores SIGINT); the previous handlers are put
     back afterwards.
     """
     path = os.fspath(path)
@@ -223,7 +224,10 @@ def serve(path: str | os.PathLike[str], *, vpcd: Address | None = None,
     try:
         if handle_signals:
             for signum in (signal.SIGINT, signal.SIGTERM):
-                previous[signum] = signal.signal(signum, on_signal)
+                # An ignored signal stays ignored (a background job of a shell without job
+                # control must outlive the Ctrl-C meant for the foreground).
+                if signal.getsignal(signum) is not signal.SIG_IGN:
+                    previous[signum] = signal.signal(signum, on_signal)
         with server:
             logger.info("serving %s (UID %s)", path, card.uid.hex().upper())
             if on_ready is not None:
