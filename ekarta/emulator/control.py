@@ -50,14 +50,12 @@ import os
 import select
 import socket
 import stat
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Self
 
 from ekarta.emulator.faults import Faults
+from ekarta.emulator.frontend import FrontEnd
 from ekarta.emulator.host import CardHost
 from ekarta.errors import EkartaError, EmulatorError, InvalidArgument
 
@@ -80,7 +78,6 @@ MAX_ANSWER = 4096
 MAX_LATENCY = 60.0
 _MAX_COUNT = 1_000_000_000
 _POLL = 0.1
-_JOIN = 5.0
 _SEND_TIMEOUT = 5.0
 
 HELP = ("commands: status, remove, insert, tear, tear after N, tear during N [progress P], "
@@ -258,18 +255,20 @@ def _describe_tear(faults: Faults) -> str:
     return "none"
 
 
-class ControlServer:
+class ControlServer(FrontEnd):
     """Answers control commands for ``host`` at ``address`` (see the module docstring).
 
-    ``on_quit()`` is called (on the server's thread) after a ``quit`` was answered.  Follows the
-    front-end convention: :meth:`start` returns once it listens, :meth:`stop` is idempotent and
-    bounded, :meth:`describe` gives the banner line; also a context manager.
+    ``on_quit()`` is called (on the server's thread) after a ``quit`` was answered.  A
+    :class:`~ekarta.emulator.frontend.FrontEnd`: :meth:`start` returns once it listens,
+    :meth:`stop` is idempotent and bounded, :meth:`describe` gives the banner line; also a
+    context manager.
     """
 
     def __init__(self, host: CardHost, address: str | ControlAddress, *,
                  on_quit: Callable[[], None] | None = None, idle_timeout: float = 30.0) -> None:
         if not idle_timeout > 0:
             raise InvalidArgument(f"idle_timeout must be > 0, got {idle_timeout!r}")
+        super().__init__()
         self.host = host
         self._requested = (address if isinstance(address, ControlAddress)
                            else parse_control_address(address))
@@ -278,9 +277,6 @@ class ControlServer:
         self._sock: socket.socket | None = None
         self._bound: ControlAddress | None = None
         self._inode: tuple[int, int] | None = None
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
 
@@ -293,51 +289,32 @@ class ControlServer:
         state = "listening on" if self._thread is not None else "stopped, for"
         return f"control: {state} {self.address}"
 
-    # --- life cycle -------------------------------------------------------------------------------
+    # --- life cycle (FrontEnd) -------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Listen, and serve on a daemon thread.  Raises EmulatorError if it cannot listen."""
-        with self._lock:
-            if self._thread is not None:
-                return
-            self._sock = self._listen()
-            # stop() writes here so that the thread's select() returns at once
-            self._wake_r, self._wake_w = socket.socketpair()
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name=f"control {self.address}",
-                                            daemon=True)
-            self._thread.start()
-        logger.info("%s", self.describe())
+    def _thread_name(self) -> str:
+        return f"control {self.address}"
 
-    def stop(self) -> None:
-        """Stop serving, close the socket and remove a Unix socket's file.  Idempotent."""
-        with self._lock:
-            thread, self._thread = self._thread, None
-            self._stop.set()
-            if self._wake_w is not None:
-                with contextlib.suppress(OSError):
-                    self._wake_w.send(b"x")
-            if thread is not None and thread is not threading.current_thread():
-                thread.join(_JOIN)
-                if thread.is_alive():
-                    logger.error("control: the server thread did not stop in %.0f s", _JOIN)
-            if thread is None or not thread.is_alive():
-                for end in (self._wake_r, self._wake_w):
-                    if end is not None:
-                        end.close()
-                self._wake_r = self._wake_w = None
-            if self._sock is not None:
-                self._sock.close()
-                self._sock = None
-            self._unlink()
+    def _open(self) -> None:
+        """Listen.  Raises EmulatorError if it cannot."""
+        self._sock = self._listen()
+        # stop() writes here so that the thread's select() returns at once
+        self._wake_r, self._wake_w = socket.socketpair()
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
+    def _wake(self) -> None:
+        if self._wake_w is not None:
+            with contextlib.suppress(OSError):
+                self._wake_w.send(b"x")
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
+    def _close(self, ended: bool) -> None:
+        if ended:  # the thread selects on the wake socket for as long as it runs
+            for end in (self._wake_r, self._wake_w):
+                if end is not None:
+                    end.close()
+            self._wake_r = self._wake_w = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        self._unlink()
 
     def _listen(self) -> socket.socket:
         address = self._requested
@@ -407,14 +384,14 @@ class ControlServer:
     def _run(self) -> None:
         sock, wake = self._sock, self._wake_r
         assert sock is not None and wake is not None
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             try:
                 ready, _, _ = select.select([sock, wake], [], [], _POLL)
                 if sock not in ready:
                     continue
                 conn, _ = sock.accept()
             except (OSError, ValueError):  # closed under us by stop()
-                if self._stop.is_set():
+                if self._stopping.is_set():
                     return
                 logger.exception("control: accept failed")
                 time.sleep(_POLL)
@@ -431,7 +408,7 @@ class ControlServer:
         conn.settimeout(_SEND_TIMEOUT)
         buffer = bytearray()
         last = time.monotonic()
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             line, newline, rest = bytes(buffer).partition(b"\n")
             if newline:
                 buffer = bytearray(rest)

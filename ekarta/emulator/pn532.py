@@ -74,9 +74,8 @@ import time
 import tty
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Self
 
+from ekarta.emulator.frontend import FrontEnd
 from ekarta.emulator.host import CardHost
 from ekarta.emulator.iso14443 import (
     REQA,
@@ -782,7 +781,7 @@ def _is_anticollision(frame: bytes) -> bool:
 # --- the pseudo-terminal -------------------------------------------------------------------------
 
 
-class Pn532FrontEnd:
+class Pn532FrontEnd(FrontEnd):
     """A :class:`Pn532Chip` with the served card in its field, on a pty linked at ``link_path``.
 
     ``start()`` creates the pseudo-terminal (raw mode), links its slave at ``link_path`` (a stale
@@ -791,14 +790,13 @@ class Pn532FrontEnd:
     card model (:class:`~ekarta.emulator.iso14443.Iso14443A`).
     """
 
-    #: How long stop() waits for the thread.
-    JOIN_TIMEOUT = 5.0
     #: How long a write to a host that does not read may block before the answer is dropped.
     WRITE_TIMEOUT = 2.0
     _POLL_INTERVAL = 0.05
 
     def __init__(self, host: CardHost, link_path: str | os.PathLike[str], *,
                  wtx: bool = True) -> None:
+        super().__init__()
         self.host = host
         self.link_path = os.path.abspath(os.fspath(link_path))
         self._wtx = wtx
@@ -807,11 +805,8 @@ class Pn532FrontEnd:
         self._wake_r = -1
         self._wake_w = -1
         self._slave_name = ""
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
         self._model: Iso14443A | None = None
         self.chip: Pn532Chip | None = None
-        self._lock = threading.Lock()
 
     @property
     def slave_name(self) -> str:
@@ -822,52 +817,31 @@ class Pn532FrontEnd:
         where = f"{self.link_path} -> {self._slave_name}" if self._slave_name else self.link_path
         return f"pn532: PN532 (HSU) on {where}"
 
-    def start(self) -> None:
-        with self._lock:
-            if self._thread is not None:
-                return
-            try:
-                self._open()
-            except BaseException:
-                self._close_fds()
-                raise
-            self._model = Iso14443A(self.host, wtx=self._wtx)
-            self.chip = Pn532Chip(self._model)
-            self.host.add_listener(self._on_presence)
-            self._stopping.clear()
-            self._thread = threading.Thread(target=self._run, name=f"pn532 {self.link_path}",
-                                            daemon=True)
-            self._thread.start()
-            logger.info("%s", self.describe())
+    # --- life cycle (FrontEnd) -------------------------------------------------------------------
 
-    def stop(self) -> None:
-        with self._lock:
-            thread, self._thread = self._thread, None
-            if thread is None:
-                return
-            self._stopping.set()
-            self._wake()
-            thread.join(self.JOIN_TIMEOUT)
-            if thread.is_alive():
-                logger.error("the PN532 thread on %s did not stop in %.0f s", self.link_path,
-                             self.JOIN_TIMEOUT)
-            self.host.remove_listener(self._on_presence)
-            if self._model is not None:
-                self._model.close()
-            self._unlink()
+    def _thread_name(self) -> str:
+        return f"pn532 {self.link_path}"
+
+    def _open(self) -> None:
+        try:
+            self._open_pty()
+        except BaseException:
             self._close_fds()
+            raise
+        self._model = Iso14443A(self.host, wtx=self._wtx)
+        self.chip = Pn532Chip(self._model)
+        self.host.add_listener(self._on_presence)
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
+    def _close(self, ended: bool) -> None:
+        self.host.remove_listener(self._on_presence)
+        if self._model is not None:
+            self._model.close()
+        self._unlink()
+        self._close_fds()
 
     # --- pty and link ----------------------------------------------------------------------------
 
-    def _open(self) -> None:
+    def _open_pty(self) -> None:
         self._master, self._slave = os.openpty()
         # Raw mode: no echo, no line editing, no CR/LF translation, 8-bit bytes.
         tty.setraw(self._slave)

@@ -31,10 +31,8 @@ import logging
 import re
 import select
 import socket
-import threading
-from types import TracebackType
-from typing import Self
 
+from ekarta.emulator.frontend import FrontEnd
 from ekarta.emulator.host import CardHost
 from ekarta.emulator.iso14443 import REQA, WUPA, Iso14443A
 from ekarta.errors import EmulatorError
@@ -52,20 +50,18 @@ _BRTY = b"106A"
 _RFOFF = b"RFOFF"
 _DATAGRAM = re.compile(rb"([0-9]{3}[A-Z]) ([0-9A-Fa-f]*)\Z")
 _POLL = 0.05
-_JOIN = 5.0
 
 
-class UdpFrontEnd:
+class UdpFrontEnd(FrontEnd):
     """Answers nfcpy's ``udp`` driver for ``host`` at ``address`` (see the module docstring)."""
 
     def __init__(self, host: CardHost, address: tuple[str, int] = DEFAULT_ADDRESS, *,
                  wtx: bool = True) -> None:
+        super().__init__()
         self.host = host
         self._requested = (str(address[0]), int(address[1]))
         self._wtx = wtx
         self._sock: socket.socket | None = None
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
         self._model: Iso14443A | None = None
         self._peer: tuple[str, int] | None = None
         self._bound: tuple[str, int] | None = None
@@ -91,10 +87,12 @@ class UdpFrontEnd:
         state = "listening on" if self._thread is not None else "stopped, for"
         return f"udp: nfcpy udp driver {state} {host}:{port} (reader URL {self.url})"
 
-    def start(self) -> None:
-        """Bind the socket and serve on a daemon thread.  Raises EmulatorError if it cannot."""
-        if self._thread is not None:
-            return
+    # --- life cycle (FrontEnd) -----------------------------------------------------------------
+
+    def _thread_name(self) -> str:
+        return f"udp-frontend-{self.address[1]}"
+
+    def _open(self) -> None:
         try:
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         except OSError as exc:
@@ -110,21 +108,9 @@ class UdpFrontEnd:
         self._bound = (host, port)
         self._model = Iso14443A(self.host, wtx=self._wtx)
         self.host.add_listener(self._on_presence)
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._serve, name=f"udp-frontend-{port}",
-                                        daemon=True)
-        self._thread.start()
-        logger.info("%s", self.describe())
 
-    def stop(self) -> None:
-        """Stop serving and close the socket.  Idempotent; joins the thread (bounded)."""
-        thread, self._thread = self._thread, None
-        self._stop.set()
-        if thread is not None:
-            thread.join(_JOIN)
-            if thread.is_alive():
-                logger.error("udp: the serving thread did not stop within %.0f s", _JOIN)
-            self.host.remove_listener(self._on_presence)
+    def _close(self, ended: bool) -> None:
+        self.host.remove_listener(self._on_presence)
         if self._model is not None:
             self._model.close()
             self._model = None
@@ -133,30 +119,22 @@ class UdpFrontEnd:
             self._sock = None
         self._peer = None
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
-
     # --- serving -------------------------------------------------------------------------------
 
     def _on_presence(self, present: bool) -> None:
         logger.info("udp: the card %s the field", "entered" if present else "left")
 
-    def _serve(self) -> None:
+    def _run(self) -> None:
         sock, model = self._sock, self._model
         assert sock is not None and model is not None
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             try:
                 ready, _, _ = select.select([sock], [], [], _POLL)
                 if not ready:
                     continue
                 datagram, peer = sock.recvfrom(MAX_DATAGRAM + 1)
             except (OSError, ValueError) as exc:  # the socket was closed under us
-                if not self._stop.is_set():
+                if not self._stopping.is_set():
                     logger.error("udp: receiving failed: %s", exc)
                 return
             try:

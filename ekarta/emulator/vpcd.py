@@ -64,10 +64,9 @@ import socket
 import struct
 import threading
 import time
-from types import TracebackType
-from typing import Self
 
 from ekarta.emulator.faults import CardMute, CardTorn
+from ekarta.emulator.frontend import FrontEnd
 from ekarta.emulator.host import CardHost
 from ekarta.errors import InvalidArgument
 from ekarta.log import TRACE, hexdump, trace
@@ -159,7 +158,7 @@ class _Disconnect(Exception):
         self.peer_fault = peer_fault
 
 
-class VpcdFrontEnd:
+class VpcdFrontEnd(FrontEnd):
     """Serves ``host``'s card to vpcd at ``address`` (see the module docstring).
 
     ``start()`` spawns a daemon thread and returns once the first connection attempt is over
@@ -184,6 +183,7 @@ class VpcdFrontEnd:
                 raise InvalidArgument(f"{name} must be > 0, got {value!r}")
         if not min_absence >= 0:
             raise InvalidArgument(f"min_absence must be >= 0, got {min_absence!r}")
+        super().__init__()
         self.host = host
         self.address: tuple[str, int] = (host_name, port)
         self.mute_timeout = mute_timeout
@@ -194,9 +194,7 @@ class VpcdFrontEnd:
         self.min_absence = min_absence
         self._absent_until = 0.0
 
-        self._stop = threading.Event()
         self._first_attempt = threading.Event()
-        self._thread: threading.Thread | None = None
         self._state_lock = threading.Lock()
         self._state = "not started"
         self._sock: socket.socket | None = None
@@ -214,10 +212,6 @@ class VpcdFrontEnd:
     # --- public interface ---------------------------------------------------------------------
 
     @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    @property
     def connected(self) -> bool:
         """Whether a connection to vpcd is open now."""
         return self._sock is not None
@@ -232,34 +226,27 @@ class VpcdFrontEnd:
         """How many messages vpcd sent so far (over all connections)."""
         return self._messages
 
-    def start(self) -> None:
-        """Start serving; returns once the first connection attempt is over.  No-op if running."""
-        if self.running:
-            return
-        if self._stop.is_set():
+    # --- life cycle (FrontEnd) -------------------------------------------------------------------
+
+    def _thread_name(self) -> str:
+        return f"vpcd {self._where}"
+
+    def _open(self) -> None:
+        if self._stopping.is_set():
             raise InvalidArgument("a stopped VpcdFrontEnd cannot be started again; make a new one")
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self.host.add_listener(self._on_presence)
         self._set_state(f"connecting to {self._where}")
-        self._thread = threading.Thread(target=self._run, name=f"vpcd {self._where}",
-                                        daemon=True)
-        self._thread.start()
+
+    def _started(self) -> None:
+        # start() returns once the first attempt is over: connected, refused, or no card
         self._first_attempt.wait(self.connect_timeout + 1.0)
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Close the connection and end the thread (within ``timeout`` seconds).  Idempotent."""
-        self._stop.set()
-        self._wake()
+    def _close(self, ended: bool) -> None:
         self.host.remove_listener(self._on_presence)
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-            if thread.is_alive():
-                # only a card that takes longer than this to answer can hold the thread
-                logger.warning("vpcd front-end thread still busy after %.1f s", timeout)
-        if thread is None or not thread.is_alive():
+        if ended:  # the worker selects on the wake socket for as long as it runs
             for sock in (self._wake_r, self._wake_w):
                 if sock is not None:
                     sock.close()
@@ -278,14 +265,6 @@ class VpcdFrontEnd:
         """
         with self._served:
             return self._served.wait_for(lambda: self._messages > after, timeout)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"<VpcdFrontEnd {self._where} {self.describe()!r}>"
@@ -331,7 +310,7 @@ class VpcdFrontEnd:
     def _run(self) -> None:
         delay = self.retry_interval
         try:
-            while not self._stop.is_set():
+            while not self._stopping.is_set():
                 absent_for = self._absent_until - time.monotonic()
                 if not self.host.present or absent_for > 0:
                     self._set_state(f"card not in the field; will connect to {self._where}")
@@ -385,7 +364,7 @@ class VpcdFrontEnd:
                     ready = {key.fileobj for key, _ in sel.select()}
                     if self._wake_r in ready:
                         self._drain_wake()
-                    if self._stop.is_set():
+                    if self._stopping.is_set():
                         raise _Disconnect("stopping")
                     if self._presence_generation != generation:
                         raise _Disconnect("the card left the field")
@@ -484,7 +463,7 @@ class VpcdFrontEnd:
             deadline = time.monotonic() + self.mute_timeout
             while (remaining := deadline - time.monotonic()) > 0:
                 self._sleep(remaining)
-                if self._stop.is_set() or self._presence_generation != generation:
+                if self._stopping.is_set() or self._presence_generation != generation:
                     break
             else:
                 # the card is still in the field: queue the next connection in vpcd's backlog
