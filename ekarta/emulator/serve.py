@@ -16,7 +16,8 @@ Front-ends (each module is imported only when asked for)::
     control=ADDR   the control interface (``unix:PATH``, ``tcp:127.0.0.1:PORT``)
 
 ADDRESS is ``HOST:PORT``, ``HOST``, ``:PORT`` or ``PORT`` (missing parts default as above;
-``[::1]:PORT`` for IPv6), or a ``(host, port)`` tuple.
+``[::1]:PORT`` for IPv6), or a ``(host, port)`` tuple.  The front-ends and the control interface
+share one life cycle (:class:`ekarta.emulator.frontend.FrontEnd`).
 
 :class:`EmulatorServer` is the same composition for a :class:`CardHost` you already have (tests
 use it in-process): ``start()``, ``stop()``, ``describe() -> list[str]``, a context manager.
