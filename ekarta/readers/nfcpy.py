@@ -89,23 +89,20 @@ class _Link:
     def __init__(self, clf: nfc.ContactlessFrontend) -> None:
         self._clf = clf
         self.ats: bytes | None = None
+        device = getattr(clf, "device", None)
+        # the device stays for the tag's life; its socket is looked up per frame (mute() drops it)
+        self._udp = device if isinstance(device, nfc.clf.udp.Device) else None
 
     def exchange(self, send_data: Any, timeout: float) -> Any:
-        sock = self._udp_socket()
-        if sock is not None:
-            _drain(sock)
+        if self._udp is not None:
+            sock = getattr(self._udp, "socket", None)
+            if isinstance(sock, socket.socket):
+                _drain(sock)
             timeout = max(timeout, _UDP_MIN_TIMEOUT)
         response = self._clf.exchange(send_data, timeout)
         if self.ats is None and send_data and send_data[0] == 0xE0 and response is not None:
             self.ats = bytes(response)
         return response
-
-    def _udp_socket(self) -> socket.socket | None:
-        device = getattr(self._clf, "device", None)
-        if not isinstance(device, nfc.clf.udp.Device):
-            return None
-        sock = getattr(device, "socket", None)
-        return sock if isinstance(sock, socket.socket) else None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._clf, name)
