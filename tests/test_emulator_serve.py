@@ -238,8 +238,11 @@ def test_bad_host_port(text):
 @contextmanager
 def serve_process(*argv: str) -> Iterator[tuple[subprocess.Popen, queue.Queue]]:
     """``python -m ekarta emulator serve ARGV`` as a child; yields it and a queue of its
-    output lines (None at the end).  Killed on the way out if still running."""
-    proc = subprocess.Popen([sys.executable, "-m", "ekarta", "emulator", "serve", *argv],
+    output lines (None at the end).  Ended on the way out if still running: with SIGABRT, so
+    that faulthandler prints where every thread of a hung child was, and everything the child
+    printed goes to the test's captured output."""
+    proc = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "ekarta", "emulator",
+                             "serve", *argv],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     lines: queue.Queue = queue.Queue()
@@ -256,7 +259,17 @@ def serve_process(*argv: str) -> Iterator[tuple[subprocess.Popen, queue.Queue]]:
         yield proc, lines
     finally:
         if proc.poll() is None:
-            proc.kill()
+            proc.send_signal(signal.SIGABRT)
+            try:
+                proc.wait(TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            reader.join(TIMEOUT)
+            print(f"the child was still running (exit {proc.wait(TIMEOUT)}); it printed:")
+            while not lines.empty():
+                line = lines.get_nowait()
+                if line is not None:
+                    print(line)
         proc.wait(TIMEOUT)
         reader.join(TIMEOUT)
         assert proc.stdout is not None
@@ -324,6 +337,32 @@ def test_cli_serve_leaves_an_ignored_sigint_ignored(card_path):
             assert read_until(lines, "stopped") == ["stopped; card saved"]
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+SIGNAL_IN_A_LOCKED_WAIT = """
+import signal, sys, threading
+from ekarta.emulator.serve import serve
+
+class Trap(threading.Event):
+    # the worst moment for a signal: the main thread holds the event's own lock
+    def wait(self, timeout=None):
+        with self._cond:
+            signal.raise_signal(signal.SIGTERM)
+        return super().wait(timeout)
+
+serve(sys.argv[1], control=sys.argv[2], stop_event=Trap())
+print("stopped")
+"""
+
+
+def test_a_signal_while_the_stop_event_is_locked_still_stops_serving(card_path, tmp_path):
+    """Python runs a signal handler on the main thread between any two bytecodes, also inside
+    ``Event.wait()`` while it holds the event's lock; a handler that set the event there would
+    wait for that lock forever."""
+    proc = subprocess.run([sys.executable, "-c", SIGNAL_IN_A_LOCKED_WAIT, str(card_path),
+                           f"unix:{tmp_path / 'c.sock'}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT)
+    assert (proc.returncode, proc.stdout) == (0, "stopped\n"), proc.stderr
 
 
 def test_cli_serve_errors(card_path, tmp_path, capsys):

@@ -52,6 +52,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_VPCD = ("127.0.0.1", 35963)
 DEFAULT_UDP = ("127.0.0.1", 54321)
 
+#: How often the serving loop looks for a SIGINT/SIGTERM that arrived (seconds).
+_SIGNAL_POLL = 0.2
+
 Address = str | tuple[str, int]
 
 # scheme -> (module, class); imported lazily: a front-end's module may pull in what it needs
@@ -215,10 +218,13 @@ def serve(path: str | os.PathLike[str], *, vpcd: Address | None = None,
     if handle_signals is None:
         handle_signals = threading.current_thread() is threading.main_thread()
     previous: dict[int, Any] = {}
+    received: list[int] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        logger.info("signal %d: stopping", signum)
-        stop.set()
+        # Only a plain append: the handler runs on the main thread between any two bytecodes,
+        # possibly while that thread holds the lock inside ``stop.wait()``, so ``stop.set()``
+        # (or logging) here could deadlock on it.
+        received.append(signum)
 
     server = EmulatorServer(host, vpcd=vpcd, pn532=pn532, udp=udp, control=control,
                             on_quit=stop.set)
@@ -233,9 +239,11 @@ def serve(path: str | os.PathLike[str], *, vpcd: Address | None = None,
             logger.info("serving %s (UID %s)", path, card.uid.hex().upper())
             if on_ready is not None:
                 on_ready(server.describe())
-            # a bounded wait, so that a signal handler gets to run on every platform
-            while not stop.wait(0.5):
+            # a bounded wait: the loop is what notices a signal, on every platform
+            while not received and not stop.wait(_SIGNAL_POLL):
                 pass
+            if received:
+                logger.info("signal %d: stopping", received[0])
     except EkartaError:
         raise
     except OSError as exc:
