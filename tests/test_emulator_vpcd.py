@@ -403,7 +403,8 @@ def test_stop_while_retrying_is_prompt(host: CardHost):
     started = time.monotonic()
     front_end.stop()
     assert not front_end.running
-    assert time.monotonic() - started < 1.5
+    # well below the 5 s retry interval and FrontEnd.JOIN_TIMEOUT
+    assert time.monotonic() - started < 3.0
 
 
 def test_stop_during_a_mute_wait_is_prompt(vpcd: FakeVpcd, host: CardHost):
@@ -418,7 +419,7 @@ def test_stop_during_a_mute_wait_is_prompt(vpcd: FakeVpcd, host: CardHost):
         started = time.monotonic()
         front_end.stop()
     assert not front_end.running
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 3.0
 
 
 def test_presence_changes_from_another_thread_do_not_deadlock(
