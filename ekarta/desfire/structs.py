@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 from construct import (
     BitsInteger,
@@ -891,35 +891,43 @@ def _check_file_params(obj: Any) -> None:
 
 
 @dataclass(frozen=True)
-class CreateDataFileParams:
-    """CreateStdDataFile / CreateBackupDataFile data: file number, [ISO FID], comm, access, size."""
+class _SizedFileParams:
+    """What CreateStd/BackupDataFile and CreateLinear/CyclicRecordFile data share: file number,
+    optional ISO FID, comm byte, access rights, then the 3-byte ``_SIZES`` fields, named in
+    ``_FORMAT`` as in the dataclass."""
 
     file_no: int
     iso_fid: int | None
     comm: Comm
     access: AccessRights
-    size: int
+
+    _WHAT: ClassVar[str]
+    _FORMAT: ClassVar[Construct]
+    _SIZES: ClassVar[tuple[str, ...]]
+    #: the data's length without an ISO FID
+    _PLAIN_LENGTH: ClassVar[int]
 
     def __post_init__(self) -> None:
         _check_file_params(self)
         _check_optional_fid(self.iso_fid)
-        _check_int("size", self.size, 0, U24_MAX)
+        for name in self._SIZES:
+            _check_int(name, getattr(self, name), 0, U24_MAX)
 
     @classmethod
-    def parse(cls, data: bytes, *, has_iso_fid: bool | None = None) -> CreateDataFileParams:
-        """Decode the command data; ``has_iso_fid=None`` infers it from the length (7 or 9)."""
-        what = "CreateDataFile parameters"
-        has_iso_fid = _infer_iso_fid(what, data, has_iso_fid, 7)
+    def parse(cls, data: bytes, *, has_iso_fid: bool | None = None) -> Self:
+        """Decode the command data; ``has_iso_fid=None`` infers it from the length
+        (``_PLAIN_LENGTH`` bytes, or 2 more with an ISO FID)."""
+        has_iso_fid = _infer_iso_fid(cls._WHAT, data, has_iso_fid, cls._PLAIN_LENGTH)
         return _decode(
-            what,
-            create_data_file_format,
+            cls._WHAT,
+            cls._FORMAT,
             data,
             lambda c: cls(
                 file_no=c.file_no,
                 iso_fid=c.iso_fid,
                 comm=_strict_comm(c.file_option),
                 access=AccessRights._from_container(c.access),
-                size=c.size,
+                **{name: c[name] for name in cls._SIZES},
             ),
             has_iso_fid=has_iso_fid,
         )
@@ -927,17 +935,30 @@ class CreateDataFileParams:
     def build(self) -> bytes:
         """The command data (everything after the command code)."""
         return _encode(
-            "CreateDataFile parameters",
-            create_data_file_format,
+            self._WHAT,
+            self._FORMAT,
             {
                 "file_no": self.file_no,
                 "iso_fid": self.iso_fid,
                 "file_option": self.comm.settings_byte,
                 "access": self.access._to_dict(),
-                "size": self.size,
+                **{name: getattr(self, name) for name in self._SIZES},
             },
             has_iso_fid=self.iso_fid is not None,
         )
+
+
+@dataclass(frozen=True)
+class CreateDataFileParams(_SizedFileParams):
+    """CreateStdDataFile / CreateBackupDataFile data: file number, [ISO FID], comm, access, size
+    (7 bytes, 9 with an ISO FID)."""
+
+    size: int
+
+    _WHAT = "CreateDataFile parameters"
+    _FORMAT = create_data_file_format
+    _SIZES = ("size",)
+    _PLAIN_LENGTH = 7
 
 
 @dataclass(frozen=True)
@@ -1000,57 +1021,17 @@ class CreateValueFileParams:
 
 
 @dataclass(frozen=True)
-class CreateRecordFileParams:
-    """CreateLinearRecordFile / CreateCyclicRecordFile data."""
+class CreateRecordFileParams(_SizedFileParams):
+    """CreateLinearRecordFile / CreateCyclicRecordFile data: file number, [ISO FID], comm,
+    access, record size, most records (10 bytes, 12 with an ISO FID)."""
 
-    file_no: int
-    iso_fid: int | None
-    comm: Comm
-    access: AccessRights
     record_size: int
     max_records: int
 
-    def __post_init__(self) -> None:
-        _check_file_params(self)
-        _check_optional_fid(self.iso_fid)
-        _check_int("record_size", self.record_size, 0, U24_MAX)
-        _check_int("max_records", self.max_records, 0, U24_MAX)
-
-    @classmethod
-    def parse(cls, data: bytes, *, has_iso_fid: bool | None = None) -> CreateRecordFileParams:
-        """Decode the command data; ``has_iso_fid=None`` infers it from the length (10 or 12)."""
-        what = "CreateRecordFile parameters"
-        has_iso_fid = _infer_iso_fid(what, data, has_iso_fid, 10)
-        return _decode(
-            what,
-            create_record_file_format,
-            data,
-            lambda c: cls(
-                file_no=c.file_no,
-                iso_fid=c.iso_fid,
-                comm=_strict_comm(c.file_option),
-                access=AccessRights._from_container(c.access),
-                record_size=c.record_size,
-                max_records=c.max_records,
-            ),
-            has_iso_fid=has_iso_fid,
-        )
-
-    def build(self) -> bytes:
-        """The command data (everything after the command code)."""
-        return _encode(
-            "CreateRecordFile parameters",
-            create_record_file_format,
-            {
-                "file_no": self.file_no,
-                "iso_fid": self.iso_fid,
-                "file_option": self.comm.settings_byte,
-                "access": self.access._to_dict(),
-                "record_size": self.record_size,
-                "max_records": self.max_records,
-            },
-            has_iso_fid=self.iso_fid is not None,
-        )
+    _WHAT = "CreateRecordFile parameters"
+    _FORMAT = create_record_file_format
+    _SIZES = ("record_size", "max_records")
+    _PLAIN_LENGTH = 10
 
 
 @dataclass(frozen=True)
