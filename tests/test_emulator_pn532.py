@@ -113,6 +113,19 @@ def test_nack_gets_the_last_answer_again_and_ack_nothing(chip):
     assert chip.receive(ACK) == b""
 
 
+def test_the_ack_comes_before_the_command_runs(chip, host):
+    """A real PN532 acknowledges a command at once; hosts wait for that ACK far less long than
+    a card may take to answer.  stream() hands out the ACK before the card sees the APDU."""
+    activate(chip)
+    pieces = chip.stream(encode(b"\xD4\x40\x01" + GET_VERSION))
+    assert next(pieces) == ACK
+    assert host.apdus == []
+    rest = b"".join(pieces)
+    assert host.apdus == [GET_VERSION]
+    assert answer_frames(rest)[0].data == b"\x00" + VERSION_1
+    assert list(chip.stream(ACK)) == []
+
+
 def test_bad_checksums_are_ignored_and_the_next_frame_is_answered(chip):
     good = encode(b"\xD4\x02")
     bad_data = good[:-2] + bytes([good[-2] ^ 1]) + good[-1:]

@@ -27,7 +27,7 @@ from ekarta.errors import (
 )
 from ekarta.log import TRACE
 from ekarta.readers import open_reader
-from ekarta.readers.pn532 import Pn532Reader, open_pn532, parse_target_data
+from ekarta.readers.pn532 import ACK_TIMEOUT, Pn532Reader, open_pn532, parse_target_data
 from ekarta.readers.pn532_frame import (
     ACK,
     ERROR_FRAME,
@@ -315,6 +315,15 @@ def test_garbled_answers_are_asked_for_again(reader, url):
     chip.line_faults(garble=3)
     with pytest.raises(ReaderError, match="corrupt"):
         reader.transceive(bytes.fromhex("906E000000"))
+
+
+def test_a_slow_card_is_acknowledged_at_once(host):
+    """The emulated chip acknowledges InDataExchange before the card answers, so a card slower
+    than the driver's ACK wait is still a good answer, only a late one."""
+    with serve_pn532(host) as url, open_reader(url) as reader:
+        reader.wait_for_card(timeout=2)
+        host.arm(Faults(latency=ACK_TIMEOUT + 0.3))
+        assert DESFire(reader).free_memory() == 7936
 
 
 def test_a_lost_answer_is_a_timeout(host):

@@ -72,7 +72,7 @@ import select
 import threading
 import time
 import tty
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ekarta.emulator.frontend import FrontEnd
@@ -241,8 +241,15 @@ class Pn532Chip:
         left behind more than :attr:`STALE_AFTER` seconds ago (it died, or was killed) is
         dropped, so that it cannot swallow the next host's first command.
         """
+        return b"".join(self.stream(data, now))
+
+    def stream(self, data: bytes, now: float | None = None) -> Iterator[bytes]:
+        """As :meth:`receive`, but yields the answer piece by piece as the chip has it: a
+        command's ACK comes before the command runs.  A real PN532 acknowledges at once, and
+        hosts wait for that ACK far less long (nfcpy 0.1 s) than a slow card may take to
+        answer, so a front-end sends each piece as soon as it is yielded."""
         if not data:
-            return b""
+            return
         now = time.monotonic() if now is None else now
         if self._decoder.pending and now - self._last_receive > self.STALE_AFTER:
             logger.debug("%d stale bytes of an unfinished frame dropped", self._decoder.pending)
@@ -253,10 +260,8 @@ class Pn532Chip:
             # long preamble for that, which the decoder skips.
             logger.debug("woken from power down")
             self._powered_down = False
-        out = bytearray()
         for frame in self._decoder.feed(data):
-            out += self._on_frame(frame)
-        return bytes(out)
+            yield from self._on_frame(frame)
 
     def poll(self) -> bytes:
         """Retry the command that waits for a card; returns its answer once it has one."""
@@ -268,21 +273,25 @@ class Pn532Chip:
         self._waiting = None
         return self._send(answer)
 
-    def _on_frame(self, frame: Frame) -> bytes:
+    def _on_frame(self, frame: Frame) -> Iterator[bytes]:
         if frame.kind is FrameKind.ACK:
             if self._waiting is not None:
                 logger.debug("the host aborted the waiting command")
                 self._waiting = None
-            return b""
+            return
         if frame.kind is FrameKind.NACK:
             trace(logger, "NACK: answer again")
-            return self._spoil(self._last_answer) if self._last_answer else b""
+            if self._last_answer:
+                yield self._spoil(self._last_answer)
+            return
         if frame.kind is FrameKind.BAD:
             logger.debug("frame ignored: %s", frame.reason)
-            return b""
+            return
+        yield ACK
         if frame.kind is FrameKind.ERROR or frame.tfi != HOST_TFI or frame.code is None:
             logger.debug("frame that is not a host command ignored: %s", hexdump(frame.payload))
-            return ACK + self._send_raw(ERROR_FRAME)
+            yield self._send_raw(ERROR_FRAME)
+            return
         # A new command cancels one that waits for a card.
         self._waiting = None
         code, data = frame.code, frame.data
@@ -295,11 +304,14 @@ class Pn532Chip:
             answer = handler(data)
         except _ChipError as exc:
             logger.debug("command 0x%02X refused: %s", code, exc)
-            return ACK + self._send_raw(ERROR_FRAME)
+            yield self._send_raw(ERROR_FRAME)
+            return
         if answer is None:  # waits for a card
             self._waiting = self._waiter(code, data)
-            return ACK
-        return ACK + self._send(bytes([PN532_TFI, code + 1]) + answer)
+            return
+        answer_frame = self._send(bytes([PN532_TFI, code + 1]) + answer)
+        if answer_frame:
+            yield answer_frame
 
     def _send(self, payload: bytes) -> bytes:
         if payload[0] != PN532_TFI:
@@ -911,7 +923,7 @@ class Pn532FrontEnd(FrontEnd):
                     data = self._read()
                     if data:
                         trace(logger, "host >> %s", hexdump(data))
-                        self._write(self._safe(chip.receive, data))
+                        self._write_all(chip.stream(data))
             if self._stopping.is_set():
                 break
             if chip.waiting:
@@ -923,6 +935,14 @@ class Pn532FrontEnd(FrontEnd):
         except Exception:  # a bug must not kill the chip's thread: log it, answer nothing
             logger.exception("the PN532 emulation failed on %s", self.link_path)
             return b""
+
+    def _write_all(self, pieces: Iterator[bytes]) -> None:
+        """Write each piece of an answer as soon as the chip has it (the ACK first)."""
+        try:
+            for piece in pieces:
+                self._write(piece)
+        except Exception:  # as in _safe: what was written stays written, the rest is lost
+            logger.exception("the PN532 emulation failed on %s", self.link_path)
 
     def _read(self) -> bytes:
         try:
