@@ -258,20 +258,21 @@ def serve_process(*argv: str) -> Iterator[tuple[subprocess.Popen, queue.Queue]]:
     try:
         yield proc, lines
     finally:
-        if proc.poll() is None:
+        hung = proc.poll() is None
+        if hung:
             proc.send_signal(signal.SIGABRT)
             try:
                 proc.wait(TIMEOUT)
             except subprocess.TimeoutExpired:
                 proc.kill()
-            reader.join(TIMEOUT)
-            print(f"the child was still running (exit {proc.wait(TIMEOUT)}); it printed:")
+        proc.wait(TIMEOUT)
+        reader.join(TIMEOUT)
+        if hung:
+            print(f"the child was still running (exit {proc.returncode}); it printed:")
             while not lines.empty():
                 line = lines.get_nowait()
                 if line is not None:
                     print(line)
-        proc.wait(TIMEOUT)
-        reader.join(TIMEOUT)
         assert proc.stdout is not None
         proc.stdout.close()
 

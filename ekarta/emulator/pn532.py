@@ -72,7 +72,7 @@ import select
 import threading
 import time
 import tty
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from ekarta.emulator.frontend import FrontEnd
@@ -923,25 +923,18 @@ class Pn532FrontEnd(FrontEnd):
                     data = self._read()
                     if data:
                         trace(logger, "host >> %s", hexdump(data))
-                        self._write_all(chip.stream(data))
+                        self._answer(chip.stream, data)
             if self._stopping.is_set():
                 break
             if chip.waiting:
-                self._write(self._safe(chip.poll))
+                self._answer(lambda: (chip.poll(),))
 
-    def _safe(self, step: Callable[..., bytes], *args: bytes) -> bytes:
+    def _answer(self, step: Callable[..., Iterable[bytes]], *args: bytes) -> None:
+        """Write each piece of the chip's answer as soon as it has it (the ACK first)."""
         try:
-            return step(*args)
-        except Exception:  # a bug must not kill the chip's thread: log it, answer nothing
-            logger.exception("the PN532 emulation failed on %s", self.link_path)
-            return b""
-
-    def _write_all(self, pieces: Iterator[bytes]) -> None:
-        """Write each piece of an answer as soon as the chip has it (the ACK first)."""
-        try:
-            for piece in pieces:
+            for piece in step(*args):
                 self._write(piece)
-        except Exception:  # as in _safe: what was written stays written, the rest is lost
+        except Exception:  # a bug must not kill the chip's thread: log it, answer no more
             logger.exception("the PN532 emulation failed on %s", self.link_path)
 
     def _read(self) -> bytes:
