@@ -93,6 +93,7 @@ import threading
 from dataclasses import dataclass
 from functools import reduce
 
+from ekarta.desfire.crypto import crc16
 from ekarta.emulator.faults import CardMute, CardTorn
 from ekarta.emulator.host import CardHost
 from ekarta.log import hexdump, trace
@@ -104,6 +105,8 @@ __all__ = [
     "Iso14443A",
     "State",
     "append_crc_a",
+    "bcc",
+    "cascade_levels",
     "check_crc_a",
     "crc_a",
     "fsd_of",
@@ -117,7 +120,6 @@ WUPA = 0x52
 HLTA = b"\x50\x00"
 RATS = 0xE0
 
-ATQA = b"\x44\x03"
 _CASCADE_TAG = 0x88
 _SEL = (0x93, 0x95, 0x97)
 _SAK_CASCADE = 0x04
@@ -159,12 +161,8 @@ class Activation:
 
 def crc_a(data: bytes) -> bytes:
     """ISO 14443-3 CRC_A of ``data`` (initial value 0x6363), least significant byte first."""
-    crc = 0x6363
-    for byte in data:
-        byte ^= crc & 0xFF
-        byte = (byte ^ (byte << 4)) & 0xFF
-        crc = ((crc >> 8) ^ (byte << 8) ^ (byte << 3) ^ (byte >> 4)) & 0xFFFF
-    return bytes((crc & 0xFF, crc >> 8))
+    # Legacy DESFire secure messaging uses this very CRC: one (table-driven) implementation.
+    return crc16(data)
 
 
 def append_crc_a(data: bytes) -> bytes:
@@ -205,11 +203,12 @@ def fwt_of_ats(ats: bytes) -> float:
     return 4096 * (1 << _ats_fields(ats)[1]) / _FC
 
 
-def _bcc(data: bytes) -> int:
+def bcc(data: bytes) -> int:
+    """The block check character of a cascade level: the XOR of its bytes."""
     return reduce(lambda a, b: a ^ b, data, 0)
 
 
-def _levels(uid: bytes) -> list[bytes]:
+def cascade_levels(uid: bytes) -> list[bytes]:
     """The 5-byte UID CLn + BCC of each cascade level."""
     if len(uid) == 4:
         parts = [uid]
@@ -219,7 +218,7 @@ def _levels(uid: bytes) -> list[bytes]:
         parts = [bytes([_CASCADE_TAG]) + uid[:3], bytes([_CASCADE_TAG]) + uid[3:6], uid[6:]]
     else:
         raise ValueError(f"a type A UID has 4, 7 or 10 bytes, not {len(uid)}")
-    return [p + bytes([_bcc(p)]) for p in parts]
+    return [p + bytes([bcc(p)]) for p in parts]
 
 
 # --- PCB -----------------------------------------------------------------------------------------
@@ -460,7 +459,7 @@ class Iso14443A:
                 self._back()
                 return None
         try:
-            _levels(self.host.card.anticollision_uid)
+            cascade_levels(self.host.card.anticollision_uid)
         except ValueError as exc:
             logger.error("cannot take part in anticollision: %s", exc)
             return None
@@ -475,7 +474,7 @@ class Iso14443A:
         self._reset(State.HALT if halted else State.IDLE)
 
     def _select(self, frame: bytes, crc: bool, crc_out: bool) -> bytes | None:
-        levels = _levels(self.host.card.anticollision_uid)
+        levels = cascade_levels(self.host.card.anticollision_uid)
         if len(frame) < 2 or self._level >= len(levels) or frame[0] != _SEL[self._level]:
             self._back()
             return None

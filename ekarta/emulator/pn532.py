@@ -82,6 +82,8 @@ from ekarta.emulator.iso14443 import (
     WUPA,
     Iso14443A,
     append_crc_a,
+    bcc,
+    cascade_levels,
     check_crc_a,
     fsd_of,
 )
@@ -523,13 +525,13 @@ class Pn532Chip:
         atqa = model.exchange(bytes([WUPA if wakeup else REQA]), bits=7)
         if atqa is None or len(atqa) != 2:
             return None
-        levels = _cascade_levels(uid) if uid else None
+        levels = cascade_levels(uid) if uid else None
         found = b""
         sak = None
         for level, sel in enumerate((0x93, 0x95, 0x97)):
             if levels is None:
                 cln = model.exchange(bytes([sel, 0x20]))
-                if cln is None or len(cln) != 5 or _xor(cln[:4]) != cln[4]:
+                if cln is None or len(cln) != 5 or bcc(cln[:4]) != cln[4]:
                     return None
             elif level < len(levels):
                 cln = levels[level]
@@ -751,24 +753,6 @@ class Pn532Chip:
             return self._status(ST_TIMEOUT)
         self._target = again
         return self._status(ST_OK)
-
-
-def _xor(data: bytes) -> int:
-    value = 0
-    for byte in data:
-        value ^= byte
-    return value
-
-
-def _cascade_levels(uid: bytes) -> list[bytes]:
-    """CLn + BCC of each cascade level for a UID."""
-    if len(uid) == 4:
-        parts = [uid]
-    elif len(uid) == 7:
-        parts = [b"\x88" + uid[:3], uid[3:]]
-    else:
-        parts = [b"\x88" + uid[:3], b"\x88" + uid[3:6], uid[6:]]
-    return [p + bytes([_xor(p)]) for p in parts]
 
 
 def _uid_from_initiator_data(data: bytes) -> bytes:
