@@ -156,7 +156,7 @@ def _enlarged(image: Image) -> Image | None:
 _RETRIES: tuple[Callable[[Image], Image | None], ...] = (_smoothed, _enlarged)
 
 
-def _read(image: Image, **options: Any) -> list[Any]:
+def _read(image: Image) -> list[Any]:
     import zxingcpp
 
     return zxingcpp.read_barcodes(
@@ -166,7 +166,6 @@ def _read(image: Image, **options: Any) -> list[Any]:
         try_downscale=True,
         try_invert=True,
         text_mode=zxingcpp.TextMode.Plain,
-        **options,
     )
 
 

@@ -30,10 +30,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BAUD = 9600
 MAX_LINE = 256
+"""Longest line (bytes, without terminator) taken from a scanner."""
 # Longest single blocking read: a wait with no end would be a blocking lock in some pyserial
 # handlers (loop://), and a Ctrl-C landing just before it blocks would never be seen.
 _SLICE = 0.25
-"""Longest line (bytes, without terminator) taken from a scanner."""
 
 
 def _ascii(value: bytes, what: str) -> str:

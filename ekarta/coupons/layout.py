@@ -33,6 +33,7 @@ from ekarta.coupons.records import (
     SLOT_COUNT,
     SLOT_SIZE,
 )
+from ekarta.coupons.signing import UID_LENGTHS
 from ekarta.desfire.client import GRANTING_RIGHTS
 from ekarta.desfire.commands import FREE, NEVER, FileType
 from ekarta.desfire.session import Comm
@@ -69,7 +70,7 @@ AID = 0x4B4501
 in the MIFARE application directory; changing it changes every card key (it is diversified in)."""
 
 KEY_COUNT = 4
-UID_MAX = 10
+UID_MAX = max(UID_LENGTHS)
 DIVERSIFICATION_INPUT_MAX = 31
 """AN10922 takes at most 31 bytes of input for an AES key (two blocks less the constant byte)."""
 SYSTEM_ID_MAX = DIVERSIFICATION_INPUT_MAX - UID_MAX - 3
@@ -206,7 +207,7 @@ def check_system_id(system_id: bytes) -> bytes:
 
 def diversification_input(uid: bytes, aid: int, system_id: bytes) -> bytes:
     """AN10922 input of a card key: ``UID || AID (3 bytes LE) || system identifier``."""
-    if not isinstance(uid, bytes | bytearray) or len(uid) not in (4, 7, 10):
+    if not isinstance(uid, bytes | bytearray) or len(uid) not in UID_LENGTHS:
         raise InvalidField("card UID must be 4, 7 or 10 bytes")
     if not 0 <= aid <= 0xFFFFFF:
         raise InvalidField("AID must be 3 bytes")

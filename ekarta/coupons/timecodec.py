@@ -166,7 +166,7 @@ class DayDate(Adapter):
         self.epoch = epoch
 
     def _decode(self, obj: int, context: Any, path: str) -> date | None:
-        return None if obj == 0 else self.epoch + timedelta(days=obj)
+        return date_from_days(obj, epoch=self.epoch)
 
     def _encode(self, obj: date | None, context: Any, path: str) -> int:
         return days_from_date(obj, epoch=self.epoch, bits=self.bits, what=path or "date")
