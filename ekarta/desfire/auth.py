@@ -91,6 +91,21 @@ def _zero_iv(cipher: BlockCipher) -> bytes:
     return bytes(cipher.block_size)
 
 
+def _session(method: str, key_no: int, key: Key, rnd_a: bytes, rnd_b: bytes, ti: bytes,
+             previous: Session | None) -> Session:
+    """The session both ends derive from a completed handshake (``ti`` only for ev2first)."""
+    if method in ("legacy", "iso", "aes"):
+        key_type, session_key = ev1_session_key(key, rnd_a, rnd_b)
+        cls = LegacySession if method == "legacy" else EV1Session
+        return cls(key_type, session_key, key_no=key_no)
+    enc, mac = ev2_session_keys(key, rnd_a, rnd_b)
+    if method == "ev2first":
+        return EV2Session(enc, mac, ti, 0, key_no=key_no)
+    if not isinstance(previous, EV2Session):
+        raise AuthenticationFailed("AuthenticateEV2NonFirst without an EV2 session")
+    return EV2Session(enc, mac, previous.ti, previous.cmd_counter, key_no=key_no)
+
+
 class ReaderAuth:
     """The reader's half of one authentication.
 
@@ -131,16 +146,14 @@ class ReaderAuth:
         if len(rnd_a) != self._size:
             raise InvalidArgument("the random source returned the wrong number of bytes")
         self._rnd_a = rnd_a
+        self._rnd_b = cipher.decrypt_cbc(challenge, _zero_iv(cipher))
         if self.method == "legacy":
-            self._rnd_b = cipher.decrypt_cbc(challenge, _zero_iv(cipher))
             return cipher.legacy_send(rnd_a + rotate_left(self._rnd_b))
         if self.method in ("iso", "aes"):
-            self._rnd_b = cipher.decrypt_cbc(challenge, _zero_iv(cipher))
             answer = cipher.encrypt_cbc(rnd_a + rotate_left(self._rnd_b),
                                         challenge[-cipher.block_size:])
             self._last = answer[-cipher.block_size:]
             return answer
-        self._rnd_b = cipher.decrypt_cbc(challenge, _zero_iv(cipher))
         return cipher.encrypt_cbc(rnd_a + rotate_left(self._rnd_b), _zero_iv(cipher))
 
     def finish(self, proof: bytes) -> Session:
@@ -158,16 +171,8 @@ class ReaderAuth:
         rnd_a_rot = plain[4:20] if self.method == "ev2first" else plain
         if not constant_time_equal(rnd_a_rot, rotate_left(self._rnd_a)):
             raise AuthenticationFailed("the card did not prove knowledge of the key")
-        if self.method in ("legacy", "iso", "aes"):
-            key_type, session_key = ev1_session_key(self.key, self._rnd_a, self._rnd_b)
-            cls = LegacySession if self.method == "legacy" else EV1Session
-            return cls(key_type, session_key, key_no=self.key_no)
-        enc, mac = ev2_session_keys(self.key, self._rnd_a, self._rnd_b)
-        if self.method == "ev2first":
-            return EV2Session(enc, mac, plain[0:4], 0, key_no=self.key_no)
-        prev = self._previous
-        assert isinstance(prev, EV2Session)
-        return EV2Session(enc, mac, prev.ti, prev.cmd_counter, key_no=self.key_no)
+        return _session(self.method, self.key_no, self.key, self._rnd_a, self._rnd_b, plain[0:4],
+                        self._previous)
 
 
 class CardAuth:
@@ -212,6 +217,7 @@ class CardAuth:
         rnd_a, rnd_b_rot = plain[:self._size], plain[self._size:]
         if not constant_time_equal(rnd_b_rot, rotate_left(self._rnd_b)):
             raise AuthenticationFailed("the reader did not prove knowledge of the key")
+        ti = b""
         if self.method == "legacy":
             answer = cipher.encrypt_cbc(rotate_left(rnd_a), _zero_iv(cipher))
         elif self.method in ("iso", "aes"):
@@ -221,14 +227,5 @@ class CardAuth:
             answer = cipher.encrypt_cbc(ti + rotate_left(rnd_a) + bytes(12), _zero_iv(cipher))
         else:
             answer = cipher.encrypt_cbc(rotate_left(rnd_a), _zero_iv(cipher))
-        if self.method in ("legacy", "iso", "aes"):
-            key_type, session_key = ev1_session_key(self.key, rnd_a, self._rnd_b)
-            cls = LegacySession if self.method == "legacy" else EV1Session
-            return answer, cls(key_type, session_key, key_no=self.key_no)
-        enc, mac = ev2_session_keys(self.key, rnd_a, self._rnd_b)
-        if self.method == "ev2first":
-            return answer, EV2Session(enc, mac, ti, 0, key_no=self.key_no)
-        prev = self._previous
-        if not isinstance(prev, EV2Session):
-            raise AuthenticationFailed("AuthenticateEV2NonFirst without an EV2 session")
-        return answer, EV2Session(enc, mac, prev.ti, prev.cmd_counter, key_no=self.key_no)
+        return answer, _session(self.method, self.key_no, self.key, rnd_a, self._rnd_b, ti,
+                                self._previous)

@@ -28,6 +28,9 @@ from ekarta.desfire.commands import FREE, MAX_FILES, MAX_KEYS, AppCrypto, Cmd
 from ekarta.desfire.crypto import Key, KeyType
 from ekarta.desfire.session import Comm, Session
 from ekarta.desfire.structs import (
+    I32_MAX,
+    I32_MIN,
+    U24_MAX,
     AccessRights,
     ChangeFileSettingsParams,
     CreateApplicationParams,
@@ -39,6 +42,8 @@ from ekarta.desfire.structs import (
     KeySettings,
     KeySettingsInfo,
     VersionInfo,
+    _check_bytes,
+    _check_int,
     aid_to_bytes,
     parse_aid_list,
     parse_free_memory,
@@ -66,9 +71,6 @@ CONFIG_PICC = 0x00
 CONFIG_DEFAULT_KEY = 0x01
 #: a response longer than this (a whole 24-bit file plus slack) means a runaway card
 MAX_RESPONSE = 0xFFFFFF + 64
-U24_MAX = 0xFFFFFF
-I32_MAX = 2**31 - 1
-I32_MIN = -(2**31)
 
 #: Defaults of the create methods (frozen dataclasses, so sharing one instance is safe).
 DEFAULT_KEY_SETTINGS = KeySettings()
@@ -95,7 +97,7 @@ def effective_comm(settings: FileSettings, operation: str) -> Comm:
     """
     if any(getattr(settings.access, right) == FREE for right in GRANTING_RIGHTS[operation]):
         return Comm.PLAIN
-    return Comm(settings.comm.value)
+    return settings.comm
 
 
 def _no_data(comm: Comm) -> Comm:
@@ -104,35 +106,19 @@ def _no_data(comm: Comm) -> Comm:
 
 
 # --- argument checks ------------------------------------------------------------------------------
-
-
-def _int(name: str, value: object, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidArgument(f"{name} must be an int, got {value!r}")
-    if not low <= value <= high:
-        raise InvalidArgument(f"{name} must be in {low}..{high}, got {value}")
-    return value
-
-
-def _bytes(name: str, value: object, low: int = 0, high: int = U24_MAX) -> bytes:
-    if not isinstance(value, bytes | bytearray | memoryview):
-        raise InvalidArgument(f"{name} must be bytes, got {type(value).__name__}")
-    value = bytes(value)
-    if not low <= len(value) <= high:
-        raise InvalidArgument(f"{name} must be {low}..{high} bytes long, got {len(value)}")
-    return value
+# _check_int and _check_bytes come from structs, so a bad argument reads the same at either layer.
 
 
 def _file_no(value: object) -> int:
-    return _int("file_no", value, 0, MAX_FILES - 1)
+    return _check_int("file_no", value, 0, MAX_FILES - 1)
 
 
 def _key_no(value: object) -> int:
-    return _int("key_no", value, 0, MAX_KEYS - 1)
+    return _check_int("key_no", value, 0, MAX_KEYS - 1)
 
 
 def _amount(value: object) -> int:
-    return _int("amount", value, 0, I32_MAX)
+    return _check_int("amount", value, 0, I32_MAX)
 
 
 def _key(name: str, value: object) -> Key:
@@ -153,11 +139,6 @@ def _app_crypto(value: KeyType | AppCrypto | str) -> AppCrypto:
     if not isinstance(value, KeyType | str):
         raise InvalidArgument(f"key_type must be a KeyType or its name, got {value!r}")
     return AppCrypto(KeyType.parse(value).app_crypto_bits)
-
-
-def _comm(value: Comm | str) -> Comm:
-    # Comm.parse accepts a Comm of either enum (structs and session) by its value.
-    return Comm.parse(value.value if isinstance(value, Comm) else value)
 
 
 def _apdu(code: int, data: bytes) -> bytes:
@@ -183,8 +164,8 @@ class DESFire:
             raise InvalidArgument(f"session must be a Session, got {type(session).__name__}")
         self.transceiver = transceiver
         self.rng: Rng = rng or os.urandom
-        self.frame_size = _int("frame_size", frame_size, 1, 255)
-        self.aid = _int("aid", aid, 0, U24_MAX)
+        self.frame_size = _check_int("frame_size", frame_size, 1, 255)
+        self.aid = _check_int("aid", aid, 0, U24_MAX)
         self._session = session
         self._file_settings: dict[int, FileSettings] = {}
 
@@ -399,8 +380,8 @@ class DESFire:
         card answers AuthenticationError), except option 0x01, whose data is a key: that raises
         NotAuthenticated rather than send key material in clear.
         """
-        _int("option", option, 0, 0xFF)
-        data = _bytes("configuration data", data, 1, 0xFF)
+        _check_int("option", option, 0, 0xFF)
+        data = _check_bytes("configuration data", data, 1, 0xFF)
         if option == CONFIG_DEFAULT_KEY:
             self._require_session("setting the default key")
         self._exchange(Cmd.SET_CONFIGURATION, bytes([option]), data, comm=Comm.FULL,
@@ -422,7 +403,7 @@ class DESFire:
                            key_count: int = 1, key_type: KeyType | AppCrypto | str = "aes", *,
                            iso_fid: int | None = None, df_name: bytes | None = None) -> None:
         """Create application ``aid`` with ``key_count`` keys of ``key_type`` (all zero)."""
-        _int("aid", aid, 1, U24_MAX)
+        _check_int("aid", aid, 1, U24_MAX)
         params = CreateApplicationParams(aid=aid, settings=_key_settings(settings),
                                          key_count=key_count, crypto=_app_crypto(key_type),
                                          iso_fid=iso_fid, df_name=df_name)
@@ -430,7 +411,7 @@ class DESFire:
 
     def delete_application(self, aid: int) -> None:
         """Delete application ``aid``; deleting the selected one returns to the PICC level."""
-        self._simple(Cmd.DELETE_APPLICATION, aid_to_bytes(_int("aid", aid, 1, U24_MAX)))
+        self._simple(Cmd.DELETE_APPLICATION, aid_to_bytes(_check_int("aid", aid, 1, U24_MAX)))
         if aid == self.aid:
             self.aid = 0
             self._session = None
@@ -438,7 +419,7 @@ class DESFire:
 
     def select_application(self, aid: int = 0) -> None:
         """Select application ``aid`` (0 = PICC level); ends the session."""
-        header = aid_to_bytes(_int("aid", aid, 0, U24_MAX))
+        header = aid_to_bytes(_check_int("aid", aid, 0, U24_MAX))
         self._session = None
         self._file_settings.clear()
         self._exchange(Cmd.SELECT_APPLICATION, header, comm=Comm.PLAIN)
@@ -487,7 +468,7 @@ class DESFire:
 
         Sent encrypted unless the file's Change right is free (read from the cache or fetched).
         """
-        params = ChangeFileSettingsParams(comm=_comm(comm).value, access=access)
+        params = ChangeFileSettingsParams(comm=Comm.parse(comm), access=access)
         _file_no(file_no)
         mode = Comm.PLAIN
         # Full whatever the file's own mode, unless the Change right is free.
@@ -508,7 +489,7 @@ class DESFire:
                              iso_fid: int | None = None) -> None:
         """Create a standard data file of ``size`` bytes."""
         params = CreateDataFileParams(file_no=_file_no(file_no), iso_fid=iso_fid,
-                                      comm=_comm(comm).value, access=access, size=size)
+                                      comm=Comm.parse(comm), access=access, size=size)
         self._create_file(Cmd.CREATE_STD_DATA_FILE, file_no, params)
 
     def create_backup_data_file(self, file_no: int, size: int, *, comm: Comm | str = "plain",
@@ -516,7 +497,7 @@ class DESFire:
                                 iso_fid: int | None = None) -> None:
         """Create a backup data file (writes take effect at CommitTransaction)."""
         params = CreateDataFileParams(file_no=_file_no(file_no), iso_fid=iso_fid,
-                                      comm=_comm(comm).value, access=access, size=size)
+                                      comm=Comm.parse(comm), access=access, size=size)
         self._create_file(Cmd.CREATE_BACKUP_DATA_FILE, file_no, params)
 
     def create_value_file(self, file_no: int, *, lower_limit: int = 0, upper_limit: int = I32_MAX,
@@ -526,12 +507,12 @@ class DESFire:
         """Create a value file: limits, initial value, LimitedCredit and free GetValue flags."""
         for name, v in (("lower_limit", lower_limit), ("upper_limit", upper_limit),
                         ("value", value)):
-            _int(name, v, I32_MIN, I32_MAX)
+            _check_int(name, v, I32_MIN, I32_MAX)
         if not lower_limit <= value <= upper_limit:
             raise InvalidArgument(
                 f"need lower_limit <= value <= upper_limit, got {lower_limit}, {value}, "
                 f"{upper_limit}")
-        params = CreateValueFileParams(file_no=_file_no(file_no), comm=_comm(comm).value,
+        params = CreateValueFileParams(file_no=_file_no(file_no), comm=Comm.parse(comm),
                                        access=access, lower_limit=lower_limit,
                                        upper_limit=upper_limit, value=value,
                                        limited_credit_enabled=limited_credit,
@@ -556,10 +537,10 @@ class DESFire:
 
     @staticmethod
     def _record_params(file_no, record_size, max_records, comm, access, iso_fid):
-        _int("record_size", record_size, 1, U24_MAX)
-        _int("max_records", max_records, 1, U24_MAX)
+        _check_int("record_size", record_size, 1, U24_MAX)
+        _check_int("max_records", max_records, 1, U24_MAX)
         return CreateRecordFileParams(file_no=_file_no(file_no), iso_fid=iso_fid,
-                                      comm=_comm(comm).value, access=access,
+                                      comm=Comm.parse(comm), access=access,
                                       record_size=record_size, max_records=max_records)
 
     def delete_file(self, file_no: int) -> None:
@@ -572,7 +553,7 @@ class DESFire:
     def _mode(self, file_no: int, comm: Comm | str | None, operation: str) -> Comm:
         """The mode of a file operation: as given, else the file's effective mode."""
         if comm is not None:
-            return _comm(comm)
+            return Comm.parse(comm)
         if self._session is None:
             return Comm.PLAIN  # without a session everything is plain: no need to ask the card
         return effective_comm(self._settings(file_no), operation)
@@ -584,8 +565,8 @@ class DESFire:
                   comm: Comm | str | None = None) -> bytes:
         """Read ``length`` bytes at ``offset`` of a data file (0 = to the end of the file)."""
         _file_no(file_no)
-        _int("offset", offset, 0, U24_MAX)
-        _int("length", length, 0, U24_MAX)
+        _check_int("offset", offset, 0, U24_MAX)
+        _check_int("length", length, 0, U24_MAX)
         mode = self._mode(file_no, comm, "read")
         expected: int | None = length or None
         cached = self._file_settings.get(file_no)
@@ -601,8 +582,8 @@ class DESFire:
                    comm: Comm | str | None = None) -> None:
         """Write ``data`` at ``offset`` of a data file (backup files: at commit)."""
         _file_no(file_no)
-        data = _bytes("data", data, 1, U24_MAX)
-        _int("offset", offset, 0, U24_MAX - len(data))
+        data = _check_bytes("data", data, 1, U24_MAX)
+        _check_int("offset", offset, 0, U24_MAX - len(data))
         mode = self._mode(file_no, comm, "write")
         self._write(Cmd.WRITE_DATA, bytes([file_no]) + u24le(offset) + u24le(len(data)), data,
                     mode)
@@ -638,8 +619,8 @@ class DESFire:
                      comm: Comm | str | None = None) -> None:
         """Write ``data`` at ``offset`` inside the record of this transaction (at commit)."""
         _file_no(file_no)
-        data = _bytes("data", data, 1, U24_MAX)
-        _int("offset", offset, 0, U24_MAX - len(data))
+        data = _check_bytes("data", data, 1, U24_MAX)
+        _check_int("offset", offset, 0, U24_MAX - len(data))
         mode = self._mode(file_no, comm, "write")
         self._write(Cmd.WRITE_RECORD, bytes([file_no]) + u24le(offset) + u24le(len(data)), data,
                     mode)
@@ -653,16 +634,16 @@ class DESFire:
         given (fetched once per application).
         """
         _file_no(file_no)
-        _int("offset", offset, 0, U24_MAX)
-        _int("count", count, 0, U24_MAX)
+        _check_int("offset", offset, 0, U24_MAX)
+        _check_int("count", count, 0, U24_MAX)
         if record_size is not None:
-            _int("record_size", record_size, 1, U24_MAX)
+            _check_int("record_size", record_size, 1, U24_MAX)
         mode = self._mode(file_no, comm, "read")
         if record_size is None:
             record_size = self._settings(file_no).record_size
             if record_size is None:
                 raise InvalidArgument(f"file {file_no} is not a record file")
-        _int("record_size", record_size, 1, U24_MAX)
+        _check_int("record_size", record_size, 1, U24_MAX)
         expected = count * record_size if count else None
         header = bytes([file_no]) + u24le(offset) + u24le(count)
         data = self._exchange(Cmd.READ_RECORDS, header, comm=mode, length=expected)

@@ -272,11 +272,12 @@ def _encode(what: str, fmt: Construct, value: dict[str, Any], **context: Any) ->
         raise InvalidArgument(f"cannot encode {what}: {exc}") from exc
 
 
-def _check_int(name: str, value: object, low: int, high: int) -> None:
+def _check_int(name: str, value: object, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidArgument(f"{name} must be an int, got {value!r}")
     if not low <= value <= high:
         raise InvalidArgument(f"{name} must be in {low}..{high}, got {value}")
+    return value
 
 
 def _check_bool(name: str, value: object) -> None:
