@@ -474,8 +474,6 @@ def _render_application(app: dict[str, Any], p: Callable[[str], None], out: Any)
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from ekarta.desfire.client import DESFire
-
     keys = load_keys(args)
     with open_card(args) as reader:
         report = collect_info(DESFire(reader), keys, reader_url(args))
@@ -511,8 +509,6 @@ def _confirm(prompt: str) -> bool:
 
 
 def run_format(args: argparse.Namespace) -> int:
-    from ekarta.desfire.client import DESFire
-
     keys = load_keys(args)
     spec = keys.get(PICC_AID, 0)
     if spec is None:

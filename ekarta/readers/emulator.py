@@ -30,32 +30,19 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from functools import reduce
 
 from ekarta.emulator import SAK, CardMute, CardTorn, VirtualCard
 from ekarta.errors import (
     CardRemovedError,
     InvalidArgument,
     NoCardError,
-    ReaderError,
     ReaderTimeout,
 )
-from ekarta.readers.base import RECV, SEND, CardInfo, Reader
+from ekarta.readers.base import RECV, SEND, CardInfo, Reader, atr_from_ats
 
 __all__ = ["EmulatorReader", "atr_from_ats", "open_emulator"]
 
 _POLL = 0.01
-
-
-def atr_from_ats(ats: bytes) -> bytes:
-    """The ATR a PC/SC reader reports for an ISO 14443-4 type A card with this ATS."""
-    historical = b""
-    if len(ats) >= 2:
-        t0 = ats[1]
-        start = 2 + bin(t0 & 0x70).count("1")
-        historical = bytes(ats[start:ats[0]])[:15]
-    body = bytes([0x80 | len(historical), 0x80, 0x01]) + historical
-    return b"\x3B" + body + bytes([reduce(lambda a, b: a ^ b, body, 0)])
 
 
 class EmulatorReader(Reader):
@@ -84,8 +71,7 @@ class EmulatorReader(Reader):
     # --- Reader ---------------------------------------------------------------------------------
 
     def transceive(self, apdu: bytes) -> bytes:
-        if self.closed:
-            raise ReaderError(f"{self.url}: the reader is closed")
+        self._check_open()
         apdu = bytes(apdu)
         self._trace(SEND, apdu)
         try:
@@ -107,8 +93,7 @@ class EmulatorReader(Reader):
     def wait_for_card(self, timeout: float | None = None) -> CardInfo:
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self.card.present:
-            if self.closed:
-                raise ReaderError(f"{self.url}: the reader is closed")
+            self._check_open()
             if deadline is not None and time.monotonic() >= deadline:
                 raise ReaderTimeout(f"{self.url}: no card in the field")
             time.sleep(_POLL)

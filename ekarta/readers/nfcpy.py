@@ -144,8 +144,7 @@ class NfcpyReader(Reader):
     # --- Reader ----------------------------------------------------------------------------------
 
     def transceive(self, apdu: bytes) -> bytes:
-        if self.closed:
-            raise ReaderError(f"{self.url}: the reader is closed")
+        self._check_open()
         apdu = bytes(apdu)
         with self._lock:
             tag = self._tag
@@ -189,8 +188,7 @@ class NfcpyReader(Reader):
         deadline = None if timeout is None else time.monotonic() + timeout
         self._problem = None
         while True:
-            if self.closed:
-                raise ReaderError(f"{self.url}: the reader is closed")
+            self._check_open()
             with self._lock:
                 info = self._poll()
             if info is not None:
@@ -204,8 +202,7 @@ class NfcpyReader(Reader):
     def reopen(self) -> None:
         """Close what is left of the nfcpy device and open ``path`` again (NoReaderError if not
         back yet)."""
-        if self.closed:
-            raise ReaderError(f"{self.url}: the reader is closed")
+        self._check_open()
         with self._lock:
             self._forget_card()
             try:

@@ -527,10 +527,6 @@ class PcscReader(Reader):
 
     # --- context and reader -------------------------------------------------------------------
 
-    def _check_open(self) -> None:
-        if self.closed:
-            raise ReaderError(f"{self.url}: the reader is closed")
-
     def _ensure_context(self) -> int:
         if self._context is None:
             self._context = _establish()

@@ -63,8 +63,7 @@ from ekarta.errors import (
     ReaderTimeout,
 )
 from ekarta.log import hexdump, trace
-from ekarta.readers.base import RECV, SEND, CardInfo, Reader
-from ekarta.readers.emulator import atr_from_ats
+from ekarta.readers.base import RECV, SEND, CardInfo, Reader, atr_from_ats
 from ekarta.readers.pn532_frame import (
     ACK,
     HOST_TFI,
@@ -386,10 +385,6 @@ class Pn532Reader(Reader):
         # MxRtyATR, MxRtyPSL, MxRtyPassiveActivation: a poll tries twice, then says "none".
         self._command(CMD_RF_CONFIGURATION, b"\x05\xFF\x01\x01")
         self._command(CMD_RF_CONFIGURATION, b"\x01\x00")  # field off: the first card starts fresh
-
-    def _check_open(self) -> None:
-        if self.closed:
-            raise ReaderError(f"{self.url}: the reader is closed")
 
     def _ensure_port(self) -> None:
         if self._serial is None:

@@ -123,8 +123,7 @@ class ReplayReader(Reader):
     # --- Reader -----------------------------------------------------------------------------------
 
     def transceive(self, apdu: bytes) -> bytes:
-        if self.closed:
-            raise ReaderError(f"{self.url}: the reader is closed")
+        self._check_open()
         apdu = bytes(apdu)
         self._take_cards()
         step = self._step + 1
@@ -152,8 +151,7 @@ class ReplayReader(Reader):
         return not self.closed and self._present
 
     def wait_for_card(self, timeout: float | None = None) -> CardInfo:
-        if self.closed:
-            raise ReaderError(f"{self.url}: the reader is closed")
+        self._check_open()
         self._take_cards()
         if not self._present:
             if timeout is None:
