@@ -22,7 +22,7 @@ answered without the card):
   ``6D 00``.  A class ``FF`` APDU shorter than 4 bytes ``67 00``.
 
 The card's ATR is the one a PC/SC reader builds from the ATS
-(:func:`ekarta.readers.emulator.atr_from_ats`: ``3B 81 80 01 80 80`` for a DESFire).
+(:func:`ekarta.readers.base.atr_from_ats`: ``3B 81 80 01 80 80`` for a DESFire).
 
 Presence: vpcd reports the card absent once its connection is gone, so the front-end closes the
 connection when the card leaves the field (``host.remove()``, or a tear during a command, which
@@ -70,7 +70,7 @@ from ekarta.emulator.frontend import FrontEnd
 from ekarta.emulator.host import CardHost
 from ekarta.errors import InvalidArgument
 from ekarta.log import TRACE, hexdump, trace
-from ekarta.readers.emulator import atr_from_ats
+from ekarta.readers.base import atr_from_ats
 
 __all__ = ["DEFAULT_ADDRESS", "DEFAULT_PORT", "VpcdFrontEnd", "parse_address"]
 
