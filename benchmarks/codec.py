@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
-from ekarta.coupons import (
+from ekarta.transit import (
     EVENT_LOG_RECORDS,
     SLOT_COUNT,
     CardFiles,

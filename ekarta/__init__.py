@@ -3,7 +3,7 @@
 The package holds a complete DESFire EV1/EV2 protocol layer (:mod:`ekarta.desfire`), a
 software DESFire card emulator (:mod:`ekarta.emulator`), reader drivers chosen by URL
 (:mod:`ekarta.readers`), the transit application's coupon codec and tariff rules
-(:mod:`ekarta.coupons`), the card number's barcode (:mod:`ekarta.barcode`) and the terminal apps
+(:mod:`ekarta.transit`), the card number's barcode (:mod:`ekarta.barcode`) and the terminal apps
 (:mod:`ekarta.terminal`).  Every error ekarta raises on purpose derives from :class:`EkartaError`.
 
 Importing ``ekarta`` is cheap: subpackages are imported only when used.

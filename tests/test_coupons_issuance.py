@@ -7,16 +7,21 @@ from datetime import date
 
 import pytest
 
-from ekarta.coupons import CardKind, CardRecord, CardStatus, Profile
-from ekarta.coupons.cardio import (
+from ekarta.desfire import DESFire, Key
+from ekarta.desfire.commands import AppCrypto
+from ekarta.emulator import VirtualCard
+from ekarta.errors import AuthenticationError
+from ekarta.readers.emulator import EmulatorReader
+from ekarta.transit import CardKind, CardRecord, CardStatus, Profile
+from ekarta.transit.cardio import (
     CardNotIssued,
     ForeignCard,
     NotATransitCard,
     read_card,
 )
-from ekarta.coupons.issuance import AlreadyIssued, IssueError, issue_card
-from ekarta.coupons.keystore import FileKeyStore, KeyProvider, create_keystore
-from ekarta.coupons.layout import (
+from ekarta.transit.issuance import AlreadyIssued, IssueError, issue_card
+from ekarta.transit.keystore import FileKeyStore, KeyProvider, create_keystore
+from ekarta.transit.layout import (
     AID,
     APP_KEY_SETTINGS,
     FILES,
@@ -25,11 +30,6 @@ from ekarta.coupons.layout import (
     KeyRole,
     settings_match,
 )
-from ekarta.desfire import DESFire, Key
-from ekarta.desfire.commands import AppCrypto
-from ekarta.emulator import VirtualCard
-from ekarta.errors import AuthenticationError
-from ekarta.readers.emulator import EmulatorReader
 
 UID = bytes.fromhex("04A1B2C3D4E5F6")
 OTHER_UID = bytes.fromhex("04112233445566")

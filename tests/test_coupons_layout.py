@@ -1,4 +1,4 @@
-"""The card layout: the rules of issue 4 as properties of ekarta.coupons.layout, and the layout as
+"""The card layout: the rules of issue 4 as properties of ekarta.transit.layout, and the layout as
 the emulated card enforces it."""
 
 from __future__ import annotations
@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from ekarta.coupons import (
+from ekarta.desfire import DESFire
+from ekarta.desfire.commands import FREE, NEVER
+from ekarta.desfire.session import Comm
+from ekarta.errors import AuthenticationError
+from ekarta.readers.emulator import EmulatorReader
+from ekarta.transit import (
     CARD_RECORD_SIZE,
     EVENT_LOG_RECORDS,
     EVENT_RECORD_SIZE,
@@ -25,10 +30,10 @@ from ekarta.coupons import (
     Reason,
     encode_event,
 )
-from ekarta.coupons.cardio import read_card
-from ekarta.coupons.issuance import issue_card
-from ekarta.coupons.keystore import FileKeyStore, create_keystore
-from ekarta.coupons.layout import (
+from ekarta.transit.cardio import read_card
+from ekarta.transit.issuance import issue_card
+from ekarta.transit.keystore import FileKeyStore, create_keystore
+from ekarta.transit.layout import (
     AID,
     APP_KEY_SETTINGS,
     CARD_RECORD_FILE,
@@ -46,12 +51,7 @@ from ekarta.coupons.layout import (
     allows,
     diversification_input,
 )
-from ekarta.coupons.rules import MAX_VALID_COUPONS
-from ekarta.desfire import DESFire
-from ekarta.desfire.commands import FREE, NEVER
-from ekarta.desfire.session import Comm
-from ekarta.errors import AuthenticationError
-from ekarta.readers.emulator import EmulatorReader
+from ekarta.transit.rules import MAX_VALID_COUPONS
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "card-layout.md"
 UID = bytes.fromhex("04A1B2C3D4E5F6")

@@ -8,7 +8,9 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from ekarta.coupons import (
+from ekarta.desfire import DESFire
+from ekarta.readers.emulator import EmulatorReader
+from ekarta.transit import (
     CardKind,
     CardRecord,
     CardStatus,
@@ -24,20 +26,18 @@ from ekarta.coupons import (
     Zones,
     encode_slot,
 )
-from ekarta.coupons.cardio import read_card
-from ekarta.coupons.issuance import issue_card
-from ekarta.coupons.keystore import FileKeyStore, create_keystore
-from ekarta.coupons.layout import AID, SLOTS_FILE
-from ekarta.coupons.loading import (
+from ekarta.transit.cardio import read_card
+from ekarta.transit.issuance import issue_card
+from ekarta.transit.keystore import FileKeyStore, create_keystore
+from ekarta.transit.layout import AID, SLOTS_FILE
+from ekarta.transit.loading import (
     LoadRefused,
     Purchase,
     PurchaseRefused,
     load_coupon,
     reason_code,
 )
-from ekarta.coupons.timecodec import PRAGUE
-from ekarta.desfire import DESFire
-from ekarta.readers.emulator import EmulatorReader
+from ekarta.transit.timecodec import PRAGUE
 
 UID = bytes.fromhex("04A1B2C3D4E5F6")
 NUMBER = 1234567894

@@ -11,7 +11,8 @@ from construct import ConstructError
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from ekarta.coupons import (
+from ekarta.errors import EkartaError
+from ekarta.transit import (
     CARD_RECORD_SIZE,
     EMPTY_SLOT,
     EVENT_LOG_RECORDS,
@@ -48,8 +49,8 @@ from ekarta.coupons import (
     records,
     split_slots,
 )
-from ekarta.coupons.bitparse import BitReader
-from ekarta.coupons.model import (
+from ekarta.transit.bitparse import BitReader
+from ekarta.transit.model import (
     CARD_NUMBER_MAX,
     DEVICE_MAX,
     LINE_MAX,
@@ -60,7 +61,7 @@ from ekarta.coupons.model import (
     ZONE_MAX,
     ZONE_MIN,
 )
-from ekarta.coupons.timecodec import (
+from ekarta.transit.timecodec import (
     BIRTH_MAX,
     BIRTH_MIN,
     DATE_EPOCH,
@@ -69,7 +70,6 @@ from ekarta.coupons.timecodec import (
     STAMP_MAX,
     STAMP_MIN,
 )
-from ekarta.errors import EkartaError
 
 UID = bytes.fromhex("04A1B2C3D4E5F6")
 CZECH = "aábcčdďeéěfghiíjklmnňoópqrřsštťuúůvwxyýzžAÁBCČDĎEÉĚFGHIÍJKLMNŇOÓPQRŘSŠTŤUÚŮVWXYÝZŽ -'"

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from ekarta.coupons import (
+from ekarta.transit import (
     EMPTY_SLOT,
     FALLBACK_PROFILE,
     CardFiles,
@@ -39,9 +39,9 @@ from ekarta.coupons import (
     suggest_start,
     valid_or_future,
 )
-from ekarta.coupons.model import add_years, age_on
-from ekarta.coupons.rules import profile_end
-from ekarta.coupons.timecodec import PRAGUE
+from ekarta.transit.model import add_years, age_on
+from ekarta.transit.rules import profile_end
+from ekarta.transit.timecodec import PRAGUE
 
 UID = bytes.fromhex("04A1B2C3D4E5F6")
 SIGNER = CouponSigner.generate()

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ekarta.coupons.errors import CorruptRecord, InvalidField
-from ekarta.coupons.timecodec import (
+from ekarta.transit.errors import CorruptRecord, InvalidField
+from ekarta.transit.timecodec import (
     BIRTH_EPOCH,
     BIRTH_MAX,
     BIRTH_MIN,

@@ -17,7 +17,11 @@ import pytest
 
 from ekarta.barcode.number import CardNumber
 from ekarta.cli import main
-from ekarta.coupons import (
+from ekarta.desfire import DESFire
+from ekarta.emulator import Faults, VirtualCard
+from ekarta.errors import CardRemovedError
+from ekarta.readers import open_reader
+from ekarta.transit import (
     CardKind,
     CardRecord,
     CardStatus,
@@ -28,15 +32,11 @@ from ekarta.coupons import (
     SaleChannel,
     Zones,
 )
-from ekarta.coupons.cardio import read_card
-from ekarta.coupons.issuance import issue_card
-from ekarta.coupons.keystore import FileKeyStore, create_keystore
-from ekarta.coupons.loading import load_coupon
-from ekarta.coupons.timecodec import PRAGUE
-from ekarta.desfire import DESFire
-from ekarta.emulator import Faults, VirtualCard
-from ekarta.errors import CardRemovedError
-from ekarta.readers import open_reader
+from ekarta.transit.cardio import read_card
+from ekarta.transit.issuance import issue_card
+from ekarta.transit.keystore import FileKeyStore, create_keystore
+from ekarta.transit.loading import load_coupon
+from ekarta.transit.timecodec import PRAGUE
 
 UID = bytes.fromhex("04A1B2C3D4E5F6")
 NUMBER = int(CardNumber.from_serial(123456789))

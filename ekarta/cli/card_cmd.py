@@ -51,13 +51,22 @@ from ekarta.cli.coupon_cmd import (
     type_name,
 )
 from ekarta.cli.keys_cmd import add_keystore_option, load_keystore
-from ekarta.coupons.cardio import read_card
-from ekarta.coupons.errors import InvalidField
-from ekarta.coupons.image import SlotError
-from ekarta.coupons.issuance import issue_card
-from ekarta.coupons.loading import reason_code
-from ekarta.coupons.messages import format_date
-from ekarta.coupons.model import (
+from ekarta.desfire.client import DESFire
+from ekarta.errors import (
+    AuthenticationError,
+    DESFireStatusError,
+    IllegalCommand,
+    NotAuthenticated,
+    PermissionDenied,
+    ProtocolError,
+)
+from ekarta.transit.cardio import read_card
+from ekarta.transit.errors import InvalidField
+from ekarta.transit.image import SlotError
+from ekarta.transit.issuance import issue_card
+from ekarta.transit.loading import reason_code
+from ekarta.transit.messages import format_date
+from ekarta.transit.model import (
     ZONE_MAX,
     ZONE_MIN,
     CardKind,
@@ -68,17 +77,8 @@ from ekarta.coupons.model import (
     Profile,
     add_years,
 )
-from ekarta.coupons.rules import effective_profile, judge_card, profile_end
-from ekarta.coupons.timecodec import local_date, to_local
-from ekarta.desfire.client import DESFire
-from ekarta.errors import (
-    AuthenticationError,
-    DESFireStatusError,
-    IllegalCommand,
-    NotAuthenticated,
-    PermissionDenied,
-    ProtocolError,
-)
+from ekarta.transit.rules import effective_profile, judge_card, profile_end
+from ekarta.transit.timecodec import local_date, to_local
 
 log = logging.getLogger(__name__)
 

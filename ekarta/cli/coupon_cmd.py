@@ -27,16 +27,16 @@ from ekarta.cli.common import (
     wrap,
 )
 from ekarta.cli.keys_cmd import add_keystore_option, load_keystore
-from ekarta.coupons.errors import InvalidField
-from ekarta.coupons.loading import (
+from ekarta.transit.errors import InvalidField
+from ekarta.transit.loading import (
     LoadRefused,
     Purchase,
     PurchaseRefused,
     load_coupon,
     reason_code,
 )
-from ekarta.coupons.messages import COUPON_TYPE_NAMES, PROFILE_NAMES, format_date
-from ekarta.coupons.model import (
+from ekarta.transit.messages import COUPON_TYPE_NAMES, PROFILE_NAMES, format_date
+from ekarta.transit.model import (
     NETWORK,
     SERIAL_MAX,
     Coupon,
@@ -46,9 +46,9 @@ from ekarta.coupons.model import (
     SignedCoupon,
     Zones,
 )
-from ekarta.coupons.records import SIGNATURE_SIZE
-from ekarta.coupons.rules import PurchaseRequest
-from ekarta.coupons.timecodec import PRAGUE, local_date
+from ekarta.transit.records import SIGNATURE_SIZE
+from ekarta.transit.rules import PurchaseRequest
+from ekarta.transit.timecodec import PRAGUE, local_date
 
 log = logging.getLogger(__name__)
 

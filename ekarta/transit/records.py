@@ -1,10 +1,10 @@
 """The byte layouts of the transit application's files, declared with construct.
 
 Each file's record starts with a format-version byte, so that a newer layout can be told apart
-(and refused with :class:`~ekarta.coupons.errors.UnknownFormatVersion`) before anything else is
+(and refused with :class:`~ekarta.transit.errors.UnknownFormatVersion`) before anything else is
 read, and ends with a CRC-16/CCITT-FALSE (``binascii.crc_hqx`` from 0xFFFF, big-endian) over all
 bytes before it, checked before any field is interpreted, so that a torn or decayed write reads
-as :class:`~ekarta.coupons.errors.CorruptRecord` and never as a plausible wrong value.  Version 0
+as :class:`~ekarta.transit.errors.CorruptRecord` and never as a plausible wrong value.  Version 0
 with every byte zero is the "empty" record (a freshly created DESFire file is zero-filled).
 Bit fields are packed most significant bit first.
 
@@ -39,7 +39,7 @@ Event record (:data:`EVENT_RECORD_SIZE` = 24 bytes, a cyclic record file of
     bytes 22-23  CRC-16
 
 Dates are days since 2000-01-01 (0 = absent) in Prague local time; see
-:mod:`ekarta.coupons.timecodec`.  The e-purse is a DESFire value file (a signed 32-bit amount in
+:mod:`ekarta.transit.timecodec`.  The e-purse is a DESFire value file (a signed 32-bit amount in
 haléř kept by the card itself) and has no layout here.
 
 Decoding is strict: every accepted byte string is the one encoding of its value, so
@@ -71,14 +71,14 @@ from construct import (
     Tell,
 )
 
-from ekarta.coupons.bitparse import BitReader
-from ekarta.coupons.errors import (
+from ekarta.transit.bitparse import BitReader
+from ekarta.transit.errors import (
     BlankRecord,
     CorruptRecord,
     InvalidField,
     UnknownFormatVersion,
 )
-from ekarta.coupons.model import (
+from ekarta.transit.model import (
     MAX_ZONES,
     NAME_MAX_BYTES,
     CardKind,
@@ -94,7 +94,7 @@ from ekarta.coupons.model import (
     SignedCoupon,
     Zones,
 )
-from ekarta.coupons.timecodec import BIRTH_BITS, BIRTH_EPOCH, DayDate, Stamp
+from ekarta.transit.timecodec import BIRTH_BITS, BIRTH_EPOCH, DayDate, Stamp
 
 __all__ = [
     "CARD_FORMAT_VERSION",
@@ -399,8 +399,8 @@ def encode_card_record(record: CardRecord) -> bytes:
 def decode_card_record(data: bytes) -> CardRecord:
     """The card record in ``data``; RecordError (a subclass) if it cannot be read.
 
-    A blank file raises :class:`~ekarta.coupons.errors.BlankRecord`, a newer format
-    :class:`~ekarta.coupons.errors.UnknownFormatVersion`.
+    A blank file raises :class:`~ekarta.transit.errors.BlankRecord`, a newer format
+    :class:`~ekarta.transit.errors.UnknownFormatVersion`.
     """
     what = "card record"
     parsed = _open(what, data, CARD_RECORD_SIZE, {CARD_FORMAT_VERSION: card_record_v1})
@@ -444,8 +444,8 @@ def encode_slot(signed: SignedCoupon | None) -> bytes:
 def decode_slot(data: bytes) -> SignedCoupon | None:
     """The signed coupon in a slot, None for an empty slot.
 
-    Raises :class:`~ekarta.coupons.errors.CorruptRecord` or
-    :class:`~ekarta.coupons.errors.UnknownFormatVersion`.  The signature is not checked here.
+    Raises :class:`~ekarta.transit.errors.CorruptRecord` or
+    :class:`~ekarta.transit.errors.UnknownFormatVersion`.  The signature is not checked here.
     """
     parsed = _open("coupon slot", data, SLOT_SIZE, {SLOT_VERSION: slot_v1})
     if parsed is None:

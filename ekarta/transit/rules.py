@@ -39,10 +39,10 @@ from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from ekarta.coupons.errors import InvalidField
-from ekarta.coupons.image import CardImage, SlotError, SlotErrorKind
-from ekarta.coupons.messages import text
-from ekarta.coupons.model import (
+from ekarta.transit.errors import InvalidField
+from ekarta.transit.image import CardImage, SlotError, SlotErrorKind
+from ekarta.transit.messages import text
+from ekarta.transit.model import (
     FALLBACK_PROFILE,
     ZONE_MAX,
     ZONE_MIN,
@@ -60,8 +60,8 @@ from ekarta.coupons.model import (
     add_years,
     age_on,
 )
-from ekarta.coupons.signing import CouponVerifier
-from ekarta.coupons.timecodec import local_date
+from ekarta.transit.signing import CouponVerifier
+from ekarta.transit.timecodec import local_date
 
 __all__ = [
     "BANK_TRANSFER_DELAY",

@@ -2,24 +2,24 @@
 the coupon storage (the fare products and their validity kept on the card) and the tariff rules
 that decide what a coupon allows and what a validation writes back.
 
-- :mod:`~ekarta.coupons.model` — the values: card record, coupons, log events, zones, enums.
-- :mod:`~ekarta.coupons.timecodec` — day-count dates and Prague local times (daylight saving).
-- :mod:`~ekarta.coupons.records` — the bit-packed byte layouts of the card's files.
-- :mod:`~ekarta.coupons.signing` — the operator's coupon signatures (Ed25519 or ECDSA P-256).
-- :mod:`~ekarta.coupons.image` — a whole card decoded at once, bad slots kept in place.
-- :mod:`~ekarta.coupons.rules` — the tariff rules: verdicts, purchases, loading.
-- :mod:`~ekarta.coupons.messages` — the passenger's texts in English and Czech.
-- :mod:`~ekarta.coupons.layout` — the DESFire application, files, keys and access rights
+- :mod:`~ekarta.transit.model` — the values: card record, coupons, log events, zones, enums.
+- :mod:`~ekarta.transit.timecodec` — day-count dates and Prague local times (daylight saving).
+- :mod:`~ekarta.transit.records` — the bit-packed byte layouts of the card's files.
+- :mod:`~ekarta.transit.signing` — the operator's coupon signatures (Ed25519 or ECDSA P-256).
+- :mod:`~ekarta.transit.image` — a whole card decoded at once, bad slots kept in place.
+- :mod:`~ekarta.transit.rules` — the tariff rules: verdicts, purchases, loading.
+- :mod:`~ekarta.transit.messages` — the passenger's texts in English and Czech.
+- :mod:`~ekarta.transit.layout` — the DESFire application, files, keys and access rights
   (``docs/card-layout.md``).
-- :mod:`~ekarta.coupons.keystore` — the key provider interface and the file keystore.
-- :mod:`~ekarta.coupons.cardio` — reading a transit card through the DESFire client.
-- :mod:`~ekarta.coupons.issuance` and :mod:`~ekarta.coupons.loading` — issuing a card and
+- :mod:`~ekarta.transit.keystore` — the key provider interface and the file keystore.
+- :mod:`~ekarta.transit.cardio` — reading a transit card through the DESFire client.
+- :mod:`~ekarta.transit.issuance` and :mod:`~ekarta.transit.loading` — issuing a card and
   loading a coupon, each safe against the card being pulled away at any moment.
 
 The names below are the codec's public API; the tool modules are imported by their own paths.
 """
 
-from ekarta.coupons.errors import (
+from ekarta.transit.errors import (
     BlankRecord,
     CorruptRecord,
     CouponError,
@@ -29,7 +29,7 @@ from ekarta.coupons.errors import (
     SignatureInvalid,
     UnknownFormatVersion,
 )
-from ekarta.coupons.image import (
+from ekarta.transit.image import (
     CardFiles,
     CardImage,
     SlotError,
@@ -37,7 +37,7 @@ from ekarta.coupons.image import (
     decode_card,
     split_slots,
 )
-from ekarta.coupons.model import (
+from ekarta.transit.model import (
     FALLBACK_PROFILE,
     NETWORK,
     CardKind,
@@ -54,7 +54,7 @@ from ekarta.coupons.model import (
     SignedCoupon,
     Zones,
 )
-from ekarta.coupons.records import (
+from ekarta.transit.records import (
     CARD_RECORD_SIZE,
     EMPTY_SLOT,
     EVENT_LOG_RECORDS,
@@ -69,7 +69,7 @@ from ekarta.coupons.records import (
     encode_event,
     encode_slot,
 )
-from ekarta.coupons.rules import (
+from ekarta.transit.rules import (
     LoadPlan,
     PurchaseDecision,
     PurchaseRequest,
@@ -83,7 +83,7 @@ from ekarta.coupons.rules import (
     suggest_start,
     valid_or_future,
 )
-from ekarta.coupons.signing import CouponSigner, CouponVerifier
+from ekarta.transit.signing import CouponSigner, CouponVerifier
 
 __all__ = [
     "CARD_RECORD_SIZE",

@@ -1,8 +1,8 @@
 """Where the transit scheme lives on a DESFire card: the application, its files and its keys.
 
 This module is the single source of truth that ``docs/card-layout.md`` describes; issuing
-(:mod:`ekarta.coupons.issuance`), reading (:mod:`ekarta.coupons.cardio`) and loading
-(:mod:`ekarta.coupons.loading`) take every number from here.
+(:mod:`ekarta.transit.issuance`), reading (:mod:`ekarta.transit.cardio`) and loading
+(:mod:`ekarta.transit.loading`) take every number from here.
 
 - One application, :data:`AID`, with four AES keys (:class:`KeyRole`): 0 the application master,
   1 loading (issuing, coupons: ticket office, kiosk, inspector), 2 validation (the validator's
@@ -25,19 +25,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 
-from ekarta.coupons.errors import InvalidField
-from ekarta.coupons.records import (
+from ekarta.desfire.client import GRANTING_RIGHTS
+from ekarta.desfire.commands import FREE, NEVER, FileType
+from ekarta.desfire.session import Comm
+from ekarta.desfire.structs import AccessRights, FileSettings, KeySettings
+from ekarta.transit.errors import InvalidField
+from ekarta.transit.records import (
     CARD_RECORD_SIZE,
     EVENT_LOG_RECORDS,
     EVENT_RECORD_SIZE,
     SLOT_COUNT,
     SLOT_SIZE,
 )
-from ekarta.coupons.signing import UID_LENGTHS
-from ekarta.desfire.client import GRANTING_RIGHTS
-from ekarta.desfire.commands import FREE, NEVER, FileType
-from ekarta.desfire.session import Comm
-from ekarta.desfire.structs import AccessRights, FileSettings, KeySettings
+from ekarta.transit.signing import UID_LENGTHS
 
 __all__ = [
     "AID",
@@ -147,14 +147,14 @@ CARD_RECORD_FILE = FileSpec(
     1, "card record", FileKind.BACKUP,
     _rights(KeyRole.READ, KeyRole.VALIDATION, KeyRole.LOAD, KeyRole.MASTER),
     size=CARD_RECORD_SIZE)
-"""Who and what the card is (:func:`~ekarta.coupons.records.encode_card_record`).  A validator may
+"""Who and what the card is (:func:`~ekarta.transit.records.encode_card_record`).  A validator may
 write it (Write = key 2) to set the blocked status of a card it finds on the hotlist."""
 
 SLOTS_FILE = FileSpec(
     2, "coupon slots", FileKind.BACKUP,
     _rights(KeyRole.READ, NEVER, KeyRole.LOAD, KeyRole.MASTER),
     size=SLOT_COUNT * SLOT_SIZE)
-""":data:`~ekarta.coupons.records.SLOT_COUNT` slots of :data:`~ekarta.coupons.records.SLOT_SIZE`
+""":data:`~ekarta.transit.records.SLOT_COUNT` slots of :data:`~ekarta.transit.records.SLOT_SIZE`
 bytes, slot ``i`` at offset ``i * SLOT_SIZE``.  Only the load key writes coupons."""
 
 LOG_FILE = FileSpec(

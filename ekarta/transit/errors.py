@@ -22,7 +22,7 @@ __all__ = [
 
 
 class CouponError(EkartaError):
-    """Root of the errors of :mod:`ekarta.coupons`."""
+    """Root of the errors of :mod:`ekarta.transit`."""
 
 
 class InvalidField(CouponError, InvalidArgument):

@@ -1,6 +1,6 @@
 """What a terminal or the e-shop tells the passenger, in English and Czech.
 
-Every :class:`~ekarta.coupons.model.Reason` and :class:`~ekarta.coupons.model.Note` has a text in
+Every :class:`~ekarta.transit.model.Reason` and :class:`~ekarta.transit.model.Note` has a text in
 each language of :data:`LANGUAGES`.  Texts are ``str.format`` templates; dates are written the way
 each language writes them (``1 May 2025``, ``1. 5. 2025``) and profiles and coupon types by their
 names in that language.  The Czech wording follows the operator's manual.
@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from ekarta.coupons.errors import InvalidField
-from ekarta.coupons.model import CouponType, Note, Profile, Reason
+from ekarta.transit.errors import InvalidField
+from ekarta.transit.model import CouponType, Note, Profile, Reason
 
 __all__ = ["COUPON_TYPE_NAMES", "LANGUAGES", "PROFILE_NAMES", "format_date", "text"]
 

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from construct import Adapter, BitsInteger
 
-from ekarta.coupons.errors import CorruptRecord, InvalidField
+from ekarta.transit.errors import CorruptRecord, InvalidField
 
 __all__ = [
     "BIRTH_BITS",

@@ -1,13 +1,13 @@
 """Writing a paid coupon onto a card: :func:`load_coupon`.
 
 One tap, one session with the load key: read the card, decide with
-:func:`~ekarta.coupons.rules.plan_load`, then write the coupon's slot and a log record (kind
+:func:`~ekarta.transit.rules.plan_load`, then write the coupon's slot and a log record (kind
 LOAD) and commit — both files change together at CommitTransaction or not at all.  A card pulled
 away before the commit keeps its old contents; one pulled away after it holds the coupon once,
 and loading it again finds its serial and changes nothing.
 
 The coupon may also be made from what the card holds (``coupon`` a callable taking the
-:class:`~ekarta.coupons.image.CardImage`): a ticket office checks the purchase rules against the
+:class:`~ekarta.transit.image.CardImage`): a ticket office checks the purchase rules against the
 card's coupons and signs in the same tap (:class:`Purchase`).
 """
 
@@ -18,23 +18,23 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from ekarta.coupons.cardio import read_card
-from ekarta.coupons.errors import CouponError
-from ekarta.coupons.image import CardImage
-from ekarta.coupons.keystore import KeyProvider
-from ekarta.coupons.layout import LOG_FILE, SLOTS_FILE, KeyRole
-from ekarta.coupons.model import EventKind, EventRecord, Reason, SignedCoupon
-from ekarta.coupons.records import SLOT_SIZE, encode_event, encode_slot
-from ekarta.coupons.rules import (
+from ekarta.desfire.client import DESFire
+from ekarta.transit.cardio import read_card
+from ekarta.transit.errors import CouponError
+from ekarta.transit.image import CardImage
+from ekarta.transit.keystore import KeyProvider
+from ekarta.transit.layout import LOG_FILE, SLOTS_FILE, KeyRole
+from ekarta.transit.model import EventKind, EventRecord, Reason, SignedCoupon
+from ekarta.transit.records import SLOT_SIZE, encode_event, encode_slot
+from ekarta.transit.rules import (
     PurchaseDecision,
     PurchaseRequest,
     Refusal,
     check_purchase,
     plan_load,
 )
-from ekarta.coupons.signing import CouponVerifier
-from ekarta.coupons.timecodec import local_date, require_aware
-from ekarta.desfire.client import DESFire
+from ekarta.transit.signing import CouponVerifier
+from ekarta.transit.timecodec import local_date, require_aware
 
 __all__ = [
     "CouponSource",

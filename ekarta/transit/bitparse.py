@@ -20,7 +20,7 @@ from typing import Any
 
 from construct import Adapter, BitsInteger, Const, Construct, Flag, Renamed
 
-from ekarta.coupons.errors import CorruptRecord
+from ekarta.transit.errors import CorruptRecord
 
 __all__ = ["BitReader"]
 
