@@ -653,4 +653,4 @@ def test_every_frame_is_traced_once_at_the_highest_verbosity(capsys):
               if ": TRACE: " in line and line.split(": ")[2] not in SERVING_LOGGERS]
     sent = [line for line in frames if ">> 90 60 00 00 00" in line]
     assert len(sent) == 1, frames
-    assert {line.split(": ")[2] for line in frames} == {"ekarta.readers.emulator"}, frames
+    assert {line.split(": ")[2] for line in frames} == {"ekarta.emulator.reader"}, frames

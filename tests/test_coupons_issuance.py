@@ -10,8 +10,8 @@ import pytest
 from ekarta.desfire import DESFire, Key
 from ekarta.desfire.commands import AppCrypto
 from ekarta.emulator import VirtualCard
+from ekarta.emulator.reader import EmulatorReader
 from ekarta.errors import AuthenticationError
-from ekarta.readers.emulator import EmulatorReader
 from ekarta.transit import CardKind, CardRecord, CardStatus, Profile
 from ekarta.transit.cardio import (
     CardNotIssued,

@@ -12,8 +12,8 @@ import pytest
 from ekarta.desfire import DESFire
 from ekarta.desfire.commands import FREE, NEVER
 from ekarta.desfire.session import Comm
+from ekarta.emulator.reader import EmulatorReader
 from ekarta.errors import AuthenticationError
-from ekarta.readers.emulator import EmulatorReader
 from ekarta.transit import (
     CARD_RECORD_SIZE,
     EVENT_LOG_RECORDS,

@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from ekarta.desfire import DESFire
-from ekarta.readers.emulator import EmulatorReader
+from ekarta.emulator.reader import EmulatorReader
 from ekarta.transit import (
     CardKind,
     CardRecord,

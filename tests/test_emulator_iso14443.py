@@ -15,16 +15,9 @@ import pytest
 from ekarta.desfire.client import DESFire
 from ekarta.desfire.crypto import Key
 from ekarta.emulator import CardHost, Faults, VirtualCard
-from ekarta.emulator.iso14443 import (
-    Activation,
-    Iso14443A,
-    State,
-    append_crc_a,
-    check_crc_a,
-    crc_a,
-    fsd_of,
-    fwt_of_ats,
-)
+from ekarta.emulator.iso14443 import Activation, Iso14443A, State
+from ekarta.wire.ats import fsd_of, fwt_of_ats
+from ekarta.wire.iso14443 import append_crc_a, check_crc_a, crc_a
 
 UID = bytes.fromhex("04112233445566")
 #: CL1: cascade tag 88, u0 u1 u2, BCC = 88^04^11^22 = BF

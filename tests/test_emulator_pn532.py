@@ -16,10 +16,11 @@ import pytest
 
 from ekarta.desfire import DESFire
 from ekarta.emulator import CardHost, Faults, VirtualCard
-from ekarta.emulator.iso14443 import Iso14443A, State, check_crc_a
+from ekarta.emulator.iso14443 import Iso14443A, State
 from ekarta.emulator.pn532 import FIRMWARE_VERSION, Pn532Chip, Pn532FrontEnd
 from ekarta.errors import EmulatorError
-from ekarta.readers.pn532_frame import (
+from ekarta.wire.iso14443 import append_crc_a, check_crc_a
+from ekarta.wire.pn532_frame import (
     ACK,
     ERROR_FRAME,
     NACK,
@@ -392,7 +393,6 @@ def test_in_communicate_thru_follows_the_ciu_registers(chip, host):
     command(chip, 0x08, bytes.fromhex("633D 00"))
     cl1 = command(chip, 0x42, b"\x93\x20")[1:]
     assert cl1[:4] == b"\x88" + UID[:3]
-    from ekarta.emulator.iso14443 import append_crc_a
     sak = command(chip, 0x42, append_crc_a(b"\x93\x70" + cl1))[1:]
     assert sak[0] == 0x04 and check_crc_a(sak)
     assert command(chip, 0x42, b"\x93\x70" + cl1 + b"\x00\x00") == b"\x01"  # bad CRC: silence

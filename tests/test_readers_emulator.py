@@ -8,6 +8,7 @@ import logging
 import pytest
 
 from ekarta.emulator import CardMute, CardTorn, Faults, VirtualCard
+from ekarta.emulator.reader import EmulatorReader
 from ekarta.errors import (
     CardRemovedError,
     EmulatorError,
@@ -17,7 +18,7 @@ from ekarta.errors import (
 )
 from ekarta.log import TRACE
 from ekarta.readers import open_reader
-from ekarta.readers.emulator import EmulatorReader, atr_from_ats
+from ekarta.wire.ats import atr_from_ats
 
 FREE_MEMORY = bytes.fromhex("906E000000")
 CREATE_APP = bytes.fromhex("90CA000005010000" "0F" "8100")
@@ -124,7 +125,7 @@ def test_a_torn_write_is_saved(tmp_path):
 
 
 def test_frames_are_traced(caplog):
-    with open_reader("emulator:") as reader, caplog.at_level(TRACE, "ekarta.readers.emulator"):
+    with open_reader("emulator:") as reader, caplog.at_level(TRACE, "ekarta.emulator.reader"):
         reader.transceive(FREE_MEMORY)
     messages = [r.getMessage() for r in caplog.records if r.levelno == TRACE]
     assert messages == ["emulator: >> 90 6E 00 00 00", "emulator: << 00 1F 00 91 00"]

@@ -28,7 +28,7 @@ from ekarta.errors import (
 from ekarta.log import TRACE
 from ekarta.readers import open_reader
 from ekarta.readers.pn532 import ACK_TIMEOUT, Pn532Reader, open_pn532, parse_target_data
-from ekarta.readers.pn532_frame import (
+from ekarta.wire.pn532_frame import (
     ACK,
     ERROR_FRAME,
     MAX_PAYLOAD,

@@ -175,11 +175,25 @@ def test_lazy_driver_with_missing_attribute_is_a_reader_error():
 def test_importing_readers_imports_no_driver_dependencies():
     code = (
         "import sys, ekarta.readers, ekarta.readers.base\n"
-        "heavy = {'smartcard', 'nfc', 'serial', 'ekarta.readers.emulator', 'ekarta.emulator'}\n"
+        "heavy = {'smartcard', 'nfc', 'serial', 'ekarta.emulator'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_emulator_driver_is_found_by_name_not_imported_by_readers():
+    code = (
+        "import sys\n"
+        "from ekarta.readers import open_reader\n"
+        "print(sorted(m for m in sys.modules if m.startswith('ekarta.emulator')))\n"
+        "with open_reader('emulator:') as reader:\n"
+        "    print(type(reader).__module__, reader.transceive(bytes.fromhex('906E000000')).hex())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    before, opened = out.stdout.splitlines()
+    assert before == "[]"
+    assert opened == "ekarta.emulator.reader 001f009100"
 
 
 def test_context_manager_closes(loop_scheme):

@@ -6,7 +6,7 @@ response and command chaining, ISO 7816-4 SELECT / READ BINARY / UPDATE BINARY. 
 memory is a :class:`CardState` that saves to and loads from a JSON file (:func:`save_state`,
 :func:`load_state`); :class:`Faults` injects tearing, a mute card and latency.  Use it through a
 reader with ``open_reader("emulator:")`` or ``open_reader("emulator:PATH")``
-(:mod:`ekarta.readers.emulator`), or directly::
+(:mod:`ekarta.emulator.reader`), or directly::
 
     from ekarta.emulator import VirtualCard
 

@@ -15,10 +15,9 @@ API (all a front-end needs)::
     model.halted -> bool                 # READY*/ACTIVE*: woken from HALT by WUPA
     model.close()                        # stop following the host's presence changes
 
-    crc_a(data) -> bytes                 # 2 bytes, least significant first
-    append_crc_a(data) -> bytes; check_crc_a(frame) -> bool
-    fsd_of(fsdi) -> int; fwt_of_ats(ats) -> float
     Activation(atqa: bytes, uid: bytes, sak: int, ats: bytes | None)   # frozen
+
+The frame rules both sides share (CRC_A, cascade levels, the ATS) are in :mod:`ekarta.wire`.
 
 ``exchange(frame)`` takes one frame from the reader and returns the card's answer, or ``None``
 when the card stays silent: no card in the field, a frame the card ignores in its state, a bad
@@ -91,49 +90,32 @@ import enum
 import logging
 import threading
 from dataclasses import dataclass
-from functools import reduce
 
-from ekarta.desfire.crypto import crc16
 from ekarta.emulator.faults import CardMute, CardTorn
 from ekarta.emulator.host import CardHost
 from ekarta.log import hexdump, trace
+from ekarta.wire.ats import fsd_of, fwt_of_ats, parse_ats
+from ekarta.wire.iso14443 import (
+    HLTA,
+    RATS,
+    REQA,
+    SAK_ISO14443_4,
+    SAK_UID_INCOMPLETE,
+    SEL,
+    WUPA,
+    append_crc_a,
+    cascade_levels,
+    check_crc_a,
+)
 
-__all__ = [
-    "REQA",
-    "WUPA",
-    "Activation",
-    "Iso14443A",
-    "State",
-    "append_crc_a",
-    "bcc",
-    "cascade_levels",
-    "check_crc_a",
-    "crc_a",
-    "fsd_of",
-    "fwt_of_ats",
-]
+__all__ = ["MAX_APDU", "MAX_FRAME", "Activation", "Iso14443A", "State"]
 
 logger = logging.getLogger(__name__)
-
-REQA = 0x26
-WUPA = 0x52
-HLTA = b"\x50\x00"
-RATS = 0xE0
-
-_CASCADE_TAG = 0x88
-_SEL = (0x93, 0x95, 0x97)
-_SAK_CASCADE = 0x04
-_SAK_DONE = 0x20
-
-#: FSD (and FSC) for FSDI (FSCI) 0..8; higher values are RFU in ISO 14443-4:2008 and mean 256.
-_FS_TABLE = (16, 24, 32, 40, 48, 64, 96, 128, 256)
 
 #: Longest frame the model accepts (the largest FSD, 256, plus room for a CRC).
 MAX_FRAME = 258
 #: Longest command APDU a reader may build by chaining (an extended-length APDU fits).
 MAX_APDU = 65544 + 2
-
-_FC = 13.56e6
 
 
 class State(enum.Enum):
@@ -154,71 +136,6 @@ class Activation:
     uid: bytes
     sak: int
     ats: bytes | None
-
-
-# --- CRC_A ---------------------------------------------------------------------------------------
-
-
-def crc_a(data: bytes) -> bytes:
-    """ISO 14443-3 CRC_A of ``data`` (initial value 0x6363), least significant byte first."""
-    # Legacy DESFire secure messaging uses this very CRC: one (table-driven) implementation.
-    return crc16(data)
-
-
-def append_crc_a(data: bytes) -> bytes:
-    """``data`` followed by its CRC_A."""
-    return bytes(data) + crc_a(data)
-
-
-def check_crc_a(frame: bytes) -> bool:
-    """Whether ``frame`` ends with the right CRC_A over the bytes before it."""
-    return len(frame) >= 3 and crc_a(frame[:-2]) == bytes(frame[-2:])
-
-
-def fsd_of(fsdi: int) -> int:
-    """Frame size (bytes, PCB to CRC) for an FSDI or FSCI nibble."""
-    return _FS_TABLE[min(fsdi, 8)]
-
-
-def _ats_fields(ats: bytes) -> tuple[int, int, bool]:
-    """(FSCI, FWI, CID supported) from an ATS; ISO defaults where the ATS leaves them out."""
-    fsci, fwi, cid = 2, 4, False
-    if len(ats) >= 2 and ats[0] >= 2:
-        t0 = ats[1]
-        fsci = t0 & 0x0F
-        pos = 2
-        if t0 & 0x10:
-            pos += 1  # TA(1): bit rates, not modelled
-        if t0 & 0x20:
-            if pos < len(ats):
-                fwi = ats[pos] >> 4
-            pos += 1
-        if t0 & 0x40 and pos < len(ats):
-            cid = bool(ats[pos] & 0x02)
-    return fsci, (4 if fwi > 14 else fwi), cid
-
-
-def fwt_of_ats(ats: bytes) -> float:
-    """The frame waiting time (seconds) an ATS announces: 4096 × 2^FWI / fc."""
-    return 4096 * (1 << _ats_fields(ats)[1]) / _FC
-
-
-def bcc(data: bytes) -> int:
-    """The block check character of a cascade level: the XOR of its bytes."""
-    return reduce(lambda a, b: a ^ b, data, 0)
-
-
-def cascade_levels(uid: bytes) -> list[bytes]:
-    """The 5-byte UID CLn + BCC of each cascade level."""
-    if len(uid) == 4:
-        parts = [uid]
-    elif len(uid) == 7:
-        parts = [bytes([_CASCADE_TAG]) + uid[:3], uid[3:]]
-    elif len(uid) == 10:
-        parts = [bytes([_CASCADE_TAG]) + uid[:3], bytes([_CASCADE_TAG]) + uid[3:6], uid[6:]]
-    else:
-        raise ValueError(f"a type A UID has 4, 7 or 10 bytes, not {len(uid)}")
-    return [p + bytes([bcc(p)]) for p in parts]
 
 
 # --- PCB -----------------------------------------------------------------------------------------
@@ -364,7 +281,7 @@ class Iso14443A:
             return None
         uid = b""
         sak = None
-        for sel in _SEL:
+        for sel in SEL:
             cln = send(bytes([sel, 0x20]), False)
             if cln is None or len(cln) != 5:
                 return None
@@ -372,15 +289,15 @@ class Iso14443A:
             if not answer:
                 return None
             sak = answer[0]
-            if sak & _SAK_CASCADE:
+            if sak & SAK_UID_INCOMPLETE:
                 uid += cln[1:4]
                 continue
             uid += cln[:4]
             break
-        if sak is None or sak & _SAK_CASCADE:
+        if sak is None or sak & SAK_UID_INCOMPLETE:
             return None
         ats = None
-        if rats and sak & 0x20:
+        if rats and sak & SAK_ISO14443_4:
             ats = send(bytes([RATS, fsdi << 4 | cid]), True)
             if ats is None:
                 return None
@@ -427,7 +344,7 @@ class Iso14443A:
         state = self._state
         if bits == 7 and len(frame) == 1:
             return self._short(frame[0] & 0x7F)
-        if bits != 8 and not (state is State.READY and len(frame) >= 2 and frame[0] in _SEL):
+        if bits != 8 and not (state is State.READY and len(frame) >= 2 and frame[0] in SEL):
             return None
         if state is State.READY:
             return self._select(frame, crc, crc_out)
@@ -475,7 +392,7 @@ class Iso14443A:
 
     def _select(self, frame: bytes, crc: bool, crc_out: bool) -> bytes | None:
         levels = cascade_levels(self.host.card.anticollision_uid)
-        if len(frame) < 2 or self._level >= len(levels) or frame[0] != _SEL[self._level]:
+        if len(frame) < 2 or self._level >= len(levels) or frame[0] != SEL[self._level]:
             self._back()
             return None
         nvb = frame[1]
@@ -494,9 +411,9 @@ class Iso14443A:
                 return None
             self._level += 1
             if self._level < len(levels):
-                sak = _SAK_CASCADE
+                sak = SAK_UID_INCOMPLETE
             else:
-                sak = _SAK_DONE
+                sak = SAK_ISO14443_4
                 halted = self._halted
                 self._state = State.ACTIVE
                 self._halted = halted
@@ -523,7 +440,7 @@ class Iso14443A:
             return None
         if len(frame) == 2 and frame[0] == RATS and frame[1] & 0x0F != 0x0F:
             ats = bytes(self.host.card.ats)
-            _fsci, _fwi, cid_ok = _ats_fields(ats)
+            cid_ok = parse_ats(ats).cid
             self._reset(State.PROTOCOL)
             self._fsd = fsd_of(frame[1] >> 4)
             self._cid = frame[1] & 0x0F

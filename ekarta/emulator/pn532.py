@@ -10,7 +10,7 @@ ekarta's own ``pn532:PATH`` reader::
         ...   # LIBNFC_DEVICE=pn532_uart:/tmp/pn532 nfc-list
 
 :class:`Pn532Chip` is the chip itself, free of any I/O: bytes from the host in, bytes to the host
-out.  It speaks the HSU frames of :mod:`ekarta.readers.pn532_frame` (ACK before every answer, an
+out.  It speaks the HSU frames of :mod:`ekarta.wire.pn532_frame` (ACK before every answer, an
 ACK from the host aborts the running command, a NACK gets the last answer again, a frame with a bad
 checksum is ignored, a well-formed frame the chip cannot parse gets the syntax-error frame) and
 runs the card's radio side through the shared ISO 14443 model
@@ -77,19 +77,24 @@ from dataclasses import dataclass
 
 from ekarta.emulator.frontend import FrontEnd
 from ekarta.emulator.host import CardHost
-from ekarta.emulator.iso14443 import (
+from ekarta.emulator.iso14443 import Iso14443A
+from ekarta.errors import EmulatorError
+from ekarta.log import hexdump, trace
+from ekarta.wire.ats import parse_ats
+from ekarta.wire.iso14443 import (
+    CASCADE_TAG,
+    RATS,
     REQA,
+    SAK_ISO14443_4,
+    SAK_UID_INCOMPLETE,
+    SEL,
     WUPA,
-    Iso14443A,
     append_crc_a,
     bcc,
     cascade_levels,
     check_crc_a,
-    fsd_of,
 )
-from ekarta.errors import EmulatorError
-from ekarta.log import hexdump, trace
-from ekarta.readers.pn532_frame import (
+from ekarta.wire.pn532_frame import (
     ACK,
     ERROR_FRAME,
     HOST_TFI,
@@ -528,7 +533,7 @@ class Pn532Chip:
         levels = cascade_levels(uid) if uid else None
         found = b""
         sak = None
-        for level, sel in enumerate((0x93, 0x95, 0x97)):
+        for level, sel in enumerate(SEL):
             if levels is None:
                 cln = model.exchange(bytes([sel, 0x20]))
                 if cln is None or len(cln) != 5 or bcc(cln[:4]) != cln[4]:
@@ -541,20 +546,20 @@ class Pn532Chip:
             if not answer or len(answer) != 1:
                 return None
             sak = answer[0]
-            if sak & 0x04:
+            if sak & SAK_UID_INCOMPLETE:
                 found += cln[1:4]
                 continue
             found += cln[:4]
             break
-        if sak is None or sak & 0x04:
+        if sak is None or sak & SAK_UID_INCOMPLETE:
             return None
         target = _Target(number=number, atqa=atqa, uid=found, sak=sak, ats=None)
-        if rats and sak & 0x20:
-            ats = model.exchange(bytes([0xE0, _RATS_PARAM]))
+        if rats and sak & SAK_ISO14443_4:
+            ats = model.exchange(bytes([RATS, _RATS_PARAM]))
             if not ats or ats[0] != len(ats):
                 return None
             target.ats = ats
-            target.fsc = fsd_of(ats[1] & 0x0F) if len(ats) >= 2 else 32
+            target.fsc = parse_ats(ats).fsc
         return target
 
     def _waiter(self, code: int, data: bytes) -> Callable[[], bytes | None]:
@@ -723,7 +728,7 @@ class Pn532Chip:
         return self._status(ST_OK)
 
     def _halt(self, target: _Target) -> None:
-        if target.ats is not None or target.sak & 0x20:
+        if target.ats is not None or target.sak & SAK_ISO14443_4:
             # The host may have sent RATS itself (InCommunicateThru): an S(DESELECT) halts a card
             # in ISO-DEP, and one that is not gets the HLTA after it.
             self._block(bytes([_PCB_S_DESELECT]))
@@ -761,9 +766,9 @@ def _uid_from_initiator_data(data: bytes) -> bytes:
     data = bytes(data)
     if not data:
         return b""
-    if len(data) == 8 and data[0] == 0x88:
+    if len(data) == 8 and data[0] == CASCADE_TAG:
         return data[1:]
-    if len(data) == 12 and data[0] == 0x88 and data[4] == 0x88:
+    if len(data) == 12 and data[0] == CASCADE_TAG and data[4] == CASCADE_TAG:
         return data[1:4] + data[5:]
     if len(data) in (4, 7, 10):
         return data
@@ -771,7 +776,7 @@ def _uid_from_initiator_data(data: bytes) -> bytes:
 
 
 def _is_anticollision(frame: bytes) -> bool:
-    return len(frame) >= 2 and frame[0] in (0x93, 0x95, 0x97) and frame[1] != 0x70
+    return len(frame) >= 2 and frame[0] in SEL and frame[1] != 0x70
 
 
 # --- the pseudo-terminal -------------------------------------------------------------------------

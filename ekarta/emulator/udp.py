@@ -34,9 +34,10 @@ import socket
 
 from ekarta.emulator.frontend import FrontEnd
 from ekarta.emulator.host import CardHost
-from ekarta.emulator.iso14443 import REQA, WUPA, Iso14443A
+from ekarta.emulator.iso14443 import Iso14443A
 from ekarta.errors import EmulatorError
 from ekarta.log import trace
+from ekarta.wire.iso14443 import REQA, WUPA
 
 __all__ = ["DEFAULT_ADDRESS", "UdpFrontEnd"]
 

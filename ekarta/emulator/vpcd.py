@@ -22,7 +22,7 @@ answered without the card):
   ``6D 00``.  A class ``FF`` APDU shorter than 4 bytes ``67 00``.
 
 The card's ATR is the one a PC/SC reader builds from the ATS
-(:func:`ekarta.readers.base.atr_from_ats`: ``3B 81 80 01 80 80`` for a DESFire).
+(:func:`ekarta.wire.ats.atr_from_ats`: ``3B 81 80 01 80 80`` for a DESFire).
 
 Presence: vpcd reports the card absent once its connection is gone, so the front-end closes the
 connection when the card leaves the field (``host.remove()``, or a tear during a command, which
@@ -70,7 +70,7 @@ from ekarta.emulator.frontend import FrontEnd
 from ekarta.emulator.host import CardHost
 from ekarta.errors import InvalidArgument
 from ekarta.log import TRACE, hexdump, trace
-from ekarta.readers.base import atr_from_ats
+from ekarta.wire.ats import atr_from_ats, parse_ats
 
 __all__ = ["DEFAULT_ADDRESS", "DEFAULT_PORT", "VpcdFrontEnd", "parse_address"]
 
@@ -494,9 +494,8 @@ class VpcdFrontEnd(FrontEnd):
             if p1 == 0:
                 data = card.anticollision_uid
             else:
-                atr = atr_from_ats(card.ats)
-                # the ATR a contactless reader builds carries exactly the ATS historical bytes
-                data = atr[4:4 + (atr[1] & 0x0F)]
+                # the historical bytes the ATR carries (at most 15, the ATR's limit)
+                data = parse_ats(card.ats).historical[:15]
         if le == 0 or le == len(data):
             return data + SW_OK
         if le < len(data):

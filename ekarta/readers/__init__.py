@@ -5,7 +5,8 @@ the scheme picks the driver, and the driver alone parses the rest.  Each driver 
 URL grammar in its docstring.  Built-in schemes:
 
 ``emulator:[PATH]``
-    the software DESFire card of :mod:`ekarta.emulator` (:mod:`ekarta.readers.emulator`).
+    the software DESFire card of :mod:`ekarta.emulator`; its driver belongs to the emulator
+    (:mod:`ekarta.emulator.reader`) and is found by name, so readers never import the emulator.
 ``pcsc:[SUBSTRING|#N]``
     a PC/SC reader through pcscd and pyscard (:mod:`ekarta.readers.pcsc`).
 ``nfcpy:PATH``
@@ -70,7 +71,7 @@ ReaderFactory = Callable[[str], Reader]
 _SCHEME = re.compile(r"[a-z][a-z0-9+.-]*\Z")
 
 _drivers: dict[str, ReaderFactory | str] = {
-    "emulator": "ekarta.readers.emulator:open_emulator",
+    "emulator": "ekarta.emulator.reader:open_emulator",
     "replay": "ekarta.readers.replay:open_replay",
     "spy": "ekarta.readers.spy:open_spy",
     "nfcpy": "ekarta.readers.nfcpy:open_nfcpy",

@@ -18,14 +18,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import reduce
 from types import TracebackType
 from typing import Literal, Protocol, Self, runtime_checkable
 
 from ekarta.errors import InvalidArgument, NoReaderError, ReaderError, ReaderTimeout
 from ekarta.log import TRACE, hexdump
 
-__all__ = ["RECV", "SEND", "CardEvent", "CardInfo", "Reader", "Transceiver", "atr_from_ats"]
+__all__ = ["RECV", "SEND", "CardEvent", "CardInfo", "Reader", "Transceiver"]
 
 SEND = ">>"
 """Direction mark for a frame sent to the card (a command APDU)."""
@@ -55,17 +54,6 @@ class CardInfo:
     ats: bytes | None = None
     atqa: bytes | None = None
     sak: int | None = None
-
-
-def atr_from_ats(ats: bytes) -> bytes:
-    """The ATR a PC/SC reader reports for an ISO 14443-4 type A card with this ATS."""
-    historical = b""
-    if len(ats) >= 2:
-        t0 = ats[1]
-        start = 2 + bin(t0 & 0x70).count("1")
-        historical = bytes(ats[start:ats[0]])[:15]
-    body = bytes([0x80 | len(historical), 0x80, 0x01]) + historical
-    return b"\x3B" + body + bytes([reduce(lambda a, b: a ^ b, body, 0)])
 
 
 @dataclass(frozen=True)

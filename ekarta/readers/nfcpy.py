@@ -63,11 +63,11 @@ from ekarta.errors import (
     ReaderTimeout,
 )
 from ekarta.readers.base import RECV, SEND, CardInfo, Reader
+from ekarta.wire.iso14443 import SAK_ISO14443_4
 
 __all__ = ["NfcpyReader", "open_nfcpy"]
 
 _INTERVAL = 0.1
-_ISO14443_4 = 0x20
 _TYPE_A = "106A"
 # nfcpy's udp driver reads datagrams of up to 1 KiB
 _DATAGRAM = 1024
@@ -261,7 +261,7 @@ class NfcpyReader(Reader):
         if not sel_res or not sdd_res or not sens_res or len(sens_res) != 2:
             self._problem = "a type A target answered with incomplete activation data"
             return None
-        if not sel_res[0] & _ISO14443_4:
+        if not sel_res[0] & SAK_ISO14443_4:
             self._problem = (f"a card with SAK {sel_res[0]:02X} is in the field, "
                              "but it is not ISO 14443-4")
             return None

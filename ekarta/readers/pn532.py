@@ -63,8 +63,10 @@ from ekarta.errors import (
     ReaderTimeout,
 )
 from ekarta.log import hexdump, trace
-from ekarta.readers.base import RECV, SEND, CardInfo, Reader, atr_from_ats
-from ekarta.readers.pn532_frame import (
+from ekarta.readers.base import RECV, SEND, CardInfo, Reader
+from ekarta.wire.ats import atr_from_ats
+from ekarta.wire.iso14443 import SAK_ISO14443_4
+from ekarta.wire.pn532_frame import (
     ACK,
     HOST_TFI,
     NACK,
@@ -165,7 +167,7 @@ def parse_target_data(data: bytes) -> Pn532Target | None:
     uid = data[6:6 + uid_len]
     rest = data[6 + uid_len:]
     ats = None
-    if sak & 0x20 and rest:
+    if sak & SAK_ISO14443_4 and rest:
         tl = rest[0]
         if tl < 1 or tl > len(rest):
             raise ReaderError(f"PN532: bad ATS length {tl} in {hexdump(data)}")

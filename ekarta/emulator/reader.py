@@ -1,5 +1,8 @@
 """The ``emulator`` reader: a software DESFire card (:mod:`ekarta.emulator`) behind a reader.
 
+The driver lives with the card it drives: :mod:`ekarta.readers` finds it by name when a URL
+names the ``emulator:`` scheme, and never imports the emulator itself.
+
 URL grammar::
 
     emulator:          a factory-fresh card, in memory only (gone when the reader closes)
@@ -18,7 +21,7 @@ injection tears it (``reader.card.arm(Faults(...))``): a command to an absent or
 ID when the card has random UIDs on), ATQA ``44 03`` (0x0344 sent least significant byte first;
 ``04 03`` with a 4-byte random ID),
 SAK 0x20, the card's ATS, and the ATR a PC/SC reader builds for it
-(``3B 8n 80 01`` + the ATS historical bytes + TCK: ``3B 81 80 01 80 80`` for a DESFire).
+(:func:`~ekarta.wire.ats.atr_from_ats`: ``3B 81 80 01 80 80`` for a DESFire).
 
 From Python, ``EmulatorReader(card=None, path=None, *, rng=None, uid=None)`` wraps a given
 :class:`~ekarta.emulator.VirtualCard`, the card stored at ``path``, or a fresh card built with
@@ -38,9 +41,10 @@ from ekarta.errors import (
     NoCardError,
     ReaderTimeout,
 )
-from ekarta.readers.base import RECV, SEND, CardInfo, Reader, atr_from_ats
+from ekarta.readers.base import RECV, SEND, CardInfo, Reader
+from ekarta.wire.ats import atr_from_ats
 
-__all__ = ["EmulatorReader", "atr_from_ats", "open_emulator"]
+__all__ = ["EmulatorReader", "open_emulator"]
 
 _POLL = 0.01
 
