@@ -163,6 +163,23 @@ def test_lazy_driver_that_cannot_be_imported_is_a_reader_error():
         readers.unregister_driver("broken")
 
 
+def test_lazy_driver_that_fails_as_it_loads_is_a_one_line_reader_error(tmp_path, monkeypatch):
+    module_name = "ekarta_test_failing_driver"
+    (tmp_path / f"{module_name}.py").write_text(
+        "raise OSError('libfoo.so: cannot open shared object file\\nsecond line')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    readers.register_driver("failing", f"{module_name}:open")
+    try:
+        with pytest.raises(ReaderError) as info:
+            open_reader("failing:")
+    finally:
+        readers.unregister_driver("failing")
+        sys.modules.pop(module_name, None)
+    assert str(info.value) == (f"the 'failing' reader driver ({module_name}:open) cannot be "
+                               "loaded: libfoo.so: cannot open shared object file")
+    assert isinstance(info.value.__cause__, OSError)
+
+
 def test_lazy_driver_with_missing_attribute_is_a_reader_error():
     readers.register_driver("broken", "ekarta.log:no_such_factory")
     try:

@@ -116,9 +116,10 @@ def _resolve(scheme: str) -> ReaderFactory:
     module_name, _, attribute = factory.partition(":")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
+    except Exception as exc:  # a missing dependency, or a driver module that fails as it loads
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ReaderError(
-            f"the {scheme!r} reader driver ({factory}) cannot be loaded: {exc}"
+            f"the {scheme!r} reader driver ({factory}) cannot be loaded: {reason}"
         ) from exc
     try:
         resolved = getattr(module, attribute)
