@@ -91,8 +91,7 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from ekarta.emulator.faults import CardMute, CardTorn
-from ekarta.emulator.host import CardHost
+from ekarta.emulator import CardHost, CardMute, CardTorn
 from ekarta.log import hexdump, trace
 from ekarta.wire.ats import fsd_of, fwt_of_ats, parse_ats
 from ekarta.wire.iso14443 import (

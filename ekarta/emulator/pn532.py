@@ -75,8 +75,8 @@ import tty
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from ekarta.emulator import CardHost
 from ekarta.emulator.frontend import FrontEnd
-from ekarta.emulator.host import CardHost
 from ekarta.emulator.iso14443 import Iso14443A
 from ekarta.errors import EmulatorError
 from ekarta.log import hexdump, trace

@@ -32,8 +32,8 @@ import re
 import select
 import socket
 
+from ekarta.emulator import CardHost
 from ekarta.emulator.frontend import FrontEnd
-from ekarta.emulator.host import CardHost
 from ekarta.emulator.iso14443 import Iso14443A
 from ekarta.errors import EmulatorError
 from ekarta.log import trace

@@ -65,9 +65,8 @@ import struct
 import threading
 import time
 
-from ekarta.emulator.faults import CardMute, CardTorn
+from ekarta.emulator import CardHost, CardMute, CardTorn
 from ekarta.emulator.frontend import FrontEnd
-from ekarta.emulator.host import CardHost
 from ekarta.errors import InvalidArgument
 from ekarta.log import TRACE, hexdump, trace
 from ekarta.wire.ats import atr_from_ats, parse_ats
@@ -356,13 +355,15 @@ class VpcdFrontEnd(FrontEnd):
         self._set_state(f"connected to {self._where}")
         logger.info("connected to vpcd at %s", self._where)
         self._first_attempt.set()
+        wake = self._wake_r
+        assert wake is not None  # opened by _open() before the worker runs
         try:
             with selectors.DefaultSelector() as sel:
                 sel.register(sock, selectors.EVENT_READ)
-                sel.register(self._wake_r, selectors.EVENT_READ)
+                sel.register(wake, selectors.EVENT_READ)
                 while True:
                     ready = {key.fileobj for key, _ in sel.select()}
-                    if self._wake_r in ready:
+                    if wake in ready:
                         self._drain_wake()
                     if self._stopping.is_set():
                         raise _Disconnect("stopping")

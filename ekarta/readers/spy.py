@@ -30,7 +30,6 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from typing import Any
 
 from ekarta.errors import InvalidArgument, ReaderError
 from ekarta.log import hexdump
@@ -95,28 +94,32 @@ class SpyReader(Reader):
             ms = (time.monotonic() - began) * 1000
             logger.debug("%s %.3f ms %s -> %s: %s", self.inner.url, ms, hexdump(apdu),
                          type(exc).__name__, exc)
-            self._record(self._writer and self._writer.exchange, began - self._start, ms, apdu,
-                         error=exc, card=self.inner.card_info)
+            self._record_exchange(began, ms, apdu, None, exc)
             raise
         ms = (time.monotonic() - began) * 1000
         logger.debug("%s %.3f ms %s -> %s", self.inner.url, ms, hexdump(apdu), hexdump(response))
-        self._record(self._writer and self._writer.exchange, began - self._start, ms, apdu,
-                     response, card=self.inner.card_info)
+        self._record_exchange(began, ms, apdu, response, None)
         return response
 
-    def _record(self, write: Callable[..., None] | None, *args: Any, **kwargs: Any) -> None:
-        """Write to the trace file; a failure stops the tracing, never the exchange (the spy
-        must not change what the client sees)."""
-        if write is None:
+    def _record_exchange(self, began: float, ms: float, apdu: bytes, response: bytes | None,
+                         error: BaseException | None) -> None:
+        card = self.inner.card_info
+        self._record(lambda w: w.exchange(began - self._start, ms, apdu, response, error=error,
+                                          card=card))
+
+    def _record(self, write: Callable[[TraceWriter], None]) -> None:
+        """Write to the trace file, if any; a failure stops the tracing, never the exchange (the
+        spy must not change what the client sees)."""
+        writer = self._writer
+        if writer is None:
             return
         try:
-            write(*args, **kwargs)
+            write(writer)
         except ReaderError as exc:
             logger.error("%s: %s; no more tracing to the file", self.url, exc)
-            writer, self._writer = self._writer, None
-            if writer is not None:
-                with contextlib.suppress(ReaderError, OSError):
-                    writer.close()
+            self._writer = None
+            with contextlib.suppress(ReaderError, OSError):
+                writer.close()
 
     @property
     def card_present(self) -> bool:
@@ -125,7 +128,7 @@ class SpyReader(Reader):
     def wait_for_card(self, timeout: float | None = None) -> CardInfo:
         info = self.inner.wait_for_card(timeout)
         logger.debug("%s card in the field: %s", self.inner.url, describe_card(info))
-        self._record(self._writer and self._writer.card, time.monotonic() - self._start, info)
+        self._record(lambda w: w.card(time.monotonic() - self._start, info))
         return info
 
     @property
@@ -145,7 +148,7 @@ class SpyReader(Reader):
         try:
             self.inner.close()
         finally:
-            self._record(self._writer and self._writer.close, card)
+            self._record(lambda w: w.close(card))
             self._writer = None
             super().close()
 

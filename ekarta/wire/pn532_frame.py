@@ -23,7 +23,7 @@ The decoder never holds more than one frame's worth of bytes, whatever a peer se
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 __all__ = [
@@ -99,7 +99,7 @@ class Frame:
         return self.payload[2:] if self.kind is FrameKind.INFORMATION else b""
 
 
-def _checksum(data: bytes | bytearray | memoryview) -> int:
+def _checksum(data: Iterable[int]) -> int:
     return -sum(data) & 0xFF
 
 
