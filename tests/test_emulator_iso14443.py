@@ -16,7 +16,7 @@ from ekarta.desfire.client import DESFire
 from ekarta.desfire.crypto import Key
 from ekarta.emulator import CardHost, Faults, VirtualCard
 from ekarta.emulator.iso14443 import Activation, Iso14443A, State
-from ekarta.wire.ats import fsd_of, fwt_of_ats
+from ekarta.wire.ats import fsd_of, parse_ats
 from ekarta.wire.iso14443 import append_crc_a, check_crc_a, crc_a
 
 UID = bytes.fromhex("04112233445566")
@@ -75,7 +75,7 @@ def test_crc_a_known_values() -> None:
 def test_frame_sizes_and_waiting_time() -> None:
     assert [fsd_of(i) for i in range(9)] == [16, 24, 32, 40, 48, 64, 96, 128, 256]
     assert fsd_of(12) == 256
-    assert fwt_of_ats(DESFIRE_ATS) == pytest.approx(4096 * 256 / 13.56e6)  # FWI 8: 77.3 ms
+    assert parse_ats(DESFIRE_ATS).fwt == pytest.approx(4096 * 256 / 13.56e6)  # FWI 8: 77.3 ms
 
 
 # --- ISO 14443-3: wake-up, anticollision, select -------------------------------------------------
@@ -317,7 +317,7 @@ def test_wtx_while_the_card_is_slow(host: CardHost) -> None:
         wtxm = answer[1]
         assert 1 <= wtxm <= 59
         # DESFire FWT is 77 ms: the card asks for about a second
-        assert wtxm * fwt_of_ats(DESFIRE_ATS) == pytest.approx(1.0, rel=0.1)
+        assert wtxm * parse_ats(DESFIRE_ATS).fwt == pytest.approx(1.0, rel=0.1)
         requests = 1
         while answer is not None and answer[0] == 0xF2:
             answer = model.exchange(answer)  # the reader's S(WTX) response echoes WTXM

@@ -93,7 +93,7 @@ from dataclasses import dataclass
 
 from ekarta.emulator import CardHost, CardMute, CardTorn
 from ekarta.log import hexdump, trace
-from ekarta.wire.ats import fsd_of, fwt_of_ats, parse_ats
+from ekarta.wire.ats import fsd_of, parse_ats
 from ekarta.wire.iso14443 import (
     HLTA,
     RATS,
@@ -546,7 +546,7 @@ class Iso14443A:
     def _wtx_after_seconds(self) -> float:
         if self._wtx_after is not None:
             return self._wtx_after
-        return fwt_of_ats(bytes(self.host.card.ats)) / 2
+        return parse_ats(self.host.card.ats).fwt / 2
 
     def _poll_job(self, *, first: bool = False, extension: int | None = None) -> bytes | None:
         job = self._job
@@ -554,11 +554,11 @@ class Iso14443A:
         if first:
             wait = self._wtx_after_seconds()
         else:
-            granted = (extension or self._wtxm) * fwt_of_ats(bytes(self.host.card.ats))
+            granted = (extension or self._wtxm) * parse_ats(self.host.card.ats).fwt
             wait = granted / 2
         job.done.wait(wait)
         if not job.done.is_set():
-            fwt = fwt_of_ats(bytes(self.host.card.ats))
+            fwt = parse_ats(self.host.card.ats).fwt
             self._wtxm = max(1, min(59, round(1.0 / fwt)))
             self._last = bytes([_S_WTX, self._wtxm])
             return self._last

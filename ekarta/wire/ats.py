@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import reduce
 
-__all__ = ["AtsParameters", "atr_from_ats", "fsd_of", "fwt_of_ats", "parse_ats"]
+__all__ = ["AtsParameters", "atr_from_ats", "fsd_of", "parse_ats"]
 
 #: FSD (and FSC) for FSDI (FSCI) 0..8; higher values are RFU in ISO 14443-4:2008 and mean 256.
 _FS_TABLE = (16, 24, 32, 40, 48, 64, 96, 128, 256)
@@ -78,11 +78,6 @@ def parse_ats(ats: bytes) -> AtsParameters:
         pos += 1
     return AtsParameters(fsci=t0 & 0x0F, fwi=4 if fwi > 14 else fwi, cid=cid,
                          historical=ats[pos:ats[0]])
-
-
-def fwt_of_ats(ats: bytes) -> float:
-    """The frame waiting time (seconds) an ATS announces: 4096 × 2^FWI / fc."""
-    return parse_ats(ats).fwt
 
 
 def atr_from_ats(ats: bytes) -> bytes:
