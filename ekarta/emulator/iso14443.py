@@ -2,7 +2,7 @@
 
 Every front-end that shows the card to a reader at frame level (nfcpy's UDP driver, the PN532's
 ``InCommunicateThru``, ...) drives one :class:`Iso14443A` over the served
-:class:`~ekarta.emulator.host.CardHost`.  The model answers frames as the card's radio would and
+:class:`~ekarta.emulator.CardHost`.  The model answers frames as the card's radio would and
 hands every complete command APDU to ``host.transceive``.
 
 API (all a front-end needs)::
