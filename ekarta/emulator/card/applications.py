@@ -3,7 +3,13 @@ GetDFNames."""
 
 from __future__ import annotations
 
-from ekarta.desfire.commands import DESFIRE_PICC_DF_NAME, MAX_APPLICATIONS, AppCrypto, Cmd
+from ekarta.desfire.commands import (
+    DESFIRE_PICC_DF_NAME,
+    MAX_APPLICATIONS,
+    MAX_KEYS,
+    AppCrypto,
+    Cmd,
+)
 from ekarta.desfire.structs import MAX_DF_NAME, CreateApplicationParams, DFNameEntry
 from ekarta.emulator.card.context import RESERVED_FIDS, Context, Handler, Reply, fail, parse
 from ekarta.emulator.state import APPLICATION_COST, Application, default_key_for
@@ -32,7 +38,7 @@ def create_application(ctx: Context, cmd: int, msg: bytes) -> Reply:
     elif len(header) != 5:
         fail(LengthError, "CreateApplication without ISO FID: 5 bytes")
     ctx.need_create_delete()
-    if info & 0xC0 == 0xC0 or info & 0x10 or not 1 <= info & 0x0F <= 14:
+    if info & 0xC0 == 0xC0 or info & 0x10 or not 1 <= info & 0x0F <= MAX_KEYS:
         fail(ParameterError, "bad key count or key type")
     params = parse(CreateApplicationParams.parse, header)
     state = ctx.state

@@ -9,7 +9,7 @@ the reader's answer to it comes in the next frame, which the framing layer hands
 from __future__ import annotations
 
 from ekarta.desfire.auth import METHOD_BY_COMMAND, CardAuth
-from ekarta.desfire.commands import Cmd
+from ekarta.desfire.commands import AppCrypto, Cmd
 from ekarta.desfire.crypto import KeyType
 from ekarta.desfire.session import Comm, EV2Session, Session
 from ekarta.desfire.structs import KeySettings, KeySettingsInfo
@@ -184,7 +184,7 @@ def change_key_target(ctx: Context, key_no_byte: int) -> tuple[int, KeyType]:
         bits = key_no_byte & 0xC0
         if bits == 0xC0:
             fail(ParameterError, "unknown key type bits in the key number")
-        return 0, {0x00: KeyType.DES, 0x40: KeyType.TDES3, 0x80: KeyType.AES}[bits]
+        return 0, key_type_of(AppCrypto(bits))
     if key_no_byte >= len(app.keys):
         fail(NoSuchKey, f"the application has no key {key_no_byte}")
     return key_no_byte, key_type_of(app.crypto)
