@@ -25,8 +25,8 @@ from ekarta.desfire.structs import (
     VersionInfo,
     u24le,
 )
-from ekarta.emulator import VirtualCard
-from ekarta.emulator.card import MAX_FRAME
+from ekarta.emulator import CardTorn, Faults, VirtualCard
+from ekarta.emulator.card import MAX_FRAME, Volatile
 
 AID = 0x112233
 FREE = AccessRights.free()
@@ -609,6 +609,53 @@ def test_reset_discards_the_transaction_and_the_session(card, app_link):
     link.select(AID)
     link.call(Cmd.COMMIT_TRANSACTION)
     assert link.call(Cmd.READ_DATA, rw_header(1, 0, 0)) == bytes(4)
+
+
+def power_off_tear_after(card: VirtualCard) -> None:
+    card.arm(Faults(tear_after=0))
+    with pytest.raises(CardTorn):
+        card.process(apdu(0xAF))
+    card.insert()
+
+
+def power_off_tear_during(card: VirtualCard) -> None:
+    card.arm(Faults(tear_during=0, tear_progress=0.5))
+    with pytest.raises(CardTorn):
+        card.process(apdu(0xAF))  # the next GetVersion frame, cut half-way
+    card.insert()
+
+
+def power_off_remove(card: VirtualCard) -> None:
+    card.remove()
+    card.insert()
+
+
+@pytest.mark.parametrize("power_off", [VirtualCard.reset, power_off_remove,
+                                       power_off_tear_after, power_off_tear_during])
+def test_power_loss_replaces_the_whole_volatile_state(iso_card, power_off):
+    card = iso_card
+    link = Link(card)
+    link.select(AID)
+    assert iso(card, "00A4020C 02 E104") == b"\x90\x00"  # an ISO EF
+    link.call(Cmd.CREATE_BACKUP_DATA_FILE, std_file(4, 4))
+    link.authenticate(0, AES0, "aes")
+    link.call(Cmd.WRITE_DATA, rw_header(4, 0, 4), b"wxyz")  # staged
+    assert link.raw(Cmd.GET_VERSION)[1] == 0xAF  # two response frames still to send
+    before, state, revision = card.volatile, card.state, card.revision
+    assert before.aid == AID and before.ef == 2 and before.session is not None
+    assert before.tx and before.out
+
+    power_off(card)
+
+    after = card.volatile
+    assert after is not before, "a power-up installs a new volatile state"
+    assert after == Volatile(random_id=after.random_id)
+    assert after.random_id[0] == 0x08 and after.random_id != before.random_id
+    assert before.session is not None and before.tx and before.out  # replaced, not emptied
+    assert card.state is state and card.revision == revision  # the persistent memory stays
+    link.session = None
+    link.select(AID)
+    assert link.call(Cmd.READ_DATA, rw_header(4, 0, 0)) == bytes(4)
 
 
 def test_chained_plain_write(card):

@@ -6,8 +6,9 @@ import time
 
 import pytest
 
-from ekarta.emulator import CardMute, CardTorn, Faults, VirtualCard
+from ekarta.emulator import CardHost, CardMute, CardTorn, Faults, VirtualCard, deliver
 from ekarta.errors import EmulatorError, InvalidArgument
+from ekarta.readers import open_reader
 
 UID = bytes.fromhex("04112233445566")
 FREE_MEMORY = bytes.fromhex("906E000000")
@@ -125,12 +126,47 @@ def test_mute_card_never_answers(card):
     assert card.process(read(1))[:-2] == bytes(10)
 
 
-def test_latency_slows_every_command(card):
+def test_latency_slows_every_command_on_its_way_in(card):
     card.arm(Faults(latency=0.02))
     start = time.monotonic()
-    card.process(FREE_MEMORY)
-    card.process(FREE_MEMORY)
+    deliver(card, FREE_MEMORY)
+    deliver(card, FREE_MEMORY)
     assert time.monotonic() - start >= 0.04
+    with open_reader("emulator:") as reader:
+        reader.card.arm(Faults(latency=0.02))
+        start = time.monotonic()
+        reader.transceive(FREE_MEMORY)
+        reader.transceive(FREE_MEMORY)
+        assert time.monotonic() - start >= 0.04
+
+
+def test_the_card_itself_never_waits(card):
+    card.arm(Faults(latency=30))
+    start = time.monotonic()
+    assert card.process(FREE_MEMORY)[-2:] == b"\x91\x00"
+    assert time.monotonic() - start < 5
+
+
+def test_the_host_waits_out_the_latency_before_the_card_answers(card):
+    slept: list[float] = []
+    host = CardHost(card, sleep=slept.append)
+    processed = card.commands_processed
+    card.arm(Faults(latency=0.25))
+    assert host.transceive(FREE_MEMORY)[-2:] == b"\x91\x00"
+    assert slept == [0.25]
+    host.arm(Faults(latency=0.5, mute=True))
+    with pytest.raises(CardMute):
+        host.transceive(FREE_MEMORY)
+    assert slept == [0.25, 0.5]  # a mute card keeps silent that long
+    host.remove()
+    with pytest.raises(CardTorn):
+        host.transceive(FREE_MEMORY)
+    assert slept == [0.25, 0.5]  # no card in the field: nothing to wait for
+    host.insert()
+    host.arm(Faults())
+    host.transceive(FREE_MEMORY)
+    assert slept == [0.25, 0.5]
+    assert card.commands_processed == processed + 2  # the mute card executed nothing
 
 
 def test_removal_loses_volatile_state(card):

@@ -16,7 +16,7 @@ reader with ``open_reader("emulator:")`` or ``open_reader("emulator:PATH")``
 
 from ekarta.emulator.card import ATQA, SAK, VirtualCard
 from ekarta.emulator.faults import CardMute, CardTorn, Faults
-from ekarta.emulator.host import CardHost
+from ekarta.emulator.host import CardHost, deliver
 from ekarta.emulator.state import (
     FORMAT_VERSION,
     Application,
@@ -42,6 +42,7 @@ __all__ = [
     "RecordFile",
     "ValueFile",
     "VirtualCard",
+    "deliver",
     "load_state",
     "save_state",
 ]

@@ -53,6 +53,7 @@ import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 from ekarta.emulator.faults import Faults
 from ekarta.emulator.frontend import FrontEnd
@@ -221,6 +222,16 @@ def send_control(address: str | ControlAddress, command: str, timeout: float = 5
 
 
 # --- the server -----------------------------------------------------------------------------------
+
+
+class _FaultChanges(TypedDict, total=False):
+    """What a fault command changes of the armed :class:`Faults`."""
+
+    tear_after: int | None
+    tear_during: int | None
+    tear_progress: float
+    mute: bool
+    latency: float
 
 
 class _Refused(Exception):
@@ -405,6 +416,8 @@ class ControlServer(FrontEnd):
                     logger.exception("control: client connection failed")
 
     def _serve(self, conn: socket.socket) -> None:
+        wake = self._wake_r
+        assert wake is not None  # closed only once the thread has ended
         conn.settimeout(_SEND_TIMEOUT)
         buffer = bytearray()
         last = time.monotonic()
@@ -422,7 +435,7 @@ class ControlServer(FrontEnd):
             if len(buffer) > MAX_LINE + 1:
                 self._reply(conn, f"error line too long (at most {MAX_LINE} bytes)")
                 return
-            ready, _, _ = select.select([conn, self._wake_r], [], [], _POLL)
+            ready, _, _ = select.select([conn, wake], [], [], _POLL)
             if conn not in ready:
                 if time.monotonic() - last > self.idle_timeout:
                     self._reply(conn, f"error idle for {self.idle_timeout:g} s; disconnecting")
@@ -484,7 +497,7 @@ class ControlServer(FrontEnd):
         if args:
             raise _Refused(f"{name} takes no arguments")
 
-    def _rearm(self, **changes: object) -> Faults:
+    def _rearm(self, **changes: Unpack[_FaultChanges]) -> Faults:
         with self.host.lock:
             faults = dataclasses.replace(self.host.card.faults, **changes)
             self.host.arm(faults)

@@ -14,7 +14,9 @@ the command APDUs it receives (0, 1, 2...), and:
   - any other command has no effect at all.
 
 * ``mute=True`` — the card never answers (and executes nothing).
-* ``latency=S`` — every command takes S more seconds (``time.sleep``).
+* ``latency=S`` — every command takes S more seconds.  The card itself never waits: whatever
+  passes it the APDUs does (:func:`ekarta.emulator.host.deliver`, which the served card's host
+  and the ``emulator:`` reader go through).
 
 A tear is a power loss: the card's volatile state is gone (selection, authentication, pending
 transaction, chains), :attr:`VirtualCard.present` becomes False and ``process`` raises

@@ -6,6 +6,10 @@ each on its own thread.  :class:`CardHost` serialises their access, saves the ca
 its file after every change, and tells the front-ends when the card leaves or enters the field so
 that each can show it the way its protocol does (vpcd: the connection drops; PN532: no target;
 UDP: no answer to REQA).
+
+The card never waits: :func:`deliver`, which every way into the card goes through, adds the
+latency its armed :class:`~ekarta.emulator.faults.Faults` ask for, as a slow card behind a field
+would take.
 """
 
 from __future__ import annotations
@@ -13,24 +17,44 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 
 from ekarta.emulator.card import VirtualCard
 from ekarta.emulator.faults import Faults
 from ekarta.emulator.state import CardState
 
-__all__ = ["CardHost", "PresenceListener"]
+__all__ = ["CardHost", "PresenceListener", "Sleep", "deliver"]
 
 logger = logging.getLogger(__name__)
 
 PresenceListener = Callable[[bool], None]
+Sleep = Callable[[float], None]
+
+
+def deliver(card: VirtualCard, apdu: bytes, sleep: Sleep = time.sleep) -> bytes:
+    """Pass one C-APDU to ``card`` and return its answer, after the latency its faults add.
+
+    A card in the field answers ``card.faults.latency`` seconds later (a mute one keeps silent
+    that long before ``CardMute``); a card out of the field raises ``CardTorn`` at once.
+    """
+    latency = card.faults.latency
+    if latency and card.present:
+        sleep(latency)
+    return card.process(apdu)
 
 
 class CardHost:
-    """A served card: thread-safe ``transceive``, presence control and persistence."""
+    """A served card: thread-safe ``transceive``, presence control and persistence.
 
-    def __init__(self, card: VirtualCard, path: str | os.PathLike[str] | None = None) -> None:
+    ``sleep`` waits out the latency of armed faults (:func:`deliver`); the host's lock is held
+    meanwhile, so a slow card is busy for every front-end, as a real one would be.
+    """
+
+    def __init__(self, card: VirtualCard, path: str | os.PathLike[str] | None = None, *,
+                 sleep: Sleep = time.sleep) -> None:
         self._card = card
+        self._sleep = sleep
         self.path = None if path is None else os.fspath(path)
         self.lock = threading.RLock()
         self._listeners: list[PresenceListener] = []
@@ -66,7 +90,7 @@ class CardHost:
         with self.lock:
             was_present = self._card.present
             try:
-                return self._card.process(apdu)
+                return deliver(self._card, apdu, self._sleep)
             finally:
                 self._save_if_changed()
                 if was_present and not self._card.present:

@@ -34,7 +34,7 @@ import os
 import time
 from collections.abc import Callable
 
-from ekarta.emulator import SAK, CardMute, CardTorn, VirtualCard
+from ekarta.emulator import SAK, CardMute, CardTorn, VirtualCard, deliver
 from ekarta.errors import (
     CardRemovedError,
     InvalidArgument,
@@ -79,7 +79,7 @@ class EmulatorReader(Reader):
         apdu = bytes(apdu)
         self._trace(SEND, apdu)
         try:
-            response = self.card.process(apdu)
+            response = deliver(self.card, apdu)
         except CardTorn as exc:
             self._card_info = None
             self._save_if_changed()

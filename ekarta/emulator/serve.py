@@ -217,7 +217,7 @@ def serve(path: str | os.PathLike[str], *, vpcd: Address | None = None,
     stop = stop_event if stop_event is not None else threading.Event()
     if handle_signals is None:
         handle_signals = threading.current_thread() is threading.main_thread()
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
     received: list[int] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

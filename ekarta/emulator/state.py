@@ -8,7 +8,7 @@ Everything a DESFire card keeps across power cycles, as plain dataclasses:
   FID and DF name, and its files;
 * :class:`DataFile` (standard and backup), :class:`ValueFile` and :class:`RecordFile` (linear and
   cyclic) — settings and *committed* contents.  Staged (uncommitted) changes are volatile and
-  live in the card (:mod:`ekarta.emulator.card`).
+  live in the card's :class:`~ekarta.emulator.card.context.Volatile` state.
 
 Memory accounting (what FreeMemory reports): the card has ``total_memory`` bytes (8192), of which
 ``reserved_memory`` (256) are the card's own, so a fresh card has 7936 bytes free.  Memory is
@@ -34,10 +34,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ekarta.desfire.commands import AppCrypto, FileType
+from ekarta.desfire.commands import MAX_APPLICATIONS, MAX_FILES, MAX_KEYS, AppCrypto, FileType
 from ekarta.desfire.crypto import Key, KeyType
 from ekarta.desfire.session import Comm
-from ekarta.desfire.structs import AccessRights, FileSettings, KeySettings, KeySettingsInfo
+from ekarta.desfire.structs import (
+    I32_MAX,
+    I32_MIN,
+    MAX_DF_NAME,
+    U24_MAX,
+    AccessRights,
+    FileSettings,
+    KeySettings,
+    KeySettingsInfo,
+)
 from ekarta.errors import EmulatorError, InvalidArgument
 
 __all__ = [
@@ -45,9 +54,6 @@ __all__ = [
     "BLOCK_SIZE",
     "DEFAULT_ATS",
     "FORMAT_VERSION",
-    "MAX_APPLICATIONS",
-    "MAX_FILES",
-    "MAX_KEYS",
     "RESERVED_MEMORY",
     "TOTAL_MEMORY",
     "VALUE_FILE_COST",
@@ -72,12 +78,6 @@ RESERVED_MEMORY = 256
 BLOCK_SIZE = 32
 APPLICATION_COST = 2 * BLOCK_SIZE
 VALUE_FILE_COST = BLOCK_SIZE
-MAX_APPLICATIONS = 28
-MAX_FILES = 32
-MAX_KEYS = 14
-I32_MIN = -(2**31)
-I32_MAX = 2**31 - 1
-U24_MAX = 0xFFFFFF
 
 #: ATS of a DESFire EV2: TL, T0 (FSCI 5, TA/TB/TC follow), TA, TB, TC, historical byte 0x80.
 DEFAULT_ATS = bytes.fromhex("0675778102" "80")
@@ -143,7 +143,7 @@ class DataFile:
         return blocks(self.size) * (2 if self.backup else 1)
 
     def settings(self) -> FileSettings:
-        return FileSettings(file_type=self.file_type, comm=self.comm.value, access=self.access,
+        return FileSettings(file_type=self.file_type, comm=self.comm, access=self.access,
                             size=self.size)
 
 
@@ -171,7 +171,7 @@ class ValueFile:
         return VALUE_FILE_COST
 
     def settings(self) -> FileSettings:
-        return FileSettings(file_type=FileType.VALUE, comm=self.comm.value, access=self.access,
+        return FileSettings(file_type=FileType.VALUE, comm=self.comm, access=self.access,
                             lower_limit=self.lower_limit, upper_limit=self.upper_limit,
                             limited_credit_value=self.limited_credit_value,
                             limited_credit_enabled=self.limited_credit_enabled,
@@ -205,7 +205,7 @@ class RecordFile:
         return self.max_records - 1 if self.cyclic else self.max_records
 
     def settings(self) -> FileSettings:
-        return FileSettings(file_type=self.file_type, comm=self.comm.value, access=self.access,
+        return FileSettings(file_type=self.file_type, comm=self.comm, access=self.access,
                             record_size=self.record_size, max_records=self.max_records,
                             current_records=len(self.records))
 
@@ -453,26 +453,26 @@ class _Obj:
     def obj(self, name: str) -> _Obj:
         return _Obj(self.get(name), self._loc(name))
 
-    def list(self, name: str) -> list[Any]:
+    def items(self, name: str) -> list[Any]:
         value = self.get(name)
         if not isinstance(value, list):
             raise ValueError(f"{self._loc(name)} must be a list")
         return value
 
-    def int(self, name: str, low: int, high: int) -> int:
+    def integer(self, name: str, low: int, high: int) -> int:
         value = self.get(name)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise ValueError(f"{self._loc(name)} must be an integer in {low}..{high}, "
                              f"got {value!r}")
         return value
 
-    def bool(self, name: str) -> bool:
+    def flag(self, name: str) -> bool:
         value = self.get(name)
         if not isinstance(value, bool):
             raise ValueError(f"{self._loc(name)} must be true or false, got {value!r}")
         return value
 
-    def str(self, name: str, choices: tuple[str, ...] | None = None) -> str:
+    def text(self, name: str, choices: tuple[str, ...] | None = None) -> str:
         value = self.get(name)
         if not isinstance(value, str) or (choices is not None and value not in choices):
             expected = f"one of {', '.join(choices)}" if choices else "a string"
@@ -500,40 +500,40 @@ class _Obj:
 
     def key(self, name: str) -> Key:
         o = self.obj(name)
-        kt = KeyType.parse(o.str("type", tuple(t.value for t in KeyType)))
+        kt = KeyType.parse(o.text("type", tuple(t.value for t in KeyType)))
         raw = o.hex("key", kt.key_size, kt.key_size)
         assert raw is not None
-        return Key(kt, raw).with_version(o.int("version", 0, 0xFF))
+        return Key(kt, raw).with_version(o.integer("version", 0, 0xFF))
 
 
 def _file_from_json(o: _Obj) -> File:
-    kind = o.str("type", ("std", "backup", "value", "linear", "cyclic"))
-    file_no = o.int("file_no", 0, MAX_FILES - 1)
-    comm = Comm.parse(o.str("comm", ("plain", "mac", "full")))
+    kind = o.text("type", ("std", "backup", "value", "linear", "cyclic"))
+    file_no = o.integer("file_no", 0, MAX_FILES - 1)
+    comm = Comm.parse(o.text("comm", ("plain", "mac", "full")))
     access_raw = o.hex_int("access", 4)
     assert access_raw is not None
     access = AccessRights.from_int(access_raw)
     iso_fid = o.hex_int("iso_fid", 4, optional=True)
     f: File
     if kind in ("std", "backup"):
-        size = o.int("size", 1, U24_MAX)
+        size = o.integer("size", 1, U24_MAX)
         data = o.hex("data", size, size)
         assert data is not None
         f = DataFile(file_no, comm, access, size, kind == "backup", iso_fid, bytearray(data))
     elif kind == "value":
-        lower = o.int("lower_limit", I32_MIN, I32_MAX)
-        upper = o.int("upper_limit", lower, I32_MAX)
-        f = ValueFile(file_no, comm, access, lower, upper, o.int("value", lower, upper),
-                      o.bool("limited_credit_enabled"), o.bool("free_get_value"),
-                      o.int("limited_credit_value", 0, I32_MAX))
+        lower = o.integer("lower_limit", I32_MIN, I32_MAX)
+        upper = o.integer("upper_limit", lower, I32_MAX)
+        f = ValueFile(file_no, comm, access, lower, upper, o.integer("value", lower, upper),
+                      o.flag("limited_credit_enabled"), o.flag("free_get_value"),
+                      o.integer("limited_credit_value", 0, I32_MAX))
         if iso_fid is not None:
             raise ValueError(f"{o.where}: value files have no ISO file identifier")
     else:
         cyclic = kind == "cyclic"
-        record_size = o.int("record_size", 1, U24_MAX)
-        max_records = o.int("max_records", 2 if cyclic else 1, U24_MAX)
+        record_size = o.integer("record_size", 1, U24_MAX)
+        max_records = o.integer("max_records", 2 if cyclic else 1, U24_MAX)
         f = RecordFile(file_no, comm, access, record_size, max_records, cyclic, iso_fid)
-        records = o.list("records")
+        records = o.items("records")
         if len(records) > f.capacity:
             raise ValueError(f"{o.where}.records: {len(records)} records, the file keeps at "
                              f"most {f.capacity}")
@@ -553,8 +553,8 @@ def _app_from_json(o: _Obj) -> Application:
     if aid == 0:
         raise ValueError(f"{o.where}.aid: 000000 is the PICC level, not an application")
     crypto = {"des": AppCrypto.DES_3DES, "3k3des": AppCrypto.TDES3,
-              "aes": AppCrypto.AES}[o.str("crypto", ("des", "3k3des", "aes"))]
-    keys_json = o.list("keys")
+              "aes": AppCrypto.AES}[o.text("crypto", ("des", "3k3des", "aes"))]
+    keys_json = o.items("keys")
     if not 1 <= len(keys_json) <= MAX_KEYS:
         raise ValueError(f"{o.where}.keys: an application has 1..{MAX_KEYS} keys")
     keys = []
@@ -565,12 +565,12 @@ def _app_from_json(o: _Obj) -> Application:
                              f"{crypto.name} application")
         keys.append(key)
     iso_fid = o.hex_int("iso_fid", 4, optional=True)
-    df_name = o.hex("df_name", 1, 16, optional=True)
+    df_name = o.hex("df_name", 1, MAX_DF_NAME, optional=True)
     if df_name is not None and iso_fid is None:
         raise ValueError(f"{o.where}: a DF name needs an ISO file identifier")
-    app = Application(aid, KeySettings.from_byte(o.int("key_settings", 0, 0xFF)), crypto, keys,
-                      iso_fid, df_name)
-    for i, item in enumerate(o.list("files")):
+    settings = KeySettings.from_byte(o.integer("key_settings", 0, 0xFF))
+    app = Application(aid, settings, crypto, keys, iso_fid, df_name)
+    for i, item in enumerate(o.items("files")):
         f = _file_from_json(_Obj(item, f"{o.where}.files[{i}]"))
         if f.file_no in app.files:
             raise ValueError(f"{o.where}.files[{i}]: file {f.file_no} appears twice")
@@ -587,18 +587,18 @@ def _state_from_json(o: _Obj) -> CardState:
     state = CardState(
         uid=uid,
         picc_key=picc.key("key"),
-        picc_settings=KeySettings.from_byte(picc.int("key_settings", 0, 0xFF)),
-        configuration=picc.int("configuration", 0, 0x03),
+        picc_settings=KeySettings.from_byte(picc.integer("key_settings", 0, 0xFF)),
+        configuration=picc.integer("configuration", 0, 0x03),
         default_key=picc.hex("default_key", 24, 24) or bytes(24),
-        default_key_version=picc.int("default_key_version", 0, 0xFF),
+        default_key_version=picc.integer("default_key_version", 0, 0xFF),
         ats=picc.hex("ats", 1, 20) or DEFAULT_ATS,
         batch=o.hex("batch", 5, 5) or bytes(5),
-        production_week=production.int("week", 0, 99),
-        production_year=production.int("year", 0, 99),
-        total_memory=memory.int("total", 0, U24_MAX),
-        reserved_memory=memory.int("reserved", 0, U24_MAX),
+        production_week=production.integer("week", 0, 99),
+        production_year=production.integer("year", 0, 99),
+        total_memory=memory.integer("total", 0, U24_MAX),
+        reserved_memory=memory.integer("reserved", 0, U24_MAX),
     )
-    apps = o.list("applications")
+    apps = o.items("applications")
     if len(apps) > MAX_APPLICATIONS:
         raise ValueError(f"applications: at most {MAX_APPLICATIONS}, got {len(apps)}")
     for i, item in enumerate(apps):
