@@ -51,6 +51,7 @@ from ekarta.desfire.structs import (
 )
 from ekarta.errors import (
     InvalidArgument,
+    LengthMismatch,
     MalformedMessage,
     MalformedResponse,
     NotAuthenticated,
@@ -191,7 +192,7 @@ class DESFire:
         """Drop the session when an exchange fails half-way; report card garbage as such."""
         try:
             yield
-        except MalformedResponse:
+        except (MalformedResponse, LengthMismatch):
             self._session = None
             raise
         except MalformedMessage as exc:
@@ -239,7 +240,7 @@ class DESFire:
             frames.append(data)
             total += len(data)
             if total > MAX_RESPONSE:
-                raise MalformedResponse("response exceeds the largest possible DESFire answer")
+                raise LengthMismatch("response exceeds the largest possible DESFire answer")
         if status != STATUS_OK:
             self._fail(status, cmd)
         return frames
@@ -287,7 +288,8 @@ class DESFire:
         """Authenticate with key ``key_no``; method: legacy, iso, aes, ev2first, ev2nonfirst.
 
         Sets and returns :attr:`session`.  On failure the session is None and the named status
-        error or :class:`~ekarta.errors.AuthenticationFailed` is raised.
+        error, :class:`~ekarta.errors.ProofMismatch` or :class:`~ekarta.errors.LengthMismatch` is
+        raised.
         """
         _key_no(key_no)
         _key("key", key)
@@ -377,7 +379,7 @@ class DESFire:
         """SetConfiguration: ``option`` byte and its data, sent encrypted.
 
         The card wants the PICC master key.  Without a session the command still goes out (the
-        card answers AuthenticationError), except option 0x01, whose data is a key: that raises
+        card answers AuthenticationRejected), except option 0x01, whose data is a key: that raises
         NotAuthenticated rather than send key material in clear.
         """
         _check_int("option", option, 0, 0xFF)
@@ -450,7 +452,7 @@ class DESFire:
         """ISO file identifiers of the selected application."""
         data = self._simple(Cmd.GET_ISO_FILE_IDS)
         if len(data) % 2:
-            raise MalformedResponse(f"GetISOFileIDs answered an odd number of bytes: {data.hex()}")
+            raise LengthMismatch(f"GetISOFileIDs answered an odd number of bytes: {data.hex()}")
         return [int.from_bytes(data[i:i + 2], "little") for i in range(0, len(data), 2)]
 
     def get_file_settings(self, file_no: int) -> FileSettings:
@@ -575,7 +577,7 @@ class DESFire:
         header = bytes([file_no]) + u24le(offset) + u24le(length)
         data = self._exchange(Cmd.READ_DATA, header, comm=mode, length=expected)
         if length and len(data) != length:
-            raise MalformedResponse(f"ReadData answered {len(data)} bytes, asked for {length}")
+            raise LengthMismatch(f"ReadData answered {len(data)} bytes, asked for {length}")
         return data
 
     def write_data(self, file_no: int, data: bytes, offset: int = 0, *,
@@ -593,7 +595,7 @@ class DESFire:
         mode = self._mode(_file_no(file_no), comm, "get_value")
         data = self._exchange(Cmd.GET_VALUE, bytes([file_no]), comm=mode, length=4)
         if len(data) != 4:
-            raise MalformedResponse(f"GetValue answered {len(data)} bytes, expected 4")
+            raise LengthMismatch(f"GetValue answered {len(data)} bytes, expected 4")
         return int.from_bytes(data, "little", signed=True)
 
     def _value_op(self, cmd: int, operation: str, file_no: int, amount: int,
@@ -648,7 +650,7 @@ class DESFire:
         header = bytes([file_no]) + u24le(offset) + u24le(count)
         data = self._exchange(Cmd.READ_RECORDS, header, comm=mode, length=expected)
         if len(data) % record_size or (count and len(data) != count * record_size):
-            raise MalformedResponse(
+            raise LengthMismatch(
                 f"ReadRecords answered {len(data)} bytes, not whole {record_size}-byte records")
         return [data[i:i + record_size] for i in range(0, len(data), record_size)]
 

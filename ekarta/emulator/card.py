@@ -104,14 +104,14 @@ from ekarta.emulator.state import (
 from ekarta.errors import (
     ApplicationNotFound,
     AuthenticationError,
-    AuthenticationFailed,
+    AuthenticationRejected,
     BoundaryError,
+    ChecksumRejected,
     CountError,
     DESFireStatusError,
     DuplicateError,
     FileNotFound,
     IllegalCommand,
-    IntegrityCheckFailed,
     IntegrityError,
     InvalidArgument,
     ISOStatusError,
@@ -475,12 +475,12 @@ class VirtualCard:
             reply = handler(cmd, data)
         except DESFireStatusError as exc:
             return self._status(exc.status)
-        except IntegrityCheckFailed:
-            return self._error(IntegrityError)
+        except IntegrityError:
+            return self._error(ChecksumRejected)
         except MalformedMessage:
             return self._error(LengthError)
-        except AuthenticationFailed:
-            return self._error(AuthenticationError)
+        except AuthenticationError:
+            return self._error(AuthenticationRejected)
         except InvalidArgument:
             return self._error(ParameterError)
         return self._answer(cmd, reply)
@@ -613,7 +613,7 @@ class VirtualCard:
     def _need_key(self, key_no: int = 0) -> Session:
         session = self._session
         if session is None or session.key_no != key_no:
-            _fail(AuthenticationError, f"needs authentication with key {key_no}")
+            _fail(AuthenticationRejected, f"needs authentication with key {key_no}")
         return session
 
     def _need_directory_access(self) -> None:
@@ -666,7 +666,7 @@ class VirtualCard:
             _fail(PermissionDenied, "no key may do this")
         session = self._session
         if session is None or session.key_no not in nibbles:
-            _fail(AuthenticationError, "not authenticated with a key that grants this")
+            _fail(AuthenticationRejected, "not authenticated with a key that grants this")
         return f.comm
 
     def _stage(self, f: File) -> _Stage:
@@ -759,11 +759,11 @@ class VirtualCard:
         key_no = msg[0]
         key = self._key(key_no)
         if cmd == Cmd.AUTHENTICATE_EV2_NONFIRST and not isinstance(previous, EV2Session):
-            _fail(AuthenticationError, "AuthenticateEV2NonFirst needs an EV2 session")
+            _fail(AuthenticationRejected, "AuthenticateEV2NonFirst needs an EV2 session")
         try:
             auth = CardAuth(METHOD_BY_COMMAND[cmd], key_no, key, rng=self._rng, previous=previous)
         except InvalidArgument:
-            _fail(AuthenticationError, f"key {key_no} is a {key.type.value} key")
+            _fail(AuthenticationRejected, f"key {key_no} is a {key.type.value} key")
         challenge = auth.challenge()
         self._auth = auth
         self._auth_cmd = cmd
@@ -792,7 +792,7 @@ class VirtualCard:
     def _h_get_card_uid(self, cmd: int, msg: bytes) -> _Reply:
         self._params(cmd, msg, 0)
         if self._session is None:
-            _fail(AuthenticationError, "GetCardUID needs authentication")
+            _fail(AuthenticationRejected, "GetCardUID needs authentication")
         return _Reply(self.state.uid, comm=Comm.FULL)
 
     def _h_free_memory(self, cmd: int, msg: bytes) -> _Reply:
@@ -858,7 +858,7 @@ class VirtualCard:
         settings = self._level_settings()
         if self._app is None or key_no == 0:
             if session.key_no != 0:
-                _fail(AuthenticationError, "changing the master key needs the master key")
+                _fail(AuthenticationRejected, "changing the master key needs the master key")
             if not settings.master_key_changeable:
                 _fail(PermissionDenied, "the master key is frozen")
             return
@@ -867,14 +867,14 @@ class VirtualCard:
             _fail(PermissionDenied, "the application's keys are frozen")
         required = key_no if change_key == 0xE else change_key
         if session.key_no != required:
-            _fail(AuthenticationError, f"changing key {key_no} needs key {required}")
+            _fail(AuthenticationRejected, f"changing key {key_no} needs key {required}")
 
     def _h_change_key(self, cmd: int, msg: bytes) -> _Reply:
         if not msg:
             _fail(LengthError, "ChangeKey needs a key number")
         session = self._session
         if session is None:
-            _fail(AuthenticationError, "ChangeKey needs authentication")
+            _fail(AuthenticationRejected, "ChangeKey needs authentication")
         key_no, new_type = self._change_key_target(msg[0])
         self._check_change_key(key_no, session)
         same = key_no == session.key_no
@@ -969,7 +969,7 @@ class VirtualCard:
             _fail(ApplicationNotFound, f"no application {aid:06X}")
         session = self._session
         if session is None or session.key_no != 0 or self._aid not in (0, aid):
-            _fail(AuthenticationError, "needs the PICC or the application master key")
+            _fail(AuthenticationRejected, "needs the PICC or the application master key")
         del apps[aid]
         self._changed()
         if self._aid != aid:
@@ -1184,7 +1184,7 @@ class VirtualCard:
         assert isinstance(f, ValueFile)
         try:
             mode = self._mode(f, _GET_VALUE)
-        except (AuthenticationError, PermissionDenied):
+        except (AuthenticationRejected, PermissionDenied):
             if not (f.free_get_value and self._session is None):
                 raise
             mode = Comm.PLAIN
