@@ -1,8 +1,9 @@
 """DESFire protocol layer: a sans-IO core for MIFARE DESFire EV1/EV2 cards.
 
 Nothing in this package opens a device.  The reader-side client, :class:`DESFire`, talks to a
-card through one seam, any object with ``transceive(apdu: bytes) -> bytes`` (a reader driver from
-:mod:`ekarta.readers`, the emulator, or a scripted fake in tests), and builds every APDU itself::
+card through one seam, a :class:`Transceiver` (any object with ``transceive(apdu: bytes) ->
+bytes``: a reader driver from :mod:`ekarta.readers`, the emulator, or a scripted fake in tests),
+and builds every APDU itself::
 
     from ekarta.desfire import DESFire, Key
 
@@ -24,7 +25,7 @@ The layers below it are shared with the emulated card:
 ``docs/desfire-protocol.md`` states which communication mode each command uses.
 """
 
-from ekarta.desfire.client import DESFire
+from ekarta.desfire.client import DESFire, Transceiver
 from ekarta.desfire.commands import AppCrypto, Cmd, FileType
 from ekarta.desfire.crypto import Key, KeyType
 from ekarta.desfire.diversify import diversify
@@ -55,6 +56,7 @@ __all__ = [
     "KeyType",
     "LegacySession",
     "Session",
+    "Transceiver",
     "VersionInfo",
     "diversify",
 ]

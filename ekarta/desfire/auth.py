@@ -18,13 +18,11 @@ ev2nonfirst 0x77   as ev2first; TI and command counter are kept :class:`EV2Sessi
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
-from ekarta.desfire.crypto import BlockCipher, Key, KeyType, constant_time_equal
+from ekarta.desfire.commands import U8_MAX
+from ekarta.desfire.crypto import BlockCipher, Key, KeyType, Rng, constant_time_equal
 from ekarta.desfire.session import EV1Session, EV2Session, LegacySession, Session
 from ekarta.errors import InvalidArgument, LengthMismatch, NotAuthenticated, ProofMismatch
-
-Rng = Callable[[int], bytes]
 
 METHODS: dict[str, int] = {
     "legacy": 0x0A,
@@ -117,8 +115,8 @@ class ReaderAuth:
     def __init__(self, method: str, key_no: int, key: Key, rng: Rng | None = None,
                  previous: Session | None = None):
         self.method = check_method(method, key)
-        if not 0 <= key_no <= 0xFF:
-            raise InvalidArgument("key number must be 0..255")
+        if not 0 <= key_no <= U8_MAX:
+            raise InvalidArgument(f"key number must be 0..{U8_MAX}")
         if self.method == "ev2nonfirst" and not isinstance(previous, EV2Session):
             raise InvalidArgument("AuthenticateEV2NonFirst needs an EV2 session to continue")
         self.command = METHODS[self.method]

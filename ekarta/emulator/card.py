@@ -72,8 +72,19 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from ekarta.desfire.auth import METHOD_BY_COMMAND, CardAuth
-from ekarta.desfire.commands import DESFIRE_PICC_DF_NAME, FREE, NEVER, AppCrypto, Cmd
-from ekarta.desfire.crypto import KeyType
+from ekarta.desfire.commands import (
+    DESFIRE_PICC_DF_NAME,
+    FREE,
+    GRANTING_RIGHTS,
+    MAX_APPLICATIONS,
+    MAX_DF_NAME,
+    MAX_FILES,
+    MAX_KEYS,
+    NEVER,
+    AppCrypto,
+    Cmd,
+)
+from ekarta.desfire.crypto import KeyType, Rng
 from ekarta.desfire.session import Comm, EV1Session, EV2Session, LegacySession, Session
 from ekarta.desfire.structs import (
     ChangeFileSettingsParams,
@@ -88,8 +99,6 @@ from ekarta.desfire.structs import (
 from ekarta.emulator.faults import CardMute, CardTorn, Faults
 from ekarta.emulator.state import (
     APPLICATION_COST,
-    MAX_APPLICATIONS,
-    MAX_FILES,
     Application,
     CardState,
     DataFile,
@@ -125,8 +134,6 @@ from ekarta.errors import (
 
 __all__ = ["ATQA", "HW_VERSION", "MAX_FRAME", "SAK", "SW_VERSION", "VirtualCard"]
 
-Rng = Callable[[int], bytes]
-
 #: ATQA 0x0344 (7-byte UID, DESFire), as sent on the air: least significant byte first.
 ATQA = b"\x44\x03"
 #: SAK of a DESFire: ISO 14443-4 compliant.
@@ -142,12 +149,13 @@ _MORE = b"\x91\xAF"
 _RESERVED_FIDS = frozenset({0x3F00, 0x3FFF, 0xFFFF})
 _NO_MAC = 8
 
-# Which access rights grant each operation (docs/desfire-protocol.md).
-_READ = ("read", "read_write")
-_GET_VALUE = ("read", "write", "read_write")
-_WRITE = ("write", "read_write")
-_READ_WRITE = ("read_write",)
-_CHANGE = ("change",)
+# The rights that grant each operation, from the one table the client uses too.
+_READ = GRANTING_RIGHTS["read"]
+_GET_VALUE = GRANTING_RIGHTS["get_value"]
+_WRITE = GRANTING_RIGHTS["write"]
+_CHANGE = GRANTING_RIGHTS["change"]
+_VALUE_OPERATIONS = {Cmd.CREDIT: "credit", Cmd.DEBIT: "debit",
+                     Cmd.LIMITED_CREDIT: "limited_credit"}
 
 SW_OK = 0x9000
 SW_WRONG_LENGTH = 0x6700
@@ -550,7 +558,7 @@ class VirtualCard:
             f = app.files.get(msg[0])
             if not isinstance(f, ValueFile):
                 return None
-            rights = {Cmd.CREDIT: _READ_WRITE, Cmd.DEBIT: _GET_VALUE}.get(cmd, _WRITE)
+            rights = GRANTING_RIGHTS[_VALUE_OPERATIONS[cmd]]
             return 1 + self._protected_size(4, self._mode(f, rights))
         if cmd == Cmd.CHANGE_FILE_SETTINGS and app is not None and msg:
             f = app.files.get(msg[0])
@@ -928,12 +936,12 @@ class VirtualCard:
             _fail(LengthError, "CreateApplication is too short")
         info = header[4]
         if info & 0x20:
-            if not 7 <= len(header) <= 7 + 16:
+            if not 7 <= len(header) <= 7 + MAX_DF_NAME:
                 _fail(LengthError, "CreateApplication with ISO FID and DF name: 7..23 bytes")
         elif len(header) != 5:
             _fail(LengthError, "CreateApplication without ISO FID: 5 bytes")
         self._need_create_delete()
-        if info & 0xC0 == 0xC0 or info & 0x10 or not 1 <= info & 0x0F <= 14:
+        if info & 0xC0 == 0xC0 or info & 0x10 or not 1 <= info & 0x0F <= MAX_KEYS:
             _fail(ParameterError, "bad key count or key type")
         params = _parse(CreateApplicationParams.parse, header)
         apps = self.state.applications
@@ -1196,7 +1204,7 @@ class VirtualCard:
     def _h_value_op(self, cmd: int, msg: bytes) -> _Reply:
         f = self._file_command(msg, 1, ValueFile)
         assert isinstance(f, ValueFile)
-        rights = {Cmd.CREDIT: _READ_WRITE, Cmd.DEBIT: _GET_VALUE}.get(cmd, _WRITE)
+        rights = GRANTING_RIGHTS[_VALUE_OPERATIONS[cmd]]
         mode = self._mode(f, rights)
         _, data = self._open(cmd, msg, 1, mode, 4)
         if len(data) != 4:
@@ -1266,7 +1274,7 @@ class VirtualCard:
         f = self._file(app, file_no)
         if not isinstance(f, RecordFile):
             _fail(ParameterError, "ClearRecordFile needs a record file")
-        self._mode(f, _READ_WRITE)
+        self._mode(f, GRANTING_RIGHTS["clear"])
         stage = self._stage(f)
         assert isinstance(stage, _RecordStage)
         if stage.record is not None:
@@ -1322,7 +1330,7 @@ class VirtualCard:
         if p2 not in (0x00, 0x0C):
             _iso_fail(SW_WRONG_PARAMS)
         if p1 == 0x04:
-            if not 1 <= len(data) <= 16:
+            if not 1 <= len(data) <= MAX_DF_NAME:
                 _iso_fail(SW_WRONG_LENGTH)
             if data == DESFIRE_PICC_DF_NAME:
                 return self._iso_select_df(0)

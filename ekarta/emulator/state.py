@@ -30,12 +30,21 @@ import datetime
 import json
 import os
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ekarta.desfire.commands import AppCrypto, FileType
-from ekarta.desfire.crypto import Key, KeyType
+from ekarta.desfire.commands import (
+    I32_MAX,
+    I32_MIN,
+    MAX_APPLICATIONS,
+    MAX_FILES,
+    MAX_KEYS,
+    U8_MAX,
+    U24_MAX,
+    AppCrypto,
+    FileType,
+)
+from ekarta.desfire.crypto import Key, KeyType, Rng
 from ekarta.desfire.session import Comm
 from ekarta.desfire.structs import AccessRights, FileSettings, KeySettings, KeySettingsInfo
 from ekarta.errors import EmulatorError, InvalidArgument
@@ -45,9 +54,6 @@ __all__ = [
     "BLOCK_SIZE",
     "DEFAULT_ATS",
     "FORMAT_VERSION",
-    "MAX_APPLICATIONS",
-    "MAX_FILES",
-    "MAX_KEYS",
     "RESERVED_MEMORY",
     "TOTAL_MEMORY",
     "VALUE_FILE_COST",
@@ -64,20 +70,12 @@ __all__ = [
     "save_state",
 ]
 
-Rng = Callable[[int], bytes]
-
 FORMAT_VERSION = 1
 TOTAL_MEMORY = 8192
 RESERVED_MEMORY = 256
 BLOCK_SIZE = 32
 APPLICATION_COST = 2 * BLOCK_SIZE
 VALUE_FILE_COST = BLOCK_SIZE
-MAX_APPLICATIONS = 28
-MAX_FILES = 32
-MAX_KEYS = 14
-I32_MIN = -(2**31)
-I32_MAX = 2**31 - 1
-U24_MAX = 0xFFFFFF
 
 #: ATS of a DESFire EV2: TL, T0 (FSCI 5, TA/TB/TC follow), TA, TB, TC, historical byte 0x80.
 DEFAULT_ATS = bytes.fromhex("0675778102" "80")
@@ -503,7 +501,7 @@ class _Obj:
         kt = KeyType.parse(o.str("type", tuple(t.value for t in KeyType)))
         raw = o.hex("key", kt.key_size, kt.key_size)
         assert raw is not None
-        return Key(kt, raw).with_version(o.int("version", 0, 0xFF))
+        return Key(kt, raw).with_version(o.int("version", 0, U8_MAX))
 
 
 def _file_from_json(o: _Obj) -> File:
@@ -568,7 +566,7 @@ def _app_from_json(o: _Obj) -> Application:
     df_name = o.hex("df_name", 1, 16, optional=True)
     if df_name is not None and iso_fid is None:
         raise ValueError(f"{o.where}: a DF name needs an ISO file identifier")
-    app = Application(aid, KeySettings.from_byte(o.int("key_settings", 0, 0xFF)), crypto, keys,
+    app = Application(aid, KeySettings.from_byte(o.int("key_settings", 0, U8_MAX)), crypto, keys,
                       iso_fid, df_name)
     for i, item in enumerate(o.list("files")):
         f = _file_from_json(_Obj(item, f"{o.where}.files[{i}]"))
@@ -587,10 +585,10 @@ def _state_from_json(o: _Obj) -> CardState:
     state = CardState(
         uid=uid,
         picc_key=picc.key("key"),
-        picc_settings=KeySettings.from_byte(picc.int("key_settings", 0, 0xFF)),
+        picc_settings=KeySettings.from_byte(picc.int("key_settings", 0, U8_MAX)),
         configuration=picc.int("configuration", 0, 0x03),
         default_key=picc.hex("default_key", 24, 24) or bytes(24),
-        default_key_version=picc.int("default_key_version", 0, 0xFF),
+        default_key_version=picc.int("default_key_version", 0, U8_MAX),
         ats=picc.hex("ats", 1, 20) or DEFAULT_ATS,
         batch=o.hex("batch", 5, 5) or bytes(5),
         production_week=production.int("week", 0, 99),
