@@ -202,6 +202,7 @@ class BlockCipher:
     def __init__(self, key_type: KeyType, key: bytes):
         self.key_type = key_type
         self.block_size = key_type.block_size
+        self._algorithm: type[algorithms.AES] | type[TripleDES]
         if key_type is KeyType.AES:
             self._algorithm_key = key
             self._algorithm = algorithms.AES

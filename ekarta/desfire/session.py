@@ -286,19 +286,23 @@ class EV1Session(Session):
     def block_size(self) -> int:
         return self._cipher.block_size
 
+    def _running_iv(self) -> bytes:
+        assert self.iv is not None  # __post_init__ sets it: None only means "start from zero"
+        return self.iv
+
     def _cmac(self, message: bytes) -> bytes:
-        self.iv = self._cipher.cmac(message, self.iv)
+        self.iv = self._cipher.cmac(message, self._running_iv())
         return self.iv[:8]
 
     def _encrypt(self, plain: bytes) -> bytes:
-        enc = self._cipher.encrypt_cbc(pad_zero(plain, self.block_size), self.iv)
+        enc = self._cipher.encrypt_cbc(pad_zero(plain, self.block_size), self._running_iv())
         self.iv = enc[-self.block_size:]
         return enc
 
     def _decrypt(self, enc: bytes) -> bytes:
         if not enc or len(enc) % self.block_size:
             raise LengthMismatch("encrypted message is not a whole number of blocks")
-        plain = self._cipher.decrypt_cbc(enc, self.iv)
+        plain = self._cipher.decrypt_cbc(enc, self._running_iv())
         self.iv = enc[-self.block_size:]
         return plain
 

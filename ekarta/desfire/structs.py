@@ -11,6 +11,7 @@ All multi-byte integers on DESFire are little-endian.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self, TypeVar
@@ -527,10 +528,10 @@ def _keys_to_dict(crypto: AppCrypto, iso_file_ids: bool, key_count: int) -> dict
 
 
 def _check_crypto(value: object) -> AppCrypto:
-    try:
-        return AppCrypto(value)
-    except ValueError:
-        raise InvalidArgument(f"crypto must be an AppCrypto, got {value!r}") from None
+    if isinstance(value, int):
+        with contextlib.suppress(ValueError):
+            return AppCrypto(value)
+    raise InvalidArgument(f"crypto must be an AppCrypto, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -683,7 +684,7 @@ class VersionInfo:
 
     def build(self) -> bytes:
         """The concatenated response bytes."""
-        value = {
+        value: dict[str, Any] = {
             part: {name: getattr(self, f"{part}_{name}") for name in _VERSION_PART_FIELDS}
             for part in ("hw", "sw")
         }
