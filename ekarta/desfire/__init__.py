@@ -19,8 +19,13 @@ The layers below it are shared with the emulated card:
 * :mod:`~ekarta.desfire.session` — secure messaging (:class:`LegacySession`,
   :class:`EV1Session`, :class:`EV2Session`) in the modes of :class:`Comm`;
 * :mod:`~ekarta.desfire.structs` and :mod:`~ekarta.desfire.commands` — command codes
-  (:class:`Cmd`) and wire structures as frozen dataclasses;
+  (:class:`Cmd`), the ranges of their values and the table of granting rights, and wire
+  structures as frozen dataclasses;
 * :func:`diversify` — NXP AN10922 key diversification.
+
+Above the client: :mod:`~ekarta.desfire.keyring` holds the keys a caller has for a card, and
+:func:`ekarta.desfire.explore.explore` walks a card with them into a
+:class:`~ekarta.desfire.explore.CardReport` (what ``ekarta card info`` shows).
 
 ``docs/desfire-protocol.md`` states which communication mode each command uses.
 """
