@@ -1,17 +1,54 @@
 """The exception hierarchy of ekarta.
 
 Everything ekarta raises on purpose derives from :class:`EkartaError`.  DESFire status codes map to
-named subclasses of :class:`DESFireStatusError` that keep the raw status byte, so callers can catch
-by meaning (``except PermissionDenied``) or inspect the code (``err.status``).
+named subclasses of :class:`DESFireStatusError` that keep the raw status byte (``err.status``).
+
+Four categories group a fault by meaning, whoever found it: the card (a status error), the reader's
+client checking the card's answer, or the emulated card checking the reader's command with the very
+same session code.  A caller catches the category:
+
+================================ ===================================== ==========================
+category                         found by the card (status)            found by ekarta
+================================ ===================================== ==========================
+:class:`AuthenticationError`     :class:`AuthenticationRejected` (AE)  :class:`ProofMismatch`,
+                                                                       :class:`NotAuthenticated`
+:class:`IntegrityError`          :class:`ChecksumRejected` (1E)        :class:`ChecksumMismatch`
+:class:`BoundsError`             :class:`LengthError` (7E),            :class:`LengthMismatch`
+                                 :class:`BoundaryError` (BE)
+:class:`AccessError`             :class:`PermissionDenied` (9D)        (the card alone decides)
+================================ ===================================== ==========================
+
+The emulated card answers what ekarta finds with the status of the same category
+(ProofMismatch and NotAuthenticated 0xAE, ChecksumMismatch 0x1E, LengthMismatch 0x7E).
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Callable
+from typing import ClassVar, TypeVar
 
 
 class EkartaError(Exception):
     """Root of every error ekarta raises deliberately."""
+
+
+# --- categories
+
+
+class AuthenticationError(EkartaError):
+    """Authentication is missing, was refused, or a party's proof of the key did not verify."""
+
+
+class IntegrityError(EkartaError):
+    """A MAC, CMAC or CRC did not verify, or the padding around it is wrong."""
+
+
+class BoundsError(EkartaError):
+    """A length, offset or value lies outside what the message, the file or the value allows."""
+
+
+class AccessError(EkartaError):
+    """No authentication can allow the operation: a right is "never", or a setting is frozen."""
 
 
 # --- protocol layer
@@ -29,15 +66,21 @@ class MalformedResponse(MalformedMessage):
     """A response from the card is too short, too long or otherwise malformed."""
 
 
-class IntegrityCheckFailed(ProtocolError):
-    """A MAC, CMAC or CRC did not verify, or was missing where the session requires one."""
+class LengthMismatch(MalformedMessage, BoundsError):
+    """A message, or the data inside it, has a length that its command or its protection rules
+    out: shorter than its MAC, not whole cipher blocks, not what was asked for."""
 
 
-class AuthenticationFailed(ProtocolError):
-    """The card's proof during authentication did not match (wrong key, or a forged card)."""
+class ChecksumMismatch(ProtocolError, IntegrityError):
+    """A MAC, CMAC or CRC did not verify, or its padding is wrong (found by ekarta, either end)."""
 
 
-class NotAuthenticated(EkartaError):
+class ProofMismatch(ProtocolError, AuthenticationError):
+    """A party's proof in an authentication handshake did not verify: the card's, found by the
+    reader (wrong key, or a forged card), or the reader's, found by the emulated card."""
+
+
+class NotAuthenticated(AuthenticationError):
     """An operation needs an authenticated session and there is none."""
 
 
@@ -60,10 +103,11 @@ class DESFireStatusError(EkartaError):
 
 
 _BY_STATUS: dict[int, type[DESFireStatusError]] = {}
+_S = TypeVar("_S", bound=type[DESFireStatusError])
 
 
-def _status(code: int, description: str):
-    def register(cls: type[DESFireStatusError]) -> type[DESFireStatusError]:
+def _status(code: int, description: str) -> Callable[[_S], _S]:
+    def register(cls: _S) -> _S:
         cls.code = code
         cls.description = description
         _BY_STATUS[code] = cls
@@ -88,8 +132,8 @@ class IllegalCommand(DESFireStatusError):
 
 
 @_status(0x1E, "integrity error (CRC or MAC does not match, or padding is invalid)")
-class IntegrityError(DESFireStatusError):
-    pass
+class ChecksumRejected(DESFireStatusError, IntegrityError):
+    """The card found the command's MAC, CRC or padding wrong."""
 
 
 @_status(0x40, "no such key")
@@ -98,13 +142,13 @@ class NoSuchKey(DESFireStatusError):
 
 
 @_status(0x7E, "length error")
-class LengthError(DESFireStatusError):
-    pass
+class LengthError(DESFireStatusError, BoundsError):
+    """The card found the command's length wrong (for its parameters, or for its MAC)."""
 
 
 @_status(0x9D, "permission denied")
-class PermissionDenied(DESFireStatusError):
-    pass
+class PermissionDenied(DESFireStatusError, AccessError):
+    """No key may do this here (a right of "never", frozen settings, the wrong level)."""
 
 
 @_status(0x9E, "parameter error")
@@ -123,8 +167,9 @@ class ApplicationIntegrityError(DESFireStatusError):
 
 
 @_status(0xAE, "authentication error")
-class AuthenticationError(DESFireStatusError):
-    pass
+class AuthenticationRejected(DESFireStatusError, AuthenticationError):
+    """The card refused: the session is not authenticated with a key that grants the command,
+    or the reader's proof in the handshake did not verify."""
 
 
 @_status(0xAF, "additional frame expected")
@@ -133,8 +178,8 @@ class AdditionalFrame(DESFireStatusError):
 
 
 @_status(0xBE, "boundary error")
-class BoundaryError(DESFireStatusError):
-    pass
+class BoundaryError(DESFireStatusError, BoundsError):
+    """Beyond the end of a file or record, or past a value file's limits."""
 
 
 @_status(0xC1, "PICC integrity error")

@@ -15,8 +15,10 @@ import pytest
 
 from ekarta.cli import main
 from ekarta.cli.apdu_cmd import describe_status, parse_apdu
-from ekarta.cli.common import PICC_AID, CLIError, KeyRing, parse_key_spec, read_key_file
+from ekarta.cli.common import CLIError, parse_key_spec, read_key_file
+from ekarta.desfire.commands import PICC_AID
 from ekarta.desfire.crypto import Key, KeyType
+from ekarta.desfire.keyring import KeyRing
 from ekarta.desfire.structs import AccessRights, KeySettings
 
 ROOT = Path(__file__).resolve().parent.parent

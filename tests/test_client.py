@@ -30,16 +30,17 @@ from ekarta.desfire.auth import CardAuth, ReaderAuth
 from ekarta.desfire.client import effective_comm
 from ekarta.desfire.structs import CreateApplicationParams
 from ekarta.errors import (
-    AuthenticationError,
-    AuthenticationFailed,
+    AuthenticationRejected,
+    ChecksumMismatch,
     DESFireStatusError,
     FileNotFound,
-    IntegrityCheckFailed,
     InvalidArgument,
     LengthError,
+    LengthMismatch,
     MalformedResponse,
     NotAuthenticated,
     PermissionDenied,
+    ProofMismatch,
 )
 from ekarta.log import TRACE, hexdump
 
@@ -234,7 +235,7 @@ def test_wrong_response_mac_raises_and_drops_the_session(script):
     bad = response[:-3] + bytes([response[-3] ^ 0x01]) + response[-2:]
     t = script((command, bad))
     card = DESFire(t, session=pair.fresh())
-    with pytest.raises(IntegrityCheckFailed):
+    with pytest.raises(ChecksumMismatch):
         card.get_key_version(1)
     assert card.session is None
 
@@ -242,7 +243,7 @@ def test_wrong_response_mac_raises_and_drops_the_session(script):
 def test_missing_response_mac_raises_and_drops_the_session(script):
     t = script(("90 64 00 00 01 01 00", "07 9100"))
     card = DESFire(t, session=ev1_session())
-    with pytest.raises(IntegrityCheckFailed):
+    with pytest.raises(LengthMismatch):
         card.get_key_version(1)
     assert card.session is None
 
@@ -273,11 +274,11 @@ def test_a_non_desfire_status_word_is_malformed(script, response):
     assert card.session is None
 
 
-def test_malformed_encrypted_response_is_a_malformed_response(script):
+def test_an_encrypted_response_of_broken_blocks_is_a_length_mismatch(script):
     # an EV1 full-mode answer that is not a whole number of blocks
     t = script(("90 51 00 00 00", bytes(10) + h("9100")))
     card = DESFire(t, session=ev1_session())
-    with pytest.raises(MalformedResponse):
+    with pytest.raises(LengthMismatch):
         card.get_card_uid()
     assert card.session is None
 
@@ -351,7 +352,7 @@ def test_authenticate_with_a_wrong_proof_fails(script):
     (first, last) = steps
     t = script(first, (last[0], bytes(16) + h("9100")))
     card = DESFire(t, rng=counting_rng, session=ev1_session())
-    with pytest.raises(AuthenticationFailed):
+    with pytest.raises(ProofMismatch):
         card.authenticate(0, AES_KEY)
     assert card.session is None
 
@@ -359,7 +360,7 @@ def test_authenticate_with_a_wrong_proof_fails(script):
 def test_authenticate_status_error(script):
     t = script(("90 AA 00 00 01 05 00", "91AE"))
     card = DESFire(t, session=ev1_session())
-    with pytest.raises(AuthenticationError) as info:
+    with pytest.raises(AuthenticationRejected) as info:
         card.authenticate(5, AES_KEY, "aes")
     assert info.value.status == 0xAE and card.session is None
 
@@ -487,7 +488,7 @@ def test_read_records_splits_by_record_size(script):
     )
     card = DESFire(t)
     assert card.read_records(6) == [b"aaaa", b"bbbb", b"cccc"]
-    with pytest.raises(MalformedResponse):
+    with pytest.raises(LengthMismatch):
         card.read_records(6, 1, 2, record_size=2)  # 6 bytes are not two 2-byte records
 
 
@@ -634,7 +635,7 @@ def test_change_key_and_default_key_need_a_session(script):
 
 def test_other_configuration_without_a_session_is_left_to_the_card(script):
     card = DESFire(script(("90 5C 00 00 02 00 01 00", "91AE")))
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(AuthenticationRejected):
         card.configure_picc(disable_format=True)
 
 

@@ -11,7 +11,7 @@ from ekarta.desfire import DESFire, Key
 from ekarta.desfire.commands import AppCrypto
 from ekarta.emulator import VirtualCard
 from ekarta.emulator.reader import EmulatorReader
-from ekarta.errors import AuthenticationError
+from ekarta.errors import AuthenticationRejected
 from ekarta.transit import CardKind, CardRecord, CardStatus, Profile
 from ekarta.transit.cardio import (
     CardNotIssued,
@@ -109,11 +109,11 @@ def test_the_issued_card_has_the_layout(reader, keystore):
 def test_the_factory_keys_no_longer_open_the_card(reader, keystore):
     issue_card(tap(reader), keystore, RECORD)
     card = tap(reader)
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(AuthenticationRejected):
         card.authenticate(0, Key.default("des"), "iso")
     card.select_application(AID)
     for key_no in range(KEY_COUNT):
-        with pytest.raises(AuthenticationError):
+        with pytest.raises(AuthenticationRejected):
             card.authenticate(key_no, Key.default("aes"), "aes")
 
 
@@ -122,7 +122,7 @@ def test_one_cards_keys_do_not_open_another(keystore):
         issue_card(tap(other), keystore, RECORD)
         card = tap(other)
         card.select_application(AID)
-        with pytest.raises(AuthenticationError):
+        with pytest.raises(AuthenticationRejected):
             card.authenticate(int(KeyRole.READ), keystore.card_key(KeyRole.READ, UID), "aes")
 
 

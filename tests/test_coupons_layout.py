@@ -13,7 +13,7 @@ from ekarta.desfire import DESFire
 from ekarta.desfire.commands import FREE, NEVER
 from ekarta.desfire.session import Comm
 from ekarta.emulator.reader import EmulatorReader
-from ekarta.errors import AuthenticationError
+from ekarta.errors import AuthenticationRejected
 from ekarta.transit import (
     CARD_RECORD_SIZE,
     EVENT_LOG_RECORDS,
@@ -210,13 +210,13 @@ def _session(reader, keystore, role):
 
 def test_the_card_refuses_what_the_layout_forbids(issued, keystore):
     card = _session(issued, keystore, KeyRole.READ)
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(AuthenticationRejected):
         card.write_data(SLOTS_FILE.file_no, bytes(SLOT_SIZE), comm="full")
     card = _session(issued, keystore, KeyRole.READ)
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(AuthenticationRejected):
         card.get_value(PURSE_FILE.file_no, comm="full")
     card = _session(issued, keystore, KeyRole.VALIDATION)
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(AuthenticationRejected):
         card.read_data(SLOTS_FILE.file_no, 0, SLOT_SIZE, comm="full")
 
 
@@ -224,9 +224,9 @@ def test_nothing_is_readable_without_a_key(issued):
     card = DESFire(issued)
     card.select_application(AID)
     for spec in (CARD_RECORD_FILE, SLOTS_FILE):
-        with pytest.raises(AuthenticationError):
+        with pytest.raises(AuthenticationRejected):
             card.read_data(spec.file_no, 0, 16)
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(AuthenticationRejected):
         card.read_records(LOG_FILE.file_no, record_size=EVENT_RECORD_SIZE)
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from ekarta.desfire.crypto import crc32, pad_iso9797_m2
 from ekarta.desfire.session import Comm, EV1Session
-from ekarta.errors import IntegrityCheckFailed
+from ekarta.errors import ChecksumMismatch
 
 KEY = bytes.fromhex("F44B26F5C05DDD7110772281C4D066E8")
 
@@ -29,7 +29,7 @@ def test_full_mode_data_with_a_wrong_crc_is_refused_whatever_the_padding():
     ats = bytes.fromhex("067577810280")
     plain = ats + crc32(bytes([0x5C, 0x03]) + ats)  # CRC over another option byte
     body = reader._cipher.encrypt_cbc(pad_iso9797_m2(plain, 16), reader.iv)
-    with pytest.raises(IntegrityCheckFailed):
+    with pytest.raises(ChecksumMismatch):
         card.unwrap_command(0x5C, b"\x02", body, Comm.FULL)
 
 

@@ -3,11 +3,12 @@
 * :func:`add_reader_options` — ``--reader URL`` (and ``--wait``) for every command that talks to
   a card, :func:`open_card` to open that reader and wait for the card;
 * :func:`add_key_options` / :func:`load_keys` — ``--key [AID:]KEYNO:TYPE:HEX``, ``--key-file``
-  and ``--ev2``, parsed into a :class:`KeyRing` that never shows key material;
+  and ``--ev2``, parsed into a :class:`~ekarta.desfire.keyring.KeyRing` that never shows key
+  material;
 * :class:`CLIError` for failures of the command line itself, and :data:`EXAMPLES_FORMATTER`
   for help texts with examples;
 * small output helpers: :func:`hex_bytes`, :func:`aid_text`, :func:`print_fields`,
-  :func:`describe_key_settings`, :func:`describe_file`, :func:`print_json`.
+  :func:`print_table`, :func:`file_row`, :func:`print_json`.
 
 A command group is a module with ``register(subparsers, common)`` that adds its parser(s) and
 sets ``func`` (``func(args) -> int``) on them; see :mod:`ekarta.cli`.
@@ -22,13 +23,14 @@ import os
 import stat
 import sys
 import textwrap
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, TextIO
 
-from ekarta.desfire.commands import FREE, NEVER, AppCrypto, FileType
+from ekarta.desfire.commands import MAX_KEYS, PICC_AID
 from ekarta.desfire.crypto import Key, KeyType
+from ekarta.desfire.keyring import KeyRing, KeySpec
+from ekarta.desfire.structs import FileSettings
 from ekarta.errors import EkartaError, ReaderTimeout
 from ekarta.readers import Reader, available_schemes, open_reader
 
@@ -116,14 +118,11 @@ def open_card(args: argparse.Namespace) -> Iterator[Reader]:
 
 # --- keys -----------------------------------------------------------------------------------------
 
-PICC_AID = 0x000000
-MAX_KEY_NO = 13
-
-KEY_HELP = """\
+KEY_HELP = f"""\
 key specs:
   --key [AID:]KEYNO:TYPE:HEX
       AID    application ID, 6 hex digits; omitted or 000000: the PICC level
-      KEYNO  key number, 0..13
+      KEYNO  key number, 0..{MAX_KEYS - 1}
       TYPE   des, 2k3des, 3k3des or aes
       HEX    the key (colons and spaces allowed)
     AES keys authenticate with AuthenticateAES (AuthenticateEV2First with --ev2),
@@ -132,27 +131,6 @@ key specs:
     reads the same specs from FILE, one a line, '#' starting a comment ('-' reads
     standard input), so that keys show neither in the process list nor in the shell
     history.  Keys are never printed or logged."""
-
-
-@dataclass(frozen=True)
-class KeySpec:
-    """One key the user gave: where it applies and the key (whose repr hides the material)."""
-
-    aid: int
-    key_no: int
-    key: Key
-
-    def method(self, ev2: bool = False) -> str:
-        if self.key.type is KeyType.AES:
-            return "ev2first" if ev2 else "aes"
-        return "iso"
-
-    def label(self) -> str:
-        """E.g. ``key 0 (aes) of application A1B2C3`` or ``PICC master key (des)``."""
-        kind = self.key.type.value
-        if self.aid == PICC_AID:
-            return f"PICC key {self.key_no} ({kind})"
-        return f"key {self.key_no} ({kind}) of application {aid_text(self.aid)}"
 
 
 def _is_hex(text: str) -> bool:
@@ -182,8 +160,8 @@ def parse_key_spec(text: str) -> KeySpec:
     else:
         aid = PICC_AID
     key_no_text = parts[type_at - 1]
-    if not key_no_text.isdigit() or not 0 <= int(key_no_text) <= MAX_KEY_NO:
-        raise CLIError(f"key spec: key number must be 0..{MAX_KEY_NO}, got {key_no_text!r}")
+    if not key_no_text.isdigit() or not 0 <= int(key_no_text) < MAX_KEYS:
+        raise CLIError(f"key spec: key number must be 0..{MAX_KEYS - 1}, got {key_no_text!r}")
     key_hex = ":".join(parts[type_at + 1 :])
     try:
         key = Key.from_hex(parts[type_at], key_hex)
@@ -197,37 +175,6 @@ def _key_spec_argument(text: str) -> KeySpec:
         return parse_key_spec(text)
     except CLIError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-class KeyRing:
-    """The keys given on the command line, by (AID, key number); later ones replace earlier."""
-
-    def __init__(self, specs: Iterable[KeySpec] = (), *, ev2: bool = False) -> None:
-        self.ev2 = ev2
-        self._keys: dict[tuple[int, int], KeySpec] = {}
-        for spec in specs:
-            self._keys[spec.aid, spec.key_no] = spec
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-    def __repr__(self) -> str:
-        return f"<KeyRing {sorted(self._keys)!r}>"
-
-    def get(self, aid: int, key_no: int) -> KeySpec | None:
-        return self._keys.get((aid, key_no))
-
-    def for_application(self, aid: int) -> list[KeySpec]:
-        """The keys of ``aid``, by key number."""
-        return sorted((s for s in self._keys.values() if s.aid == aid), key=lambda s: s.key_no)
-
-    def master(self, aid: int) -> KeySpec | None:
-        """Key 0 of ``aid`` if given, else its lowest-numbered key, else None."""
-        keys = self.for_application(aid)
-        return keys[0] if keys else None
-
-    def applications(self) -> set[int]:
-        return {aid for aid, _ in self._keys}
 
 
 def add_key_options(parser: argparse.ArgumentParser, *, required_hint: str | None = None) -> None:
@@ -345,108 +292,7 @@ def print_json(document: Any, out: TextIO | None = None) -> None:
     print(file=out or sys.stdout)
 
 
-def key_name(nibble: int) -> str:
-    """An access-right or change-key nibble: ``key0``..``key13``, ``free``, ``never``."""
-    if nibble == FREE:
-        return "free"
-    if nibble == NEVER:
-        return "never"
-    return f"key{nibble}"
-
-
-CRYPTO_NAMES = {AppCrypto.DES_3DES: "des/2k3des", AppCrypto.TDES3: "3k3des", AppCrypto.AES: "aes"}
-
-
-def key_settings_dict(info: Any) -> dict[str, Any]:
-    """A :class:`~ekarta.desfire.structs.KeySettingsInfo` as JSON-able data."""
-    s = info.settings
-    change = s.change_key
-    return {
-        "byte": f"{s.to_byte():02X}",
-        "change_key": {0xE: "same key", 0xF: "frozen"}.get(change, f"key{change}"),
-        "config_changeable": s.config_changeable,
-        "free_create_delete": s.free_create_delete,
-        "free_listing": s.free_directory,
-        "master_key_changeable": s.master_key_changeable,
-        "key_count": info.key_count,
-        "key_type": CRYPTO_NAMES.get(info.crypto, str(info.crypto)),
-        "iso_file_ids": info.iso_file_ids,
-    }
-
-
-def describe_key_settings(d: dict[str, Any], *, picc: bool = False) -> str:
-    """One line for :func:`key_settings_dict`'s output, e.g.
-    ``0x0F: listing free, create/delete free, config changeable, key0 changeable``."""
-    create = "create app" if picc else "create/delete"
-    parts = [
-        "listing free" if d["free_listing"] else "listing needs key0",
-        f"{create} free" if d["free_create_delete"] else f"{create} needs key0",
-        "config changeable" if d["config_changeable"] else "config frozen",
-        "key0 changeable" if d["master_key_changeable"] else "key0 frozen",
-    ]
-    if not picc:
-        change = d["change_key"]
-        parts.append({"frozen": "other keys frozen", "same key": "keys change themselves"}.get(
-            change, f"keys changed with {change}"))
-    return f"0x{d['byte']}: " + ", ".join(parts)
-
-
-FILE_TYPE_NAMES = {
-    FileType.STD_DATA: "std data",
-    FileType.BACKUP_DATA: "backup data",
-    FileType.VALUE: "value",
-    FileType.LINEAR_RECORD: "linear record",
-    FileType.CYCLIC_RECORD: "cyclic record",
-}
-
-
-def file_settings_dict(file_no: int, fs: Any) -> dict[str, Any]:
-    """A :class:`~ekarta.desfire.structs.FileSettings` as JSON-able data."""
-    d: dict[str, Any] = {
-        "file_no": file_no,
-        "type": FILE_TYPE_NAMES.get(fs.file_type, str(fs.file_type)).replace(" ", "_"),
-        "comm": fs.comm.value,
-        "access": {
-            "read": key_name(fs.access.read),
-            "write": key_name(fs.access.write),
-            "read_write": key_name(fs.access.read_write),
-            "change": key_name(fs.access.change),
-        },
-    }
-    if fs.file_type in (FileType.STD_DATA, FileType.BACKUP_DATA):
-        d["size"] = fs.size
-    elif fs.file_type is FileType.VALUE:
-        d.update(
-            lower_limit=fs.lower_limit,
-            upper_limit=fs.upper_limit,
-            limited_credit_value=fs.limited_credit_value,
-            limited_credit_enabled=fs.limited_credit_enabled,
-            free_get_value=fs.free_get_value,
-        )
-    else:
-        d.update(
-            record_size=fs.record_size,
-            max_records=fs.max_records,
-            current_records=fs.current_records,
-        )
-    return d
-
-
-def describe_file(d: dict[str, Any]) -> list[str]:
-    """Table cells for :func:`file_settings_dict`'s output: number, type, comm, rights, sizes."""
-    a = d["access"]
-    rights = f"read={a['read']} write={a['write']} rw={a['read_write']} change={a['change']}"
-    if "size" in d:
-        shape = f"size {d['size']}"
-    elif "lower_limit" in d:
-        shape = f"limits {d['lower_limit']}..{d['upper_limit']}"
-        if d["limited_credit_enabled"]:
-            shape += f", limited credit {d['limited_credit_value']}"
-        else:
-            shape += ", no limited credit"
-        if d["free_get_value"]:
-            shape += ", free GetValue"
-    else:
-        shape = (f"record size {d['record_size']}, "
-                 f"{d['current_records']} of max {d['max_records']} records")
-    return [f"{d['file_no']:02d}", d["type"].replace("_", " "), d["comm"], rights, shape]
+def file_row(file_no: int, fs: FileSettings) -> list[str]:
+    """Table cells for one file: number, type, comm mode, access rights, extent."""
+    return [f"{file_no:02d}", fs.file_type.label, fs.comm.value, fs.access.describe(),
+            fs.describe_extent()]

@@ -5,24 +5,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-from typing import Any
 
 from ekarta.cli.common import (
     EXAMPLES_FORMATTER,
     CLIError,
     aid_text,
-    describe_file,
-    describe_key_settings,
-    file_settings_dict,
+    file_row,
     hex_bytes,
-    key_settings_dict,
     print_fields,
     print_table,
     printable,
     wrap,
 )
-from ekarta.desfire.commands import AppCrypto
-from ekarta.desfire.structs import KeySettingsInfo
 
 UID_LENGTH = 7
 NXP = 0x04
@@ -148,8 +142,7 @@ def run_show(args: argparse.Namespace) -> int:
     print_fields([
         ("UID", hex_bytes(card.uid) or "?"),
         ("free memory", f"{card.free_memory} bytes"),
-        ("PICC", describe_key_settings(
-            key_settings_dict(_picc_settings(card)), picc=True)),
+        ("PICC", card.state.picc_settings.describe(picc=True)),
         ("applications", str(len(apps)) if apps else "none"),
     ])
     for app in apps:
@@ -160,22 +153,16 @@ def run_show(args: argparse.Namespace) -> int:
             text = printable(app.df_name)
             head += f"  DF name {hex_bytes(app.df_name)}" + (f' "{text}"' if text else "")
         print(head)
-        ks = key_settings_dict(app.key_settings_info())
-        noun = "key" if ks["key_count"] == 1 else "keys"
+        ks = app.key_settings_info()
+        noun = "key" if ks.key_count == 1 else "keys"
         print_fields([
-            ("key settings", describe_key_settings(ks)),
-            ("keys", f"{ks['key_count']} {ks['key_type']} {noun}"),
+            ("key settings", ks.settings.describe()),
+            ("keys", f"{ks.key_count} {ks.crypto.family} {noun}"),
             ("files", str(len(app.files)) if app.files else "none"),
         ], indent=4)
-        print_table([describe_file(file_settings_dict(no, f.settings()))
-                     for no, f in sorted(app.files.items())], indent=6)
+        print_table([file_row(no, f.settings()) for no, f in sorted(app.files.items())],
+                    indent=6)
     return 0
-
-
-def _picc_settings(card: Any) -> KeySettingsInfo:
-    key_type = card.state.picc_key.type
-    return KeySettingsInfo(settings=card.state.picc_settings, key_count=1,
-                           crypto=AppCrypto(key_type.app_crypto_bits))
 
 
 # --- serve and control ----------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """DESFire protocol layer: a sans-IO core for MIFARE DESFire EV1/EV2 cards.
 
 Nothing in this package opens a device.  The reader-side client, :class:`DESFire`, talks to a
-card through one seam, any object with ``transceive(apdu: bytes) -> bytes`` (a reader driver from
-:mod:`ekarta.readers`, the emulator, or a scripted fake in tests), and builds every APDU itself::
+card through one seam, a :class:`Transceiver` (any object with ``transceive(apdu: bytes) ->
+bytes``: a reader driver from :mod:`ekarta.readers`, the emulator, or a scripted fake in tests),
+and builds every APDU itself::
 
     from ekarta.desfire import DESFire, Key
 
@@ -18,13 +19,18 @@ The layers below it are shared with the emulated card:
 * :mod:`~ekarta.desfire.session` — secure messaging (:class:`LegacySession`,
   :class:`EV1Session`, :class:`EV2Session`) in the modes of :class:`Comm`;
 * :mod:`~ekarta.desfire.structs` and :mod:`~ekarta.desfire.commands` — command codes
-  (:class:`Cmd`) and wire structures as frozen dataclasses;
+  (:class:`Cmd`), the ranges of their values and the table of granting rights, and wire
+  structures as frozen dataclasses;
 * :func:`diversify` — NXP AN10922 key diversification.
+
+Above the client: :mod:`~ekarta.desfire.keyring` holds the keys a caller has for a card, and
+:func:`ekarta.desfire.explore.explore` walks a card with them into a
+:class:`~ekarta.desfire.explore.CardReport` (what ``ekarta card info`` shows).
 
 ``docs/desfire-protocol.md`` states which communication mode each command uses.
 """
 
-from ekarta.desfire.client import DESFire
+from ekarta.desfire.client import DESFire, Transceiver
 from ekarta.desfire.commands import AppCrypto, Cmd, FileType
 from ekarta.desfire.crypto import Key, KeyType
 from ekarta.desfire.diversify import diversify
@@ -55,6 +61,7 @@ __all__ = [
     "KeyType",
     "LegacySession",
     "Session",
+    "Transceiver",
     "VersionInfo",
     "diversify",
 ]

@@ -18,13 +18,11 @@ ev2nonfirst 0x77   as ev2first; TI and command counter are kept :class:`EV2Sessi
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
-from ekarta.desfire.crypto import BlockCipher, Key, KeyType, constant_time_equal
+from ekarta.desfire.commands import U8_MAX
+from ekarta.desfire.crypto import BlockCipher, Key, KeyType, Rng, constant_time_equal
 from ekarta.desfire.session import EV1Session, EV2Session, LegacySession, Session
-from ekarta.errors import AuthenticationFailed, InvalidArgument, MalformedMessage
-
-Rng = Callable[[int], bytes]
+from ekarta.errors import InvalidArgument, LengthMismatch, NotAuthenticated, ProofMismatch
 
 METHODS: dict[str, int] = {
     "legacy": 0x0A,
@@ -102,7 +100,7 @@ def _session(method: str, key_no: int, key: Key, rnd_a: bytes, rnd_b: bytes, ti:
     if method == "ev2first":
         return EV2Session(enc, mac, ti, 0, key_no=key_no)
     if not isinstance(previous, EV2Session):
-        raise AuthenticationFailed("AuthenticateEV2NonFirst without an EV2 session")
+        raise NotAuthenticated("AuthenticateEV2NonFirst without an EV2 session")
     return EV2Session(enc, mac, previous.ti, previous.cmd_counter, key_no=key_no)
 
 
@@ -111,14 +109,14 @@ class ReaderAuth:
 
     Use: send ``command`` with ``first_data()``; pass the card's answer to ``respond()`` and
     send what it returns in an additional frame; pass the card's final answer to ``finish()``,
-    which returns the new session or raises :class:`AuthenticationFailed`.
+    which returns the new session or raises :class:`ProofMismatch`.
     """
 
     def __init__(self, method: str, key_no: int, key: Key, rng: Rng | None = None,
                  previous: Session | None = None):
         self.method = check_method(method, key)
-        if not 0 <= key_no <= 0xFF:
-            raise InvalidArgument("key number must be 0..255")
+        if not 0 <= key_no <= U8_MAX:
+            raise InvalidArgument(f"key number must be 0..{U8_MAX}")
         if self.method == "ev2nonfirst" and not isinstance(previous, EV2Session):
             raise InvalidArgument("AuthenticateEV2NonFirst needs an EV2 session to continue")
         self.command = METHODS[self.method]
@@ -139,7 +137,7 @@ class ReaderAuth:
 
     def respond(self, challenge: bytes) -> bytes:
         if len(challenge) != self._size:
-            raise MalformedMessage(
+            raise LengthMismatch(
                 f"authentication challenge has {len(challenge)} bytes, expected {self._size}")
         cipher = self._cipher
         rnd_a = bytes(self._rng(self._size))
@@ -160,7 +158,7 @@ class ReaderAuth:
         cipher = self._cipher
         expected_len = {"ev2first": 32}.get(self.method, self._size)
         if len(proof) != expected_len:
-            raise AuthenticationFailed(
+            raise LengthMismatch(
                 f"card's authentication proof has {len(proof)} bytes, expected {expected_len}")
         if self.method == "legacy":
             plain = cipher.decrypt_cbc(proof, _zero_iv(cipher))
@@ -170,7 +168,7 @@ class ReaderAuth:
             plain = cipher.decrypt_cbc(proof, _zero_iv(cipher))
         rnd_a_rot = plain[4:20] if self.method == "ev2first" else plain
         if not constant_time_equal(rnd_a_rot, rotate_left(self._rnd_a)):
-            raise AuthenticationFailed("the card did not prove knowledge of the key")
+            raise ProofMismatch("the card did not prove knowledge of the key")
         return _session(self.method, self.key_no, self.key, self._rnd_a, self._rnd_b, plain[0:4],
                         self._previous)
 
@@ -179,7 +177,7 @@ class CardAuth:
     """The card's half of one authentication (used by the emulator).
 
     ``challenge()`` gives the first answer; ``verify(message)`` checks the reader's proof and
-    returns ``(answer, session)``, or raises :class:`AuthenticationFailed`.
+    returns ``(answer, session)``, or raises :class:`ProofMismatch`.
     """
 
     def __init__(self, method: str, key_no: int, key: Key, rng: Rng | None = None,
@@ -207,7 +205,7 @@ class CardAuth:
         cipher = self._cipher
         bs = cipher.block_size
         if len(message) != 2 * self._size:
-            raise AuthenticationFailed("reader's authentication message has the wrong length")
+            raise LengthMismatch("reader's authentication message has the wrong length")
         if self.method == "legacy":
             plain = cipher.legacy_receive(message)
         elif self.method in ("iso", "aes"):
@@ -216,7 +214,7 @@ class CardAuth:
             plain = cipher.decrypt_cbc(message, _zero_iv(cipher))
         rnd_a, rnd_b_rot = plain[:self._size], plain[self._size:]
         if not constant_time_equal(rnd_b_rot, rotate_left(self._rnd_b)):
-            raise AuthenticationFailed("the reader did not prove knowledge of the key")
+            raise ProofMismatch("the reader did not prove knowledge of the key")
         ti = b""
         if self.method == "legacy":
             answer = cipher.encrypt_cbc(rotate_left(rnd_a), _zero_iv(cipher))

@@ -20,17 +20,27 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Protocol, runtime_checkable
 
 from ekarta.desfire.auth import ReaderAuth
-from ekarta.desfire.commands import FREE, MAX_FILES, MAX_KEYS, AppCrypto, Cmd
-from ekarta.desfire.crypto import Key, KeyType
-from ekarta.desfire.session import Comm, Session
-from ekarta.desfire.structs import (
+from ekarta.desfire.commands import (
+    FREE,
+    GRANTING_RIGHTS,
     I32_MAX,
     I32_MIN,
+    MAX_FILES,
+    MAX_KEYS,
+    PICC_AID,
+    U8_MAX,
     U24_MAX,
+    AppCrypto,
+    Cmd,
+)
+from ekarta.desfire.crypto import Key, KeyType, Rng
+from ekarta.desfire.session import Comm, Session
+from ekarta.desfire.structs import (
     AccessRights,
     ChangeFileSettingsParams,
     CreateApplicationParams,
@@ -51,6 +61,7 @@ from ekarta.desfire.structs import (
 )
 from ekarta.errors import (
     InvalidArgument,
+    LengthMismatch,
     MalformedMessage,
     MalformedResponse,
     NotAuthenticated,
@@ -58,11 +69,9 @@ from ekarta.errors import (
 )
 from ekarta.log import TRACE, hexdump
 
-__all__ = ["GRANTING_RIGHTS", "DESFire", "effective_comm"]
+__all__ = ["DESFire", "Transceiver", "effective_comm"]
 
 log = logging.getLogger(__name__)
-
-Rng = Callable[[int], bytes]
 
 STATUS_OK = 0x00
 STATUS_MORE = 0xAF
@@ -70,24 +79,11 @@ STATUS_MORE = 0xAF
 CONFIG_PICC = 0x00
 CONFIG_DEFAULT_KEY = 0x01
 #: a response longer than this (a whole 24-bit file plus slack) means a runaway card
-MAX_RESPONSE = 0xFFFFFF + 64
+MAX_RESPONSE = U24_MAX + 64
 
 #: Defaults of the create methods (frozen dataclasses, so sharing one instance is safe).
 DEFAULT_KEY_SETTINGS = KeySettings()
 FREE_ACCESS = AccessRights.free()
-
-#: Which access rights grant each file operation (docs/desfire-protocol.md, "effective mode").
-GRANTING_RIGHTS: dict[str, tuple[str, ...]] = {
-    "read": ("read", "read_write"),
-    "get_value": ("read", "write", "read_write"),
-    "debit": ("read", "write", "read_write"),
-    "write": ("write", "read_write"),
-    "limited_credit": ("write", "read_write"),
-    "credit": ("read_write",),
-    "clear": ("read_write",),
-    "change": ("change",),
-}
-
 
 def effective_comm(settings: FileSettings, operation: str) -> Comm:
     """The mode a file-data operation really uses: plain when a granting right is free.
@@ -141,6 +137,15 @@ def _app_crypto(value: KeyType | AppCrypto | str) -> AppCrypto:
     return AppCrypto(KeyType.parse(value).app_crypto_bits)
 
 
+@runtime_checkable
+class Transceiver(Protocol):
+    """What the client talks through: anything that sends one APDU to a card and returns the
+    card's whole response (data, then SW1 SW2) — a reader driver, the emulated card's host, or a
+    scripted fake."""
+
+    def transceive(self, apdu: bytes) -> bytes: ...
+
+
 def _apdu(code: int, data: bytes) -> bytes:
     if data:
         return bytes([0x90, code, 0x00, 0x00, len(data)]) + data + b"\x00"
@@ -156,15 +161,16 @@ class DESFire:
     is the application the card already has selected (0, the PICC level, after activation).
     """
 
-    def __init__(self, transceiver, *, rng: Rng | None = None, session: Session | None = None,
-                 frame_size: int = 255, aid: int = 0) -> None:
+    def __init__(self, transceiver: Transceiver, *, rng: Rng | None = None,
+                 session: Session | None = None, frame_size: int = 255,
+                 aid: int = PICC_AID) -> None:
         if not callable(getattr(transceiver, "transceive", None)):
             raise InvalidArgument("transceiver must have a transceive(apdu) -> bytes method")
         if session is not None and not isinstance(session, Session):
             raise InvalidArgument(f"session must be a Session, got {type(session).__name__}")
-        self.transceiver = transceiver
+        self.transceiver: Transceiver = transceiver
         self.rng: Rng = rng or os.urandom
-        self.frame_size = _check_int("frame_size", frame_size, 1, 255)
+        self.frame_size = _check_int("frame_size", frame_size, 1, U8_MAX)
         self.aid = _check_int("aid", aid, 0, U24_MAX)
         self._session = session
         self._file_settings: dict[int, FileSettings] = {}
@@ -191,7 +197,7 @@ class DESFire:
         """Drop the session when an exchange fails half-way; report card garbage as such."""
         try:
             yield
-        except MalformedResponse:
+        except (MalformedResponse, LengthMismatch):
             self._session = None
             raise
         except MalformedMessage as exc:
@@ -239,7 +245,7 @@ class DESFire:
             frames.append(data)
             total += len(data)
             if total > MAX_RESPONSE:
-                raise MalformedResponse("response exceeds the largest possible DESFire answer")
+                raise LengthMismatch("response exceeds the largest possible DESFire answer")
         if status != STATUS_OK:
             self._fail(status, cmd)
         return frames
@@ -287,7 +293,8 @@ class DESFire:
         """Authenticate with key ``key_no``; method: legacy, iso, aes, ev2first, ev2nonfirst.
 
         Sets and returns :attr:`session`.  On failure the session is None and the named status
-        error or :class:`~ekarta.errors.AuthenticationFailed` is raised.
+        error, :class:`~ekarta.errors.ProofMismatch` or :class:`~ekarta.errors.LengthMismatch` is
+        raised.
         """
         _key_no(key_no)
         _key("key", key)
@@ -315,7 +322,7 @@ class DESFire:
         uid = self._exchange(Cmd.GET_CARD_UID, comm=self._command_comm, resp_comm=Comm.FULL,
                              length=7)
         if len(uid) != 7:
-            raise MalformedResponse(f"GetCardUID answered {len(uid)} bytes, expected 7")
+            raise LengthMismatch(f"GetCardUID answered {len(uid)} bytes, expected 7")
         return uid
 
     def free_memory(self) -> int:
@@ -341,7 +348,7 @@ class DESFire:
         """The version of key ``key_no``."""
         answer = self._simple(Cmd.GET_KEY_VERSION, bytes([_key_no(key_no)]))
         if len(answer) != 1:
-            raise MalformedResponse(f"GetKeyVersion answered {len(answer)} bytes, expected 1")
+            raise LengthMismatch(f"GetKeyVersion answered {len(answer)} bytes, expected 1")
         return answer[0]
 
     def change_key(self, key_no: int, new_key: Key, old_key: Key | None = None) -> None:
@@ -377,11 +384,11 @@ class DESFire:
         """SetConfiguration: ``option`` byte and its data, sent encrypted.
 
         The card wants the PICC master key.  Without a session the command still goes out (the
-        card answers AuthenticationError), except option 0x01, whose data is a key: that raises
+        card answers AuthenticationRejected), except option 0x01, whose data is a key: that raises
         NotAuthenticated rather than send key material in clear.
         """
-        _check_int("option", option, 0, 0xFF)
-        data = _check_bytes("configuration data", data, 1, 0xFF)
+        _check_int("option", option, 0, U8_MAX)
+        data = _check_bytes("configuration data", data, 1, U8_MAX)
         if option == CONFIG_DEFAULT_KEY:
             self._require_session("setting the default key")
         self._exchange(Cmd.SET_CONFIGURATION, bytes([option]), data, comm=Comm.FULL,
@@ -413,11 +420,11 @@ class DESFire:
         """Delete application ``aid``; deleting the selected one returns to the PICC level."""
         self._simple(Cmd.DELETE_APPLICATION, aid_to_bytes(_check_int("aid", aid, 1, U24_MAX)))
         if aid == self.aid:
-            self.aid = 0
+            self.aid = PICC_AID
             self._session = None
             self._file_settings.clear()
 
-    def select_application(self, aid: int = 0) -> None:
+    def select_application(self, aid: int = PICC_AID) -> None:
         """Select application ``aid`` (0 = PICC level); ends the session."""
         header = aid_to_bytes(_check_int("aid", aid, 0, U24_MAX))
         self._session = None
@@ -450,7 +457,7 @@ class DESFire:
         """ISO file identifiers of the selected application."""
         data = self._simple(Cmd.GET_ISO_FILE_IDS)
         if len(data) % 2:
-            raise MalformedResponse(f"GetISOFileIDs answered an odd number of bytes: {data.hex()}")
+            raise LengthMismatch(f"GetISOFileIDs answered an odd number of bytes: {data.hex()}")
         return [int.from_bytes(data[i:i + 2], "little") for i in range(0, len(data), 2)]
 
     def get_file_settings(self, file_no: int) -> FileSettings:
@@ -575,7 +582,7 @@ class DESFire:
         header = bytes([file_no]) + u24le(offset) + u24le(length)
         data = self._exchange(Cmd.READ_DATA, header, comm=mode, length=expected)
         if length and len(data) != length:
-            raise MalformedResponse(f"ReadData answered {len(data)} bytes, asked for {length}")
+            raise LengthMismatch(f"ReadData answered {len(data)} bytes, asked for {length}")
         return data
 
     def write_data(self, file_no: int, data: bytes, offset: int = 0, *,
@@ -593,7 +600,7 @@ class DESFire:
         mode = self._mode(_file_no(file_no), comm, "get_value")
         data = self._exchange(Cmd.GET_VALUE, bytes([file_no]), comm=mode, length=4)
         if len(data) != 4:
-            raise MalformedResponse(f"GetValue answered {len(data)} bytes, expected 4")
+            raise LengthMismatch(f"GetValue answered {len(data)} bytes, expected 4")
         return int.from_bytes(data, "little", signed=True)
 
     def _value_op(self, cmd: int, operation: str, file_no: int, amount: int,
@@ -648,7 +655,7 @@ class DESFire:
         header = bytes([file_no]) + u24le(offset) + u24le(count)
         data = self._exchange(Cmd.READ_RECORDS, header, comm=mode, length=expected)
         if len(data) % record_size or (count and len(data) != count * record_size):
-            raise MalformedResponse(
+            raise LengthMismatch(
                 f"ReadRecords answered {len(data)} bytes, not whole {record_size}-byte records")
         return [data[i:i + record_size] for i in range(0, len(data), record_size)]
 

@@ -1,36 +1,80 @@
-"""DESFire native command codes and the small enumerations their parameters use."""
+"""DESFire native command codes, the small enumerations their parameters use, and the ranges of
+their values (each limit stated here once, for the client, the emulated card and the layers above).
+"""
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
+from types import MappingProxyType
 
 from ekarta.errors import InvalidArgument
 
 __all__ = [
     "DESFIRE_PICC_DF_NAME",
     "FREE",
+    "GRANTING_RIGHTS",
+    "I32_MAX",
+    "I32_MIN",
     "MAX_APPLICATIONS",
+    "MAX_DF_NAME",
     "MAX_FILES",
     "MAX_KEYS",
     "NEVER",
+    "PICC_AID",
+    "U8_MAX",
+    "U16_MAX",
+    "U24_MAX",
     "AppCrypto",
     "Cmd",
     "Comm",
     "FileType",
 ]
 
+# --- value ranges ---------------------------------------------------------------------------------
+
+U8_MAX = 0xFF
+U16_MAX = 0xFFFF
+#: offsets, lengths, sizes, record counts and AIDs travel as 3 bytes
+U24_MAX = 0xFFFFFF
+#: value files hold signed 32-bit values
+I32_MIN = -(2**31)
+I32_MAX = 2**31 - 1
+
+#: The AID of the PICC level (the card's master application); applications are 1..U24_MAX.
+PICC_AID = 0x000000
+
+# EV1 limits; EV2 and later lift the application count, so treat these as EV1 figures.
+MAX_APPLICATIONS = 28
+#: file numbers are 0..MAX_FILES - 1
+MAX_FILES = 32
+#: an application has 1..MAX_KEYS keys, numbered 0..MAX_KEYS - 1
+MAX_KEYS = 14
+#: an ISO DF name has 1..MAX_DF_NAME bytes
+MAX_DF_NAME = 16
+
+#: ISO 7816-4 DF name of the PICC level (the card's master application).
+DESFIRE_PICC_DF_NAME = bytes.fromhex("D2760000850100")
+
+# --- access rights --------------------------------------------------------------------------------
+
 #: Access-right nibble: the operation needs no authentication.
 FREE = 0xE
 #: Access-right nibble: the operation is never allowed.
 NEVER = 0xF
 
-#: ISO 7816-4 DF name of the PICC level (the card's master application).
-DESFIRE_PICC_DF_NAME = bytes.fromhex("D2760000850100")
-
-# EV1 limits; EV2 and later lift the application count, so treat these as EV1 figures.
-MAX_APPLICATIONS = 28
-MAX_FILES = 32
-MAX_KEYS = 14
+#: Which access rights grant each file operation (docs/desfire-protocol.md, "effective mode"):
+#: the client picks the communication mode by it, the emulated card checks the session by it.
+GRANTING_RIGHTS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "read": ("read", "read_write"),
+    "get_value": ("read", "write", "read_write"),
+    "debit": ("read", "write", "read_write"),
+    "write": ("write", "read_write"),
+    "limited_credit": ("write", "read_write"),
+    "credit": ("read_write",),
+    "clear": ("read_write",),
+    "change": ("change",),
+})
 
 
 class Cmd(enum.IntEnum):
@@ -89,7 +133,7 @@ class Comm(enum.Enum):
     @classmethod
     def from_settings(cls, byte: int) -> Comm:
         """Decode bits 1..0 of a file's communication-settings byte (other bits are ignored)."""
-        if isinstance(byte, bool) or not isinstance(byte, int) or not 0 <= byte <= 0xFF:
+        if isinstance(byte, bool) or not isinstance(byte, int) or not 0 <= byte <= U8_MAX:
             raise InvalidArgument(f"communication settings must be a byte, got {byte!r}")
         # The datasheet defines 0b10 as plain too, so only 0b01 and 0b11 add protection.
         return {0b01: cls.MAC, 0b11: cls.FULL}.get(byte & 0b11, cls.PLAIN)
@@ -122,6 +166,12 @@ class AppCrypto(enum.IntEnum):
     TDES3 = 0x40
     AES = 0x80
 
+    @property
+    def family(self) -> str:
+        """The key types of the family: "des/2k3des", "3k3des" or "aes"."""
+        return {AppCrypto.DES_3DES: "des/2k3des", AppCrypto.TDES3: "3k3des",
+                AppCrypto.AES: "aes"}[self]
+
 
 class FileType(enum.IntEnum):
     """File types as GetFileSettings reports them."""
@@ -131,3 +181,10 @@ class FileType(enum.IntEnum):
     VALUE = 2
     LINEAR_RECORD = 3
     CYCLIC_RECORD = 4
+
+    @property
+    def label(self) -> str:
+        """E.g. "std data", "cyclic record"."""
+        return {FileType.STD_DATA: "std data", FileType.BACKUP_DATA: "backup data",
+                FileType.VALUE: "value", FileType.LINEAR_RECORD: "linear record",
+                FileType.CYCLIC_RECORD: "cyclic record"}[self]

@@ -10,13 +10,19 @@ from __future__ import annotations
 import enum
 import hmac
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TypeAlias
 
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from ekarta.errors import InvalidArgument
+
+Rng: TypeAlias = Callable[[int], bytes]
+"""A source of random bytes, ``rng(n) -> n bytes``: :func:`os.urandom` unless a caller injects
+another (to replay published transcripts, or for repeatable tests)."""
 
 
 class KeyType(enum.Enum):
@@ -196,6 +202,7 @@ class BlockCipher:
     def __init__(self, key_type: KeyType, key: bytes):
         self.key_type = key_type
         self.block_size = key_type.block_size
+        self._algorithm: type[algorithms.AES] | type[TripleDES]
         if key_type is KeyType.AES:
             self._algorithm_key = key
             self._algorithm = algorithms.AES

@@ -33,7 +33,7 @@ from ekarta.desfire.crypto import (
     unpad_iso9797_m2,
     xor,
 )
-from ekarta.errors import IntegrityCheckFailed, InvalidArgument, MalformedMessage
+from ekarta.errors import ChecksumMismatch, InvalidArgument, LengthMismatch, NotAuthenticated
 
 __all__ = ["Comm", "EV1Session", "EV2Session", "LegacySession", "Session"]
 
@@ -49,9 +49,9 @@ def _strip_zero_padded_crc(plain: bytes, crc_len: int, check, length: int | None
     if length is not None:
         end = length + crc_len
         if end > len(plain) or any(plain[end:]):
-            raise IntegrityCheckFailed("encrypted message has the wrong length or padding")
+            raise ChecksumMismatch("encrypted message has the wrong length or padding")
         if not constant_time_equal(plain[length:end], check(plain[:length])):
-            raise IntegrityCheckFailed("CRC of the encrypted message does not match")
+            raise ChecksumMismatch("CRC of the encrypted message does not match")
         return plain[:length]
     stripped = plain.rstrip(b"\x00")
     trailing = len(plain) - len(stripped)
@@ -65,7 +65,7 @@ def _strip_zero_padded_crc(plain: bytes, crc_len: int, check, length: int | None
             continue
         if constant_time_equal(plain[n:n + crc_len], check(plain[:n])):
             return plain[:n]
-    raise IntegrityCheckFailed("CRC of the encrypted message does not match")
+    raise ChecksumMismatch("CRC of the encrypted message does not match")
 
 
 class Session:
@@ -152,15 +152,15 @@ def _open_key_plain(plain: bytes, new_type: KeyType, old_key: Key | None, crc, m
     crc_end = size + crc_len + (crc_len if old_key is not None else 0)
     if len(plain) < crc_end or any(plain[crc_end:]) or \
             len(plain) != len(pad_zero(plain[:crc_end], block_size)):
-        raise MalformedMessage("ChangeKey cryptogram has the wrong length")
+        raise LengthMismatch("ChangeKey cryptogram has the wrong length")
     material = plain[:size]
     if not constant_time_equal(plain[size:size + crc_len], material_crc(material)):
-        raise IntegrityCheckFailed("ChangeKey CRC does not match")
+        raise ChecksumMismatch("ChangeKey CRC does not match")
     version = material[-1] if new_type is KeyType.AES else None
     key = _key_from_plain(new_type, material[:_key_material_size(new_type)], old_key, version)
     if old_key is not None and not constant_time_equal(
             plain[size + crc_len:crc_end], crc(key.card_bytes())):
-        raise IntegrityCheckFailed("CRC of the new key does not match")
+        raise ChecksumMismatch("CRC of the new key does not match")
     return key
 
 
@@ -211,13 +211,13 @@ class LegacySession(Session):
             return payload
         if comm is Comm.MAC:
             if len(payload) < 4:
-                raise MalformedMessage("MACed message is shorter than its MAC")
+                raise LengthMismatch("MACed message is shorter than its MAC")
             data, mac = payload[:-4], payload[-4:]
             if not constant_time_equal(mac, self._mac(data)):
-                raise IntegrityCheckFailed("MAC does not match")
+                raise ChecksumMismatch("MAC does not match")
             return data
         if len(payload) % 8:
-            raise MalformedMessage("encrypted message is not a whole number of blocks")
+            raise LengthMismatch("encrypted message is not a whole number of blocks")
         if card_side:
             plain = self._cipher.legacy_receive(payload)
         else:
@@ -240,7 +240,7 @@ class LegacySession(Session):
 
     def open_change_key(self, cmd, key_no_byte, body, new_type, old_key):
         if not body or len(body) % 8:
-            raise MalformedMessage("ChangeKey cryptogram is not a whole number of blocks")
+            raise LengthMismatch("ChangeKey cryptogram is not a whole number of blocks")
         plain = self._cipher.legacy_receive(body)
         return _open_key_plain(plain, new_type, old_key, crc16, lambda material: crc16(material),
                                block_size=8)
@@ -286,19 +286,23 @@ class EV1Session(Session):
     def block_size(self) -> int:
         return self._cipher.block_size
 
+    def _running_iv(self) -> bytes:
+        assert self.iv is not None  # __post_init__ sets it: None only means "start from zero"
+        return self.iv
+
     def _cmac(self, message: bytes) -> bytes:
-        self.iv = self._cipher.cmac(message, self.iv)
+        self.iv = self._cipher.cmac(message, self._running_iv())
         return self.iv[:8]
 
     def _encrypt(self, plain: bytes) -> bytes:
-        enc = self._cipher.encrypt_cbc(pad_zero(plain, self.block_size), self.iv)
+        enc = self._cipher.encrypt_cbc(pad_zero(plain, self.block_size), self._running_iv())
         self.iv = enc[-self.block_size:]
         return enc
 
     def _decrypt(self, enc: bytes) -> bytes:
         if not enc or len(enc) % self.block_size:
-            raise MalformedMessage("encrypted message is not a whole number of blocks")
-        plain = self._cipher.decrypt_cbc(enc, self.iv)
+            raise LengthMismatch("encrypted message is not a whole number of blocks")
+        plain = self._cipher.decrypt_cbc(enc, self._running_iv())
         self.iv = enc[-self.block_size:]
         return plain
 
@@ -318,10 +322,10 @@ class EV1Session(Session):
             return _strip_zero_padded_crc(plain, 4, lambda d: crc32(prefix + d), length)
         if comm is Comm.MAC and body:
             if len(body) < 8:
-                raise MalformedMessage("MACed command is shorter than its MAC")
+                raise LengthMismatch("MACed command is shorter than its MAC")
             data, mac = body[:-8], body[-8:]
             if not constant_time_equal(mac, self._cmac(bytes([cmd]) + header + data)):
-                raise IntegrityCheckFailed("command CMAC does not match")
+                raise ChecksumMismatch("command CMAC does not match")
             return data
         self._cmac(bytes([cmd]) + header + body)
         return body
@@ -337,10 +341,10 @@ class EV1Session(Session):
             return _strip_zero_padded_crc(
                 plain, 4, lambda d: crc32(d + bytes([status])), length)
         if len(payload) < 8:
-            raise IntegrityCheckFailed("response CMAC is missing")
+            raise LengthMismatch("response is shorter than its CMAC")
         data, mac = payload[:-8], payload[-8:]
         if not constant_time_equal(mac, self._cmac(data + bytes([status]))):
-            raise IntegrityCheckFailed("response CMAC does not match")
+            raise ChecksumMismatch("response CMAC does not match")
         return data
 
     def change_key_cryptogram(self, cmd, key_no_byte, new_key, old_key):
@@ -396,7 +400,7 @@ class EV2Session(Session):
 
     def _advance(self) -> None:
         if self.cmd_counter >= 0xFFFF:
-            raise IntegrityCheckFailed("EV2 command counter exhausted; authenticate again")
+            raise NotAuthenticated("EV2 command counter exhausted; authenticate again")
         self.cmd_counter += 1
 
     def wrap_command(self, cmd, header, data, comm):
@@ -411,19 +415,19 @@ class EV2Session(Session):
         if comm is Comm.PLAIN:
             return body
         if len(body) < 8:
-            raise MalformedMessage("command MAC is missing")
+            raise LengthMismatch("command MAC is missing")
         data, mac = body[:-8], body[-8:]
         expected = self.mac_t(bytes([cmd]) + self._ctr() + self.ti + header + data)
         if not constant_time_equal(mac, expected):
-            raise IntegrityCheckFailed("command MAC does not match")
+            raise ChecksumMismatch("command MAC does not match")
         if comm is Comm.FULL and data:
             if len(data) % 16:
-                raise MalformedMessage("encrypted command data is not a whole number of blocks")
+                raise LengthMismatch("encrypted command data is not a whole number of blocks")
             plain = unpad_iso9797_m2(self._enc.decrypt_cbc(data, self._iv(b"\xA5\x5A", 0)))
             if plain is None:
-                raise IntegrityCheckFailed("command padding is invalid")
+                raise ChecksumMismatch("command padding is invalid")
             if length is not None and len(plain) != length:
-                raise MalformedMessage("decrypted command data has the wrong length")
+                raise LengthMismatch("decrypted command data has the wrong length")
             return plain
         return data
 
@@ -442,19 +446,19 @@ class EV2Session(Session):
             self._advance()
             return payload
         if len(payload) < 8:
-            raise IntegrityCheckFailed("response MAC is missing")
+            raise LengthMismatch("response MAC is missing")
         data, mac = payload[:-8], payload[-8:]
         expected = self.mac_t(bytes([status]) + self._ctr(1) + self.ti + data)
         if not constant_time_equal(mac, expected):
-            raise IntegrityCheckFailed("response MAC does not match")
+            raise ChecksumMismatch("response MAC does not match")
         if comm is Comm.FULL and data:
             if len(data) % 16:
-                raise IntegrityCheckFailed("encrypted response is not a whole number of blocks")
+                raise LengthMismatch("encrypted response data is not a whole number of blocks")
             plain = unpad_iso9797_m2(self._enc.decrypt_cbc(data, self._iv(b"\x5A\xA5", 1)))
             if plain is None:
-                raise IntegrityCheckFailed("response padding is invalid")
+                raise ChecksumMismatch("response padding is invalid")
             if length is not None and len(plain) != length:
-                raise IntegrityCheckFailed("decrypted response has the wrong length")
+                raise LengthMismatch("decrypted response data has the wrong length")
             data = plain
         self._advance()
         return data
@@ -470,12 +474,12 @@ class EV2Session(Session):
         size = _key_material_size(new_type) + 1
         expected = size + (4 if old_key is not None else 0)
         if len(plain) != expected:
-            raise MalformedMessage("ChangeKey cryptogram has the wrong length")
+            raise LengthMismatch("ChangeKey cryptogram has the wrong length")
         material = plain[:size - 1]
         key = _key_from_plain(new_type, material, old_key, plain[size - 1])
         if key.type is not KeyType.AES:
             key = key.with_version(plain[size - 1])
         if old_key is not None and not constant_time_equal(
                 plain[size:size + 4], crc32(key.card_bytes())):
-            raise IntegrityCheckFailed("CRC of the new key does not match")
+            raise ChecksumMismatch("CRC of the new key does not match")
         return key

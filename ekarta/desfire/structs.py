@@ -11,6 +11,7 @@ All multi-byte integers on DESFire are little-endian.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self, TypeVar
@@ -39,7 +40,21 @@ from construct import (
     this,
 )
 
-from ekarta.desfire.commands import FREE, MAX_FILES, MAX_KEYS, NEVER, AppCrypto, Comm, FileType
+from ekarta.desfire.commands import (
+    FREE,
+    I32_MAX,
+    I32_MIN,
+    MAX_DF_NAME,
+    MAX_FILES,
+    MAX_KEYS,
+    NEVER,
+    U8_MAX,
+    U16_MAX,
+    U24_MAX,
+    AppCrypto,
+    Comm,
+    FileType,
+)
 from ekarta.errors import InvalidArgument, MalformedResponse
 
 __all__ = [
@@ -54,6 +69,7 @@ __all__ = [
     "KeySettings",
     "KeySettingsInfo",
     "VersionInfo",
+    "VersionPart",
     "aid_from_bytes",
     "aid_to_bytes",
     "build_aid_list",
@@ -61,17 +77,12 @@ __all__ = [
     "parse_df_names",
     "parse_free_memory",
     "parse_u24le",
+    "right_name",
     "u24le",
 ]
 
 T = TypeVar("T")
 
-U8_MAX = 0xFF
-U16_MAX = 0xFFFF
-U24_MAX = 0xFFFFFF
-I32_MIN = -(2**31)
-I32_MAX = 2**31 - 1
-MAX_DF_NAME = 16
 
 # --- construct declarations -----------------------------------------------------------------------
 
@@ -341,7 +352,8 @@ def _to_bcd(value: int) -> dict[str, int]:
 # --- access rights and key settings ---------------------------------------------------------------
 
 
-def _right_name(nibble: int) -> str:
+def right_name(nibble: int) -> str:
+    """An access-right or change-key nibble: ``key0``..``key13``, ``free`` or ``never``."""
     if nibble == FREE:
         return "free"
     if nibble == NEVER:
@@ -405,8 +417,8 @@ class AccessRights:
     def describe(self) -> str:
         """E.g. ``read=key1 write=key2 rw=free change=never``."""
         return (
-            f"read={_right_name(self.read)} write={_right_name(self.write)} "
-            f"rw={_right_name(self.read_write)} change={_right_name(self.change)}"
+            f"read={right_name(self.read)} write={right_name(self.write)} "
+            f"rw={right_name(self.read_write)} change={right_name(self.change)}"
         )
 
     def __str__(self) -> str:
@@ -484,6 +496,28 @@ class KeySettings:
     def __int__(self) -> int:
         return self.to_byte()
 
+    @property
+    def change_key_name(self) -> str:
+        """Who changes keys: ``key0``..``key13``, ``same key`` or ``frozen``."""
+        return {0xE: "same key", 0xF: "frozen"}.get(self.change_key, f"key{self.change_key}")
+
+    def describe(self, *, picc: bool = False) -> str:
+        """E.g. ``0x0F: listing free, create/delete free, config changeable, key0 changeable,
+        keys changed with key0``; at the PICC level (``picc``) creation is of applications and
+        the change-key nibble means nothing."""
+        create = "create app" if picc else "create/delete"
+        parts = [
+            "listing free" if self.free_directory else "listing needs key0",
+            f"{create} free" if self.free_create_delete else f"{create} needs key0",
+            "config changeable" if self.config_changeable else "config frozen",
+            "key0 changeable" if self.master_key_changeable else "key0 frozen",
+        ]
+        if not picc:
+            change = self.change_key_name
+            parts.append({"frozen": "other keys frozen", "same key": "keys change themselves"}
+                         .get(change, f"keys changed with {change}"))
+        return f"0x{self.to_byte():02X}: " + ", ".join(parts)
+
 
 def _keys_to_dict(crypto: AppCrypto, iso_file_ids: bool, key_count: int) -> dict[str, Any]:
     return {
@@ -494,10 +528,10 @@ def _keys_to_dict(crypto: AppCrypto, iso_file_ids: bool, key_count: int) -> dict
 
 
 def _check_crypto(value: object) -> AppCrypto:
-    try:
-        return AppCrypto(value)
-    except ValueError:
-        raise InvalidArgument(f"crypto must be an AppCrypto, got {value!r}") from None
+    if isinstance(value, int):
+        with contextlib.suppress(ValueError):
+            return AppCrypto(value)
+    raise InvalidArgument(f"crypto must be an AppCrypto, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -570,6 +604,24 @@ _PRODUCTS: dict[tuple[int, int], str] = {
 
 
 @dataclass(frozen=True)
+class VersionPart:
+    """The hardware or the software part of a GetVersion answer."""
+
+    vendor_id: int
+    type: int
+    subtype: int
+    major: int
+    minor: int
+    storage_size: int
+    protocol: int
+
+    @property
+    def version(self) -> str:
+        """``major.minor``, e.g. ``18.0``."""
+        return f"{self.major}.{self.minor}"
+
+
+@dataclass(frozen=True)
 class VersionInfo:
     """The GetVersion answer: hardware part, software part, then UID, batch and production date.
 
@@ -632,7 +684,7 @@ class VersionInfo:
 
     def build(self) -> bytes:
         """The concatenated response bytes."""
-        value = {
+        value: dict[str, Any] = {
             part: {name: getattr(self, f"{part}_{name}") for name in _VERSION_PART_FIELDS}
             for part in ("hw", "sw")
         }
@@ -644,6 +696,14 @@ class VersionInfo:
             extra=self.extra,
         )
         return _encode("version info", version_format, value)
+
+    @property
+    def hardware(self) -> VersionPart:
+        return VersionPart(*(getattr(self, f"hw_{name}") for name in _VERSION_PART_FIELDS))
+
+    @property
+    def software(self) -> VersionPart:
+        return VersionPart(*(getattr(self, f"sw_{name}") for name in _VERSION_PART_FIELDS))
 
     @property
     def production_year_full(self) -> int:
@@ -781,6 +841,21 @@ class FileSettings:
         if raw and raw[0] not in _FILE_TYPE_CODES:
             raise MalformedResponse(f"{what} names unknown file type 0x{raw[0]:02X}: {raw.hex()}")
         return _decode(what, file_settings_format, raw, convert)
+
+    def describe_extent(self) -> str:
+        """What the file holds, in words: ``size 32``; ``limits -100..1000, limited credit 0,
+        free GetValue``; ``record size 16, 3 of max 10 records``."""
+        if self.file_type in (FileType.STD_DATA, FileType.BACKUP_DATA):
+            return f"size {self.size}"
+        if self.file_type is FileType.VALUE:
+            text = f"limits {self.lower_limit}..{self.upper_limit}"
+            if self.limited_credit_enabled:
+                text += f", limited credit {self.limited_credit_value}"
+            else:
+                text += ", no limited credit"
+            return text + (", free GetValue" if self.free_get_value else "")
+        return (f"record size {self.record_size}, "
+                f"{self.current_records} of max {self.max_records} records")
 
     def build(self) -> bytes:
         """The response bytes."""

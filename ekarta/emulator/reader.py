@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 
+from ekarta.desfire.crypto import Rng
 from ekarta.emulator import SAK, CardMute, CardTorn, VirtualCard, deliver
 from ekarta.errors import (
     CardRemovedError,
@@ -53,7 +53,7 @@ class EmulatorReader(Reader):
     """A reader with a :class:`~ekarta.emulator.VirtualCard` in its field (attribute ``card``)."""
 
     def __init__(self, card: VirtualCard | None = None, path: str | os.PathLike[str] | None = None,
-                 *, rng: Callable[[int], bytes] | None = None, uid: bytes | None = None) -> None:
+                 *, rng: Rng | None = None, uid: bytes | None = None) -> None:
         self.path = None if path is None else os.path.expanduser(os.fspath(path))
         super().__init__(f"emulator:{'' if path is None else os.fspath(path)}")
         if card is not None:

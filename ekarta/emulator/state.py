@@ -30,12 +30,21 @@ import datetime
 import json
 import os
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ekarta.desfire.commands import MAX_APPLICATIONS, MAX_FILES, MAX_KEYS, AppCrypto, FileType
-from ekarta.desfire.crypto import Key, KeyType
+from ekarta.desfire.commands import (
+    I32_MAX,
+    I32_MIN,
+    MAX_APPLICATIONS,
+    MAX_FILES,
+    MAX_KEYS,
+    U8_MAX,
+    U24_MAX,
+    AppCrypto,
+    FileType,
+)
+from ekarta.desfire.crypto import Key, KeyType, Rng
 from ekarta.desfire.session import Comm
 from ekarta.desfire.structs import (
     I32_MAX,
@@ -69,8 +78,6 @@ __all__ = [
     "load_state",
     "save_state",
 ]
-
-Rng = Callable[[int], bytes]
 
 FORMAT_VERSION = 1
 TOTAL_MEMORY = 8192
@@ -503,7 +510,7 @@ class _Obj:
         kt = KeyType.parse(o.text("type", tuple(t.value for t in KeyType)))
         raw = o.hex("key", kt.key_size, kt.key_size)
         assert raw is not None
-        return Key(kt, raw).with_version(o.integer("version", 0, 0xFF))
+        return Key(kt, raw).with_version(o.integer("version", 0, U8_MAX))
 
 
 def _file_from_json(o: _Obj) -> File:
@@ -568,7 +575,7 @@ def _app_from_json(o: _Obj) -> Application:
     df_name = o.hex("df_name", 1, MAX_DF_NAME, optional=True)
     if df_name is not None and iso_fid is None:
         raise ValueError(f"{o.where}: a DF name needs an ISO file identifier")
-    settings = KeySettings.from_byte(o.integer("key_settings", 0, 0xFF))
+    settings = KeySettings.from_byte(o.integer("key_settings", 0, U8_MAX))
     app = Application(aid, settings, crypto, keys, iso_fid, df_name)
     for i, item in enumerate(o.items("files")):
         f = _file_from_json(_Obj(item, f"{o.where}.files[{i}]"))
@@ -587,10 +594,10 @@ def _state_from_json(o: _Obj) -> CardState:
     state = CardState(
         uid=uid,
         picc_key=picc.key("key"),
-        picc_settings=KeySettings.from_byte(picc.integer("key_settings", 0, 0xFF)),
+        picc_settings=KeySettings.from_byte(picc.integer("key_settings", 0, U8_MAX)),
         configuration=picc.integer("configuration", 0, 0x03),
         default_key=picc.hex("default_key", 24, 24) or bytes(24),
-        default_key_version=picc.integer("default_key_version", 0, 0xFF),
+        default_key_version=picc.integer("default_key_version", 0, U8_MAX),
         ats=picc.hex("ats", 1, 20) or DEFAULT_ATS,
         batch=o.hex("batch", 5, 5) or bytes(5),
         production_week=production.integer("week", 0, 99),

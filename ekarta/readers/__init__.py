@@ -51,8 +51,9 @@ import importlib
 import re
 from collections.abc import Callable
 
+from ekarta.desfire.client import Transceiver
 from ekarta.errors import ReaderError, UnknownReaderScheme
-from ekarta.readers.base import CardInfo, Reader, Transceiver
+from ekarta.readers.base import CardInfo, Reader
 
 __all__ = [
     "CardInfo",

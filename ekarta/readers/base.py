@@ -1,8 +1,9 @@
 """What every reader driver provides.
 
 The protocol layer needs nothing but an object with ``transceive(apdu: bytes) -> bytes``: the
-:class:`Transceiver` protocol.  :class:`Reader` is the fuller interface that drivers implement on
-top of it: card presence, waiting for a card, what the card said when it was selected, and closing.
+:class:`~ekarta.desfire.client.Transceiver` protocol, declared next to the client that consumes it.
+:class:`Reader` is the fuller interface that drivers implement on top of it: card presence,
+waiting for a card, what the card said when it was selected, and closing.
 Drivers trace every frame at :data:`ekarta.log.TRACE` through :meth:`Reader._trace`.
 
 Terminals watch a reader with :meth:`Reader.monitor`, which yields a :class:`CardEvent` for every
@@ -19,25 +20,18 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Literal, Protocol, Self, runtime_checkable
+from typing import Literal, Self
 
 from ekarta.errors import InvalidArgument, NoReaderError, ReaderError, ReaderTimeout
 from ekarta.log import TRACE, hexdump
 
-__all__ = ["RECV", "SEND", "CardEvent", "CardInfo", "Reader", "Transceiver"]
+__all__ = ["RECV", "SEND", "CardEvent", "CardInfo", "Reader"]
 
 SEND = ">>"
 """Direction mark for a frame sent to the card (a command APDU)."""
 
 RECV = "<<"
 """Direction mark for a frame received from the card (a response APDU)."""
-
-
-@runtime_checkable
-class Transceiver(Protocol):
-    """Anything that sends one APDU to a card and returns the card's whole response."""
-
-    def transceive(self, apdu: bytes) -> bytes: ...
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import logging
 from ekarta.desfire.client import DESFire
 from ekarta.errors import (
     ApplicationNotFound,
-    AuthenticationError,
+    AuthenticationRejected,
     DESFireStatusError,
     FileNotFound,
     NoSuchKey,
@@ -95,7 +95,7 @@ def authenticate(desfire: DESFire, keys: KeyProvider, role: KeyRole,
         uid = card_uid(desfire)
     try:
         desfire.authenticate(int(role), keys.card_key(role, uid), "aes")
-    except (AuthenticationError, NoSuchKey):
+    except (AuthenticationRejected, NoSuchKey):
         raise _diagnose_key(desfire, role) from None
     return uid
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from ekarta.desfire.client import DESFire
 from ekarta.desfire.commands import AppCrypto
 from ekarta.desfire.crypto import Key, KeyType
-from ekarta.errors import AuthenticationError, NoSuchKey
+from ekarta.errors import AuthenticationRejected, NoSuchKey
 from ekarta.transit.errors import CouponError, RecordError
 from ekarta.transit.keystore import KeyProvider
 from ekarta.transit.layout import (
@@ -109,14 +109,14 @@ def _picc(desfire: DESFire, keys: KeyProvider, uid: bytes | None, steps: list[st
     if info.crypto is not AppCrypto.AES:
         try:
             desfire.authenticate(0, _FACTORY_DES, "iso")
-        except AuthenticationError:
+        except AuthenticationRejected:
             raise IssueError("the PICC master key is not the factory default: the card is "
                              "someone else's or issued by another system") from None
         desfire.change_key(0, picc_key)  # ends the session: it was authenticated with key 0
         steps.append("PICC master key")
     try:
         desfire.authenticate(0, picc_key, "aes")
-    except AuthenticationError:
+    except AuthenticationRejected:
         raise IssueError("the card's PICC master key is not this keystore's: the card was "
                          "issued under other keys") from None
     if desfire.get_card_uid() != uid:
@@ -147,7 +147,7 @@ def _application(desfire: DESFire, keys: KeyProvider, uid: bytes, steps: list[st
     try:
         desfire.authenticate(0, card_keys[KeyRole.MASTER] if master_done else _FACTORY_AES,
                              "aes")
-    except (AuthenticationError, NoSuchKey):
+    except (AuthenticationRejected, NoSuchKey):
         raise IssueError(f"application {AID:06X} does not accept this keystore's master key: "
                          "the card was issued under other keys") from None
     present = set(desfire.get_file_ids())

@@ -32,10 +32,10 @@ import json
 import logging
 import os
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from ekarta.desfire.crypto import Key, KeyType
+from ekarta.desfire.crypto import Key, KeyType, Rng
 from ekarta.desfire.diversify import diversify
 from ekarta.errors import EkartaError
 from ekarta.transit.errors import CouponError, KeyFormatError
@@ -274,7 +274,7 @@ def _parse_key(value: object, what: str) -> Key:
 
 def create_keystore(path: str | os.PathLike[str], *, system_id: bytes = DEFAULT_SYSTEM_ID,
                     force: bool = False,
-                    rng: Callable[[int], bytes] = os.urandom) -> FileKeyStore:
+                    rng: Rng = os.urandom) -> FileKeyStore:
     """Create a keystore with fresh master keys and an Ed25519 signing key, file mode 0600.
 
     Refuses to overwrite an existing file unless ``force``: losing master keys makes every card

@@ -17,7 +17,7 @@ This module is the single source of truth that ``docs/card-layout.md`` describes
 
 A DESFire file has four access-right nibbles (Read, Write, ReadWrite, Change), so a file cannot
 name more than three keys for its data.  The table of which right grants which command is
-:data:`ekarta.desfire.client.GRANTING_RIGHTS`; :func:`allows` applies it.
+:data:`ekarta.desfire.commands.GRANTING_RIGHTS`; :func:`allows` applies it.
 """
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 
-from ekarta.desfire.client import GRANTING_RIGHTS
-from ekarta.desfire.commands import FREE, NEVER, FileType
+from ekarta.desfire.commands import FREE, GRANTING_RIGHTS, NEVER, PICC_AID, U24_MAX, FileType
 from ekarta.desfire.session import Comm
 from ekarta.desfire.structs import AccessRights, FileSettings, KeySettings
 from ekarta.transit.errors import InvalidField
@@ -62,8 +61,6 @@ __all__ = [
     "diversification_input",
     "settings_match",
 ]
-
-PICC_AID = 0x000000
 
 AID = 0x4B4501
 """The transit application ("KE", version 01).  A placeholder until the operator registers an AID
@@ -178,7 +175,7 @@ FILES: tuple[FileSpec, ...] = (CARD_RECORD_FILE, SLOTS_FILE, LOG_FILE, PURSE_FIL
 
 def allows(role: KeyRole, spec: FileSpec, operation: str) -> bool:
     """Whether a session with ``role``'s key may do ``operation`` (a key of
-    :data:`~ekarta.desfire.client.GRANTING_RIGHTS`: read, write, debit, credit...) on ``spec``."""
+    :data:`~ekarta.desfire.commands.GRANTING_RIGHTS`: read, write, debit, credit...) on ``spec``."""
     rights = GRANTING_RIGHTS[operation]
     return any(getattr(spec.access, right) in (int(role), FREE) for right in rights)
 
@@ -209,7 +206,7 @@ def diversification_input(uid: bytes, aid: int, system_id: bytes) -> bytes:
     """AN10922 input of a card key: ``UID || AID (3 bytes LE) || system identifier``."""
     if not isinstance(uid, bytes | bytearray) or len(uid) not in UID_LENGTHS:
         raise InvalidField("card UID must be 4, 7 or 10 bytes")
-    if not 0 <= aid <= 0xFFFFFF:
+    if not 0 <= aid <= U24_MAX:
         raise InvalidField("AID must be 3 bytes")
     return bytes(uid) + aid.to_bytes(3, "little") + check_system_id(system_id)
 

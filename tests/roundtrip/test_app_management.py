@@ -10,11 +10,11 @@ from ekarta.desfire.structs import AccessRights, KeySettings
 from ekarta.errors import (
     ApplicationNotFound,
     AuthenticationError,
-    AuthenticationFailed,
+    AuthenticationRejected,
+    ChecksumRejected,
     CountError,
     DuplicateError,
     FileNotFound,
-    IntegrityError,
     InvalidArgument,
     NoSuchKey,
     ParameterError,
@@ -31,8 +31,6 @@ from ._support import (
     pattern,
     personalise,
 )
-
-WRONG = (AuthenticationError, AuthenticationFailed)
 
 _CRYPTO = {"des": AppCrypto.DES_3DES, "2k3des": AppCrypto.DES_3DES,
            "3k3des": AppCrypto.TDES3, "aes": AppCrypto.AES}
@@ -90,7 +88,7 @@ def test_change_own_master_key(app: App, auth_case: AuthCase) -> None:
     app.auth(0)
     assert card.get_key_version(0) == 0x33
     card.create_std_data_file(1, 16, access=DATA_ACCESS)  # the new session works
-    with pytest.raises(WRONG):
+    with pytest.raises(AuthenticationError):
         if auth_case.method == "ev2nonfirst":
             card.authenticate(0, old0, "ev2first")
         else:
@@ -99,7 +97,7 @@ def test_change_own_master_key(app: App, auth_case: AuthCase) -> None:
 
 
 def test_change_other_key(app: App, auth_case: AuthCase) -> None:
-    """Key 0 changes key 1 (giving the old key); then a wrong old key is an IntegrityError."""
+    """Key 0 changes key 1 (giving the old key); then a wrong old key is a ChecksumRejected."""
     card = app.card
     new1 = variant(auth_case.keys[1], 0x44)
     card.change_key(1, new1, app.keys[1])
@@ -108,11 +106,11 @@ def test_change_other_key(app: App, auth_case: AuthCase) -> None:
     old1 = app.keys[1]
     app.keys[1] = new1
     app.auth(1)
-    with pytest.raises(WRONG):
+    with pytest.raises(AuthenticationError):
         app.auth(1, old1)
 
     app.auth(0)
-    with pytest.raises(IntegrityError):
+    with pytest.raises(ChecksumRejected):
         card.change_key(2, variant(auth_case.keys[2], 0x55), auth_case.wrong_key)
     app.auth(2)  # key 2 unchanged
     assert card.get_key_version(2) == 0x22
@@ -123,7 +121,7 @@ def test_change_key_rules(app: App, auth_case: AuthCase) -> None:
     card = app.card
     card.change_key_settings(KeySettings(change_key=0xE))
     app.auth(1)
-    with pytest.raises((AuthenticationError, PermissionDenied)):
+    with pytest.raises((AuthenticationRejected, PermissionDenied)):
         card.change_key(2, variant(auth_case.keys[2], 1), app.keys[2])
     app.auth(1)
     new1 = variant(auth_case.keys[1], 0x66)
@@ -147,7 +145,7 @@ def test_change_key_rules(app: App, auth_case: AuthCase) -> None:
 def test_change_key_needs_the_right_key(app: App, auth_case: AuthCase) -> None:
     card = app.card
     app.auth(2)  # change-key nibble 0: only key 0 may change keys
-    with pytest.raises((AuthenticationError, PermissionDenied)):
+    with pytest.raises((AuthenticationRejected, PermissionDenied)):
         card.change_key(1, variant(auth_case.keys[1], 7), app.keys[1])
     app.auth(1)
     assert card.get_key_version(1) == 0x11
@@ -168,7 +166,7 @@ def test_delete_selected_application(app: App) -> None:
 def test_delete_application_needs_key_0(app: App) -> None:
     card = app.card
     app.auth(1)
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(AuthenticationRejected):
         card.delete_application(app.aid)
     card.select_application(0)
     assert card.get_application_ids() == [app.aid]
@@ -183,14 +181,14 @@ def test_change_app_key_settings(app: App, auth_case: AuthCase) -> None:
     card.change_key_settings(KeySettings(free_directory=False))
     assert card.get_key_settings().settings == KeySettings(free_directory=False)
     app.select()
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(AuthenticationRejected):
         card.get_file_ids()
     app.auth(0)
     assert card.get_file_ids() == [3]
 
     card.change_key_settings(KeySettings(free_create_delete=False).to_byte())
     app.select()
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(AuthenticationRejected):
         card.create_std_data_file(4, 8, access=DATA_ACCESS)
     app.auth(0)
     card.create_std_data_file(4, 8, access=DATA_ACCESS)
@@ -207,7 +205,7 @@ def test_change_app_key_settings(app: App, auth_case: AuthCase) -> None:
 def test_change_key_settings_needs_master_key(app: App) -> None:
     card = app.card
     app.auth(1)
-    with pytest.raises((AuthenticationError, PermissionDenied)):
+    with pytest.raises((AuthenticationRejected, PermissionDenied)):
         card.change_key_settings(KeySettings(free_directory=False))
     app.select()
     assert card.get_key_settings().settings == KeySettings()
@@ -354,7 +352,7 @@ def test_change_file_settings(app: App, comm: str) -> None:
     app.auth(1)
     update = pattern(24, 12)
     card.write_data(1, update)
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(AuthenticationRejected):
         card.read_data(1)  # key 1 lost its Read/ReadWrite rights
     app.auth(2)
     assert card.read_data(1) == update
@@ -380,7 +378,7 @@ def test_change_file_settings_rights(app: App) -> None:
     with pytest.raises(PermissionDenied):
         card.change_file_settings(2, "plain", AccessRights.free())
     app.auth(1)
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(AuthenticationRejected):
         card.change_file_settings(3, "plain", AccessRights.free())
     app.auth(0)
     assert card.get_file_settings(2).access.change == 0xF

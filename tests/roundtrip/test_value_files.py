@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ekarta.errors import AuthenticationError, BoundaryError, PermissionDenied
+from ekarta.errors import AuthenticationRejected, BoundaryError, PermissionDenied
 
 from ._support import VALUE_ACCESS, App
 
@@ -124,7 +124,7 @@ def test_value_rights_of_weaker_key(app: App, comm: str) -> None:
     card.limited_credit(FILE, 7)
     card.commit_transaction()
     assert card.get_value(FILE) == 100
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(AuthenticationRejected):
         card.credit(FILE, 1)
     assert card.session is None
     app.auth(1)
@@ -140,7 +140,7 @@ def test_free_get_value_without_session(app: App) -> None:
                            access=VALUE_ACCESS)
     app.select()
     assert card.get_value(FILE) == 321
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(AuthenticationRejected):
         card.get_value(FILE + 1)
     app.auth(1)
     assert card.get_value(FILE + 1) == 123

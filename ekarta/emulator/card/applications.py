@@ -5,17 +5,18 @@ from __future__ import annotations
 
 from ekarta.desfire.commands import (
     DESFIRE_PICC_DF_NAME,
+    MAX_DF_NAME,
     MAX_APPLICATIONS,
     MAX_KEYS,
     AppCrypto,
     Cmd,
 )
-from ekarta.desfire.structs import MAX_DF_NAME, CreateApplicationParams, DFNameEntry
+from ekarta.desfire.structs import CreateApplicationParams, DFNameEntry
 from ekarta.emulator.card.context import RESERVED_FIDS, Context, Handler, Reply, fail, parse
 from ekarta.emulator.state import APPLICATION_COST, Application, default_key_for
 from ekarta.errors import (
     ApplicationNotFound,
-    AuthenticationError,
+    AuthenticationRejected,
     CountError,
     DuplicateError,
     LengthError,
@@ -76,7 +77,7 @@ def delete_application(ctx: Context, cmd: int, msg: bytes) -> Reply:
     volatile = ctx.volatile
     session = volatile.session
     if session is None or session.key_no != 0 or volatile.aid not in (0, aid):
-        fail(AuthenticationError, "needs the PICC or the application master key")
+        fail(AuthenticationRejected, "needs the PICC or the application master key")
     del apps[aid]
     ctx.changed()
     if volatile.aid != aid:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from ekarta.desfire.client import GRANTING_RIGHTS
+from ekarta.desfire.commands import GRANTING_RIGHTS
 from ekarta.desfire.commands import Cmd
 from ekarta.desfire.session import Comm
 from ekarta.emulator.card.context import (
@@ -27,7 +27,7 @@ from ekarta.emulator.card.context import (
 )
 from ekarta.emulator.state import DataFile, File, RecordFile, ValueFile
 from ekarta.errors import (
-    AuthenticationError,
+    AuthenticationRejected,
     BoundaryError,
     LengthError,
     ParameterError,
@@ -135,7 +135,7 @@ def get_value(ctx: Context, cmd: int, msg: bytes) -> Reply:
     f = _file_command(ctx, msg, 1, ValueFile)
     try:
         mode = ctx.mode(f, _GET_VALUE)
-    except (AuthenticationError, PermissionDenied):
+    except (AuthenticationRejected, PermissionDenied):
         if not (f.free_get_value and ctx.volatile.session is None):
             raise
         mode = Comm.PLAIN

@@ -16,13 +16,13 @@ from typing import Any, NoReturn, TypeVar
 
 from ekarta.desfire.auth import CardAuth
 from ekarta.desfire.commands import FREE, NEVER
-from ekarta.desfire.crypto import Key
+from ekarta.desfire.crypto import Key, Rng
 from ekarta.desfire.session import Comm, Session
 from ekarta.desfire.structs import KeySettings
-from ekarta.emulator.state import Application, CardState, File, Rng
+from ekarta.emulator.state import Application, CardState, File
 from ekarta.errors import (
     ApplicationNotFound,
-    AuthenticationError,
+    AuthenticationRejected,
     DESFireStatusError,
     FileNotFound,
     InvalidArgument,
@@ -240,7 +240,7 @@ class Context:
     def need_key(self, key_no: int = 0) -> Session:
         session = self.volatile.session
         if session is None or session.key_no != key_no:
-            fail(AuthenticationError, f"needs authentication with key {key_no}")
+            fail(AuthenticationRejected, f"needs authentication with key {key_no}")
         return session
 
     def need_directory_access(self) -> None:
@@ -262,7 +262,7 @@ class Context:
             fail(PermissionDenied, "no key may do this")
         session = self.volatile.session
         if session is None or session.key_no not in nibbles:
-            fail(AuthenticationError, "not authenticated with a key that grants this")
+            fail(AuthenticationRejected, "not authenticated with a key that grants this")
         return f.comm
 
     # --- opening commands -------------------------------------------------------------------------

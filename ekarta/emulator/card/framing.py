@@ -29,12 +29,12 @@ from ekarta.emulator.card.context import EV2_MAC, Context, Handler, Incoming, Re
 from ekarta.emulator.card.iso7816 import SW_CLA, SW_WRONG_LENGTH, sw
 from ekarta.emulator.state import DataFile, RecordFile, ValueFile
 from ekarta.errors import (
+    AuthenticationRejected,
     AuthenticationError,
-    AuthenticationFailed,
     DESFireStatusError,
     IllegalCommand,
-    IntegrityCheckFailed,
     IntegrityError,
+    ChecksumRejected,
     InvalidArgument,
     LengthError,
     MalformedMessage,
@@ -144,12 +144,12 @@ def _run(ctx: Context, cmd: int, data: bytes, handler: Handler | None) -> bytes:
         reply = handler(ctx, cmd, data)
     except DESFireStatusError as exc:
         return _status(ctx, exc.status)
-    except IntegrityCheckFailed:
-        return _error(ctx, IntegrityError)
+    except IntegrityError:
+        return _error(ctx, ChecksumRejected)
     except MalformedMessage:
         return _error(ctx, LengthError)
-    except AuthenticationFailed:
-        return _error(ctx, AuthenticationError)
+    except AuthenticationError:
+        return _error(ctx, AuthenticationRejected)
     except InvalidArgument:
         return _error(ctx, ParameterError)
     return _answer(ctx, cmd, reply)

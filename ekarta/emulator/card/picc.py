@@ -16,7 +16,7 @@ from ekarta.desfire.structs import KeySettings, KeySettingsInfo
 from ekarta.emulator.card.context import Context, Handler, Reply, fail
 from ekarta.emulator.state import crypto_of, key_type_of
 from ekarta.errors import (
-    AuthenticationError,
+    AuthenticationRejected,
     InvalidArgument,
     LengthError,
     NoSuchKey,
@@ -50,11 +50,11 @@ def authenticate(ctx: Context, cmd: int, msg: bytes) -> Reply:
     key_no = msg[0]
     key = ctx.key(key_no)
     if cmd == Cmd.AUTHENTICATE_EV2_NONFIRST and not isinstance(previous, EV2Session):
-        fail(AuthenticationError, "AuthenticateEV2NonFirst needs an EV2 session")
+        fail(AuthenticationRejected, "AuthenticateEV2NonFirst needs an EV2 session")
     try:
         auth = CardAuth(METHOD_BY_COMMAND[cmd], key_no, key, rng=ctx.rng, previous=previous)
     except InvalidArgument:
-        fail(AuthenticationError, f"key {key_no} is a {key.type.value} key")
+        fail(AuthenticationRejected, f"key {key_no} is a {key.type.value} key")
     challenge = auth.challenge()
     volatile.auth = auth
     volatile.auth_cmd = cmd
@@ -88,7 +88,7 @@ def get_version(ctx: Context, cmd: int, msg: bytes) -> Reply:
 def get_card_uid(ctx: Context, cmd: int, msg: bytes) -> Reply:
     ctx.params(cmd, msg, 0)
     if ctx.volatile.session is None:
-        fail(AuthenticationError, "GetCardUID needs authentication")
+        fail(AuthenticationRejected, "GetCardUID needs authentication")
     return Reply(ctx.state.uid, comm=Comm.FULL)
 
 
@@ -194,7 +194,7 @@ def _check_change_key(ctx: Context, key_no: int, session: Session) -> None:
     settings = ctx.level_settings()
     if ctx.app is None or key_no == 0:
         if session.key_no != 0:
-            fail(AuthenticationError, "changing the master key needs the master key")
+            fail(AuthenticationRejected, "changing the master key needs the master key")
         if not settings.master_key_changeable:
             fail(PermissionDenied, "the master key is frozen")
         return
@@ -203,7 +203,7 @@ def _check_change_key(ctx: Context, key_no: int, session: Session) -> None:
         fail(PermissionDenied, "the application's keys are frozen")
     required = key_no if change_key == 0xE else change_key
     if session.key_no != required:
-        fail(AuthenticationError, f"changing key {key_no} needs key {required}")
+        fail(AuthenticationRejected, f"changing key {key_no} needs key {required}")
 
 
 def change_key(ctx: Context, cmd: int, msg: bytes) -> Reply:
@@ -211,7 +211,7 @@ def change_key(ctx: Context, cmd: int, msg: bytes) -> Reply:
         fail(LengthError, "ChangeKey needs a key number")
     session = ctx.volatile.session
     if session is None:
-        fail(AuthenticationError, "ChangeKey needs authentication")
+        fail(AuthenticationRejected, "ChangeKey needs authentication")
     key_no, new_type = change_key_target(ctx, msg[0])
     _check_change_key(ctx, key_no, session)
     same = key_no == session.key_no

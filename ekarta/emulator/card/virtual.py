@@ -12,11 +12,12 @@ from __future__ import annotations
 import os
 from typing import NoReturn
 
+from ekarta.desfire.crypto import Rng
 from ekarta.desfire.session import Session
 from ekarta.emulator.card.context import Context, PowerCut, Volatile
 from ekarta.emulator.card.framing import dispatch
 from ekarta.emulator.faults import CardMute, CardTorn, Faults
-from ekarta.emulator.state import Application, CardState, Rng, load_state
+from ekarta.emulator.state import Application, CardState, load_state
 from ekarta.errors import InvalidArgument
 
 __all__ = ["ATQA", "SAK", "VirtualCard"]
