@@ -24,9 +24,9 @@ from ekarta.barcode.number import CardNumber
 from ekarta.cli import main
 from ekarta.emulator import VirtualCard
 from ekarta.transit import CouponSigner, decode_slot
-from ekarta.transit.keystore import create_keystore
-from ekarta.transit.layout import AID, SLOTS_FILE
-from ekarta.transit.records import SLOT_SIZE, crc16, encode_coupon_body
+from ekarta.transit.codec.layout import AID, SLOTS_FILE
+from ekarta.transit.codec.records import SLOT_SIZE, crc16, encode_coupon_body
+from ekarta.transit.security.keystore import create_keystore
 
 AT = "2026-11-20T09:00"  # the day of every sale unless a scenario says otherwise
 EXPIRY = "2030-12-31"

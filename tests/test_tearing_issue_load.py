@@ -32,11 +32,11 @@ from ekarta.transit import (
     SaleChannel,
     Zones,
 )
-from ekarta.transit.cardio import read_card
-from ekarta.transit.issuance import issue_card
-from ekarta.transit.keystore import FileKeyStore, create_keystore
-from ekarta.transit.loading import load_coupon
-from ekarta.transit.timecodec import PRAGUE
+from ekarta.transit.cardio.issuance import issue_card
+from ekarta.transit.cardio.loading import load_coupon
+from ekarta.transit.cardio.reading import read_card
+from ekarta.transit.model.timecodec import PRAGUE
+from ekarta.transit.security.keystore import FileKeyStore, create_keystore
 
 UID = bytes.fromhex("04A1B2C3D4E5F6")
 NUMBER = int(CardNumber.from_serial(123456789))

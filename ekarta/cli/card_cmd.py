@@ -60,13 +60,15 @@ from ekarta.errors import (
     PermissionDenied,
     ProtocolError,
 )
-from ekarta.transit.cardio import read_card
+from ekarta.transit.cardio.issuance import issue_card
+from ekarta.transit.cardio.loading import reason_code
+from ekarta.transit.cardio.reading import read_card
+from ekarta.transit.codec.image import SlotError
 from ekarta.transit.errors import InvalidField
-from ekarta.transit.image import SlotError
-from ekarta.transit.issuance import issue_card
-from ekarta.transit.loading import reason_code
-from ekarta.transit.messages import format_date
-from ekarta.transit.model import (
+from ekarta.transit.model.messages import format_date
+from ekarta.transit.model.rules import effective_profile, judge_card, profile_end
+from ekarta.transit.model.timecodec import local_date, to_local
+from ekarta.transit.model.values import (
     ZONE_MAX,
     ZONE_MIN,
     CardKind,
@@ -77,8 +79,6 @@ from ekarta.transit.model import (
     Profile,
     add_years,
 )
-from ekarta.transit.rules import effective_profile, judge_card, profile_end
-from ekarta.transit.timecodec import local_date, to_local
 
 log = logging.getLogger(__name__)
 

@@ -27,16 +27,19 @@ from ekarta.cli.common import (
     wrap,
 )
 from ekarta.cli.keys_cmd import add_keystore_option, load_keystore
-from ekarta.transit.errors import InvalidField
-from ekarta.transit.loading import (
+from ekarta.transit.cardio.loading import (
     LoadRefused,
     Purchase,
     PurchaseRefused,
     load_coupon,
     reason_code,
 )
-from ekarta.transit.messages import COUPON_TYPE_NAMES, PROFILE_NAMES, format_date
-from ekarta.transit.model import (
+from ekarta.transit.codec.records import SIGNATURE_SIZE
+from ekarta.transit.errors import InvalidField
+from ekarta.transit.model.messages import COUPON_TYPE_NAMES, PROFILE_NAMES, format_date
+from ekarta.transit.model.rules import PurchaseRequest
+from ekarta.transit.model.timecodec import PRAGUE, local_date
+from ekarta.transit.model.values import (
     NETWORK,
     SERIAL_MAX,
     Coupon,
@@ -46,9 +49,6 @@ from ekarta.transit.model import (
     SignedCoupon,
     Zones,
 )
-from ekarta.transit.records import SIGNATURE_SIZE
-from ekarta.transit.rules import PurchaseRequest
-from ekarta.transit.timecodec import PRAGUE, local_date
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ import os
 import sys
 
 from ekarta.cli.common import EXAMPLES_FORMATTER, CLIError, print_json, wrap
-from ekarta.transit.keystore import FileKeyStore, create_keystore
-from ekarta.transit.layout import DEFAULT_SYSTEM_ID, SYSTEM_ID_MAX
+from ekarta.transit.codec.layout import DEFAULT_SYSTEM_ID, SYSTEM_ID_MAX
+from ekarta.transit.security.keystore import FileKeyStore, create_keystore
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ SAM_WARNING = (
     "{path} holds the scheme's master keys and its coupon-signing key in a plain file (mode "
     "0600): fine for development and tests, but a real deployment keeps master keys in a SAM or "
     "an HSM that diversifies card keys inside (plug one in as an "
-    "ekarta.transit.keystore.KeyProvider)")
+    "ekarta.transit.security.keystore.KeyProvider)")
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

@@ -7,7 +7,13 @@ from datetime import date
 import pytest
 
 from ekarta.transit import CouponType, InvalidField, Note, Profile, Reason, Refusal
-from ekarta.transit.messages import COUPON_TYPE_NAMES, LANGUAGES, PROFILE_NAMES, format_date, text
+from ekarta.transit.model.messages import (
+    COUPON_TYPE_NAMES,
+    LANGUAGES,
+    PROFILE_NAMES,
+    format_date,
+    text,
+)
 
 DETAILS = {"date": date(2025, 5, 1), "end": date(2025, 4, 2), "valid_to": date(2025, 7, 29),
            "zone": 77, "count": 4, "age": 14, "serial": 4242, "profile": Profile.STUDENT}

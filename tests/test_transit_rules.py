@@ -39,9 +39,9 @@ from ekarta.transit import (
     suggest_start,
     valid_or_future,
 )
-from ekarta.transit.model import add_years, age_on
-from ekarta.transit.rules import profile_end
-from ekarta.transit.timecodec import PRAGUE
+from ekarta.transit.model.rules import profile_end
+from ekarta.transit.model.timecodec import PRAGUE
+from ekarta.transit.model.values import add_years, age_on
 
 UID = bytes.fromhex("04A1B2C3D4E5F6")
 SIGNER = CouponSigner.generate()

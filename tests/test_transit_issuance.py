@@ -13,15 +13,14 @@ from ekarta.emulator import VirtualCard
 from ekarta.errors import AuthenticationError
 from ekarta.readers.emulator import EmulatorReader
 from ekarta.transit import CardKind, CardRecord, CardStatus, Profile
-from ekarta.transit.cardio import (
+from ekarta.transit.cardio.issuance import AlreadyIssued, IssueError, issue_card
+from ekarta.transit.cardio.reading import (
     CardNotIssued,
     ForeignCard,
     NotATransitCard,
     read_card,
 )
-from ekarta.transit.issuance import AlreadyIssued, IssueError, issue_card
-from ekarta.transit.keystore import FileKeyStore, KeyProvider, create_keystore
-from ekarta.transit.layout import (
+from ekarta.transit.codec.layout import (
     AID,
     APP_KEY_SETTINGS,
     FILES,
@@ -30,6 +29,7 @@ from ekarta.transit.layout import (
     KeyRole,
     settings_match,
 )
+from ekarta.transit.security.keystore import FileKeyStore, KeyProvider, create_keystore
 
 UID = bytes.fromhex("04A1B2C3D4E5F6")
 OTHER_UID = bytes.fromhex("04112233445566")

@@ -2,8 +2,9 @@
 
 Every class here is a frozen dataclass that checks its own invariants on construction and raises
 :class:`~ekarta.transit.errors.InvalidField` when a value cannot be stored; the byte codec in
-:mod:`ekarta.transit.records` relies on that, so a record that decodes is always one that encodes
-back to the same bytes.  The enums' integer values are what the card stores: never renumber them.
+:mod:`ekarta.transit.codec.records` relies on that, so a record that decodes is always one that
+encodes back to the same bytes.  The enums' integer values are what the card stores: never
+renumber them.
 
 Personal data (names, birth date) is left out of ``repr`` so that it cannot reach a log line or a
 traceback by accident.
@@ -19,7 +20,7 @@ from enum import IntEnum
 from typing import Any
 
 from ekarta.transit.errors import InvalidField
-from ekarta.transit.timecodec import (
+from ekarta.transit.model.timecodec import (
     BIRTH_BITS,
     BIRTH_EPOCH,
     STAMP_MAX,
@@ -413,13 +414,13 @@ class CardRecord:
         return self.kind is CardKind.PERSONAL
 
     def encode(self) -> bytes:
-        from ekarta.transit.records import encode_card_record
+        from ekarta.transit.codec.records import encode_card_record
 
         return encode_card_record(self)
 
     @classmethod
     def decode(cls, data: bytes) -> CardRecord:
-        from ekarta.transit.records import decode_card_record
+        from ekarta.transit.codec.records import decode_card_record
 
         return decode_card_record(data)
 
@@ -465,8 +466,8 @@ class SignedCoupon:
     """A coupon with the operator's 64-byte signature, as it sits in a card's slot.
 
     The signature covers the card's UID, its card number and the coupon's encoded fields (see
-    :mod:`ekarta.transit.signing`); check it with a
-    :class:`~ekarta.transit.signing.CouponVerifier` before trusting the coupon.
+    :mod:`ekarta.transit.security.signing`); check it with a
+    :class:`~ekarta.transit.security.signing.CouponVerifier` before trusting the coupon.
     """
 
     coupon: Coupon
@@ -489,7 +490,7 @@ class SignedCoupon:
     def body(self) -> bytes:
         """The coupon's encoded fields (the signed part of the slot)."""
         if self._body is None:
-            from ekarta.transit.records import encode_coupon_body
+            from ekarta.transit.codec.records import encode_coupon_body
 
             _set(self, "_body", encode_coupon_body(self.coupon))
         assert self._body is not None

@@ -1,14 +1,14 @@
 """Writing a paid coupon onto a card: :func:`load_coupon`.
 
 One tap, one session with the load key: read the card, decide with
-:func:`~ekarta.transit.rules.plan_load`, then write the coupon's slot and a log record (kind
+:func:`~ekarta.transit.model.rules.plan_load`, then write the coupon's slot and a log record (kind
 LOAD) and commit — both files change together at CommitTransaction or not at all.  A card pulled
 away before the commit keeps its old contents; one pulled away after it holds the coupon once,
 and loading it again finds its serial and changes nothing.
 
 The coupon may also be made from what the card holds (``coupon`` a callable taking the
-:class:`~ekarta.transit.image.CardImage`): a ticket office checks the purchase rules against the
-card's coupons and signs in the same tap (:class:`Purchase`).
+:class:`~ekarta.transit.codec.image.CardImage`): a ticket office checks the purchase rules
+against the card's coupons and signs in the same tap (:class:`Purchase`).
 """
 
 from __future__ import annotations
@@ -19,22 +19,22 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from ekarta.desfire.client import DESFire
-from ekarta.transit.cardio import read_card
+from ekarta.transit.cardio.reading import read_card
+from ekarta.transit.codec.image import CardImage
+from ekarta.transit.codec.layout import LOG_FILE, SLOTS_FILE, KeyRole
+from ekarta.transit.codec.records import SLOT_SIZE, encode_event, encode_slot
 from ekarta.transit.errors import CouponError
-from ekarta.transit.image import CardImage
-from ekarta.transit.keystore import KeyProvider
-from ekarta.transit.layout import LOG_FILE, SLOTS_FILE, KeyRole
-from ekarta.transit.model import EventKind, EventRecord, Reason, SignedCoupon
-from ekarta.transit.records import SLOT_SIZE, encode_event, encode_slot
-from ekarta.transit.rules import (
+from ekarta.transit.model.rules import (
     PurchaseDecision,
     PurchaseRequest,
     Refusal,
     check_purchase,
     plan_load,
 )
-from ekarta.transit.signing import CouponVerifier
-from ekarta.transit.timecodec import local_date, require_aware
+from ekarta.transit.model.timecodec import local_date, require_aware
+from ekarta.transit.model.values import EventKind, EventRecord, Reason, SignedCoupon
+from ekarta.transit.security.keystore import KeyProvider
+from ekarta.transit.security.signing import CouponVerifier
 
 __all__ = [
     "CouponSource",

@@ -33,9 +33,9 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
+from ekarta.transit.codec.records import SIGNATURE_SIZE, SLOT_VERSION, encode_coupon_body
 from ekarta.transit.errors import InvalidField, KeyFormatError, SignatureInvalid
-from ekarta.transit.model import CARD_NUMBER_MAX, Coupon, SignedCoupon
-from ekarta.transit.records import SIGNATURE_SIZE, SLOT_VERSION, encode_coupon_body
+from ekarta.transit.model.values import CARD_NUMBER_MAX, Coupon, SignedCoupon
 
 __all__ = [
     "SIGNATURE_TAG",

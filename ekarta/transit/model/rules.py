@@ -39,10 +39,11 @@ from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from ekarta.transit.codec.image import CardImage, SlotError, SlotErrorKind
 from ekarta.transit.errors import InvalidField
-from ekarta.transit.image import CardImage, SlotError, SlotErrorKind
-from ekarta.transit.messages import text
-from ekarta.transit.model import (
+from ekarta.transit.model.messages import text
+from ekarta.transit.model.timecodec import local_date
+from ekarta.transit.model.values import (
     FALLBACK_PROFILE,
     ZONE_MAX,
     ZONE_MIN,
@@ -60,8 +61,7 @@ from ekarta.transit.model import (
     add_years,
     age_on,
 )
-from ekarta.transit.signing import CouponVerifier
-from ekarta.transit.timecodec import local_date
+from ekarta.transit.security.signing import CouponVerifier
 
 __all__ = [
     "BANK_TRANSFER_DELAY",

@@ -26,7 +26,7 @@ from ekarta.transit import (
     decode_slot,
     encode_slot,
 )
-from ekarta.transit.signing import SIGNATURE_TAG, signed_message
+from ekarta.transit.security.signing import SIGNATURE_TAG, signed_message
 
 UID = bytes.fromhex("04A1B2C3D4E5F6")
 CARD = 1234567897
@@ -132,7 +132,7 @@ def test_key_rotation_accepts_old_and_new_keys() -> None:
 
 
 def test_signed_message_layout() -> None:
-    from ekarta.transit.records import encode_coupon_body
+    from ekarta.transit.codec.records import encode_coupon_body
 
     body = encode_coupon_body(coupon())
     message = signed_message(body, uid=UID, card_number=CARD)
@@ -154,7 +154,7 @@ PINNED_SIGNATURE = (
 
 
 def test_signature_is_over_the_documented_message() -> None:
-    from ekarta.transit.records import encode_coupon_body
+    from ekarta.transit.codec.records import encode_coupon_body
 
     key = ed25519.Ed25519PrivateKey.from_private_bytes(RFC8032_SECRET)
     message = (b"ekarta/coupon-signature/v1\0\x01\x07" + UID + CARD.to_bytes(5, "big")

@@ -39,8 +39,8 @@ Event record (:data:`EVENT_RECORD_SIZE` = 24 bytes, a cyclic record file of
     bytes 22-23  CRC-16
 
 Dates are days since 2000-01-01 (0 = absent) in Prague local time; see
-:mod:`ekarta.transit.timecodec`.  The e-purse is a DESFire value file (a signed 32-bit amount in
-haléř kept by the card itself) and has no layout here.
+:mod:`ekarta.transit.model.timecodec`.  The e-purse is a DESFire value file (a signed 32-bit
+amount in haléř kept by the card itself) and has no layout here.
 
 Decoding is strict: every accepted byte string is the one encoding of its value, so
 ``encode(decode(b)) == b`` whenever ``decode(b)`` succeeds.
@@ -71,14 +71,15 @@ from construct import (
     Tell,
 )
 
-from ekarta.transit.bitparse import BitReader
+from ekarta.transit.codec.bitparse import BitReader
 from ekarta.transit.errors import (
     BlankRecord,
     CorruptRecord,
     InvalidField,
     UnknownFormatVersion,
 )
-from ekarta.transit.model import (
+from ekarta.transit.model.timecodec import BIRTH_BITS, BIRTH_EPOCH, DayDate, Stamp
+from ekarta.transit.model.values import (
     MAX_ZONES,
     NAME_MAX_BYTES,
     CardKind,
@@ -94,7 +95,6 @@ from ekarta.transit.model import (
     SignedCoupon,
     Zones,
 )
-from ekarta.transit.timecodec import BIRTH_BITS, BIRTH_EPOCH, DayDate, Stamp
 
 __all__ = [
     "CARD_FORMAT_VERSION",

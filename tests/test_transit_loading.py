@@ -26,18 +26,18 @@ from ekarta.transit import (
     Zones,
     encode_slot,
 )
-from ekarta.transit.cardio import read_card
-from ekarta.transit.issuance import issue_card
-from ekarta.transit.keystore import FileKeyStore, create_keystore
-from ekarta.transit.layout import AID, SLOTS_FILE
-from ekarta.transit.loading import (
+from ekarta.transit.cardio.issuance import issue_card
+from ekarta.transit.cardio.loading import (
     LoadRefused,
     Purchase,
     PurchaseRefused,
     load_coupon,
     reason_code,
 )
-from ekarta.transit.timecodec import PRAGUE
+from ekarta.transit.cardio.reading import read_card
+from ekarta.transit.codec.layout import AID, SLOTS_FILE
+from ekarta.transit.model.timecodec import PRAGUE
+from ekarta.transit.security.keystore import FileKeyStore, create_keystore
 
 UID = bytes.fromhex("04A1B2C3D4E5F6")
 NUMBER = 1234567894

@@ -46,11 +46,20 @@ from ekarta.transit import (
     encode_card_record,
     encode_event,
     encode_slot,
-    records,
     split_slots,
 )
-from ekarta.transit.bitparse import BitReader
-from ekarta.transit.model import (
+from ekarta.transit.codec import records
+from ekarta.transit.codec.bitparse import BitReader
+from ekarta.transit.model.timecodec import (
+    BIRTH_MAX,
+    BIRTH_MIN,
+    DATE_EPOCH,
+    DATE_MAX,
+    DATE_MIN,
+    STAMP_MAX,
+    STAMP_MIN,
+)
+from ekarta.transit.model.values import (
     CARD_NUMBER_MAX,
     DEVICE_MAX,
     LINE_MAX,
@@ -60,15 +69,6 @@ from ekarta.transit.model import (
     VEHICLE_MAX,
     ZONE_MAX,
     ZONE_MIN,
-)
-from ekarta.transit.timecodec import (
-    BIRTH_MAX,
-    BIRTH_MIN,
-    DATE_EPOCH,
-    DATE_MAX,
-    DATE_MIN,
-    STAMP_MAX,
-    STAMP_MIN,
 )
 
 UID = bytes.fromhex("04A1B2C3D4E5F6")

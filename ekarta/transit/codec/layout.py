@@ -1,8 +1,8 @@
 """Where the transit scheme lives on a DESFire card: the application, its files and its keys.
 
 This module is the single source of truth that ``docs/card-layout.md`` describes; issuing
-(:mod:`ekarta.transit.issuance`), reading (:mod:`ekarta.transit.cardio`) and loading
-(:mod:`ekarta.transit.loading`) take every number from here.
+(:mod:`ekarta.transit.cardio.issuance`), reading (:mod:`ekarta.transit.cardio.reading`) and loading
+(:mod:`ekarta.transit.cardio.loading`) take every number from here.
 
 - One application, :data:`AID`, with four AES keys (:class:`KeyRole`): 0 the application master,
   1 loading (issuing, coupons: ticket office, kiosk, inspector), 2 validation (the validator's
@@ -29,15 +29,15 @@ from ekarta.desfire.client import GRANTING_RIGHTS
 from ekarta.desfire.commands import FREE, NEVER, FileType
 from ekarta.desfire.session import Comm
 from ekarta.desfire.structs import AccessRights, FileSettings, KeySettings
-from ekarta.transit.errors import InvalidField
-from ekarta.transit.records import (
+from ekarta.transit.codec.records import (
     CARD_RECORD_SIZE,
     EVENT_LOG_RECORDS,
     EVENT_RECORD_SIZE,
     SLOT_COUNT,
     SLOT_SIZE,
 )
-from ekarta.transit.signing import UID_LENGTHS
+from ekarta.transit.errors import InvalidField
+from ekarta.transit.security.signing import UID_LENGTHS
 
 __all__ = [
     "AID",
@@ -147,15 +147,17 @@ CARD_RECORD_FILE = FileSpec(
     1, "card record", FileKind.BACKUP,
     _rights(KeyRole.READ, KeyRole.VALIDATION, KeyRole.LOAD, KeyRole.MASTER),
     size=CARD_RECORD_SIZE)
-"""Who and what the card is (:func:`~ekarta.transit.records.encode_card_record`).  A validator may
-write it (Write = key 2) to set the blocked status of a card it finds on the hotlist."""
+"""Who and what the card is (:func:`~ekarta.transit.codec.records.encode_card_record`).  A
+validator may write it (Write = key 2) to set the blocked status of a card it finds on the
+hotlist."""
 
 SLOTS_FILE = FileSpec(
     2, "coupon slots", FileKind.BACKUP,
     _rights(KeyRole.READ, NEVER, KeyRole.LOAD, KeyRole.MASTER),
     size=SLOT_COUNT * SLOT_SIZE)
-""":data:`~ekarta.transit.records.SLOT_COUNT` slots of :data:`~ekarta.transit.records.SLOT_SIZE`
-bytes, slot ``i`` at offset ``i * SLOT_SIZE``.  Only the load key writes coupons."""
+""":data:`~ekarta.transit.codec.records.SLOT_COUNT` slots of
+:data:`~ekarta.transit.codec.records.SLOT_SIZE` bytes, slot ``i`` at offset ``i * SLOT_SIZE``.
+Only the load key writes coupons."""
 
 LOG_FILE = FileSpec(
     3, "event log", FileKind.CYCLIC,

@@ -12,10 +12,10 @@ import logging
 from dataclasses import dataclass, field
 from enum import Enum
 
+from ekarta.transit.codec.records import SLOT_SIZE, decode_card_record, decode_event, decode_slot
 from ekarta.transit.errors import InvalidField, RecordError, UnknownFormatVersion
-from ekarta.transit.model import CardRecord, EventRecord, SignedCoupon
-from ekarta.transit.records import SLOT_SIZE, decode_card_record, decode_event, decode_slot
-from ekarta.transit.signing import UID_LENGTHS
+from ekarta.transit.model.values import CardRecord, EventRecord, SignedCoupon
+from ekarta.transit.security.signing import UID_LENGTHS
 
 __all__ = ["CardFiles", "CardImage", "SlotError", "SlotErrorKind", "decode_card", "split_slots"]
 
@@ -49,7 +49,7 @@ class SlotError:
 class CardFiles:
     """The bytes of the transit application's files as a reader returned them.
 
-    ``slots`` holds one :data:`~ekarta.transit.records.SLOT_SIZE` string per coupon slot (see
+    ``slots`` holds one :data:`~ekarta.transit.codec.records.SLOT_SIZE` string per coupon slot (see
     :func:`split_slots` for a single file holding them all); ``events`` the log records in the
     order the reader returned them; ``purse`` the e-purse value file's balance in haléř, if read.
     """
@@ -74,7 +74,7 @@ class CardImage:
 
     ``slots`` has one entry per slot: a :class:`SignedCoupon`, None for an empty slot, or a
     :class:`SlotError`.  ``events`` likewise (empty records are dropped).  Signatures are not
-    checked here: :func:`ekarta.transit.rules.judge` does that with the operator's public key.
+    checked here: :func:`ekarta.transit.model.rules.judge` does that with the operator's public key.
     """
 
     uid: bytes

@@ -1,9 +1,10 @@
 """What a terminal or the e-shop tells the passenger, in English and Czech.
 
-Every :class:`~ekarta.transit.model.Reason` and :class:`~ekarta.transit.model.Note` has a text in
-each language of :data:`LANGUAGES`.  Texts are ``str.format`` templates; dates are written the way
-each language writes them (``1 May 2025``, ``1. 5. 2025``) and profiles and coupon types by their
-names in that language.  The Czech wording follows the operator's manual.
+Every :class:`~ekarta.transit.model.values.Reason` and
+:class:`~ekarta.transit.model.values.Note` has a text in each language of :data:`LANGUAGES`.
+Texts are ``str.format`` templates; dates are written the way each language writes them
+(``1 May 2025``, ``1. 5. 2025``) and profiles and coupon types by their names in that language.
+The Czech wording follows the operator's manual.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from datetime import date
 from typing import Any
 
 from ekarta.transit.errors import InvalidField
-from ekarta.transit.model import CouponType, Note, Profile, Reason
+from ekarta.transit.model.values import CouponType, Note, Profile, Reason
 
 __all__ = ["COUPON_TYPE_NAMES", "LANGUAGES", "PROFILE_NAMES", "format_date", "text"]
 
