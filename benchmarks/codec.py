@@ -37,6 +37,7 @@ from ekarta.transit import (
     SaleChannel,
     Zones,
     decode_card,
+    encode_card_record,
     encode_event,
     encode_slot,
     judge_card,
@@ -73,7 +74,7 @@ def build_card(signer: CouponSigner) -> CardFiles:
             kind=EventKind.VALIDATION, result=Reason.VALID, device=4321, line=4,
             vehicle=1200 + i, zone=77, coupon_serial=1001))
         for i in range(EVENT_LOG_RECORDS))
-    return CardFiles(UID, record.encode(), slots, events, purse=15_000)
+    return CardFiles(UID, encode_card_record(record), slots, events, purse=15_000)
 
 
 def measure(fn: Callable[[], object], runs: int) -> tuple[float, float]:

@@ -516,7 +516,8 @@ def test_a_coupon_re_signed_with_another_key_on_the_card(new_card):
     signed = decode_slot(card.slot_bytes(0))
     mallory = CouponSigner.generate()
     resigned = mallory.sign(signed.coupon, uid=card.uid, card_number=int(card.number))
-    card.put_slot(0, reseal(bytes([1]) + resigned.body() + resigned.signature + b"\0\0"))
+    body = encode_coupon_body(resigned.coupon)
+    card.put_slot(0, reseal(bytes([1]) + body + resigned.signature + b"\0\0"))
     verdict(card.show("2026-11-21T08:00", "--zone", 1), "signature-invalid")
 
 

@@ -63,8 +63,8 @@ from ekarta.errors import (
 from ekarta.transit.cardio.issuance import issue_card
 from ekarta.transit.cardio.loading import reason_code
 from ekarta.transit.cardio.reading import read_card
-from ekarta.transit.codec.image import SlotError
 from ekarta.transit.errors import InvalidField
+from ekarta.transit.model.image import SlotError
 from ekarta.transit.model.messages import format_date
 from ekarta.transit.model.rules import effective_profile, judge_card, profile_end
 from ekarta.transit.model.timecodec import local_date, to_local

@@ -5,13 +5,15 @@ that decide what a coupon allows and what a validation writes back.
 It is built in four layers, each importing only the ones below it:
 
 - :mod:`ekarta.transit.model` — values and rules: the card record, coupons, log events and zones
-  (:mod:`~ekarta.transit.model.values`), day-count dates and Prague local times
+  (:mod:`~ekarta.transit.model.values`), a whole card decoded with its unreadable slots
+  (:mod:`~ekarta.transit.model.image`), day-count dates and Prague local times
   (:mod:`~ekarta.transit.model.timecodec`), the passenger's texts in English and Czech
   (:mod:`~ekarta.transit.model.messages`) and the tariff rules: verdicts, purchases, loading
   (:mod:`~ekarta.transit.model.rules`).
 - :mod:`ekarta.transit.codec` — the card's files: the bit-packed byte layouts
-  (:mod:`~ekarta.transit.codec.records`, read fast by :mod:`~ekarta.transit.codec.bitparse`), a
-  whole card decoded at once (:mod:`~ekarta.transit.codec.image`) and the DESFire application,
+  (:mod:`~ekarta.transit.codec.records`, read and packed fast by
+  :mod:`~ekarta.transit.codec.bitparse`), a whole card's files decoded at once
+  (:mod:`~ekarta.transit.codec.files`) and the DESFire application,
   files, keys and access rights that hold them (:mod:`~ekarta.transit.codec.layout`,
   ``docs/card-layout.md``).
 - :mod:`ekarta.transit.security` — the operator's coupon signatures
@@ -25,14 +27,7 @@ It is built in four layers, each importing only the ones below it:
 The names below are the codec's public API; the tool modules are imported by their own paths.
 """
 
-from ekarta.transit.codec.image import (
-    CardFiles,
-    CardImage,
-    SlotError,
-    SlotErrorKind,
-    decode_card,
-    split_slots,
-)
+from ekarta.transit.codec.files import CardFiles, decode_card, split_slots
 from ekarta.transit.codec.records import (
     CARD_RECORD_SIZE,
     EMPTY_SLOT,
@@ -58,6 +53,7 @@ from ekarta.transit.errors import (
     SignatureInvalid,
     UnknownFormatVersion,
 )
+from ekarta.transit.model.image import CardImage, SlotError, SlotErrorKind
 from ekarta.transit.model.rules import (
     LoadPlan,
     PurchaseDecision,

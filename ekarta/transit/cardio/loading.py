@@ -7,7 +7,7 @@ away before the commit keeps its old contents; one pulled away after it holds th
 and loading it again finds its serial and changes nothing.
 
 The coupon may also be made from what the card holds (``coupon`` a callable taking the
-:class:`~ekarta.transit.codec.image.CardImage`): a ticket office checks the purchase rules
+:class:`~ekarta.transit.model.image.CardImage`): a ticket office checks the purchase rules
 against the card's coupons and signs in the same tap (:class:`Purchase`).
 """
 
@@ -20,10 +20,10 @@ from datetime import date, datetime
 
 from ekarta.desfire.client import DESFire
 from ekarta.transit.cardio.reading import read_card
-from ekarta.transit.codec.image import CardImage
 from ekarta.transit.codec.layout import LOG_FILE, SLOTS_FILE, KeyRole
 from ekarta.transit.codec.records import SLOT_SIZE, encode_event, encode_slot
 from ekarta.transit.errors import CouponError
+from ekarta.transit.model.image import CardImage
 from ekarta.transit.model.rules import (
     PurchaseDecision,
     PurchaseRequest,

@@ -14,7 +14,7 @@ A card that is not (completely) a transit card is told apart before anything is 
 
 Everything read from the card is hostile: the codec of :mod:`ekarta.transit.codec.records`
 checks it, and a bad coupon slot or log record becomes a
-:class:`~ekarta.transit.codec.image.SlotError` in place.
+:class:`~ekarta.transit.model.image.SlotError` in place.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from ekarta.errors import (
     FileNotFound,
     NoSuchKey,
 )
-from ekarta.transit.codec.image import CardFiles, CardImage, decode_card, split_slots
+from ekarta.transit.codec.files import CardFiles, decode_card, split_slots
 from ekarta.transit.codec.layout import (
     AID,
     CARD_RECORD_FILE,
@@ -40,6 +40,7 @@ from ekarta.transit.codec.layout import (
     allows,
 )
 from ekarta.transit.errors import CouponError
+from ekarta.transit.model.image import CardImage
 from ekarta.transit.security.keystore import KeyProvider
 
 __all__ = [

@@ -37,7 +37,7 @@ from ekarta.transit.codec.records import (
     SLOT_SIZE,
 )
 from ekarta.transit.errors import InvalidField
-from ekarta.transit.security.signing import UID_LENGTHS
+from ekarta.transit.model.values import UID_LENGTHS, check_uid
 
 __all__ = [
     "AID",
@@ -209,9 +209,8 @@ def check_system_id(system_id: bytes) -> bytes:
 
 def diversification_input(uid: bytes, aid: int, system_id: bytes) -> bytes:
     """AN10922 input of a card key: ``UID || AID (3 bytes LE) || system identifier``."""
-    if not isinstance(uid, bytes | bytearray) or len(uid) not in UID_LENGTHS:
-        raise InvalidField("card UID must be 4, 7 or 10 bytes")
+    uid = check_uid(uid)
     if not 0 <= aid <= 0xFFFFFF:
         raise InvalidField("AID must be 3 bytes")
-    return bytes(uid) + aid.to_bytes(3, "little") + check_system_id(system_id)
+    return uid + aid.to_bytes(3, "little") + check_system_id(system_id)
 

@@ -42,6 +42,7 @@ __all__ = [
     "PRICE_MAX",
     "SEQUENCE_MAX",
     "SERIAL_MAX",
+    "UID_LENGTHS",
     "VEHICLE_MAX",
     "ZONE_MAX",
     "ZONE_MIN",
@@ -60,6 +61,7 @@ __all__ = [
     "Zones",
     "add_years",
     "age_on",
+    "check_uid",
 ]
 
 CARD_NUMBER_MAX = 9_999_999_999
@@ -76,6 +78,9 @@ ZONE_MAX = 1023
 """Tariff zone numbers are 1..1023 (10 bits); ODIS numbers its zones well inside that."""
 MAX_ZONES = 10
 """A coupon lists at most 10 zones; choosing more makes it a network ticket."""
+UID_LENGTHS = (4, 7, 10)
+"""The lengths of an ISO 14443-A UID (single, double, triple size): what card keys are diversified
+from and coupons are signed for."""
 NAME_MAX_CHARS = 26
 NAME_MAX_BYTES = 52
 """A name is at most 26 characters and 52 bytes of UTF-8: any 26-letter Czech, Slovak, Polish,
@@ -262,6 +267,13 @@ def age_on(birth: date, day: date) -> int:
     return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
 
+def check_uid(uid: object) -> bytes:
+    """``uid`` as bytes if it is a card UID (4, 7 or 10 bytes); InvalidField otherwise."""
+    if not isinstance(uid, bytes | bytearray) or len(uid) not in UID_LENGTHS:
+        raise InvalidField("card UID must be 4, 7 or 10 bytes")
+    return bytes(uid)
+
+
 def _set(obj: object, name: str, value: object) -> None:
     object.__setattr__(obj, name, value)
 
@@ -413,17 +425,6 @@ class CardRecord:
     def personal(self) -> bool:
         return self.kind is CardKind.PERSONAL
 
-    def encode(self) -> bytes:
-        from ekarta.transit.codec.records import encode_card_record
-
-        return encode_card_record(self)
-
-    @classmethod
-    def decode(cls, data: bytes) -> CardRecord:
-        from ekarta.transit.codec.records import decode_card_record
-
-        return decode_card_record(data)
-
 
 @dataclass(frozen=True)
 class Coupon:
@@ -472,9 +473,6 @@ class SignedCoupon:
 
     coupon: Coupon
     signature: bytes = field(repr=False)
-    # The coupon's fields exactly as read from the card (or as signed), so that verification
-    # checks the stored bytes and does not pay for re-encoding them.
-    _body: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.coupon, Coupon):
@@ -486,15 +484,6 @@ class SignedCoupon:
     @property
     def serial(self) -> int:
         return self.coupon.serial
-
-    def body(self) -> bytes:
-        """The coupon's encoded fields (the signed part of the slot)."""
-        if self._body is None:
-            from ekarta.transit.codec.records import encode_coupon_body
-
-            _set(self, "_body", encode_coupon_body(self.coupon))
-        assert self._body is not None
-        return self._body
 
 
 @dataclass(frozen=True)

@@ -35,11 +35,10 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 
 from ekarta.transit.codec.records import SIGNATURE_SIZE, SLOT_VERSION, encode_coupon_body
 from ekarta.transit.errors import InvalidField, KeyFormatError, SignatureInvalid
-from ekarta.transit.model.values import CARD_NUMBER_MAX, Coupon, SignedCoupon
+from ekarta.transit.model.values import CARD_NUMBER_MAX, Coupon, SignedCoupon, check_uid
 
 __all__ = [
     "SIGNATURE_TAG",
-    "UID_LENGTHS",
     "Algorithm",
     "CouponSigner",
     "CouponVerifier",
@@ -49,7 +48,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SIGNATURE_TAG = b"ekarta/coupon-signature/v1\0"
-UID_LENGTHS = (4, 7, 10)
 Algorithm = Literal["ed25519", "ecdsa-p256"]
 
 PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
@@ -59,12 +57,11 @@ _P256_HALF = 32
 
 
 def _check_card(uid: object, card_number: object) -> bytes:
-    if not isinstance(uid, bytes | bytearray) or len(uid) not in UID_LENGTHS:
-        raise InvalidField(f"card UID must be {', '.join(map(str, UID_LENGTHS))} bytes")
+    uid = check_uid(uid)
     if not isinstance(card_number, int) or isinstance(card_number, bool) or not (
             0 <= card_number <= CARD_NUMBER_MAX):
         raise InvalidField(f"card number must be 0..{CARD_NUMBER_MAX}")
-    return bytes(uid)
+    return uid
 
 
 def signed_message(body: bytes, *, uid: bytes, card_number: int) -> bytes:
@@ -139,9 +136,7 @@ class CouponSigner:
             r, s = decode_dss_signature(self._key.sign(message, ec.ECDSA(hashes.SHA256())))
             signature = r.to_bytes(_P256_HALF, "big") + s.to_bytes(_P256_HALF, "big")
         log.debug("signed coupon %d with key %s", coupon.serial, self.key_id)
-        signed = SignedCoupon(coupon, signature)
-        object.__setattr__(signed, "_body", body)
-        return signed
+        return SignedCoupon(coupon, signature)
 
     def __repr__(self) -> str:
         return f"CouponSigner({self.algorithm}, key_id={self.key_id})"
@@ -184,7 +179,8 @@ class CouponVerifier:
         """Whether ``signed`` carries a valid operator signature for this card."""
         if not isinstance(signed, SignedCoupon):
             raise InvalidField(f"expected a SignedCoupon, not {type(signed).__name__}")
-        message = signed_message(signed.body(), uid=uid, card_number=card_number)
+        message = signed_message(encode_coupon_body(signed.coupon), uid=uid,
+                                 card_number=card_number)
         signature = signed.signature
         if len(signature) != SIGNATURE_SIZE:
             return False
