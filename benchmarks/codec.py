@@ -50,7 +50,7 @@ AT = datetime(2025, 10, 20, 7, 42, tzinfo=UTC)
 
 def build_card(signer: CouponSigner) -> CardFiles:
     record = CardRecord(
-        card_number=1234567897, kind=CardKind.PERSONAL, status=CardStatus.ACTIVE,
+        card_number=1234567894, kind=CardKind.PERSONAL, status=CardStatus.ACTIVE,
         expiry=date(2029, 8, 31), profile=Profile.STUDENT, profile_end=date(2026, 8, 31),
         birth_date=date(2004, 2, 29), first_name="Žofie", surname="Šťastná-Ďáblová")
     zones = Zones((1, 2, 3, 77, 78))

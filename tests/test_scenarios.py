@@ -20,12 +20,12 @@ from datetime import date
 
 import pytest
 
-from ekarta.barcode.number import CardNumber
 from ekarta.cli import main
 from ekarta.emulator import VirtualCard
 from ekarta.transit import CouponSigner, decode_slot
 from ekarta.transit.codec.layout import AID, SLOTS_FILE
 from ekarta.transit.codec.records import SLOT_SIZE, crc16, encode_coupon_body
+from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.security.keystore import create_keystore
 
 AT = "2026-11-20T09:00"  # the day of every sale unless a scenario says otherwise

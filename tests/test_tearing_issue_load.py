@@ -15,7 +15,6 @@ from datetime import date, datetime
 
 import pytest
 
-from ekarta.barcode.number import CardNumber
 from ekarta.cli import main
 from ekarta.desfire import DESFire
 from ekarta.emulator import Faults, VirtualCard
@@ -35,6 +34,7 @@ from ekarta.transit import (
 from ekarta.transit.cardio.issuance import issue_card
 from ekarta.transit.cardio.loading import load_coupon
 from ekarta.transit.cardio.reading import read_card
+from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.timecodec import PRAGUE
 from ekarta.transit.security.keystore import FileKeyStore, create_keystore
 

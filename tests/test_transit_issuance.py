@@ -146,7 +146,7 @@ def test_issuing_again_changes_nothing(reader, keystore):
 
 def test_a_card_issued_as_another_card_is_not_rewritten(reader, keystore):
     issue_card(tap(reader), keystore, RECORD)
-    other = CardRecord(1000000003, CardKind.ANONYMOUS, CardStatus.ACTIVE, date(2030, 1, 1),
+    other = CardRecord(1000000005, CardKind.ANONYMOUS, CardStatus.ACTIVE, date(2030, 1, 1),
                        Profile.ADULT_TRANSFERABLE)
     with pytest.raises(AlreadyIssued, match="1234567894") as info:
         issue_card(tap(reader), keystore, other)
@@ -155,7 +155,7 @@ def test_a_card_issued_as_another_card_is_not_rewritten(reader, keystore):
 
 
 def test_an_anonymous_card(reader, keystore):
-    record = CardRecord(1000000003, CardKind.ANONYMOUS, CardStatus.PRODUCED, date(2031, 1, 31),
+    record = CardRecord(1000000005, CardKind.ANONYMOUS, CardStatus.PRODUCED, date(2031, 1, 31),
                         Profile.ADULT_TRANSFERABLE)
     issue_card(tap(reader), keystore, record)
     assert read_card(tap(reader), keystore).record == record

@@ -140,7 +140,7 @@ def test_a_card_with_five_live_coupons_has_no_free_slot(reader, keystore):
 
 
 def test_a_coupon_signed_for_another_card_is_refused(reader, keystore):
-    for other in ({"uid": bytes.fromhex("04112233445566")}, {"number": 1000000003}):
+    for other in ({"uid": bytes.fromhex("04112233445566")}, {"number": 1000000005}):
         with pytest.raises(LoadRefused, match="signature-invalid"):
             load(reader, keystore, signed(keystore, coupon(), **other))
     assert read_card(tap(reader), keystore).coupons == ()

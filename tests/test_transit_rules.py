@@ -51,7 +51,7 @@ _serials = itertools.count(1000)
 
 def card(**changes: object) -> CardRecord:
     fields: dict[str, object] = {
-        "card_number": 1234567897, "kind": CardKind.PERSONAL, "status": CardStatus.ACTIVE,
+        "card_number": 1234567894, "kind": CardKind.PERSONAL, "status": CardStatus.ACTIVE,
         "expiry": date(2030, 12, 31), "profile": Profile.ADULT_NON_TRANSFERABLE,
         "first_name": "Jan", "surname": "Novák"}
     fields.update(changes)

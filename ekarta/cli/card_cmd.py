@@ -10,8 +10,6 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any, TypeVar
 
-from ekarta.barcode.errors import InvalidCardNumber
-from ekarta.barcode.number import CardNumber
 from ekarta.cli.common import (
     EXAMPLES_FORMATTER,
     KEY_HELP,
@@ -63,7 +61,8 @@ from ekarta.errors import (
 from ekarta.transit.cardio.issuance import issue_card
 from ekarta.transit.cardio.loading import reason_code
 from ekarta.transit.cardio.reading import read_card
-from ekarta.transit.errors import InvalidField
+from ekarta.transit.errors import InvalidCardNumber, InvalidField
+from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.image import SlotError
 from ekarta.transit.model.messages import format_date
 from ekarta.transit.model.rules import effective_profile, judge_card, profile_end
@@ -551,9 +550,9 @@ EXIT_NOT_VALID = 3
 """``card show``'s exit status when the card decodes but the verdict is a refusal."""
 
 
-def _card_number(text: str) -> int:
+def _card_number(text: str) -> CardNumber:
     try:
-        return int(CardNumber.parse(text))
+        return CardNumber.parse(text)
     except InvalidCardNumber as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -635,9 +634,9 @@ def run_issue(args: argparse.Namespace) -> int:
     record = _issue_record(args)
     with open_card(args) as reader:
         result = issue_card(DESFire(reader), keystore, record)
-    number = CardNumber.from_int(result.card_number).formatted
+    number = result.card_number.formatted
     if args.json:
-        print_json({"card_number": f"{result.card_number:010d}", "uid": hex_bytes(result.uid),
+        print_json({"card_number": str(result.card_number), "uid": hex_bytes(result.uid),
                     "already_issued": result.already_issued, "steps": list(result.steps)})
     elif result.already_issued:
         print(f"card {number} (UID {hex_bytes(result.uid)}) is already issued: nothing changed")
@@ -754,7 +753,7 @@ def show_report(image: Any, *, at: Any, zone: int | None, verifier: Any,
                                  dog=True)
     end = profile_end(record)
     return {
-        "card_number": f"{record.card_number:010d}",
+        "card_number": str(record.card_number),
         "uid": hex_bytes(image.uid),
         "kind": enum_name(record.kind),
         "status": enum_name(record.status),
@@ -791,7 +790,7 @@ def render_show(report: dict[str, Any], lang: str = "en", out: Any = None) -> No
     def profile(text: str) -> str:
         return profile_name(parse_enum(Profile, text, "profile"), lang)
 
-    number = CardNumber.from_int(int(report["card_number"])).formatted
+    number = CardNumber(report["card_number"]).formatted
     p(f"transit card {number}   UID {report['uid']}")
     status = report["status"]
     if report["blocked_by_hotlist"]:

@@ -16,8 +16,6 @@ from datetime import date, datetime
 from enum import IntEnum
 from typing import Any, TypeVar
 
-from ekarta.barcode.errors import InvalidCardNumber
-from ekarta.barcode.number import CardNumber
 from ekarta.cli.common import (
     EXAMPLES_FORMATTER,
     CLIError,
@@ -35,7 +33,8 @@ from ekarta.transit.cardio.loading import (
     reason_code,
 )
 from ekarta.transit.codec.records import SIGNATURE_SIZE
-from ekarta.transit.errors import InvalidField
+from ekarta.transit.errors import InvalidCardNumber, InvalidField
+from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.messages import COUPON_TYPE_NAMES, PROFILE_NAMES, format_date
 from ekarta.transit.model.rules import PurchaseRequest
 from ekarta.transit.model.timecodec import PRAGUE, local_date
@@ -177,7 +176,7 @@ _COUPON_FIELDS = {"serial", "type", "profile", "zones", "valid_from", "valid_to"
                   "channel", "device", "price", "signature", "card_number", "uid"}
 
 
-def coupon_document(signed: SignedCoupon | Coupon, *, card_number: int | None = None,
+def coupon_document(signed: SignedCoupon | Coupon, *, card_number: CardNumber | None = None,
                     uid: bytes | None = None) -> dict[str, Any]:
     """A coupon as the JSON that ``coupon load --coupon FILE`` reads."""
     coupon = signed.coupon if isinstance(signed, SignedCoupon) else signed
@@ -196,7 +195,7 @@ def coupon_document(signed: SignedCoupon | Coupon, *, card_number: int | None = 
     if isinstance(signed, SignedCoupon):
         doc["signature"] = signed.signature.hex()
     if card_number is not None:
-        doc["card_number"] = f"{card_number:010d}"
+        doc["card_number"] = str(card_number)
     if uid is not None:
         doc["uid"] = uid.hex().upper()
     return doc
@@ -277,7 +276,7 @@ def add_hotlist_option(parser: argparse.ArgumentParser) -> None:
                         help="blocked card numbers, one a line ('#' starts a comment)")
 
 
-def read_hotlist(path: str | None) -> frozenset[int]:
+def read_hotlist(path: str | None) -> frozenset[CardNumber]:
     """The card numbers in the hotlist file ``path`` (none when None)."""
     if path is None:
         return frozenset()
@@ -294,7 +293,7 @@ def read_hotlist(path: str | None) -> frozenset[int]:
         if not text:
             continue
         try:
-            numbers.add(int(CardNumber.parse(text)))
+            numbers.add(CardNumber.parse(text))
         except InvalidCardNumber as exc:
             raise CLIError(f"{path}:{number}: {exc}") from None
     return frozenset(numbers)
@@ -378,7 +377,7 @@ def _refused(exc: LoadRefused | PurchaseRefused, lang: str) -> CLIError:
 
 
 def _source(args: argparse.Namespace, keystore: Any, at: datetime,
-            hotlist: Iterable[int]) -> Any:
+            hotlist: Iterable[CardNumber]) -> Any:
     """The coupon source for :func:`load_coupon`: a signed coupon, or a callable."""
     if args.coupon:
         if args.coupon_type or args.zones or args.start or args.follows:
@@ -424,11 +423,11 @@ def run_load(args: argparse.Namespace) -> int:
     decision = source.decision if isinstance(source, Purchase) else None
     notes = list(decision.note_messages(args.lang)) if decision is not None else []
     if args.json:
-        print_json({"card_number": f"{result.card_number:010d}", "slot": result.slot,
+        print_json({"card_number": str(result.card_number), "slot": result.slot,
                     "already_loaded": result.already_loaded,
                     "coupon": coupon_document(result.signed), "notes": notes})
         return 0
-    number = CardNumber.from_int(result.card_number).formatted
+    number = result.card_number.formatted
     if result.already_loaded:
         print(f"coupon {result.serial} is already loaded on card {number} (slot {result.slot}): "
               "nothing changed")

@@ -5,7 +5,8 @@ that decide what a coupon allows and what a validation writes back.
 It is built in four layers, each importing only the ones below it:
 
 - :mod:`ekarta.transit.model` — values and rules: the card record, coupons, log events and zones
-  (:mod:`~ekarta.transit.model.values`), a whole card decoded with its unreadable slots
+  (:mod:`~ekarta.transit.model.values`), the card number with its check digit
+  (:mod:`~ekarta.transit.model.card_number`), a whole card decoded with its unreadable slots
   (:mod:`~ekarta.transit.model.image`), day-count dates and Prague local times
   (:mod:`~ekarta.transit.model.timecodec`), the passenger's texts in English and Czech
   (:mod:`~ekarta.transit.model.messages`) and the tariff rules: verdicts, purchases, loading
@@ -47,12 +48,14 @@ from ekarta.transit.errors import (
     BlankRecord,
     CorruptRecord,
     CouponError,
+    InvalidCardNumber,
     InvalidField,
     KeyFormatError,
     RecordError,
     SignatureInvalid,
     UnknownFormatVersion,
 )
+from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.image import CardImage, SlotError, SlotErrorKind
 from ekarta.transit.model.rules import (
     LoadPlan,
@@ -101,6 +104,7 @@ __all__ = [
     "CardFiles",
     "CardImage",
     "CardKind",
+    "CardNumber",
     "CardRecord",
     "CardStatus",
     "CorruptRecord",
@@ -111,6 +115,7 @@ __all__ = [
     "CouponVerifier",
     "EventKind",
     "EventRecord",
+    "InvalidCardNumber",
     "InvalidField",
     "KeyFormatError",
     "LoadPlan",

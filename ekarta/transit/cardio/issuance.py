@@ -47,6 +47,7 @@ from ekarta.transit.codec.layout import (
 )
 from ekarta.transit.codec.records import decode_card_record, encode_card_record
 from ekarta.transit.errors import CouponError, RecordError
+from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.values import CardRecord
 from ekarta.transit.security.keystore import KeyProvider
 
@@ -62,11 +63,11 @@ class IssueError(CouponError):
 class AlreadyIssued(IssueError):
     """The card is issued already, with another card record."""
 
-    def __init__(self, card_number: int, *, same_number: bool = False) -> None:
+    def __init__(self, card_number: CardNumber, *, same_number: bool = False) -> None:
         self.card_number = card_number
         detail = " with other card data (issuing never rewrites a card record)" \
             if same_number else ""
-        super().__init__(f"the card is already issued as card {card_number:010d}{detail}")
+        super().__init__(f"the card is already issued as card {card_number}{detail}")
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ class IssueResult:
     issue lists only the rest); ``already_issued`` when the card held this card record."""
 
     uid: bytes
-    card_number: int
+    card_number: CardNumber
     steps: tuple[str, ...]
     already_issued: bool = False
 

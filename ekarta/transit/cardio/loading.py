@@ -23,6 +23,7 @@ from ekarta.transit.cardio.reading import read_card
 from ekarta.transit.codec.layout import LOG_FILE, SLOTS_FILE, KeyRole
 from ekarta.transit.codec.records import SLOT_SIZE, encode_event, encode_slot
 from ekarta.transit.errors import CouponError
+from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.image import CardImage
 from ekarta.transit.model.rules import (
     PurchaseDecision,
@@ -80,7 +81,7 @@ class LoadResult:
     """A coupon on the card: in ``slot``, written now or found there (``already_loaded``)."""
 
     uid: bytes
-    card_number: int
+    card_number: CardNumber
     signed: SignedCoupon
     slot: int
     already_loaded: bool = False
@@ -110,7 +111,8 @@ class Purchase:
     """
 
     def __init__(self, keys: KeyProvider, request: PurchaseRequest, *, today: date, serial: int,
-                 device: int = 0, price: int = 0, hotlist: Iterable[int] = ()) -> None:
+                 device: int = 0, price: int = 0,
+                 hotlist: Iterable[CardNumber] = ()) -> None:
         self.keys = keys
         self.request = request
         self.today = today

@@ -438,8 +438,9 @@ def encode_card_record(record: CardRecord) -> bytes:
     """The card file's :data:`CARD_RECORD_SIZE` bytes."""
     if not isinstance(record, CardRecord):
         raise InvalidField(f"expected a CardRecord, not {type(record).__name__}")
+    fields = {**_fields(record, _CARD_NAMES), "card_number": int(record.card_number)}
     value = {
-        "fields": _pack("card record", card_fields_v1_writer, _fields(record, _CARD_NAMES)),
+        "fields": _pack("card record", card_fields_v1_writer, fields),
         "first_name": record.first_name,
         "surname": record.surname,
     }

@@ -41,6 +41,7 @@ from datetime import date, datetime, timedelta
 from typing import Protocol
 
 from ekarta.transit.errors import InvalidField
+from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.image import CardImage, SlotError, SlotErrorKind
 from ekarta.transit.model.messages import text
 from ekarta.transit.model.timecodec import local_date
@@ -97,7 +98,7 @@ class SignatureCheck(Protocol):
     this card.  :class:`~ekarta.transit.security.signing.CouponVerifier` is one; the rules take
     it as an argument so that they stay below the layer that holds the keys."""
 
-    def verify(self, signed: SignedCoupon, *, uid: bytes, card_number: int) -> bool: ...
+    def verify(self, signed: SignedCoupon, *, uid: bytes, card_number: CardNumber) -> bool: ...
 
 
 # --- profile -------------------------------------------------------------------------------------
@@ -222,7 +223,7 @@ def judge(
     at: datetime,
     zone: int | None,
     verifier: SignatureCheck,
-    hotlist: Container[int] = frozenset(),
+    hotlist: Container[CardNumber] = frozenset(),
     dog: bool = False,
 ) -> Verdict:
     """Judge a card at the instant ``at`` in ``zone`` (None: any zone, as a kiosk does).
@@ -294,7 +295,7 @@ def judge_card(
     at: datetime,
     zone: int | None,
     verifier: SignatureCheck,
-    hotlist: Container[int] = frozenset(),
+    hotlist: Container[CardNumber] = frozenset(),
     dog: bool = False,
 ) -> Verdict:
     """:func:`judge` for a decoded card."""
@@ -444,7 +445,7 @@ def check_purchase(
     request: PurchaseRequest,
     *,
     today: date,
-    hotlist: Container[int] = frozenset(),
+    hotlist: Container[CardNumber] = frozenset(),
 ) -> PurchaseDecision:
     """Apply the operator's purchase rules to ``request`` for ``card`` on the day ``today``.
 

@@ -20,6 +20,7 @@ from enum import IntEnum
 from typing import Any
 
 from ekarta.transit.errors import InvalidField
+from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.timecodec import (
     BIRTH_BITS,
     BIRTH_EPOCH,
@@ -31,7 +32,6 @@ from ekarta.transit.model.timecodec import (
 )
 
 __all__ = [
-    "CARD_NUMBER_MAX",
     "DEVICE_MAX",
     "FALLBACK_PROFILE",
     "LINE_MAX",
@@ -64,8 +64,6 @@ __all__ = [
     "check_uid",
 ]
 
-CARD_NUMBER_MAX = 9_999_999_999
-"""The card number (IDK) has 10 decimal digits; the codec stores it in 34 bits."""
 SERIAL_MAX = 2**32 - 1
 DEVICE_MAX = 2**16 - 1
 PRICE_MAX = 2**19 - 1
@@ -388,9 +386,11 @@ class CardRecord:
     A personal card carries a first name and a surname (both required) and, for the profiles
     that need it, the birth date; an anonymous card carries neither and always has the adult
     transferable profile.  ``profile_end`` is None for a profile without an end.
+    ``card_number`` may be given as its integer form, which is checked like any other
+    (:meth:`CardNumber.from_int <ekarta.transit.model.card_number.CardNumber.from_int>`).
     """
 
-    card_number: int
+    card_number: CardNumber
     kind: CardKind
     status: CardStatus
     expiry: date
@@ -401,7 +401,7 @@ class CardRecord:
     surname: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
-        _int(self, "card_number", 0, CARD_NUMBER_MAX)
+        _set(self, "card_number", CardNumber.of(self.card_number))
         _enum(self, "kind", CardKind)
         _enum(self, "status", CardStatus)
         _enum(self, "profile", Profile)

@@ -35,7 +35,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 
 from ekarta.transit.codec.records import SIGNATURE_SIZE, SLOT_VERSION, encode_coupon_body
 from ekarta.transit.errors import InvalidField, KeyFormatError, SignatureInvalid
-from ekarta.transit.model.values import CARD_NUMBER_MAX, Coupon, SignedCoupon, check_uid
+from ekarta.transit.model.card_number import CardNumber
+from ekarta.transit.model.values import Coupon, SignedCoupon, check_uid
 
 __all__ = [
     "SIGNATURE_TAG",
@@ -56,19 +57,13 @@ PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey
 _P256_HALF = 32
 
 
-def _check_card(uid: object, card_number: object) -> bytes:
+def signed_message(body: bytes, *, uid: bytes, card_number: CardNumber | int) -> bytes:
+    """The exact bytes the operator signs for a coupon ``body`` on the card (uid, card_number);
+    InvalidField for an impossible UID or card number."""
     uid = check_uid(uid)
-    if not isinstance(card_number, int) or isinstance(card_number, bool) or not (
-            0 <= card_number <= CARD_NUMBER_MAX):
-        raise InvalidField(f"card number must be 0..{CARD_NUMBER_MAX}")
-    return uid
-
-
-def signed_message(body: bytes, *, uid: bytes, card_number: int) -> bytes:
-    """The exact bytes the operator signs for a coupon ``body`` on the card (uid, card_number)."""
-    uid = _check_card(uid, card_number)
+    number = int(CardNumber.of(card_number))
     return b"".join((SIGNATURE_TAG, bytes((SLOT_VERSION, len(uid))), uid,
-                     card_number.to_bytes(5, "big"), body))
+                     number.to_bytes(5, "big"), body))
 
 
 def _algorithm(key: PrivateKey | PublicKey) -> Algorithm:
@@ -126,7 +121,7 @@ class CouponSigner:
         return self._key.private_bytes(serialization.Encoding.PEM,
                                        serialization.PrivateFormat.PKCS8, encryption)
 
-    def sign(self, coupon: Coupon, *, uid: bytes, card_number: int) -> SignedCoupon:
+    def sign(self, coupon: Coupon, *, uid: bytes, card_number: CardNumber | int) -> SignedCoupon:
         """``coupon`` signed for the card with chip UID ``uid`` and number ``card_number``."""
         body = encode_coupon_body(coupon)
         message = signed_message(body, uid=uid, card_number=card_number)
@@ -175,7 +170,7 @@ class CouponVerifier:
                                       serialization.PublicFormat.SubjectPublicKeyInfo)
                      for key in self._keys)
 
-    def verify(self, signed: SignedCoupon, *, uid: bytes, card_number: int) -> bool:
+    def verify(self, signed: SignedCoupon, *, uid: bytes, card_number: CardNumber | int) -> bool:
         """Whether ``signed`` carries a valid operator signature for this card."""
         if not isinstance(signed, SignedCoupon):
             raise InvalidField(f"expected a SignedCoupon, not {type(signed).__name__}")
@@ -199,7 +194,7 @@ class CouponVerifier:
         log.warning("coupon %d: the operator's signature does not verify", signed.serial)
         return False
 
-    def check(self, signed: SignedCoupon, *, uid: bytes, card_number: int) -> None:
+    def check(self, signed: SignedCoupon, *, uid: bytes, card_number: CardNumber | int) -> None:
         """Return if ``signed`` verifies; raise :class:`SignatureInvalid` otherwise."""
         if not self.verify(signed, uid=uid, card_number=card_number):
             raise SignatureInvalid(f"coupon {signed.serial}: the operator's signature does not "
