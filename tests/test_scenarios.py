@@ -23,6 +23,7 @@ import pytest
 from ekarta.cli import main
 from ekarta.emulator import VirtualCard
 from ekarta.transit import CouponSigner, decode_slot
+from ekarta.transit.codec.coupon_file import CouponDocument
 from ekarta.transit.codec.layout import AID, SLOTS_FILE
 from ekarta.transit.codec.records import SLOT_SIZE, crc16, encode_coupon_body
 from ekarta.transit.model.card_number import CardNumber
@@ -499,9 +500,7 @@ def test_a_coupon_re_signed_with_another_key_is_refused_on_load(new_card, tmp_pa
     card2 = new_card()
     mallory = CouponSigner.generate()
     doc = json.loads((tmp_path / "c.json").read_text())
-    from ekarta.cli.coupon_cmd import coupon_from_document
-
-    coupon, _ = coupon_from_document(doc)
+    coupon = CouponDocument.from_json(doc).coupon
     number = int(card2.number)
     doc["signature"] = mallory.sign(coupon, uid=card2.uid, card_number=number).signature.hex()
     (tmp_path / "forged.json").write_text(json.dumps(doc))

@@ -32,10 +32,11 @@ from ekarta.transit.cardio.loading import (
     Purchase,
     PurchaseRefused,
     load_coupon,
-    reason_code,
+    signing_for_card,
 )
 from ekarta.transit.cardio.reading import read_card
 from ekarta.transit.codec.layout import AID, SLOTS_FILE
+from ekarta.transit.model.notation import enum_name
 from ekarta.transit.model.timecodec import PRAGUE
 from ekarta.transit.security.keystore import FileKeyStore, create_keystore
 
@@ -101,6 +102,14 @@ def test_a_coupon_goes_into_the_first_empty_slot_with_a_log_record(reader, keyst
     second = signed(keystore, coupon())
     assert load(reader, keystore, second).slot == 1
     assert read_card(tap(reader), keystore).events[-1].sequence == 2
+
+
+def test_a_coupon_sold_unsigned_is_signed_for_the_card_in_the_field(reader, keystore):
+    sold = coupon()
+    result = load(reader, keystore, signing_for_card(keystore, sold))
+    assert result.signed.coupon == sold
+    assert keystore.verifier().verify(result.signed, uid=UID, card_number=NUMBER)
+    assert read_card(tap(reader), keystore).slots[result.slot] == result.signed
 
 
 def test_loading_the_same_serial_again_changes_nothing(reader, keystore):
@@ -216,5 +225,5 @@ def test_a_forged_coupon_on_the_card_does_not_count_against_the_limit(reader, ke
 
 
 def test_reason_codes_are_stable_names():
-    assert reason_code(Reason.SIGNATURE_INVALID) == "signature-invalid"
-    assert reason_code(Reason.BANK_TRANSFER_TOO_EARLY) == "bank-transfer-too-early"
+    assert enum_name(Reason.SIGNATURE_INVALID) == "signature-invalid"
+    assert enum_name(Reason.BANK_TRANSFER_TOO_EARLY) == "bank-transfer-too-early"

@@ -9,14 +9,17 @@ It is built in four layers, each importing only the ones below it:
   (:mod:`~ekarta.transit.model.card_number`), a whole card decoded with its unreadable slots
   (:mod:`~ekarta.transit.model.image`), day-count dates and Prague local times
   (:mod:`~ekarta.transit.model.timecodec`), the passenger's texts in English and Czech
-  (:mod:`~ekarta.transit.model.messages`) and the tariff rules: verdicts, purchases, loading
-  (:mod:`~ekarta.transit.model.rules`).
+  (:mod:`~ekarta.transit.model.messages`), the values written as text and read back
+  (:mod:`~ekarta.transit.model.notation`), the tariff rules: verdicts, purchases, loading
+  (:mod:`~ekarta.transit.model.rules`) and what a terminal shows of a card judged
+  (:mod:`~ekarta.transit.model.report`).
 - :mod:`ekarta.transit.codec` — the card's files: the bit-packed byte layouts
   (:mod:`~ekarta.transit.codec.records`, read and packed fast by
   :mod:`~ekarta.transit.codec.bitparse`), a whole card's files decoded at once
-  (:mod:`~ekarta.transit.codec.files`) and the DESFire application,
-  files, keys and access rights that hold them (:mod:`~ekarta.transit.codec.layout`,
-  ``docs/card-layout.md``).
+  (:mod:`~ekarta.transit.codec.files`) and the DESFire application, files, keys and access
+  rights that hold them (:mod:`~ekarta.transit.codec.layout`, ``docs/card-layout.md``); the coupon
+  file (:mod:`~ekarta.transit.codec.coupon_file`) and the hotlist
+  (:mod:`~ekarta.transit.codec.hotlist`) that come from the back office.
 - :mod:`ekarta.transit.security` — the operator's coupon signatures
   (:mod:`~ekarta.transit.security.signing`) and the key provider with its file keystore
   (:mod:`~ekarta.transit.security.keystore`).
@@ -25,7 +28,8 @@ It is built in four layers, each importing only the ones below it:
   loading a coupon (:mod:`~ekarta.transit.cardio.loading`), each safe against the card being
   pulled away at any moment.
 
-The names below are the codec's public API; the tool modules are imported by their own paths.
+The names below are the values, codec and rules most callers need; the other modules are
+imported by their own paths.
 """
 
 from ekarta.transit.codec.files import CardFiles, decode_card, split_slots

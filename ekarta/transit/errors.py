@@ -14,8 +14,11 @@ __all__ = [
     "BlankRecord",
     "CorruptRecord",
     "CouponError",
+    "CouponFileError",
+    "HotlistError",
     "InvalidCardNumber",
     "InvalidField",
+    "InvalidText",
     "KeyFormatError",
     "RecordError",
     "SignatureInvalid",
@@ -35,6 +38,19 @@ class InvalidField(CouponError, InvalidArgument):
 class InvalidCardNumber(InvalidField):
     """Text or a number is not a valid card number: wrong length, a non-digit, or a wrong check
     digit."""
+
+
+class InvalidText(InvalidField):
+    """Text (a command line, a file) does not spell a transit value: an unknown name, not an ISO
+    date, not a list of zones."""
+
+
+class CouponFileError(CouponError):
+    """A coupon file cannot be read or does not hold a coupon."""
+
+
+class HotlistError(CouponError):
+    """A hotlist file cannot be read or holds something that is not a card number."""
 
 
 class RecordError(CouponError):

@@ -25,6 +25,7 @@ from ekarta.transit.codec.records import SLOT_SIZE, encode_event, encode_slot
 from ekarta.transit.errors import CouponError
 from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.image import CardImage
+from ekarta.transit.model.notation import enum_name
 from ekarta.transit.model.rules import (
     PurchaseDecision,
     PurchaseRequest,
@@ -33,7 +34,7 @@ from ekarta.transit.model.rules import (
     plan_load,
 )
 from ekarta.transit.model.timecodec import local_date, require_aware
-from ekarta.transit.model.values import EventKind, EventRecord, Reason, SignedCoupon
+from ekarta.transit.model.values import Coupon, EventKind, EventRecord, Reason, SignedCoupon
 from ekarta.transit.security.keystore import KeyProvider
 from ekarta.transit.security.signing import CouponVerifier
 
@@ -45,15 +46,10 @@ __all__ = [
     "PurchaseRefused",
     "genuine_coupons",
     "load_coupon",
-    "reason_code",
+    "signing_for_card",
 ]
 
 log = logging.getLogger(__name__)
-
-
-def reason_code(reason: Reason) -> str:
-    """The stable name of a reason for people and scripts: ``signature-invalid``."""
-    return reason.name.lower().replace("_", "-")
 
 
 class LoadRefused(CouponError):
@@ -62,7 +58,7 @@ class LoadRefused(CouponError):
     def __init__(self, serial: int, refusal: Refusal) -> None:
         self.serial = serial
         self.refusal = refusal
-        super().__init__(f"coupon {serial} refused ({reason_code(refusal.reason)}): "
+        super().__init__(f"coupon {serial} refused ({enum_name(refusal.reason)}): "
                          f"{refusal.message_en}")
 
 
@@ -72,7 +68,7 @@ class PurchaseRefused(CouponError):
     def __init__(self, decision: PurchaseDecision) -> None:
         self.decision = decision
         self.refusals = decision.refusals
-        reasons = "; ".join(f"{reason_code(r.reason)}: {r.message_en}" for r in self.refusals)
+        reasons = "; ".join(f"{enum_name(r.reason)}: {r.message_en}" for r in self.refusals)
         super().__init__(f"purchase refused ({reasons})")
 
 
@@ -99,6 +95,16 @@ def genuine_coupons(image: CardImage, verifier: CouponVerifier) -> tuple[SignedC
     """The card's coupons whose signature verifies (a forged one must not count anywhere)."""
     return tuple(c for c in image.coupons
                  if verifier.verify(c, uid=image.uid, card_number=image.record.card_number))
+
+
+def signing_for_card(keys: KeyProvider, coupon: Coupon) -> Callable[[CardImage], SignedCoupon]:
+    """A coupon source that signs ``coupon`` for the card in the field (a sale the back office
+    made without knowing the card's UID)."""
+
+    def sign(image: CardImage) -> SignedCoupon:
+        return keys.signer().sign(coupon, uid=image.uid, card_number=image.record.card_number)
+
+    return sign
 
 
 class Purchase:

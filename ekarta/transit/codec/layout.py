@@ -1,8 +1,14 @@
 """Where the transit scheme lives on a DESFire card: the application, its files and its keys.
 
 This module is the single source of truth that ``docs/card-layout.md`` describes; issuing
-(:mod:`ekarta.transit.cardio.issuance`), reading (:mod:`ekarta.transit.cardio.reading`) and loading
-(:mod:`ekarta.transit.cardio.loading`) take every number from here.
+(:mod:`ekarta.transit.cardio.issuance`), reading (:mod:`ekarta.transit.cardio.reading`) and
+loading (:mod:`ekarta.transit.cardio.loading`) take every number from here.
+
+It sits in the codec layer, next to the byte layouts of :mod:`~ekarta.transit.codec.records`:
+it describes the card's files (their sizes come from those layouts) and which key may do what
+with them, and needs nothing but the values and the DESFire layer.  Both layers above use it:
+the keystore (:mod:`ekarta.transit.security.keystore`) diversifies the keys of its key roles,
+card I/O reads and writes its files.
 
 - One application, :data:`AID`, with four AES keys (:class:`KeyRole`): 0 the application master,
   1 loading (issuing, coupons: ticket office, kiosk, inspector), 2 validation (the validator's
