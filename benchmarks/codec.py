@@ -37,6 +37,7 @@ from ekarta.transit import (
     SaleChannel,
     Zones,
     decode_card,
+    encode_card_record,
     encode_event,
     encode_slot,
     judge_card,
@@ -49,7 +50,7 @@ AT = datetime(2025, 10, 20, 7, 42, tzinfo=UTC)
 
 def build_card(signer: CouponSigner) -> CardFiles:
     record = CardRecord(
-        card_number=1234567897, kind=CardKind.PERSONAL, status=CardStatus.ACTIVE,
+        card_number=1234567894, kind=CardKind.PERSONAL, status=CardStatus.ACTIVE,
         expiry=date(2029, 8, 31), profile=Profile.STUDENT, profile_end=date(2026, 8, 31),
         birth_date=date(2004, 2, 29), first_name="Žofie", surname="Šťastná-Ďáblová")
     zones = Zones((1, 2, 3, 77, 78))
@@ -73,7 +74,7 @@ def build_card(signer: CouponSigner) -> CardFiles:
             kind=EventKind.VALIDATION, result=Reason.VALID, device=4321, line=4,
             vehicle=1200 + i, zone=77, coupon_serial=1001))
         for i in range(EVENT_LOG_RECORDS))
-    return CardFiles(UID, record.encode(), slots, events, purse=15_000)
+    return CardFiles(UID, encode_card_record(record), slots, events, purse=15_000)
 
 
 def measure(fn: Callable[[], object], runs: int) -> tuple[float, float]:

@@ -17,6 +17,7 @@ from ekarta.desfire.commands import Cmd, Comm
 from ekarta.desfire.crypto import Key
 from ekarta.desfire.session import EV1Session, EV2Session, LegacySession, Session
 from ekarta.desfire.structs import AccessRights, KeySettings
+from ekarta.emulator.reader import EmulatorReader
 from ekarta.errors import (
     AccessError,
     AuthenticationError,
@@ -32,7 +33,6 @@ from ekarta.errors import (
     PermissionDenied,
     ProofMismatch,
 )
-from ekarta.emulator.reader import EmulatorReader
 
 AID = 0x0E1201
 #: key 1 reads and writes, key 0 changes; "never" for the ReadWrite right

@@ -20,13 +20,14 @@ from datetime import date
 
 import pytest
 
-from ekarta.barcode.number import CardNumber
 from ekarta.cli import main
 from ekarta.emulator import VirtualCard
 from ekarta.transit import CouponSigner, decode_slot
-from ekarta.transit.keystore import create_keystore
-from ekarta.transit.layout import AID, SLOTS_FILE
-from ekarta.transit.records import SLOT_SIZE, crc16, encode_coupon_body
+from ekarta.transit.codec.coupon_file import CouponDocument
+from ekarta.transit.codec.layout import AID, SLOTS_FILE
+from ekarta.transit.codec.records import SLOT_SIZE, crc16, encode_coupon_body
+from ekarta.transit.model.card_number import CardNumber
+from ekarta.transit.security.keystore import create_keystore
 
 AT = "2026-11-20T09:00"  # the day of every sale unless a scenario says otherwise
 EXPIRY = "2030-12-31"
@@ -499,9 +500,7 @@ def test_a_coupon_re_signed_with_another_key_is_refused_on_load(new_card, tmp_pa
     card2 = new_card()
     mallory = CouponSigner.generate()
     doc = json.loads((tmp_path / "c.json").read_text())
-    from ekarta.cli.coupon_cmd import coupon_from_document
-
-    coupon, _ = coupon_from_document(doc)
+    coupon = CouponDocument.from_json(doc).coupon
     number = int(card2.number)
     doc["signature"] = mallory.sign(coupon, uid=card2.uid, card_number=number).signature.hex()
     (tmp_path / "forged.json").write_text(json.dumps(doc))
@@ -516,7 +515,8 @@ def test_a_coupon_re_signed_with_another_key_on_the_card(new_card):
     signed = decode_slot(card.slot_bytes(0))
     mallory = CouponSigner.generate()
     resigned = mallory.sign(signed.coupon, uid=card.uid, card_number=int(card.number))
-    card.put_slot(0, reseal(bytes([1]) + resigned.body() + resigned.signature + b"\0\0"))
+    body = encode_coupon_body(resigned.coupon)
+    card.put_slot(0, reseal(bytes([1]) + body + resigned.signature + b"\0\0"))
     verdict(card.show("2026-11-21T08:00", "--zone", 1), "signature-invalid")
 
 

@@ -15,7 +15,6 @@ from datetime import date, datetime
 
 import pytest
 
-from ekarta.barcode.number import CardNumber
 from ekarta.cli import main
 from ekarta.desfire import DESFire
 from ekarta.emulator import Faults, VirtualCard
@@ -32,11 +31,12 @@ from ekarta.transit import (
     SaleChannel,
     Zones,
 )
-from ekarta.transit.cardio import read_card
-from ekarta.transit.issuance import issue_card
-from ekarta.transit.keystore import FileKeyStore, create_keystore
-from ekarta.transit.loading import load_coupon
-from ekarta.transit.timecodec import PRAGUE
+from ekarta.transit.cardio.issuance import issue_card
+from ekarta.transit.cardio.loading import load_coupon
+from ekarta.transit.cardio.reading import read_card
+from ekarta.transit.model.card_number import CardNumber
+from ekarta.transit.model.timecodec import PRAGUE
+from ekarta.transit.security.keystore import FileKeyStore, create_keystore
 
 UID = bytes.fromhex("04A1B2C3D4E5F6")
 NUMBER = int(CardNumber.from_serial(123456789))

@@ -15,8 +15,7 @@ import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ekarta.barcode.errors import RenderError, shown
-from ekarta.barcode.number import CardNumber
+from ekarta.barcode.errors import RenderError
 from ekarta.barcode.render import (
     DEFAULT_DPI,
     MM_PER_INCH,
@@ -24,6 +23,8 @@ from ekarta.barcode.render import (
     card_number,
     check_dpi,
 )
+from ekarta.transit.errors import shown
+from ekarta.transit.model.card_number import CardNumber
 
 if TYPE_CHECKING:
     from PIL.Image import Image

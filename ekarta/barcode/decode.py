@@ -17,8 +17,9 @@ import os
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from ekarta.barcode.errors import InvalidCardNumber, NotReadable, WrongSymbology, shown
-from ekarta.barcode.number import CardNumber
+from ekarta.barcode.errors import NotReadable, WrongSymbology
+from ekarta.transit.errors import InvalidCardNumber, shown
+from ekarta.transit.model.card_number import CardNumber
 
 if TYPE_CHECKING:
     import numpy

@@ -1,5 +1,6 @@
-"""The errors of :mod:`ekarta.barcode`, all under :class:`BarcodeError`, and :func:`shown`, which
-quotes untrusted text for their messages.
+"""The errors of :mod:`ekarta.barcode`, all under :class:`BarcodeError`.  Text that is not a
+valid card number raises :class:`~ekarta.transit.errors.InvalidCardNumber` of the card number's
+value type (:mod:`ekarta.transit.model.card_number`).
 """
 
 from __future__ import annotations
@@ -8,21 +9,15 @@ from ekarta.errors import EkartaError
 
 __all__ = [
     "BarcodeError",
-    "InvalidCardNumber",
     "NotReadable",
     "RenderError",
     "ScannerError",
     "WrongSymbology",
-    "shown",
 ]
 
 
 class BarcodeError(EkartaError):
-    """Root of the errors of the card number, its barcode and barcode scanners."""
-
-
-class InvalidCardNumber(BarcodeError, ValueError):
-    """Text is not a valid card number: wrong length, a non-digit, or a wrong check digit."""
+    """Root of the errors of the card number's barcode and of barcode scanners."""
 
 
 class NotReadable(BarcodeError):
@@ -41,19 +36,3 @@ class RenderError(BarcodeError):
 class ScannerError(BarcodeError):
     """A barcode scanner cannot be opened or read (bad URL, device missing or gone)."""
 
-
-SHOWN_LIMIT = 40
-
-
-def shown(text: str | bytes, limit: int = SHOWN_LIMIT) -> str:
-    """``text`` quoted for an error message: escaped and cut to ``limit`` characters.
-
-    Card numbers come from cameras, scanners and people; a message repeating them must not carry
-    terminal control sequences or a megabyte of garbage into a log.
-    """
-    quoted = ascii(text[:limit])
-    if isinstance(text, bytes):
-        quoted = quoted[1:]  # drop the b of b'...': the message says what it is
-    if len(text) > limit:
-        quoted = quoted[:-1] + "..." + quoted[-1]
-    return quoted

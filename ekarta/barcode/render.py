@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ekarta.barcode.errors import RenderError
-from ekarta.barcode.number import CardNumber
+from ekarta.transit.model.card_number import CardNumber
 
 if TYPE_CHECKING:
     from PIL.Image import Image

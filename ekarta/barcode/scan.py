@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ekarta.barcode.errors import InvalidCardNumber, shown
-from ekarta.barcode.number import CardNumber
 from ekarta.errors import InvalidArgument
+from ekarta.transit.errors import InvalidCardNumber, shown
+from ekarta.transit.model.card_number import CardNumber
 
 __all__ = ["DEFAULT_DEBOUNCE", "Scan", "ScanFilter"]
 

@@ -21,8 +21,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
-from ekarta.barcode.errors import ScannerError, shown
+from ekarta.barcode.errors import ScannerError
 from ekarta.barcode.scan import DEFAULT_DEBOUNCE, Scan, ScanFilter
+from ekarta.transit.errors import shown
 
 __all__ = ["DEFAULT_BAUD", "MAX_LINE", "Scanner", "open_scanner"]
 

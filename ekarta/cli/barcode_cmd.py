@@ -10,9 +10,10 @@ import time
 from typing import TextIO
 
 from ekarta.barcode.errors import BarcodeError
-from ekarta.barcode.number import CardNumber
 from ekarta.barcode.scan import DEFAULT_DEBOUNCE
 from ekarta.cli.common import EXAMPLES_FORMATTER, CLIError, wrap
+from ekarta.transit.errors import InvalidCardNumber
+from ekarta.transit.model.card_number import CardNumber
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +192,7 @@ def run_decode(args: argparse.Namespace, out: TextIO | None = None) -> int:
     for name in args.images:
         try:
             number = decode_image(name)
-        except BarcodeError as exc:
+        except (BarcodeError, InvalidCardNumber) as exc:
             log.debug("%s", name, exc_info=True)
             failed += 1
             print(f"{name}: not readable ({exc})", file=out, flush=True)

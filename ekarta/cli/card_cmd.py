@@ -7,21 +7,26 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from typing import Any, TextIO, TypeVar
 
-from ekarta.barcode.errors import InvalidCardNumber
-from ekarta.barcode.number import CardNumber
 from ekarta.cli.common import (
     EXAMPLES_FORMATTER,
     KEY_HELP,
     CLIError,
+    add_hotlist_option,
     add_key_options,
+    add_keystore_option,
     add_reader_options,
     aid_text,
+    argument,
+    enum_argument,
     file_row,
     hex_bytes,
+    load_hotlist,
     load_keys,
+    load_keystore,
+    now,
     open_card,
     print_fields,
     print_json,
@@ -30,21 +35,6 @@ from ekarta.cli.common import (
     reader_url,
     wrap,
 )
-from ekarta.cli.coupon_cmd import (
-    LANGS,
-    add_hotlist_option,
-    coupon_document,
-    enum_name,
-    enum_type,
-    now,
-    parse_date,
-    parse_enum,
-    parse_when,
-    profile_name,
-    read_hotlist,
-    type_name,
-)
-from ekarta.cli.keys_cmd import add_keystore_option, load_keystore
 from ekarta.desfire.client import DESFire
 from ekarta.desfire.commands import PICC_AID, FileType
 from ekarta.desfire.explore import (
@@ -56,25 +46,24 @@ from ekarta.desfire.explore import (
 )
 from ekarta.desfire.structs import KeySettingsInfo, VersionPart, right_name
 from ekarta.errors import AuthenticationError, ProtocolError
-from ekarta.transit.cardio import read_card
+from ekarta.transit.cardio.issuance import issue_card
+from ekarta.transit.cardio.reading import read_card
+from ekarta.transit.codec.coupon_file import CouponDocument
 from ekarta.transit.errors import InvalidField
-from ekarta.transit.image import SlotError
-from ekarta.transit.issuance import issue_card
-from ekarta.transit.loading import reason_code
-from ekarta.transit.messages import format_date
-from ekarta.transit.model import (
-    ZONE_MAX,
-    ZONE_MIN,
+from ekarta.transit.model.card_number import CardNumber
+from ekarta.transit.model.messages import LANGUAGES, coupon_type_name, format_date, profile_name
+from ekarta.transit.model.notation import enum_name, parse_date, parse_when, parse_zone
+from ekarta.transit.model.report import SlotReport, TransitReport, transit_report
+from ekarta.transit.model.rules import Verdict
+from ekarta.transit.model.timecodec import to_local
+from ekarta.transit.model.values import (
     CardKind,
     CardRecord,
     CardStatus,
-    CouponType,
     EventRecord,
     Profile,
     add_years,
 )
-from ekarta.transit.rules import effective_profile, judge_card, profile_end
-from ekarta.transit.timecodec import local_date, to_local
 
 log = logging.getLogger(__name__)
 
@@ -462,24 +451,6 @@ EXIT_NOT_VALID = 3
 """``card show``'s exit status when the card decodes but the verdict is a refusal."""
 
 
-def _card_number(text: str) -> int:
-    try:
-        return int(CardNumber.parse(text))
-    except InvalidCardNumber as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _zone(text: str) -> int:
-    try:
-        zone = int(text)
-    except ValueError:
-        zone = 0
-    if not ZONE_MIN <= zone <= ZONE_MAX:
-        raise argparse.ArgumentTypeError(f"a zone is a number {ZONE_MIN}..{ZONE_MAX}, "
-                                         f"not {text!r}")
-    return zone
-
-
 def _register_issue(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     issue = sub.add_parser(
         "issue",
@@ -503,20 +474,20 @@ def _register_issue(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     add_keystore_option(issue)
     record = issue.add_argument_group("the card record")
-    record.add_argument("--number", type=_card_number, required=True, metavar="IDK",
+    record.add_argument("--number", type=argument(CardNumber.parse), required=True, metavar="IDK",
                         help="the card number printed on the card (10 digits)")
     record.add_argument("--anonymous", action="store_true",
                         help="an anonymous card (no personal data, adult transferable)")
     record.add_argument("--first-name", default="", metavar="NAME")
     record.add_argument("--surname", default="", metavar="NAME")
-    record.add_argument("--birth-date", type=parse_date, metavar="DATE",
+    record.add_argument("--birth-date", type=argument(parse_date), metavar="DATE",
                         help="needed for the children and student profiles")
-    record.add_argument("--profile", type=enum_type(Profile, "profile"), metavar="PROFILE",
+    record.add_argument("--profile", type=enum_argument(Profile, "profile"), metavar="PROFILE",
                         help="the tariff profile (default adult-non-transferable, anonymous "
                              "cards adult-transferable)")
-    record.add_argument("--profile-end", type=parse_date, metavar="DATE",
+    record.add_argument("--profile-end", type=argument(parse_date), metavar="DATE",
                         help="last day of a discounted profile")
-    record.add_argument("--expiry", type=parse_date, metavar="DATE",
+    record.add_argument("--expiry", type=argument(parse_date), metavar="DATE",
                         help="last day of the card (default: 5 years from today)")
     record.add_argument("--status", choices=tuple(STATUS_NAMES), default="active",
                         help="active (collected at a contact point, the default) or produced "
@@ -526,7 +497,7 @@ def _register_issue(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
     issue.set_defaults(func=run_issue)
 
 
-def _issue_record(args: argparse.Namespace) -> Any:
+def _issue_record(args: argparse.Namespace) -> CardRecord:
     kind = CardKind.ANONYMOUS if args.anonymous else CardKind.PERSONAL
     profile = args.profile or (Profile.ADULT_TRANSFERABLE if args.anonymous
                                else Profile.ADULT_NON_TRANSFERABLE)
@@ -546,9 +517,9 @@ def run_issue(args: argparse.Namespace) -> int:
     record = _issue_record(args)
     with open_card(args) as reader:
         result = issue_card(DESFire(reader), keystore, record)
-    number = CardNumber.from_int(result.card_number).formatted
+    number = result.card_number.formatted
     if args.json:
-        print_json({"card_number": f"{result.card_number:010d}", "uid": hex_bytes(result.uid),
+        print_json({"card_number": str(result.card_number), "uid": hex_bytes(result.uid),
                     "already_issued": result.already_issued, "steps": list(result.steps)})
     elif result.already_issued:
         print(f"card {number} (UID {hex_bytes(result.uid)}) is already issued: nothing changed")
@@ -585,14 +556,14 @@ def _register_show(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
         formatter_class=EXAMPLES_FORMATTER,
     )
     add_keystore_option(show)
-    show.add_argument("--at", type=parse_when, metavar="DATETIME",
+    show.add_argument("--at", type=argument(parse_when), metavar="DATETIME",
                       help="the time to judge (ISO, Europe/Prague; default now)")
-    show.add_argument("--zone", type=_zone, metavar="N",
+    show.add_argument("--zone", type=argument(parse_zone), metavar="N",
                       help="the tariff zone of the journey (default: any zone)")
     show.add_argument("--dog", action="store_true",
                       help="the exit status follows the dog's verdict, not the holder's")
     add_hotlist_option(show)
-    show.add_argument("--lang", choices=LANGS, default="en", help="language of the verdict")
+    show.add_argument("--lang", choices=LANGUAGES, default="en", help="language of the verdict")
     show.add_argument("--json", action="store_true", help="print one JSON document instead")
     add_reader_options(show)
     show.set_defaults(func=run_show)
@@ -606,10 +577,15 @@ def _purse_text(value: int | None) -> str:
     return f"{sign}{crowns}.{haler:02d} CZK"
 
 
-def _verdict_dict(verdict: Any, lang: str) -> dict[str, Any]:
+def _when_text(at: datetime) -> str:
+    return to_local(at).strftime("%Y-%m-%d %H:%M")
+
+
+def verdict_json(verdict: Verdict, lang: str) -> dict[str, Any]:
+    """A verdict as the JSON of ``card show --json``."""
     return {
         "ok": verdict.ok,
-        "reason": reason_code(verdict.reason),
+        "reason": enum_name(verdict.reason),
         "code": int(verdict.reason),
         "message": verdict.message(lang),
         "profile": enum_name(verdict.profile),
@@ -618,163 +594,141 @@ def _verdict_dict(verdict: Any, lang: str) -> dict[str, Any]:
     }
 
 
-def show_report(image: Any, *, at: Any, zone: int | None, verifier: Any,
-                hotlist: Any = frozenset(), lang: str = "en",
-                dog: bool = False) -> dict[str, Any]:
-    """Everything ``card show`` prints, as JSON-able data; the dog's verdict when the card holds
-    a dog coupon or ``dog`` asks for it."""
+def _slot_json(slot: SlotReport) -> dict[str, Any]:
+    if slot.coupon is not None:
+        assert slot.period is not None
+        return {"slot": slot.index, "state": "coupon", "signature_valid": slot.genuine,
+                "period": slot.period.value,
+                "coupon": CouponDocument(slot.coupon.coupon).to_json()}
+    if slot.error is not None:
+        return {"slot": slot.index, "state": "unreadable", "error": slot.error.message,
+                "kind": slot.error.kind.value}
+    return {"slot": slot.index, "state": "empty"}
 
-    record = image.record
-    day = local_date(at)
-    slots = []
-    for index, slot in enumerate(image.slots):
-        if slot is None:
-            slots.append({"slot": index, "state": "empty"})
-        elif isinstance(slot, SlotError):
-            slots.append({"slot": index, "state": "unreadable", "error": slot.message,
-                          "kind": slot.kind.value})
-        else:
-            coupon = slot.coupon
-            genuine = verifier.verify(slot, uid=image.uid, card_number=record.card_number)
-            if day < coupon.valid_from:
-                when = "future"
-            elif day > min(coupon.valid_to, record.expiry):
-                when = "ended"
-            else:
-                when = "valid"
-            slots.append({"slot": index, "state": "coupon", "signature_valid": genuine,
-                          "period": when, "coupon": coupon_document(coupon)})
-    events = []
-    decoded = sorted((e for e in image.events if isinstance(e, EventRecord)),
-                     key=lambda e: e.sequence, reverse=True)
-    for event in decoded:
-        events.append({
-            "sequence": event.sequence,
-            "at": event.local_time.isoformat(timespec="minutes"),
-            "kind": enum_name(event.kind), "result": enum_name(event.result),
-            "device": event.device,
-            "line": event.line, "vehicle": event.vehicle, "zone": event.zone,
-            "coupon_serial": event.coupon_serial})
-    for error in image.events:
-        if isinstance(error, SlotError):
-            events.append({"unreadable": error.message, "index": error.index})
-    verdict = judge_card(image, at=at, zone=zone, verifier=verifier, hotlist=hotlist)
-    dog_verdict = None
-    if dog or any(c.coupon.coupon_type.dog for c in image.coupons):
-        dog_verdict = judge_card(image, at=at, zone=zone, verifier=verifier, hotlist=hotlist,
-                                 dog=True)
-    end = profile_end(record)
+
+def _event_json(event: EventRecord) -> dict[str, Any]:
     return {
-        "card_number": f"{record.card_number:010d}",
-        "uid": hex_bytes(image.uid),
+        "sequence": event.sequence,
+        "at": event.local_time.isoformat(timespec="minutes"),
+        "kind": enum_name(event.kind), "result": enum_name(event.result),
+        "device": event.device,
+        "line": event.line, "vehicle": event.vehicle, "zone": event.zone,
+        "coupon_serial": event.coupon_serial}
+
+
+def report_json(report: TransitReport, lang: str = "en") -> dict[str, Any]:
+    """``card show --json``: the report as one JSON object (messages in ``lang``)."""
+    record = report.record
+    end = report.profile_end
+    return {
+        "card_number": str(record.card_number),
+        "uid": hex_bytes(report.uid),
         "kind": enum_name(record.kind),
         "status": enum_name(record.status),
-        "blocked_by_hotlist": record.card_number in hotlist,
+        "blocked_by_hotlist": report.blocked_by_hotlist,
         "profile": enum_name(record.profile),
         "profile_end": end.isoformat() if end is not None else None,
-        "effective_profile": enum_name(effective_profile(record, day)),
+        "effective_profile": enum_name(report.effective_profile),
         "expiry": record.expiry.isoformat(),
         "holder": ({"first_name": record.first_name, "surname": record.surname}
                    if record.personal else None),
         "birth_date_recorded": record.birth_date is not None,
-        "purse": image.purse,
-        "slots": slots,
-        "events": events,
-        "at": to_local(at).isoformat(timespec="minutes"),
-        "zone": zone,
-        "verdict": _verdict_dict(verdict, lang),
-        "dog_verdict": _verdict_dict(dog_verdict, lang) if dog_verdict is not None else None,
+        "purse": report.purse,
+        "slots": [_slot_json(slot) for slot in report.slots],
+        "events": [_event_json(event) for event in report.events]
+        + [{"unreadable": error.message, "index": error.index}
+           for error in report.unreadable_events],
+        "at": to_local(report.at).isoformat(timespec="minutes"),
+        "zone": report.zone,
+        "verdict": verdict_json(report.verdict, lang),
+        "dog_verdict": (verdict_json(report.dog_verdict, lang)
+                        if report.dog_verdict is not None else None),
     }
 
 
-def render_show(report: dict[str, Any], lang: str = "en", out: Any = None) -> None:
-    """Print :func:`show_report`'s report for people."""
-
-
+def render_show(report: TransitReport, lang: str = "en", out: TextIO | None = None) -> None:
+    """``card show``: the report for people (messages and names in ``lang``)."""
     out = out or sys.stdout
 
     def p(text: str = "") -> None:
         print(text, file=out)
 
-    def day(text: str) -> str:
-        return format_date(date.fromisoformat(text), lang)
+    def day(value: date) -> str:
+        return format_date(value, lang)
 
-    def profile(text: str) -> str:
-        return profile_name(parse_enum(Profile, text, "profile"), lang)
-
-    number = CardNumber.from_int(int(report["card_number"])).formatted
-    p(f"transit card {number}   UID {report['uid']}")
-    status = report["status"]
-    if report["blocked_by_hotlist"]:
+    record = report.record
+    p(f"transit card {record.card_number.formatted}   UID {hex_bytes(report.uid)}")
+    status = enum_name(record.status)
+    if report.blocked_by_hotlist:
         status += " (on the hotlist: blocked)"
-    rows = [("kind", report["kind"])]
-    if report["holder"] is not None:
-        rows.append(("holder", f"{report['holder']['first_name']} {report['holder']['surname']}"))
+    rows = [("kind", enum_name(record.kind))]
+    if record.personal:
+        rows.append(("holder", f"{record.first_name} {record.surname}"))
     rows.append(("status", status))
-    text = profile(report["profile"])
-    if report["profile_end"]:
-        text += f", until {day(report['profile_end'])}"
-    if report["effective_profile"] != report["profile"]:
-        text += f" (now {profile(report['effective_profile'])})"
+    text = profile_name(record.profile, lang)
+    if report.profile_end is not None:
+        text += f", until {day(report.profile_end)}"
+    if report.effective_profile is not record.profile:
+        text += f" (now {profile_name(report.effective_profile, lang)})"
     rows.append(("profile", text))
-    if report["birth_date_recorded"]:
+    if record.birth_date is not None:
         rows.append(("birth date", "recorded"))
-    rows += [("expiry", day(report["expiry"])), ("e-purse", _purse_text(report["purse"]))]
+    rows += [("expiry", day(record.expiry)), ("e-purse", _purse_text(report.purse))]
     print_fields(rows, out=out)
 
-    p(f"coupons ({len(report['slots'])} slots)")
+    p(f"coupons ({len(report.slots)} slots)")
     table = []
-    for slot in report["slots"]:
-        cells = [f"slot {slot['slot']}"]
-        if slot["state"] == "empty":
-            cells.append("empty")
-        elif slot["state"] == "unreadable":
-            cells.append(f"unreadable: {slot['error']}")
+    for slot in report.slots:
+        cells = [f"slot {slot.index}"]
+        if slot.coupon is not None:
+            c = slot.coupon.coupon
+            zones = "network" if c.zones.network else \
+                "zones " + ", ".join(map(str, c.zones.numbers))
+            assert slot.period is not None
+            state = slot.period.value if slot.genuine else "SIGNATURE INVALID"
+            cells += [f"#{c.serial}", coupon_type_name(c.coupon_type, lang),
+                      profile_name(c.profile, lang), zones,
+                      f"{day(c.valid_from)} – {day(c.valid_to)}", state]
+        elif slot.error is not None:
+            cells.append(f"unreadable: {slot.error.message}")
         else:
-            c = slot["coupon"]
-            zones = "network" if c["zones"] == "network" else \
-                "zones " + ", ".join(map(str, c["zones"]))
-            state = slot["period"] if slot["signature_valid"] else "SIGNATURE INVALID"
-            cells += [f"#{c['serial']}",
-                      type_name(parse_enum(CouponType, c["type"], "type"), lang),
-                      profile(c["profile"]), zones,
-                      f"{day(c['valid_from'])} – {day(c['valid_to'])}", state]
+            cells.append("empty")
         table.append(cells)
     print_table(table, out=out)
 
-    p("events (newest first)" if report["events"] else "events: none")
+    p("events (newest first)" if report.events or report.unreadable_events else "events: none")
     table = []
-    for event in report["events"]:
-        if "unreadable" in event:
-            table.append([f"record {event['index']}", f"unreadable: {event['unreadable']}"])
-            continue
-        where = [f"{name} {event[name]}" for name in ("line", "vehicle", "zone")
-                 if event[name] is not None]
-        if event["coupon_serial"] is not None:
-            where.append(f"coupon {event['coupon_serial']}")
-        table.append([f"#{event['sequence']}", event["at"].replace("T", " ")[:16],
-                      event["kind"], f"device {event['device']}", " ".join(where),
-                      event["result"]])
+    for event in report.events:
+        where = [f"{name} {value}" for name, value in
+                 (("line", event.line), ("vehicle", event.vehicle), ("zone", event.zone))
+                 if value is not None]
+        if event.coupon_serial is not None:
+            where.append(f"coupon {event.coupon_serial}")
+        table.append([f"#{event.sequence}", _when_text(event.at), enum_name(event.kind),
+                      f"device {event.device}", " ".join(where), enum_name(event.result)])
+    for error in report.unreadable_events:
+        table.append([f"record {error.index}", f"unreadable: {error.message}"])
     print_table(table, out=out)
 
-    zone = "any zone" if report["zone"] is None else f"zone {report['zone']}"
-    p(f"at {report['at'][:16].replace('T', ' ')} (Europe/Prague) in {zone}")
-    for label, verdict in (("verdict", report["verdict"]), ("dog", report["dog_verdict"])):
+    zone = "any zone" if report.zone is None else f"zone {report.zone}"
+    p(f"at {_when_text(report.at)} (Europe/Prague) in {zone}")
+    for label, verdict in (("verdict", report.verdict), ("dog", report.dog_verdict)):
         if verdict is not None:
-            p(f"{label}: {verdict['reason']} — {verdict['message']}")
+            p(f"{label}: {enum_name(verdict.reason)} — {verdict.message(lang)}")
 
 
 def run_show(args: argparse.Namespace) -> int:
     keystore = load_keystore(args)
     at = args.at or now()
-    hotlist = read_hotlist(args.hotlist)
+    hotlist = load_hotlist(args)
     with open_card(args) as reader:
         image = read_card(DESFire(reader), keystore)
-    report = show_report(image, at=at, zone=args.zone, verifier=keystore.verifier(),
-                         hotlist=hotlist, lang=args.lang, dog=args.dog)
+    report = transit_report(image, at=at, zone=args.zone, verifier=keystore.verifier(),
+                         hotlist=hotlist, dog=args.dog)
     if args.json:
-        print_json(report)
+        print_json(report_json(report, args.lang))
     else:
         render_show(report, args.lang)
-    verdict = report["dog_verdict"] if args.dog else report["verdict"]
-    return 0 if verdict["ok"] else EXIT_NOT_VALID
+    verdict = report.dog_verdict if args.dog else report.verdict
+    assert verdict is not None  # asking about the dog always judges it
+    return 0 if verdict.ok else EXIT_NOT_VALID

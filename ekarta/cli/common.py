@@ -8,7 +8,11 @@
 * :class:`CLIError` for failures of the command line itself, and :data:`EXAMPLES_FORMATTER`
   for help texts with examples;
 * small output helpers: :func:`hex_bytes`, :func:`aid_text`, :func:`print_fields`,
-  :func:`print_table`, :func:`file_row`, :func:`print_json`.
+  :func:`print_table`, :func:`file_row`, :func:`print_json`;
+* for the transit commands: :func:`add_keystore_option` / :func:`load_keystore` (``--keys``),
+  :func:`add_hotlist_option` / :func:`load_hotlist` (``--hotlist``), :func:`argument` and
+  :func:`enum_argument` to use the transit text parsers as argument types, and :func:`now`, the
+  command line's clock.
 
 A command group is a module with ``register(subparsers, common)`` that adds its parser(s) and
 sets ``func`` (``func(args) -> int``) on them; see :mod:`ekarta.cli`.
@@ -23,9 +27,11 @@ import os
 import stat
 import sys
 import textwrap
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TextIO
+from datetime import datetime
+from enum import IntEnum
+from typing import Any, TextIO, TypeVar
 
 from ekarta.desfire.commands import MAX_KEYS, PICC_AID
 from ekarta.desfire.crypto import Key, KeyType
@@ -33,6 +39,11 @@ from ekarta.desfire.keyring import KeyRing, KeySpec
 from ekarta.desfire.structs import FileSettings
 from ekarta.errors import EkartaError, ReaderTimeout
 from ekarta.readers import Reader, available_schemes, open_reader
+from ekarta.transit.codec.hotlist import read_hotlist
+from ekarta.transit.model.card_number import CardNumber
+from ekarta.transit.model.notation import parse_enum
+from ekarta.transit.model.timecodec import PRAGUE
+from ekarta.transit.security.keystore import FileKeyStore
 
 log = logging.getLogger(__name__)
 
@@ -296,3 +307,59 @@ def file_row(file_no: int, fs: FileSettings) -> list[str]:
     """Table cells for one file: number, type, comm mode, access rights, extent."""
     return [f"{file_no:02d}", fs.file_type.label, fs.comm.value, fs.access.describe(),
             fs.describe_extent()]
+
+
+KEYSTORE_ENV = "EKARTA_KEYS"
+
+T = TypeVar("T")
+E = TypeVar("E", bound=IntEnum)
+
+
+def add_keystore_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--keys KEYSTORE`` (default ``$EKARTA_KEYS``); :func:`load_keystore` reads it."""
+    parser.add_argument(
+        "--keys", metavar="KEYSTORE", dest="keystore", default=None,
+        help=f"the keystore (see 'ekarta keys new'); default ${KEYSTORE_ENV}")
+
+
+def load_keystore(args: argparse.Namespace) -> FileKeyStore:
+    """The keystore of ``--keys`` (or ``$EKARTA_KEYS``)."""
+    path = args.keystore or os.environ.get(KEYSTORE_ENV)
+    if not path:
+        raise CLIError(f"this command needs a keystore: --keys KEYSTORE (or ${KEYSTORE_ENV})")
+    return FileKeyStore.load(path)
+
+
+def add_hotlist_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--hotlist FILE``; :func:`load_hotlist` reads it."""
+    parser.add_argument("--hotlist", metavar="FILE",
+                        help="blocked card numbers, one a line ('#' starts a comment)")
+
+
+def load_hotlist(args: argparse.Namespace) -> frozenset[CardNumber]:
+    """The card numbers of ``--hotlist`` (none without it)."""
+    return read_hotlist(args.hotlist) if args.hotlist else frozenset()
+
+
+def argument(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """``parse`` as an argument ``type``: its error becomes argparse's usage error, with the
+    parser's own message."""
+
+    def convert(text: str) -> T:
+        try:
+            return parse(text)
+        except EkartaError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = getattr(parse, "__name__", "value")
+    return convert
+
+
+def enum_argument(enum: type[E], what: str) -> Callable[[str], E]:
+    """An argument ``type`` taking the text names of ``enum``'s members (``adult-transferable``)."""
+    return argument(lambda text: parse_enum(enum, text, what))
+
+
+def now() -> datetime:
+    """The command line's clock: the time on a Prague wall clock."""
+    return datetime.now(PRAGUE)

@@ -1,26 +1,24 @@
 """``ekarta keys``: create a keystore (``new``) and show what it holds without the secrets
-(``show``); ``--keys KEYSTORE`` for the commands that need one (:func:`add_keystore_option`)."""
+(``show``).  The commands that need one take ``--keys KEYSTORE``
+(:func:`ekarta.cli.common.add_keystore_option`)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 
-from ekarta.cli.common import EXAMPLES_FORMATTER, CLIError, print_json, wrap
-from ekarta.transit.keystore import FileKeyStore, create_keystore
-from ekarta.transit.layout import DEFAULT_SYSTEM_ID, SYSTEM_ID_MAX
+from ekarta.cli.common import EXAMPLES_FORMATTER, KEYSTORE_ENV, print_json, wrap
+from ekarta.transit.codec.layout import DEFAULT_SYSTEM_ID, SYSTEM_ID_MAX
+from ekarta.transit.security.keystore import FileKeyStore, create_keystore
 
 log = logging.getLogger(__name__)
-
-KEYSTORE_ENV = "EKARTA_KEYS"
 
 SAM_WARNING = (
     "{path} holds the scheme's master keys and its coupon-signing key in a plain file (mode "
     "0600): fine for development and tests, but a real deployment keeps master keys in a SAM or "
     "an HSM that diversifies card keys inside (plug one in as an "
-    "ekarta.transit.keystore.KeyProvider)")
+    "ekarta.transit.security.keystore.KeyProvider)")
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -79,24 +77,6 @@ def _system_id(text: str) -> bytes:
         raise argparse.ArgumentTypeError(
             f"must be 1..{SYSTEM_ID_MAX} printable ASCII characters, got {text!r}")
     return text.encode("ascii")
-
-
-# --- --keys for the card commands -----------------------------------------------------------------
-
-
-def add_keystore_option(parser: argparse.ArgumentParser) -> None:
-    """Add ``--keys KEYSTORE`` (default ``$EKARTA_KEYS``)."""
-    parser.add_argument(
-        "--keys", metavar="KEYSTORE", dest="keystore", default=None,
-        help=f"the keystore (see 'ekarta keys new'); default ${KEYSTORE_ENV}")
-
-
-def load_keystore(args: argparse.Namespace) -> FileKeyStore:
-    """The keystore of ``--keys`` (or ``$EKARTA_KEYS``)."""
-    path = args.keystore or os.environ.get(KEYSTORE_ENV)
-    if not path:
-        raise CLIError(f"this command needs a keystore: --keys KEYSTORE (or ${KEYSTORE_ENV})")
-    return FileKeyStore.load(path)
 
 
 # --- commands -------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from ekarta.desfire.commands import (
     I32_MAX,
     I32_MIN,
     MAX_APPLICATIONS,
+    MAX_DF_NAME,
     MAX_FILES,
     MAX_KEYS,
     U8_MAX,
@@ -47,10 +48,6 @@ from ekarta.desfire.commands import (
 from ekarta.desfire.crypto import Key, KeyType, Rng
 from ekarta.desfire.session import Comm
 from ekarta.desfire.structs import (
-    I32_MAX,
-    I32_MIN,
-    MAX_DF_NAME,
-    U24_MAX,
     AccessRights,
     FileSettings,
     KeySettings,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from ekarta.desfire.commands import (
     DESFIRE_PICC_DF_NAME,
-    MAX_DF_NAME,
     MAX_APPLICATIONS,
+    MAX_DF_NAME,
     MAX_KEYS,
     AppCrypto,
     Cmd,

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from ekarta.desfire.commands import GRANTING_RIGHTS
-from ekarta.desfire.commands import Cmd
+from ekarta.desfire.commands import GRANTING_RIGHTS, Cmd
 from ekarta.desfire.session import Comm
 from ekarta.emulator.card.context import (
     Context,

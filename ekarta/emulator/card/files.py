@@ -3,8 +3,7 @@ GetFileSettings and ChangeFileSettings.  What files hold is :mod:`.contents`'s."
 
 from __future__ import annotations
 
-from ekarta.desfire.commands import GRANTING_RIGHTS
-from ekarta.desfire.commands import FREE, MAX_FILES, Cmd
+from ekarta.desfire.commands import FREE, GRANTING_RIGHTS, MAX_FILES, Cmd
 from ekarta.desfire.session import Comm
 from ekarta.desfire.structs import (
     ChangeFileSettingsParams,

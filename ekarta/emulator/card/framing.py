@@ -29,12 +29,12 @@ from ekarta.emulator.card.context import EV2_MAC, Context, Handler, Incoming, Re
 from ekarta.emulator.card.iso7816 import SW_CLA, SW_WRONG_LENGTH, sw
 from ekarta.emulator.state import DataFile, RecordFile, ValueFile
 from ekarta.errors import (
-    AuthenticationRejected,
     AuthenticationError,
+    AuthenticationRejected,
+    ChecksumRejected,
     DESFireStatusError,
     IllegalCommand,
     IntegrityError,
-    ChecksumRejected,
     InvalidArgument,
     LengthError,
     MalformedMessage,

@@ -20,7 +20,6 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from ekarta.desfire.commands import DESFIRE_PICC_DF_NAME, FREE, MAX_DF_NAME
-
 from ekarta.emulator.card.contents import write_standard
 from ekarta.emulator.card.context import Context
 from ekarta.emulator.state import DataFile

@@ -21,14 +21,14 @@ from ekarta.transit import (
     SaleChannel,
     Zones,
 )
-from ekarta.transit.keystore import (
+from ekarta.transit.codec.layout import AID, KeyRole, diversification_input
+from ekarta.transit.security.keystore import (
     FileKeyStore,
     KeyProvider,
     KeyStoreError,
     create_keystore,
     key_fingerprint,
 )
-from ekarta.transit.layout import AID, KeyRole, diversification_input
 
 UID = bytes.fromhex("04A1B2C3D4E5F6")
 OTHER_UID = bytes.fromhex("04112233445566")
@@ -95,7 +95,7 @@ def test_the_system_id_changes_every_key(tmp_path):
 def test_a_keystore_readable_by_others_draws_a_warning(path, caplog):
     create_keystore(path)
     os.chmod(path, 0o644)
-    with caplog.at_level(logging.WARNING, logger="ekarta.transit.keystore"):
+    with caplog.at_level(logging.WARNING, logger="ekarta.transit.security.keystore"):
         FileKeyStore.load(path)
     assert "chmod 600" in caplog.text
 

@@ -1,9 +1,10 @@
 """What a terminal or the e-shop tells the passenger, in English and Czech.
 
-Every :class:`~ekarta.transit.model.Reason` and :class:`~ekarta.transit.model.Note` has a text in
-each language of :data:`LANGUAGES`.  Texts are ``str.format`` templates; dates are written the way
-each language writes them (``1 May 2025``, ``1. 5. 2025``) and profiles and coupon types by their
-names in that language.  The Czech wording follows the operator's manual.
+Every :class:`~ekarta.transit.model.values.Reason` and
+:class:`~ekarta.transit.model.values.Note` has a text in each language of :data:`LANGUAGES`.
+Texts are ``str.format`` templates; dates are written the way each language writes them
+(``1 May 2025``, ``1. 5. 2025``) and profiles and coupon types by their names in that language.
+The Czech wording follows the operator's manual.
 """
 
 from __future__ import annotations
@@ -12,9 +13,17 @@ from datetime import date
 from typing import Any
 
 from ekarta.transit.errors import InvalidField
-from ekarta.transit.model import CouponType, Note, Profile, Reason
+from ekarta.transit.model.values import CouponType, Note, Profile, Reason
 
-__all__ = ["COUPON_TYPE_NAMES", "LANGUAGES", "PROFILE_NAMES", "format_date", "text"]
+__all__ = [
+    "COUPON_TYPE_NAMES",
+    "LANGUAGES",
+    "PROFILE_NAMES",
+    "coupon_type_name",
+    "format_date",
+    "profile_name",
+    "text",
+]
 
 LANGUAGES = ("en", "cs")
 
@@ -143,14 +152,23 @@ def format_date(day: date, lang: str = "en") -> str:
     return f"{day.day}. {day.month}. {day.year}"
 
 
+def profile_name(profile: Profile, lang: str = "en") -> str:
+    """The profile's name in ``lang``: ``pupils and students 15 to 26``."""
+    return PROFILE_NAMES[profile][_lang_index(lang)]
+
+
+def coupon_type_name(coupon_type: CouponType, lang: str = "en") -> str:
+    """The coupon type's name in ``lang``: ``30-day coupon``."""
+    return COUPON_TYPE_NAMES[coupon_type][_lang_index(lang)]
+
+
 def _render(value: Any, lang: str) -> Any:
-    index = _lang_index(lang)
     if isinstance(value, date):
         return format_date(value, lang)
     if isinstance(value, Profile):
-        return PROFILE_NAMES[value][index]
+        return profile_name(value, lang)
     if isinstance(value, CouponType):
-        return COUPON_TYPE_NAMES[value][index]
+        return coupon_type_name(value, lang)
     return value
 
 

@@ -38,11 +38,14 @@ import logging
 from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Protocol
 
 from ekarta.transit.errors import InvalidField
-from ekarta.transit.image import CardImage, SlotError, SlotErrorKind
-from ekarta.transit.messages import text
-from ekarta.transit.model import (
+from ekarta.transit.model.card_number import CardNumber
+from ekarta.transit.model.image import CardImage, SlotError, SlotErrorKind
+from ekarta.transit.model.messages import text
+from ekarta.transit.model.timecodec import local_date
+from ekarta.transit.model.values import (
     FALLBACK_PROFILE,
     ZONE_MAX,
     ZONE_MIN,
@@ -60,8 +63,6 @@ from ekarta.transit.model import (
     add_years,
     age_on,
 )
-from ekarta.transit.signing import CouponVerifier
-from ekarta.transit.timecodec import local_date
 
 __all__ = [
     "BANK_TRANSFER_DELAY",
@@ -71,6 +72,7 @@ __all__ = [
     "PurchaseDecision",
     "PurchaseRequest",
     "Refusal",
+    "SignatureCheck",
     "Verdict",
     "check_purchase",
     "effective_profile",
@@ -89,6 +91,14 @@ MAX_VALID_COUPONS = 4
 BANK_TRANSFER_DELAY = 5
 
 _DAY = timedelta(days=1)
+
+
+class SignatureCheck(Protocol):
+    """What the rules need to know of a coupon's signature: whether the operator signed it for
+    this card.  :class:`~ekarta.transit.security.signing.CouponVerifier` is one; the rules take
+    it as an argument so that they stay below the layer that holds the keys."""
+
+    def verify(self, signed: SignedCoupon, *, uid: bytes, card_number: CardNumber) -> bool: ...
 
 
 # --- profile -------------------------------------------------------------------------------------
@@ -212,8 +222,8 @@ def judge(
     uid: bytes,
     at: datetime,
     zone: int | None,
-    verifier: CouponVerifier,
-    hotlist: Container[int] = frozenset(),
+    verifier: SignatureCheck,
+    hotlist: Container[CardNumber] = frozenset(),
     dog: bool = False,
 ) -> Verdict:
     """Judge a card at the instant ``at`` in ``zone`` (None: any zone, as a kiosk does).
@@ -284,8 +294,8 @@ def judge_card(
     *,
     at: datetime,
     zone: int | None,
-    verifier: CouponVerifier,
-    hotlist: Container[int] = frozenset(),
+    verifier: SignatureCheck,
+    hotlist: Container[CardNumber] = frozenset(),
     dog: bool = False,
 ) -> Verdict:
     """:func:`judge` for a decoded card."""
@@ -435,7 +445,7 @@ def check_purchase(
     request: PurchaseRequest,
     *,
     today: date,
-    hotlist: Container[int] = frozenset(),
+    hotlist: Container[CardNumber] = frozenset(),
 ) -> PurchaseDecision:
     """Apply the operator's purchase rules to ``request`` for ``card`` on the day ``today``.
 
@@ -502,8 +512,10 @@ def check_purchase(
     if refusals:
         log.info("purchase of %s refused: %s", kind.name,
                  ", ".join(r.reason.name for r in refusals))
+    zones = request.zones
+    assert isinstance(zones, Zones)  # PurchaseRequest made its zones Zones on construction
     return PurchaseDecision(
-        refusals=tuple(refusals), coupon_type=kind, profile=profile, zones=request.zones,
+        refusals=tuple(refusals), coupon_type=kind, profile=profile, zones=zones,
         channel=request.channel, sale_date=today, valid_from=start, valid_to=valid_to,
         usable_until=usable_until, notes=tuple(n for n, _ in notes),
         note_dates=tuple(d for _, d in notes))
@@ -547,7 +559,7 @@ class LoadPlan:
 
 
 def plan_load(image: CardImage, signed: SignedCoupon, *, today: date,
-              verifier: CouponVerifier) -> LoadPlan:
+              verifier: SignatureCheck) -> LoadPlan:
     """Decide where to write ``signed`` on the card ``image``.
 
     Refused when the card is blocked, not active or expired, when the coupon's signature does

@@ -1,5 +1,5 @@
-"""The card layout: the rules of issue 4 as properties of ekarta.transit.layout, and the layout as
-the emulated card enforces it."""
+"""The card layout: the rules of issue 4 as properties of ekarta.transit.codec.layout, and the
+layout as the emulated card enforces it."""
 
 from __future__ import annotations
 
@@ -30,10 +30,9 @@ from ekarta.transit import (
     Reason,
     encode_event,
 )
-from ekarta.transit.cardio import read_card
-from ekarta.transit.issuance import issue_card
-from ekarta.transit.keystore import FileKeyStore, create_keystore
-from ekarta.transit.layout import (
+from ekarta.transit.cardio.issuance import issue_card
+from ekarta.transit.cardio.reading import read_card
+from ekarta.transit.codec.layout import (
     AID,
     APP_KEY_SETTINGS,
     CARD_RECORD_FILE,
@@ -51,7 +50,8 @@ from ekarta.transit.layout import (
     allows,
     diversification_input,
 )
-from ekarta.transit.rules import MAX_VALID_COUPONS
+from ekarta.transit.model.rules import MAX_VALID_COUPONS
+from ekarta.transit.security.keystore import FileKeyStore, create_keystore
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "card-layout.md"
 UID = bytes.fromhex("04A1B2C3D4E5F6")

@@ -7,7 +7,15 @@ from datetime import date
 import pytest
 
 from ekarta.transit import CouponType, InvalidField, Note, Profile, Reason, Refusal
-from ekarta.transit.messages import COUPON_TYPE_NAMES, LANGUAGES, PROFILE_NAMES, format_date, text
+from ekarta.transit.model.messages import (
+    COUPON_TYPE_NAMES,
+    LANGUAGES,
+    PROFILE_NAMES,
+    coupon_type_name,
+    format_date,
+    profile_name,
+    text,
+)
 
 DETAILS = {"date": date(2025, 5, 1), "end": date(2025, 4, 2), "valid_to": date(2025, 7, 29),
            "zone": 77, "count": 4, "age": 14, "serial": 4242, "profile": Profile.STUDENT}
@@ -56,3 +64,15 @@ def test_unknown_language() -> None:
         text(Reason.VALID, "de", date=date(2025, 1, 1))
     with pytest.raises(InvalidField, match="language"):
         Refusal.of(Reason.CARD_BLOCKED).message("de")
+
+
+def test_names_of_profiles_and_coupon_types_in_each_language() -> None:
+    assert profile_name(Profile.STUDENT) == "pupils and students 15 to 26"
+    assert profile_name(Profile.STUDENT, "cs") == "žáci a studenti od 15 do 26 let"
+    assert coupon_type_name(CouponType.DOG_30, "cs") == "30denní kupon pro psa"
+    for lang in LANGUAGES:
+        assert {profile_name(p, lang) for p in Profile} == {
+            names[LANGUAGES.index(lang)] for names in PROFILE_NAMES.values()}
+        assert len({coupon_type_name(c, lang) for c in CouponType}) == len(CouponType)
+    with pytest.raises(InvalidField, match="language must be one of en, cs"):
+        profile_name(Profile.STUDENT, "de")

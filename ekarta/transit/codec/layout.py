@@ -1,8 +1,14 @@
 """Where the transit scheme lives on a DESFire card: the application, its files and its keys.
 
 This module is the single source of truth that ``docs/card-layout.md`` describes; issuing
-(:mod:`ekarta.transit.issuance`), reading (:mod:`ekarta.transit.cardio`) and loading
-(:mod:`ekarta.transit.loading`) take every number from here.
+(:mod:`ekarta.transit.cardio.issuance`), reading (:mod:`ekarta.transit.cardio.reading`) and
+loading (:mod:`ekarta.transit.cardio.loading`) take every number from here.
+
+It sits in the codec layer, next to the byte layouts of :mod:`~ekarta.transit.codec.records`:
+it describes the card's files (their sizes come from those layouts) and which key may do what
+with them, and needs nothing but the values and the DESFire layer.  Both layers above use it:
+the keystore (:mod:`ekarta.transit.security.keystore`) diversifies the keys of its key roles,
+card I/O reads and writes its files.
 
 - One application, :data:`AID`, with four AES keys (:class:`KeyRole`): 0 the application master,
   1 loading (issuing, coupons: ticket office, kiosk, inspector), 2 validation (the validator's
@@ -28,15 +34,15 @@ from enum import Enum, IntEnum
 from ekarta.desfire.commands import FREE, GRANTING_RIGHTS, NEVER, PICC_AID, U24_MAX, FileType
 from ekarta.desfire.session import Comm
 from ekarta.desfire.structs import AccessRights, FileSettings, KeySettings
-from ekarta.transit.errors import InvalidField
-from ekarta.transit.records import (
+from ekarta.transit.codec.records import (
     CARD_RECORD_SIZE,
     EVENT_LOG_RECORDS,
     EVENT_RECORD_SIZE,
     SLOT_COUNT,
     SLOT_SIZE,
 )
-from ekarta.transit.signing import UID_LENGTHS
+from ekarta.transit.errors import InvalidField
+from ekarta.transit.model.values import UID_LENGTHS, check_uid
 
 __all__ = [
     "AID",
@@ -144,15 +150,17 @@ CARD_RECORD_FILE = FileSpec(
     1, "card record", FileKind.BACKUP,
     _rights(KeyRole.READ, KeyRole.VALIDATION, KeyRole.LOAD, KeyRole.MASTER),
     size=CARD_RECORD_SIZE)
-"""Who and what the card is (:func:`~ekarta.transit.records.encode_card_record`).  A validator may
-write it (Write = key 2) to set the blocked status of a card it finds on the hotlist."""
+"""Who and what the card is (:func:`~ekarta.transit.codec.records.encode_card_record`).  A
+validator may write it (Write = key 2) to set the blocked status of a card it finds on the
+hotlist."""
 
 SLOTS_FILE = FileSpec(
     2, "coupon slots", FileKind.BACKUP,
     _rights(KeyRole.READ, NEVER, KeyRole.LOAD, KeyRole.MASTER),
     size=SLOT_COUNT * SLOT_SIZE)
-""":data:`~ekarta.transit.records.SLOT_COUNT` slots of :data:`~ekarta.transit.records.SLOT_SIZE`
-bytes, slot ``i`` at offset ``i * SLOT_SIZE``.  Only the load key writes coupons."""
+""":data:`~ekarta.transit.codec.records.SLOT_COUNT` slots of
+:data:`~ekarta.transit.codec.records.SLOT_SIZE` bytes, slot ``i`` at offset ``i * SLOT_SIZE``.
+Only the load key writes coupons."""
 
 LOG_FILE = FileSpec(
     3, "event log", FileKind.CYCLIC,
@@ -204,9 +212,8 @@ def check_system_id(system_id: bytes) -> bytes:
 
 def diversification_input(uid: bytes, aid: int, system_id: bytes) -> bytes:
     """AN10922 input of a card key: ``UID || AID (3 bytes LE) || system identifier``."""
-    if not isinstance(uid, bytes | bytearray) or len(uid) not in UID_LENGTHS:
-        raise InvalidField("card UID must be 4, 7 or 10 bytes")
+    uid = check_uid(uid)
     if not 0 <= aid <= U24_MAX:
         raise InvalidField("AID must be 3 bytes")
-    return bytes(uid) + aid.to_bytes(3, "little") + check_system_id(system_id)
+    return uid + aid.to_bytes(3, "little") + check_system_id(system_id)
 

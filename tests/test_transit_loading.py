@@ -26,18 +26,19 @@ from ekarta.transit import (
     Zones,
     encode_slot,
 )
-from ekarta.transit.cardio import read_card
-from ekarta.transit.issuance import issue_card
-from ekarta.transit.keystore import FileKeyStore, create_keystore
-from ekarta.transit.layout import AID, SLOTS_FILE
-from ekarta.transit.loading import (
+from ekarta.transit.cardio.issuance import issue_card
+from ekarta.transit.cardio.loading import (
     LoadRefused,
     Purchase,
     PurchaseRefused,
     load_coupon,
-    reason_code,
+    signing_for_card,
 )
-from ekarta.transit.timecodec import PRAGUE
+from ekarta.transit.cardio.reading import read_card
+from ekarta.transit.codec.layout import AID, SLOTS_FILE
+from ekarta.transit.model.notation import enum_name
+from ekarta.transit.model.timecodec import PRAGUE
+from ekarta.transit.security.keystore import FileKeyStore, create_keystore
 
 UID = bytes.fromhex("04A1B2C3D4E5F6")
 NUMBER = 1234567894
@@ -103,6 +104,14 @@ def test_a_coupon_goes_into_the_first_empty_slot_with_a_log_record(reader, keyst
     assert read_card(tap(reader), keystore).events[-1].sequence == 2
 
 
+def test_a_coupon_sold_unsigned_is_signed_for_the_card_in_the_field(reader, keystore):
+    sold = coupon()
+    result = load(reader, keystore, signing_for_card(keystore, sold))
+    assert result.signed.coupon == sold
+    assert keystore.verifier().verify(result.signed, uid=UID, card_number=NUMBER)
+    assert read_card(tap(reader), keystore).slots[result.slot] == result.signed
+
+
 def test_loading_the_same_serial_again_changes_nothing(reader, keystore):
     one = signed(keystore, coupon())
     load(reader, keystore, one)
@@ -140,7 +149,7 @@ def test_a_card_with_five_live_coupons_has_no_free_slot(reader, keystore):
 
 
 def test_a_coupon_signed_for_another_card_is_refused(reader, keystore):
-    for other in ({"uid": bytes.fromhex("04112233445566")}, {"number": 1000000003}):
+    for other in ({"uid": bytes.fromhex("04112233445566")}, {"number": 1000000005}):
         with pytest.raises(LoadRefused, match="signature-invalid"):
             load(reader, keystore, signed(keystore, coupon(), **other))
     assert read_card(tap(reader), keystore).coupons == ()
@@ -216,5 +225,5 @@ def test_a_forged_coupon_on_the_card_does_not_count_against_the_limit(reader, ke
 
 
 def test_reason_codes_are_stable_names():
-    assert reason_code(Reason.SIGNATURE_INVALID) == "signature-invalid"
-    assert reason_code(Reason.BANK_TRANSFER_TOO_EARLY) == "bank-transfer-too-early"
+    assert enum_name(Reason.SIGNATURE_INVALID) == "signature-invalid"
+    assert enum_name(Reason.BANK_TRANSFER_TOO_EARLY) == "bank-transfer-too-early"

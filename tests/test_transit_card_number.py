@@ -8,9 +8,11 @@ from dataclasses import FrozenInstanceError
 
 import pytest
 
-from ekarta.barcode import CardNumber, InvalidCardNumber, validate
-from ekarta.barcode.errors import BarcodeError, shown
+import ekarta.barcode
 from ekarta.errors import EkartaError
+from ekarta.transit import CardNumber, InvalidCardNumber, InvalidField
+from ekarta.transit.errors import shown
+from ekarta.transit.model.card_number import validate
 
 SEED = 20240505
 
@@ -82,8 +84,25 @@ def test_check_digit_error_does_not_give_the_right_digit():
 def test_errors_are_ekarta_and_value_errors():
     with pytest.raises(EkartaError):
         CardNumber.parse("x")
-    assert issubclass(InvalidCardNumber, BarcodeError)
+    assert issubclass(InvalidCardNumber, InvalidField)
     assert issubclass(InvalidCardNumber, ValueError)
+
+
+def test_the_barcode_package_reads_and_prints_the_same_card_number():
+    assert ekarta.barcode.CardNumber is CardNumber
+    assert ekarta.barcode.InvalidCardNumber is InvalidCardNumber
+    assert ekarta.barcode.validate is validate
+
+
+def test_the_integer_form_is_checked_like_the_text():
+    number = CardNumber.from_serial(123456789)
+    assert CardNumber.of(number) is number
+    assert CardNumber.of(1234567894) == number
+    assert CardNumber.of(0) == CardNumber("0000000000")
+    with pytest.raises(InvalidCardNumber, match="fails its check digit"):
+        CardNumber.of(1234567895)
+    with pytest.raises(InvalidCardNumber, match="must be an integer"):
+        CardNumber.of("1234567894")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("value", [None, 1234567894, b"1234567894"])

@@ -2,7 +2,7 @@
 
 :func:`read_card` selects the application, authenticates with one key role's diversified key and
 reads the card record, the coupon slots, the event log and the e-purse, each in the file's own
-(full, encrypted) mode as :mod:`ekarta.transit.layout` sets it.  Modes and record sizes are
+(full, encrypted) mode as :mod:`ekarta.transit.codec.layout` sets it.  Modes and record sizes are
 passed explicitly, so no GetFileSettings round trip is spent on them.
 
 A card that is not (completely) a transit card is told apart before anything is decoded:
@@ -12,8 +12,9 @@ A card that is not (completely) a transit card is told apart before anything is 
   missing, the card record never written): :class:`CardNotIssued`;
 - the card does not accept this keystore's keys: :class:`ForeignCard`.
 
-Everything read from the card is hostile: the codec of :mod:`ekarta.transit.records` checks it,
-and a bad coupon slot or log record becomes a :class:`~ekarta.transit.image.SlotError` in place.
+Everything read from the card is hostile: the codec of :mod:`ekarta.transit.codec.records`
+checks it, and a bad coupon slot or log record becomes a
+:class:`~ekarta.transit.model.image.SlotError` in place.
 """
 
 from __future__ import annotations
@@ -28,10 +29,8 @@ from ekarta.errors import (
     FileNotFound,
     NoSuchKey,
 )
-from ekarta.transit.errors import CouponError
-from ekarta.transit.image import CardFiles, CardImage, decode_card, split_slots
-from ekarta.transit.keystore import KeyProvider
-from ekarta.transit.layout import (
+from ekarta.transit.codec.files import CardFiles, decode_card, split_slots
+from ekarta.transit.codec.layout import (
     AID,
     CARD_RECORD_FILE,
     LOG_FILE,
@@ -40,6 +39,9 @@ from ekarta.transit.layout import (
     KeyRole,
     allows,
 )
+from ekarta.transit.errors import CouponError
+from ekarta.transit.model.image import CardImage
+from ekarta.transit.security.keystore import KeyProvider
 
 __all__ = [
     "CardAccessError",
@@ -75,7 +77,7 @@ def card_uid(desfire: DESFire) -> bytes:
     """The card's UID as GetVersion reports it (no authentication needed).
 
     Card keys are diversified from the real UID, so cards with random UIDs turned on are not
-    supported: issuing refuses them (see :func:`ekarta.transit.issuance.issue_card`).
+    supported: issuing refuses them (see :func:`ekarta.transit.cardio.issuance.issue_card`).
     """
     return desfire.get_version().uid
 
@@ -122,8 +124,9 @@ def read_files(desfire: DESFire, keys: KeyProvider, *, role: KeyRole = KeyRole.R
 
     The card record is checked first: a blank one raises :class:`CardNotIssued` before the rest
     is read.  The purse is read when ``purse`` is true; when ``role`` may not read it (the read
-    key may not: see :data:`~ekarta.transit.layout.PURSE_FILE`), with a second authentication with
-    the validation key, after everything else (so it is the session left open).
+    key may not: see :data:`~ekarta.transit.codec.layout.PURSE_FILE`), with a second
+    authentication with the validation key, after everything else (so it is the session left
+    open).
     """
     uid = authenticate(desfire, keys, role, uid)
     try:

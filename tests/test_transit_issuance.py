@@ -13,15 +13,14 @@ from ekarta.emulator import VirtualCard
 from ekarta.emulator.reader import EmulatorReader
 from ekarta.errors import AuthenticationRejected
 from ekarta.transit import CardKind, CardRecord, CardStatus, Profile
-from ekarta.transit.cardio import (
+from ekarta.transit.cardio.issuance import AlreadyIssued, IssueError, issue_card
+from ekarta.transit.cardio.reading import (
     CardNotIssued,
     ForeignCard,
     NotATransitCard,
     read_card,
 )
-from ekarta.transit.issuance import AlreadyIssued, IssueError, issue_card
-from ekarta.transit.keystore import FileKeyStore, KeyProvider, create_keystore
-from ekarta.transit.layout import (
+from ekarta.transit.codec.layout import (
     AID,
     APP_KEY_SETTINGS,
     FILES,
@@ -30,6 +29,7 @@ from ekarta.transit.layout import (
     KeyRole,
     settings_match,
 )
+from ekarta.transit.security.keystore import FileKeyStore, KeyProvider, create_keystore
 
 UID = bytes.fromhex("04A1B2C3D4E5F6")
 OTHER_UID = bytes.fromhex("04112233445566")
@@ -146,7 +146,7 @@ def test_issuing_again_changes_nothing(reader, keystore):
 
 def test_a_card_issued_as_another_card_is_not_rewritten(reader, keystore):
     issue_card(tap(reader), keystore, RECORD)
-    other = CardRecord(1000000003, CardKind.ANONYMOUS, CardStatus.ACTIVE, date(2030, 1, 1),
+    other = CardRecord(1000000005, CardKind.ANONYMOUS, CardStatus.ACTIVE, date(2030, 1, 1),
                        Profile.ADULT_TRANSFERABLE)
     with pytest.raises(AlreadyIssued, match="1234567894") as info:
         issue_card(tap(reader), keystore, other)
@@ -155,7 +155,7 @@ def test_a_card_issued_as_another_card_is_not_rewritten(reader, keystore):
 
 
 def test_an_anonymous_card(reader, keystore):
-    record = CardRecord(1000000003, CardKind.ANONYMOUS, CardStatus.PRODUCED, date(2031, 1, 31),
+    record = CardRecord(1000000005, CardKind.ANONYMOUS, CardStatus.PRODUCED, date(2031, 1, 31),
                         Profile.ADULT_TRANSFERABLE)
     issue_card(tap(reader), keystore, record)
     assert read_card(tap(reader), keystore).record == record

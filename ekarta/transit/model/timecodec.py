@@ -24,10 +24,7 @@ time zone database); nothing here knows when summer time starts.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
-
-from construct import Adapter, BitsInteger
 
 from ekarta.transit.errors import CorruptRecord, InvalidField
 
@@ -44,8 +41,6 @@ __all__ = [
     "STAMP_BITS",
     "STAMP_MAX",
     "STAMP_MIN",
-    "DayDate",
-    "Stamp",
     "date_from_days",
     "days_from_date",
     "decode_stamp",
@@ -155,31 +150,3 @@ def decode_stamp(value: int) -> datetime:
         raise CorruptRecord(f"fold bit set at {local:%Y-%m-%d %H:%M}, outside the repeated "
                             "autumn hour")
     return instant
-
-
-class DayDate(Adapter):
-    """A date stored as days since ``epoch`` in ``bits`` bits; 0 decodes to None."""
-
-    def __init__(self, bits: int = DATE_BITS, epoch: date = DATE_EPOCH):
-        super().__init__(BitsInteger(bits))
-        self.bits = bits
-        self.epoch = epoch
-
-    def _decode(self, obj: int, context: Any, path: str) -> date | None:
-        return date_from_days(obj, epoch=self.epoch)
-
-    def _encode(self, obj: date | None, context: Any, path: str) -> int:
-        return days_from_date(obj, epoch=self.epoch, bits=self.bits, what=path or "date")
-
-
-class Stamp(Adapter):
-    """An instant stored as 28 bits of Prague local date, minute of day and fold."""
-
-    def __init__(self) -> None:
-        super().__init__(BitsInteger(STAMP_BITS))
-
-    def _decode(self, obj: int, context: Any, path: str) -> datetime:
-        return decode_stamp(obj)
-
-    def _encode(self, obj: datetime, context: Any, path: str) -> int:
-        return encode_stamp(obj)

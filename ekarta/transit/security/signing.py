@@ -33,13 +33,13 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
+from ekarta.transit.codec.records import SIGNATURE_SIZE, SLOT_VERSION, encode_coupon_body
 from ekarta.transit.errors import InvalidField, KeyFormatError, SignatureInvalid
-from ekarta.transit.model import CARD_NUMBER_MAX, Coupon, SignedCoupon
-from ekarta.transit.records import SIGNATURE_SIZE, SLOT_VERSION, encode_coupon_body
+from ekarta.transit.model.card_number import CardNumber
+from ekarta.transit.model.values import Coupon, SignedCoupon, check_uid
 
 __all__ = [
     "SIGNATURE_TAG",
-    "UID_LENGTHS",
     "Algorithm",
     "CouponSigner",
     "CouponVerifier",
@@ -49,7 +49,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SIGNATURE_TAG = b"ekarta/coupon-signature/v1\0"
-UID_LENGTHS = (4, 7, 10)
 Algorithm = Literal["ed25519", "ecdsa-p256"]
 
 PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
@@ -58,20 +57,13 @@ PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey
 _P256_HALF = 32
 
 
-def _check_card(uid: object, card_number: object) -> bytes:
-    if not isinstance(uid, bytes | bytearray) or len(uid) not in UID_LENGTHS:
-        raise InvalidField(f"card UID must be {', '.join(map(str, UID_LENGTHS))} bytes")
-    if not isinstance(card_number, int) or isinstance(card_number, bool) or not (
-            0 <= card_number <= CARD_NUMBER_MAX):
-        raise InvalidField(f"card number must be 0..{CARD_NUMBER_MAX}")
-    return bytes(uid)
-
-
-def signed_message(body: bytes, *, uid: bytes, card_number: int) -> bytes:
-    """The exact bytes the operator signs for a coupon ``body`` on the card (uid, card_number)."""
-    uid = _check_card(uid, card_number)
+def signed_message(body: bytes, *, uid: bytes, card_number: CardNumber | int) -> bytes:
+    """The exact bytes the operator signs for a coupon ``body`` on the card (uid, card_number);
+    InvalidField for an impossible UID or card number."""
+    uid = check_uid(uid)
+    number = int(CardNumber.of(card_number))
     return b"".join((SIGNATURE_TAG, bytes((SLOT_VERSION, len(uid))), uid,
-                     card_number.to_bytes(5, "big"), body))
+                     number.to_bytes(5, "big"), body))
 
 
 def _algorithm(key: PrivateKey | PublicKey) -> Algorithm:
@@ -129,7 +121,7 @@ class CouponSigner:
         return self._key.private_bytes(serialization.Encoding.PEM,
                                        serialization.PrivateFormat.PKCS8, encryption)
 
-    def sign(self, coupon: Coupon, *, uid: bytes, card_number: int) -> SignedCoupon:
+    def sign(self, coupon: Coupon, *, uid: bytes, card_number: CardNumber | int) -> SignedCoupon:
         """``coupon`` signed for the card with chip UID ``uid`` and number ``card_number``."""
         body = encode_coupon_body(coupon)
         message = signed_message(body, uid=uid, card_number=card_number)
@@ -139,9 +131,7 @@ class CouponSigner:
             r, s = decode_dss_signature(self._key.sign(message, ec.ECDSA(hashes.SHA256())))
             signature = r.to_bytes(_P256_HALF, "big") + s.to_bytes(_P256_HALF, "big")
         log.debug("signed coupon %d with key %s", coupon.serial, self.key_id)
-        signed = SignedCoupon(coupon, signature)
-        object.__setattr__(signed, "_body", body)
-        return signed
+        return SignedCoupon(coupon, signature)
 
     def __repr__(self) -> str:
         return f"CouponSigner({self.algorithm}, key_id={self.key_id})"
@@ -180,11 +170,12 @@ class CouponVerifier:
                                       serialization.PublicFormat.SubjectPublicKeyInfo)
                      for key in self._keys)
 
-    def verify(self, signed: SignedCoupon, *, uid: bytes, card_number: int) -> bool:
+    def verify(self, signed: SignedCoupon, *, uid: bytes, card_number: CardNumber | int) -> bool:
         """Whether ``signed`` carries a valid operator signature for this card."""
         if not isinstance(signed, SignedCoupon):
             raise InvalidField(f"expected a SignedCoupon, not {type(signed).__name__}")
-        message = signed_message(signed.body(), uid=uid, card_number=card_number)
+        message = signed_message(encode_coupon_body(signed.coupon), uid=uid,
+                                 card_number=card_number)
         signature = signed.signature
         if len(signature) != SIGNATURE_SIZE:
             return False
@@ -203,7 +194,7 @@ class CouponVerifier:
         log.warning("coupon %d: the operator's signature does not verify", signed.serial)
         return False
 
-    def check(self, signed: SignedCoupon, *, uid: bytes, card_number: int) -> None:
+    def check(self, signed: SignedCoupon, *, uid: bytes, card_number: CardNumber | int) -> None:
         """Return if ``signed`` verifies; raise :class:`SignatureInvalid` otherwise."""
         if not self.verify(signed, uid=uid, card_number=card_number):
             raise SignatureInvalid(f"coupon {signed.serial}: the operator's signature does not "

@@ -39,9 +39,9 @@ from ekarta.transit import (
     suggest_start,
     valid_or_future,
 )
-from ekarta.transit.model import add_years, age_on
-from ekarta.transit.rules import profile_end
-from ekarta.transit.timecodec import PRAGUE
+from ekarta.transit.model.rules import profile_end
+from ekarta.transit.model.timecodec import PRAGUE
+from ekarta.transit.model.values import add_years, age_on
 
 UID = bytes.fromhex("04A1B2C3D4E5F6")
 SIGNER = CouponSigner.generate()
@@ -51,7 +51,7 @@ _serials = itertools.count(1000)
 
 def card(**changes: object) -> CardRecord:
     fields: dict[str, object] = {
-        "card_number": 1234567897, "kind": CardKind.PERSONAL, "status": CardStatus.ACTIVE,
+        "card_number": 1234567894, "kind": CardKind.PERSONAL, "status": CardStatus.ACTIVE,
         "expiry": date(2030, 12, 31), "profile": Profile.ADULT_NON_TRANSFERABLE,
         "first_name": "Jan", "surname": "Novák"}
     fields.update(changes)

@@ -46,12 +46,21 @@ from ekarta.transit import (
     encode_card_record,
     encode_event,
     encode_slot,
-    records,
     split_slots,
 )
-from ekarta.transit.bitparse import BitReader
-from ekarta.transit.model import (
-    CARD_NUMBER_MAX,
+from ekarta.transit.codec import records
+from ekarta.transit.codec.bitparse import BitReader, BitWriter
+from ekarta.transit.model.card_number import CARD_NUMBER_MAX, MAX_SERIAL, CardNumber
+from ekarta.transit.model.timecodec import (
+    BIRTH_MAX,
+    BIRTH_MIN,
+    DATE_EPOCH,
+    DATE_MAX,
+    DATE_MIN,
+    STAMP_MAX,
+    STAMP_MIN,
+)
+from ekarta.transit.model.values import (
     DEVICE_MAX,
     LINE_MAX,
     PRICE_MAX,
@@ -60,15 +69,6 @@ from ekarta.transit.model import (
     VEHICLE_MAX,
     ZONE_MAX,
     ZONE_MIN,
-)
-from ekarta.transit.timecodec import (
-    BIRTH_MAX,
-    BIRTH_MIN,
-    DATE_EPOCH,
-    DATE_MAX,
-    DATE_MIN,
-    STAMP_MAX,
-    STAMP_MIN,
 )
 
 UID = bytes.fromhex("04A1B2C3D4E5F6")
@@ -107,7 +107,7 @@ zones = st.one_of(
 @st.composite
 def card_records(draw: st.DrawFn) -> CardRecord:
     common = {
-        "card_number": draw(st.integers(0, CARD_NUMBER_MAX)),
+        "card_number": draw(st.integers(0, MAX_SERIAL).map(CardNumber.from_serial)),
         "status": draw(st.sampled_from(CardStatus)),
         "expiry": draw(dates),
     }
@@ -152,7 +152,7 @@ def events(draw: st.DrawFn) -> EventRecord:
 
 
 def student() -> CardRecord:
-    return CardRecord(1234567897, CardKind.PERSONAL, CardStatus.ACTIVE, date(2029, 8, 31),
+    return CardRecord(1234567894, CardKind.PERSONAL, CardStatus.ACTIVE, date(2029, 8, 31),
                       Profile.STUDENT, date(2026, 8, 31), date(2004, 2, 29), "Žofie",
                       "Šťastná-Ďáblová")
 
@@ -221,7 +221,7 @@ def test_network_zones_layout() -> None:
 
 def test_card_record_layout_bit_by_bit() -> None:
     data = encode_card_record(student())
-    fixed = pack((1234567897, 34), (CardKind.PERSONAL, 1), (CardStatus.ACTIVE, 2),
+    fixed = pack((1234567894, 34), (CardKind.PERSONAL, 1), (CardStatus.ACTIVE, 2),
                  (Profile.STUDENT, 4), (days(date(2029, 8, 31)), 16),
                  (days(date(2026, 8, 31)), 16), ((date(2004, 2, 29) - date(1900, 1, 1)).days, 17),
                  (0, 6))
@@ -259,7 +259,7 @@ def test_card_record_round_trips(record: CardRecord) -> None:
     data = encode_card_record(record)
     assert len(data) == CARD_RECORD_SIZE
     assert decode_card_record(data) == record
-    assert CardRecord.decode(record.encode()) == record
+    assert encode_card_record(decode_card_record(data)) == data
 
 
 @given(signed_coupons)
@@ -268,7 +268,7 @@ def test_slot_round_trips(signed: SignedCoupon) -> None:
     assert len(data) == SLOT_SIZE
     decoded = decode_slot(data)
     assert decoded == signed
-    assert decoded is not None and decoded.body() == data[1:30]
+    assert decoded is not None and records.encode_coupon_body(decoded.coupon) == data[1:30]
 
 
 @given(events())
@@ -287,7 +287,7 @@ def test_event_round_trips(event: EventRecord) -> None:
     ("a" * 26, "Ž" * 26),
 ])
 def test_czech_and_other_names_survive(first: str, last: str) -> None:
-    record = CardRecord(1, CardKind.PERSONAL, CardStatus.ACTIVE, date(2030, 1, 1),
+    record = CardRecord(0, CardKind.PERSONAL, CardStatus.ACTIVE, date(2030, 1, 1),
                         Profile.ADULT_NON_TRANSFERABLE, first_name=first, surname=last)
     decoded = decode_card_record(encode_card_record(record))
     assert (decoded.first_name, decoded.surname) == (first, last)
@@ -295,7 +295,7 @@ def test_czech_and_other_names_survive(first: str, last: str) -> None:
 
 def test_decomposed_names_are_stored_composed() -> None:
     nfd = unicodedata.normalize("NFD", "Šťastný")
-    record = CardRecord(1, CardKind.PERSONAL, CardStatus.ACTIVE, date(2030, 1, 1),
+    record = CardRecord(0, CardKind.PERSONAL, CardStatus.ACTIVE, date(2030, 1, 1),
                         Profile.ADULT_NON_TRANSFERABLE, first_name="Jan", surname=nfd)
     assert record.surname == "Šťastný" and len(record.surname) == 7
     assert "Šťastný".encode() in encode_card_record(record)
@@ -308,21 +308,21 @@ def test_decomposed_names_are_stored_composed() -> None:
 ])
 def test_names_that_do_not_fit_are_refused(name: str, match: str) -> None:
     with pytest.raises(InvalidField, match=match):
-        CardRecord(1, CardKind.PERSONAL, CardStatus.ACTIVE, date(2030, 1, 1),
+        CardRecord(0, CardKind.PERSONAL, CardStatus.ACTIVE, date(2030, 1, 1),
                    Profile.ADULT_NON_TRANSFERABLE, first_name="Jan", surname=name)
 
 
 def test_personal_data_stays_out_of_repr() -> None:
     text = repr(student())
     assert "Žofie" not in text and "Šťastná" not in text and "2004" not in text
-    assert "1234567897" in text
+    assert "1234567894" in text
 
 
 # --- invariants ----------------------------------------------------------------------------------
 
 
 def test_card_record_invariants() -> None:
-    base = {"card_number": 1, "status": CardStatus.ACTIVE, "expiry": date(2030, 1, 1)}
+    base = {"card_number": 0, "status": CardStatus.ACTIVE, "expiry": date(2030, 1, 1)}
     with pytest.raises(InvalidField, match="anonymous card has only"):
         CardRecord(kind=CardKind.ANONYMOUS, profile=Profile.STUDENT, **base)
     with pytest.raises(InvalidField, match="no name"):
@@ -333,8 +333,11 @@ def test_card_record_invariants() -> None:
                    first_name="Jan", surname="Novák", **base)
     with pytest.raises(InvalidField, match="first name and a surname"):
         CardRecord(kind=CardKind.PERSONAL, profile=Profile.CHILD, first_name="Jan", **base)
-    with pytest.raises(InvalidField, match="card_number"):
+    with pytest.raises(InvalidField, match="card number must be 0 to 9999999999"):
         CardRecord(**{**base, "card_number": CARD_NUMBER_MAX + 1}, kind=CardKind.ANONYMOUS,
+                   profile=Profile.ADULT_TRANSFERABLE)
+    with pytest.raises(InvalidField, match="fails its check digit"):
+        CardRecord(**{**base, "card_number": 1234567897}, kind=CardKind.ANONYMOUS,
                    profile=Profile.ADULT_TRANSFERABLE)
     with pytest.raises(InvalidField, match="birth_date"):
         CardRecord(kind=CardKind.PERSONAL, profile=Profile.CHILD, first_name="A", surname="B",
@@ -424,6 +427,21 @@ def test_future_card_format_is_a_clear_error() -> None:
         decode_card_record(bytes(data))
     with pytest.raises(UnknownFormatVersion):
         decode_card(CardFiles(UID, bytes(data)))
+
+
+def test_card_number_is_a_value_with_its_check_digit() -> None:
+    record = student()
+    assert record.card_number == CardNumber("1234567894")
+    same = CardRecord(**{**record.__dict__, "card_number": CardNumber("1234567894")})
+    assert encode_card_record(same) == encode_card_record(record)
+    # The 34-bit field holds the number's integer form; one that fails its check digit is a
+    # corrupt record, not a card.
+    fields = int.from_bytes(encode_card_record(record)[1:13], "big")
+    fields ^= (1234567894 ^ 1234567897) << (96 - 34)
+    data = bytearray(encode_card_record(record))
+    data[1:13] = fields.to_bytes(12, "big")
+    with pytest.raises(CorruptRecord, match="card record: card number '1234567897' fails"):
+        decode_card_record(reseal(bytes(data)))
 
 
 def test_blank_card_record() -> None:
@@ -618,15 +636,40 @@ def test_bit_reader_agrees_with_construct(data: bytes) -> None:
     assert fast == slow
 
 
-def test_bit_reader_refuses_fields_it_cannot_read() -> None:
+@given(card_records(), signed_coupons, events())
+def test_bit_writer_agrees_with_construct(record: CardRecord, signed: SignedCoupon,
+                                          event: EventRecord) -> None:
+    for layout, value, names in (
+            (records.card_fields_v1, record, records._CARD_NAMES),
+            (records.coupon_body_v1, signed.coupon, records._COUPON_NAMES),
+            (records.event_body_v1, event, records._EVENT_NAMES)):
+        fields = {name: getattr(value, name) for name in names}
+        if "card_number" in fields:
+            fields["card_number"] = int(fields["card_number"])  # the integer form is stored
+        assert BitWriter(layout).build(fields) == layout.build(fields)
+
+
+@pytest.mark.parametrize("cls", [BitReader, BitWriter])
+def test_bit_reader_and_writer_refuse_fields_they_cannot_handle(cls: type) -> None:
     from construct import BitsInteger, BitStruct, Bytewise, Int8ub
 
     with pytest.raises(TypeError, match="cannot read"):
-        BitReader(BitStruct("a" / BitsInteger(8, signed=True)))
+        cls(BitStruct("a" / BitsInteger(8, signed=True)))
     with pytest.raises(TypeError, match="cannot read"):
-        BitReader(BitStruct("a" / Bytewise(Int8ub)))
+        cls(BitStruct("a" / Bytewise(Int8ub)))
     with pytest.raises(TypeError, match="whole bytes"):
-        BitReader(BitStruct("a" / BitsInteger(7)))
+        cls(BitStruct("a" / BitsInteger(7)))
+
+
+def test_bit_writer_refuses_values_that_do_not_fit() -> None:
+    from construct import BitsInteger, BitStruct, Const, Flag
+
+    writer = BitWriter(BitStruct("a" / BitsInteger(4), "b" / Flag, "c" / Const(5, BitsInteger(3))))
+    assert writer.build({"a": 15, "b": True}) == bytes([0b1111_1_101])
+    with pytest.raises(InvalidField, match="a: 16 does not fit 4 bits"):
+        writer.build({"a": 16, "b": False})
+    with pytest.raises(InvalidField, match="a must be an integer"):
+        writer.build({"a": "1", "b": False})
 
 
 # --- the whole card ------------------------------------------------------------------------------

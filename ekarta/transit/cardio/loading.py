@@ -1,14 +1,14 @@
 """Writing a paid coupon onto a card: :func:`load_coupon`.
 
 One tap, one session with the load key: read the card, decide with
-:func:`~ekarta.transit.rules.plan_load`, then write the coupon's slot and a log record (kind
+:func:`~ekarta.transit.model.rules.plan_load`, then write the coupon's slot and a log record (kind
 LOAD) and commit — both files change together at CommitTransaction or not at all.  A card pulled
 away before the commit keeps its old contents; one pulled away after it holds the coupon once,
 and loading it again finds its serial and changes nothing.
 
 The coupon may also be made from what the card holds (``coupon`` a callable taking the
-:class:`~ekarta.transit.image.CardImage`): a ticket office checks the purchase rules against the
-card's coupons and signs in the same tap (:class:`Purchase`).
+:class:`~ekarta.transit.model.image.CardImage`): a ticket office checks the purchase rules
+against the card's coupons and signs in the same tap (:class:`Purchase`).
 """
 
 from __future__ import annotations
@@ -19,22 +19,24 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from ekarta.desfire.client import DESFire
-from ekarta.transit.cardio import read_card
+from ekarta.transit.cardio.reading import read_card
+from ekarta.transit.codec.layout import LOG_FILE, SLOTS_FILE, KeyRole
+from ekarta.transit.codec.records import SLOT_SIZE, encode_event, encode_slot
 from ekarta.transit.errors import CouponError
-from ekarta.transit.image import CardImage
-from ekarta.transit.keystore import KeyProvider
-from ekarta.transit.layout import LOG_FILE, SLOTS_FILE, KeyRole
-from ekarta.transit.model import EventKind, EventRecord, Reason, SignedCoupon
-from ekarta.transit.records import SLOT_SIZE, encode_event, encode_slot
-from ekarta.transit.rules import (
+from ekarta.transit.model.card_number import CardNumber
+from ekarta.transit.model.image import CardImage
+from ekarta.transit.model.notation import enum_name
+from ekarta.transit.model.rules import (
     PurchaseDecision,
     PurchaseRequest,
     Refusal,
     check_purchase,
     plan_load,
 )
-from ekarta.transit.signing import CouponVerifier
-from ekarta.transit.timecodec import local_date, require_aware
+from ekarta.transit.model.timecodec import local_date, require_aware
+from ekarta.transit.model.values import Coupon, EventKind, EventRecord, Reason, SignedCoupon
+from ekarta.transit.security.keystore import KeyProvider
+from ekarta.transit.security.signing import CouponVerifier
 
 __all__ = [
     "CouponSource",
@@ -44,15 +46,10 @@ __all__ = [
     "PurchaseRefused",
     "genuine_coupons",
     "load_coupon",
-    "reason_code",
+    "signing_for_card",
 ]
 
 log = logging.getLogger(__name__)
-
-
-def reason_code(reason: Reason) -> str:
-    """The stable name of a reason for people and scripts: ``signature-invalid``."""
-    return reason.name.lower().replace("_", "-")
 
 
 class LoadRefused(CouponError):
@@ -61,7 +58,7 @@ class LoadRefused(CouponError):
     def __init__(self, serial: int, refusal: Refusal) -> None:
         self.serial = serial
         self.refusal = refusal
-        super().__init__(f"coupon {serial} refused ({reason_code(refusal.reason)}): "
+        super().__init__(f"coupon {serial} refused ({enum_name(refusal.reason)}): "
                          f"{refusal.message_en}")
 
 
@@ -71,7 +68,7 @@ class PurchaseRefused(CouponError):
     def __init__(self, decision: PurchaseDecision) -> None:
         self.decision = decision
         self.refusals = decision.refusals
-        reasons = "; ".join(f"{reason_code(r.reason)}: {r.message_en}" for r in self.refusals)
+        reasons = "; ".join(f"{enum_name(r.reason)}: {r.message_en}" for r in self.refusals)
         super().__init__(f"purchase refused ({reasons})")
 
 
@@ -80,7 +77,7 @@ class LoadResult:
     """A coupon on the card: in ``slot``, written now or found there (``already_loaded``)."""
 
     uid: bytes
-    card_number: int
+    card_number: CardNumber
     signed: SignedCoupon
     slot: int
     already_loaded: bool = False
@@ -100,6 +97,16 @@ def genuine_coupons(image: CardImage, verifier: CouponVerifier) -> tuple[SignedC
                  if verifier.verify(c, uid=image.uid, card_number=image.record.card_number))
 
 
+def signing_for_card(keys: KeyProvider, coupon: Coupon) -> Callable[[CardImage], SignedCoupon]:
+    """A coupon source that signs ``coupon`` for the card in the field (a sale the back office
+    made without knowing the card's UID)."""
+
+    def sign(image: CardImage) -> SignedCoupon:
+        return keys.signer().sign(coupon, uid=image.uid, card_number=image.record.card_number)
+
+    return sign
+
+
 class Purchase:
     """A coupon source that checks a purchase against the card and signs the coupon (the back
     office's part, for a ticket office that sells and loads in one tap).
@@ -110,7 +117,8 @@ class Purchase:
     """
 
     def __init__(self, keys: KeyProvider, request: PurchaseRequest, *, today: date, serial: int,
-                 device: int = 0, price: int = 0, hotlist: Iterable[int] = ()) -> None:
+                 device: int = 0, price: int = 0,
+                 hotlist: Iterable[CardNumber] = ()) -> None:
         self.keys = keys
         self.request = request
         self.today = today

@@ -1,8 +1,12 @@
-"""The card number (IDK) printed on the card: 9 serial digits and a Damm check digit.
+"""The card number (IDK) printed on the card and stored in its card record: 9 serial digits and a
+Damm check digit.
 
 The scheme is described in ``docs/card-number.md``.  :class:`CardNumber` always holds a valid
 number; :meth:`CardNumber.parse` reads one typed by a person (spaces and dashes allowed),
-``parse(text, strict=True)`` one that a machine produced (a barcode, a scanner: the bare digits).
+``parse(text, strict=True)`` one that a machine produced (a barcode, a scanner: the bare digits),
+:meth:`CardNumber.from_int` the integer the card record stores.  Every error is
+:class:`~ekarta.transit.errors.InvalidCardNumber`, an
+:class:`~ekarta.transit.errors.InvalidField`.
 """
 
 from __future__ import annotations
@@ -12,13 +16,15 @@ from dataclasses import dataclass
 
 from stdnum import damm
 
-from ekarta.barcode.errors import InvalidCardNumber, shown
+from ekarta.transit.errors import InvalidCardNumber, shown
 
-__all__ = ["DIGITS", "SERIAL_DIGITS", "CardNumber", "validate"]
+__all__ = ["CARD_NUMBER_MAX", "DIGITS", "MAX_SERIAL", "SERIAL_DIGITS", "CardNumber", "validate"]
 
 SERIAL_DIGITS = 9
 DIGITS = SERIAL_DIGITS + 1
 MAX_SERIAL = 10**SERIAL_DIGITS - 1
+CARD_NUMBER_MAX = 10**DIGITS - 1
+"""The largest integer form of a card number; the card record stores it in 34 bits."""
 MAX_TEXT = 3 * DIGITS
 """Longest text :meth:`CardNumber.parse` looks into (digits and separators)."""
 
@@ -113,13 +119,19 @@ class CardNumber:
 
     @classmethod
     def from_int(cls, value: int) -> CardNumber:
-        """The card number whose 10 digits, check digit included, are ``value`` (as the coupon
-        codec stores it: ``1234567894``; leading zeros are restored)."""
+        """The card number whose 10 digits, check digit included, are ``value`` (as the card
+        record stores it: ``1234567894``; leading zeros are restored)."""
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidCardNumber(f"card number must be an integer, not {type(value).__name__}")
-        if not 0 <= value < 10**DIGITS:
-            raise InvalidCardNumber(f"card number must be 0 to {10**DIGITS - 1}, got {value}")
+        if not 0 <= value <= CARD_NUMBER_MAX:
+            raise InvalidCardNumber(f"card number must be 0 to {CARD_NUMBER_MAX}, got {value}")
         return cls(f"{value:0{DIGITS}d}")
+
+    @classmethod
+    def of(cls, value: CardNumber | int) -> CardNumber:
+        """``value`` itself if it is a card number, else :meth:`from_int` of it (the integer
+        form a card record or an older caller gives)."""
+        return value if isinstance(value, CardNumber) else cls.from_int(value)
 
     @classmethod
     def random(cls, rng: _random.Random | None = None) -> CardNumber:

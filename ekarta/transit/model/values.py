@@ -2,8 +2,9 @@
 
 Every class here is a frozen dataclass that checks its own invariants on construction and raises
 :class:`~ekarta.transit.errors.InvalidField` when a value cannot be stored; the byte codec in
-:mod:`ekarta.transit.records` relies on that, so a record that decodes is always one that encodes
-back to the same bytes.  The enums' integer values are what the card stores: never renumber them.
+:mod:`ekarta.transit.codec.records` relies on that, so a record that decodes is always one that
+encodes back to the same bytes.  The enums' integer values are what the card stores: never
+renumber them.
 
 Personal data (names, birth date) is left out of ``repr`` so that it cannot reach a log line or a
 traceback by accident.
@@ -19,7 +20,8 @@ from enum import IntEnum
 from typing import Any
 
 from ekarta.transit.errors import InvalidField
-from ekarta.transit.timecodec import (
+from ekarta.transit.model.card_number import CardNumber
+from ekarta.transit.model.timecodec import (
     BIRTH_BITS,
     BIRTH_EPOCH,
     STAMP_MAX,
@@ -30,7 +32,6 @@ from ekarta.transit.timecodec import (
 )
 
 __all__ = [
-    "CARD_NUMBER_MAX",
     "DEVICE_MAX",
     "FALLBACK_PROFILE",
     "LINE_MAX",
@@ -41,6 +42,7 @@ __all__ = [
     "PRICE_MAX",
     "SEQUENCE_MAX",
     "SERIAL_MAX",
+    "UID_LENGTHS",
     "VEHICLE_MAX",
     "ZONE_MAX",
     "ZONE_MIN",
@@ -59,10 +61,9 @@ __all__ = [
     "Zones",
     "add_years",
     "age_on",
+    "check_uid",
 ]
 
-CARD_NUMBER_MAX = 9_999_999_999
-"""The card number (IDK) has 10 decimal digits; the codec stores it in 34 bits."""
 SERIAL_MAX = 2**32 - 1
 DEVICE_MAX = 2**16 - 1
 PRICE_MAX = 2**19 - 1
@@ -75,6 +76,9 @@ ZONE_MAX = 1023
 """Tariff zone numbers are 1..1023 (10 bits); ODIS numbers its zones well inside that."""
 MAX_ZONES = 10
 """A coupon lists at most 10 zones; choosing more makes it a network ticket."""
+UID_LENGTHS = (4, 7, 10)
+"""The lengths of an ISO 14443-A UID (single, double, triple size): what card keys are diversified
+from and coupons are signed for."""
 NAME_MAX_CHARS = 26
 NAME_MAX_BYTES = 52
 """A name is at most 26 characters and 52 bytes of UTF-8: any 26-letter Czech, Slovak, Polish,
@@ -261,6 +265,13 @@ def age_on(birth: date, day: date) -> int:
     return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
 
+def check_uid(uid: object) -> bytes:
+    """``uid`` as bytes if it is a card UID (4, 7 or 10 bytes); InvalidField otherwise."""
+    if not isinstance(uid, bytes | bytearray) or len(uid) not in UID_LENGTHS:
+        raise InvalidField("card UID must be 4, 7 or 10 bytes")
+    return bytes(uid)
+
+
 def _set(obj: object, name: str, value: object) -> None:
     object.__setattr__(obj, name, value)
 
@@ -375,9 +386,11 @@ class CardRecord:
     A personal card carries a first name and a surname (both required) and, for the profiles
     that need it, the birth date; an anonymous card carries neither and always has the adult
     transferable profile.  ``profile_end`` is None for a profile without an end.
+    ``card_number`` may be given as its integer form, which is checked like any other
+    (:meth:`CardNumber.from_int <ekarta.transit.model.card_number.CardNumber.from_int>`).
     """
 
-    card_number: int
+    card_number: CardNumber
     kind: CardKind
     status: CardStatus
     expiry: date
@@ -388,7 +401,7 @@ class CardRecord:
     surname: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
-        _int(self, "card_number", 0, CARD_NUMBER_MAX)
+        _set(self, "card_number", CardNumber.of(self.card_number))
         _enum(self, "kind", CardKind)
         _enum(self, "status", CardStatus)
         _enum(self, "profile", Profile)
@@ -411,17 +424,6 @@ class CardRecord:
     @property
     def personal(self) -> bool:
         return self.kind is CardKind.PERSONAL
-
-    def encode(self) -> bytes:
-        from ekarta.transit.records import encode_card_record
-
-        return encode_card_record(self)
-
-    @classmethod
-    def decode(cls, data: bytes) -> CardRecord:
-        from ekarta.transit.records import decode_card_record
-
-        return decode_card_record(data)
 
 
 @dataclass(frozen=True)
@@ -465,15 +467,12 @@ class SignedCoupon:
     """A coupon with the operator's 64-byte signature, as it sits in a card's slot.
 
     The signature covers the card's UID, its card number and the coupon's encoded fields (see
-    :mod:`ekarta.transit.signing`); check it with a
-    :class:`~ekarta.transit.signing.CouponVerifier` before trusting the coupon.
+    :mod:`ekarta.transit.security.signing`); check it with a
+    :class:`~ekarta.transit.security.signing.CouponVerifier` before trusting the coupon.
     """
 
     coupon: Coupon
     signature: bytes = field(repr=False)
-    # The coupon's fields exactly as read from the card (or as signed), so that verification
-    # checks the stored bytes and does not pay for re-encoding them.
-    _body: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.coupon, Coupon):
@@ -485,15 +484,6 @@ class SignedCoupon:
     @property
     def serial(self) -> int:
         return self.coupon.serial
-
-    def body(self) -> bytes:
-        """The coupon's encoded fields (the signed part of the slot)."""
-        if self._body is None:
-            from ekarta.transit.records import encode_coupon_body
-
-            _set(self, "_body", encode_coupon_body(self.coupon))
-        assert self._body is not None
-        return self._body
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,8 @@ Event record (:data:`EVENT_RECORD_SIZE` = 24 bytes, a cyclic record file of
     bytes 22-23  CRC-16
 
 Dates are days since 2000-01-01 (0 = absent) in Prague local time; see
-:mod:`ekarta.transit.timecodec`.  The e-purse is a DESFire value file (a signed 32-bit amount in
-haléř kept by the card itself) and has no layout here.
+:mod:`ekarta.transit.model.timecodec`.  The e-purse is a DESFire value file (a signed 32-bit
+amount in haléř kept by the card itself) and has no layout here.
 
 Decoding is strict: every accepted byte string is the one encoding of its value, so
 ``encode(decode(b)) == b`` whenever ``decode(b)`` succeeds.
@@ -51,6 +51,7 @@ from __future__ import annotations
 import binascii
 import unicodedata
 from collections.abc import Callable
+from datetime import date, datetime
 from enum import IntEnum
 from itertools import pairwise
 from typing import Any
@@ -71,14 +72,25 @@ from construct import (
     Tell,
 )
 
-from ekarta.transit.bitparse import BitReader
+from ekarta.transit.codec.bitparse import BitReader, BitWriter
 from ekarta.transit.errors import (
     BlankRecord,
     CorruptRecord,
     InvalidField,
     UnknownFormatVersion,
 )
-from ekarta.transit.model import (
+from ekarta.transit.model.timecodec import (
+    BIRTH_BITS,
+    BIRTH_EPOCH,
+    DATE_BITS,
+    DATE_EPOCH,
+    STAMP_BITS,
+    date_from_days,
+    days_from_date,
+    decode_stamp,
+    encode_stamp,
+)
+from ekarta.transit.model.values import (
     MAX_ZONES,
     NAME_MAX_BYTES,
     CardKind,
@@ -94,7 +106,6 @@ from ekarta.transit.model import (
     SignedCoupon,
     Zones,
 )
-from ekarta.transit.timecodec import BIRTH_BITS, BIRTH_EPOCH, DayDate, Stamp
 
 __all__ = [
     "CARD_FORMAT_VERSION",
@@ -160,6 +171,34 @@ class EnumBits(Adapter):
 
     def _encode(self, obj: IntEnum, context: Any, path: str) -> int:
         return int(obj)
+
+
+class DayDate(Adapter):
+    """A date stored as days since ``epoch`` in ``bits`` bits; 0 decodes to None."""
+
+    def __init__(self, bits: int = DATE_BITS, epoch: date = DATE_EPOCH):
+        super().__init__(BitsInteger(bits))
+        self.bits = bits
+        self.epoch = epoch
+
+    def _decode(self, obj: int, context: Any, path: str) -> date | None:
+        return date_from_days(obj, epoch=self.epoch)
+
+    def _encode(self, obj: date | None, context: Any, path: str) -> int:
+        return days_from_date(obj, epoch=self.epoch, bits=self.bits, what=path or "date")
+
+
+class Stamp(Adapter):
+    """An instant stored as 28 bits of Prague local date, minute of day and fold."""
+
+    def __init__(self) -> None:
+        super().__init__(BitsInteger(STAMP_BITS))
+
+    def _decode(self, obj: int, context: Any, path: str) -> datetime:
+        return decode_stamp(obj)
+
+    def _encode(self, obj: datetime, context: Any, path: str) -> int:
+        return encode_stamp(obj)
 
 
 class OptionalBits(Adapter):
@@ -288,10 +327,14 @@ event_body_v1 = BitStruct(
     "reserved" / Const(0, BitsInteger(8)),
 )
 
-# The same layouts, read field by field with shifts (see bitparse: the tap's time budget).
+# The same layouts, read and packed field by field with shifts (see bitparse: the tap's time
+# budget); construct frames them (version, names, padding).
 card_fields_v1_reader = BitReader(card_fields_v1)
 coupon_body_v1_reader = BitReader(coupon_body_v1)
 event_body_v1_reader = BitReader(event_body_v1)
+card_fields_v1_writer = BitWriter(card_fields_v1)
+coupon_body_v1_writer = BitWriter(coupon_body_v1)
+event_body_v1_writer = BitWriter(event_body_v1)
 
 event_record_v1 = Struct(
     "version" / Const(EVENT_FORMAT_VERSION, Int8ub),
@@ -365,6 +408,13 @@ def _build(what: str, layout: Construct, value: dict[str, Any]) -> bytes:
         raise InvalidField(f"{what}: {_first_line(exc)}") from None
 
 
+def _pack(what: str, writer: BitWriter, value: dict[str, Any]) -> bytes:
+    try:
+        return writer.build(value)
+    except InvalidField as exc:
+        raise InvalidField(f"{what}: {exc}") from None
+
+
 def _first_line(exc: Exception) -> str:
     lines = [line for line in str(exc).splitlines() if line.strip()]
     return lines[-1] if lines else type(exc).__name__
@@ -388,8 +438,9 @@ def encode_card_record(record: CardRecord) -> bytes:
     """The card file's :data:`CARD_RECORD_SIZE` bytes."""
     if not isinstance(record, CardRecord):
         raise InvalidField(f"expected a CardRecord, not {type(record).__name__}")
+    fields = {**_fields(record, _CARD_NAMES), "card_number": int(record.card_number)}
     value = {
-        "fields": _build("card record", card_fields_v1, _fields(record, _CARD_NAMES)),
+        "fields": _pack("card record", card_fields_v1_writer, fields),
         "first_name": record.first_name,
         "surname": record.surname,
     }
@@ -420,7 +471,7 @@ def encode_coupon_body(coupon: Coupon) -> bytes:
     """The :data:`COUPON_BODY_SIZE` bytes of a coupon's fields: what the signature covers."""
     if not isinstance(coupon, Coupon):
         raise InvalidField(f"expected a Coupon, not {type(coupon).__name__}")
-    return _build("coupon", coupon_body_v1, _fields(coupon, _COUPON_NAMES))
+    return _pack("coupon", coupon_body_v1_writer, _fields(coupon, _COUPON_NAMES))
 
 
 def decode_coupon_body(body: bytes) -> Coupon:
@@ -437,7 +488,7 @@ def encode_slot(signed: SignedCoupon | None) -> bytes:
         return EMPTY_SLOT
     if not isinstance(signed, SignedCoupon):
         raise InvalidField(f"expected a SignedCoupon or None, not {type(signed).__name__}")
-    value = {"body": signed.body(), "signature": signed.signature}
+    value = {"body": encode_coupon_body(signed.coupon), "signature": signed.signature}
     return _seal(_build("coupon slot", slot_v1, value))
 
 
@@ -450,10 +501,8 @@ def decode_slot(data: bytes) -> SignedCoupon | None:
     parsed = _open("coupon slot", data, SLOT_SIZE, {SLOT_VERSION: slot_v1})
     if parsed is None:
         return None
-    signed = _make("coupon slot", SignedCoupon, coupon=decode_coupon_body(parsed.body),
-                   signature=parsed.signature)
-    object.__setattr__(signed, "_body", parsed.body)
-    return signed
+    return _make("coupon slot", SignedCoupon, coupon=decode_coupon_body(parsed.body),
+                 signature=parsed.signature)
 
 
 # --- event log -----------------------------------------------------------------------------------
@@ -465,7 +514,7 @@ def encode_event(event: EventRecord | None) -> bytes:
         return bytes(EVENT_RECORD_SIZE)
     if not isinstance(event, EventRecord):
         raise InvalidField(f"expected an EventRecord, not {type(event).__name__}")
-    body = _build("event record", event_body_v1, _fields(event, _EVENT_NAMES))
+    body = _pack("event record", event_body_v1_writer, _fields(event, _EVENT_NAMES))
     return _seal(_build("event record", event_record_v1, {"body": body}))
 
 

@@ -3,13 +3,14 @@
 Issuing is a sequence of commands, and the card may be pulled away between any two.  Every step
 is therefore one the next run can recognise as done, and the card counts as issued only when
 its card record decodes — the last step, written to a backup file and committed atomically.  A
-torn issue leaves a card that reads as "not issued" (:class:`~ekarta.transit.cardio.
-CardNotIssued` or :class:`~ekarta.transit.cardio.NotATransitCard`), and running the issue again
-finds what is done and completes the rest:
+torn issue leaves a card that reads as "not issued"
+(:class:`~ekarta.transit.cardio.reading.CardNotIssued` or
+:class:`~ekarta.transit.cardio.reading.NotATransitCard`), and running the issue again finds what
+is done and completes the rest:
 
 1. PICC master key: the factory DES key becomes the card's diversified AES key (done when
    GetKeySettings, free, reports an AES PICC key).  Then the PICC key settings are tightened
-   (:data:`~ekarta.transit.layout.PICC_KEY_SETTINGS`) and the real UID is checked with
+   (:data:`~ekarta.transit.codec.layout.PICC_KEY_SETTINGS`) and the real UID is checked with
    GetCardUID (a card with random UIDs would break the diversification).
 2. The transit application, if absent (GetApplicationIDs).
 3. Its files, each one missing (GetFileIDs); one present with other settings stops the issue.
@@ -31,9 +32,7 @@ from ekarta.desfire.client import DESFire
 from ekarta.desfire.commands import AppCrypto
 from ekarta.desfire.crypto import Key, KeyType
 from ekarta.errors import AuthenticationRejected, NoSuchKey
-from ekarta.transit.errors import CouponError, RecordError
-from ekarta.transit.keystore import KeyProvider
-from ekarta.transit.layout import (
+from ekarta.transit.codec.layout import (
     AID,
     APP_KEY_SETTINGS,
     CARD_RECORD_FILE,
@@ -46,8 +45,11 @@ from ekarta.transit.layout import (
     KeyRole,
     settings_match,
 )
-from ekarta.transit.model import CardRecord
-from ekarta.transit.records import decode_card_record, encode_card_record
+from ekarta.transit.codec.records import decode_card_record, encode_card_record
+from ekarta.transit.errors import CouponError, RecordError
+from ekarta.transit.model.card_number import CardNumber
+from ekarta.transit.model.values import CardRecord
+from ekarta.transit.security.keystore import KeyProvider
 
 __all__ = ["AlreadyIssued", "IssueError", "IssueResult", "issue_card"]
 
@@ -61,11 +63,11 @@ class IssueError(CouponError):
 class AlreadyIssued(IssueError):
     """The card is issued already, with another card record."""
 
-    def __init__(self, card_number: int, *, same_number: bool = False) -> None:
+    def __init__(self, card_number: CardNumber, *, same_number: bool = False) -> None:
         self.card_number = card_number
         detail = " with other card data (issuing never rewrites a card record)" \
             if same_number else ""
-        super().__init__(f"the card is already issued as card {card_number:010d}{detail}")
+        super().__init__(f"the card is already issued as card {card_number}{detail}")
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ class IssueResult:
     issue lists only the rest); ``already_issued`` when the card held this card record."""
 
     uid: bytes
-    card_number: int
+    card_number: CardNumber
     steps: tuple[str, ...]
     already_issued: bool = False
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ekarta.transit.errors import CorruptRecord, InvalidField
-from ekarta.transit.timecodec import (
+from ekarta.transit.model.timecodec import (
     BIRTH_EPOCH,
     BIRTH_MAX,
     BIRTH_MIN,

@@ -1,7 +1,7 @@
 """The scheme's secrets: master keys for the card keys and the coupon-signing key.
 
 Terminals and tools ask a :class:`KeyProvider` for what they need — a card's diversified key of
-one :class:`~ekarta.transit.layout.KeyRole`, the card's PICC master key, the coupon signer or
+one :class:`~ekarta.transit.codec.layout.KeyRole`, the card's PICC master key, the coupon signer or
 verifier — and never see a master key.  :class:`FileKeyStore` keeps everything in one JSON file
 (mode 0600) for development, tests and small deployments; a real deployment keeps the master keys
 in a SAM or an HSM and plugs in a provider that asks it to diversify.
@@ -38,8 +38,7 @@ from typing import Any
 from ekarta.desfire.crypto import Key, KeyType, Rng
 from ekarta.desfire.diversify import diversify
 from ekarta.errors import EkartaError
-from ekarta.transit.errors import CouponError, KeyFormatError
-from ekarta.transit.layout import (
+from ekarta.transit.codec.layout import (
     AID,
     DEFAULT_SYSTEM_ID,
     PICC_AID,
@@ -47,7 +46,8 @@ from ekarta.transit.layout import (
     check_system_id,
     diversification_input,
 )
-from ekarta.transit.signing import CouponSigner, CouponVerifier
+from ekarta.transit.errors import CouponError, KeyFormatError
+from ekarta.transit.security.signing import CouponSigner, CouponVerifier
 
 __all__ = [
     "FORMAT",
