@@ -46,6 +46,7 @@ def variant(key: Key, version: int) -> Key:
 # --- UID and key versions -------------------------------------------------------------------------
 
 
+@pytest.mark.conformance(auth="ev2nonfirst-AES")
 def test_get_card_uid(app: App) -> None:
     card = app.card
     uid = card.get_version().uid
@@ -68,6 +69,7 @@ def test_get_key_version(app: App) -> None:
         card.get_key_version(APP_KEY_COUNT)
 
 
+@pytest.mark.conformance(auth="legacy-2K3DES")
 def test_get_key_settings(app: App, auth_case: AuthCase) -> None:
     info = app.card.get_key_settings()
     assert info.settings == KeySettings()
@@ -98,6 +100,7 @@ def test_change_own_master_key(app: App, auth_case: AuthCase) -> None:
     assert card.session is None
 
 
+@pytest.mark.conformance(auth="aes-AES")
 def test_change_other_key(app: App, auth_case: AuthCase) -> None:
     """Key 0 changes key 1 (giving the old key); then a wrong old key is an IntegrityError."""
     card = app.card
@@ -153,6 +156,7 @@ def test_change_key_needs_the_right_key(app: App, auth_case: AuthCase) -> None:
     assert card.get_key_version(1) == 0x11
 
 
+@pytest.mark.conformance(auth="ev2first-AES")
 def test_delete_selected_application(app: App) -> None:
     """The application's own master key deletes it; the card is then at the PICC level."""
     card = app.card
@@ -177,6 +181,7 @@ def test_delete_application_needs_key_0(app: App) -> None:
 # --- key settings ---------------------------------------------------------------------------------
 
 
+@pytest.mark.conformance(auth="iso-DES")
 def test_change_app_key_settings(app: App, auth_case: AuthCase) -> None:
     card = app.card
     card.create_std_data_file(3, 8, access=DATA_ACCESS)
@@ -227,6 +232,7 @@ def _create_all(app: App, *, with_iso: bool = False) -> None:
     card.create_cyclic_record_file(5, 9, 3, comm="full", access=RECORD_ACCESS, iso_fid=fid(5))
 
 
+@pytest.mark.conformance(auth="iso-2K3DES")
 def test_get_file_settings_per_type(app: App) -> None:
     card = app.card
     _create_all(app)
@@ -257,6 +263,7 @@ def test_get_file_settings_per_type(app: App) -> None:
         card.get_file_settings(6)
 
 
+@pytest.mark.conformance(auth="ev2first-AES")
 def test_get_iso_file_ids(card, auth_case: AuthCase) -> None:
     app = personalise(card, auth_case, iso_fid=0xDF10, df_name=b"ekarta.iso")
     _create_all(app, with_iso=True)
@@ -269,6 +276,7 @@ def test_get_iso_file_ids(card, auth_case: AuthCase) -> None:
     assert sorted(card.get_file_ids()) == [1, 2, 3, 4, 5, 6]
 
 
+@pytest.mark.conformance(auth="legacy-DES")
 def test_get_file_ids_and_delete_file(app: App) -> None:
     card = app.card
     for file_no in (0, 7, 31):
@@ -332,6 +340,7 @@ def test_value_file_parameters_checked(app: App) -> None:
 _NEW_ACCESS = AccessRights(read=2, write=1, read_write=0xF, change=0)
 
 
+@pytest.mark.conformance(auth="aes-AES", comm="full")
 def test_change_file_settings(app: App, comm: str) -> None:
     """After ChangeFileSettings the new comm mode and rights apply (key 2 reads, key 1 writes)."""
     card = app.card

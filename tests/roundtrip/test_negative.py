@@ -65,6 +65,7 @@ def test_wrong_method_for_key_family(app: App, auth_case: AuthCase) -> None:
     assert app.card.session is None
 
 
+@pytest.mark.conformance(auth="iso-DES")
 def test_no_such_key(app: App, auth_case: AuthCase) -> None:
     with pytest.raises(NoSuchKey):
         app.auth(5, auth_case.keys[1])
@@ -74,6 +75,7 @@ def test_no_such_key(app: App, auth_case: AuthCase) -> None:
 # --- missing rights -------------------------------------------------------------------------------
 
 
+@pytest.mark.conformance(auth="aes-AES", comm="mac")
 def test_missing_rights(app: App, comm: str) -> None:
     """Key 2 may write the data file, debit the value file and write records — nothing more."""
     card = app.card

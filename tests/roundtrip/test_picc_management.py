@@ -26,6 +26,7 @@ WRONG = (AuthenticationError, AuthenticationFailed)
 # --- version, UID, memory -------------------------------------------------------------------------
 
 
+@pytest.mark.conformance
 def test_get_version(card: DESFire) -> None:
     version = card.get_version()
     assert isinstance(version, VersionInfo)
@@ -36,6 +37,7 @@ def test_get_version(card: DESFire) -> None:
     assert card.get_version() == version
 
 
+@pytest.mark.conformance(picc="aes-AES")
 def test_picc_session(card: DESFire, picc: PiccCase) -> None:
     """Every PICC-level read command inside a session of each master-key type and method."""
     uid = card.get_version().uid
@@ -59,6 +61,7 @@ def test_get_card_uid_needs_authentication(card: DESFire) -> None:
         card.get_card_uid()
 
 
+@pytest.mark.conformance
 def test_free_memory_follows_creates_and_deletes(card: DESFire) -> None:
     assert card.free_memory() == FACTORY_FREE_MEMORY
     card.create_application(0x000101, key_count=2, key_type="aes")
@@ -97,6 +100,7 @@ def _make_apps(card: DESFire) -> None:
     card.select_application(0)
 
 
+@pytest.mark.conformance(picc="iso-3K3DES")
 def test_format_picc(card: DESFire, picc: PiccCase) -> None:
     _make_apps(card)
     assert card.free_memory() < FACTORY_FREE_MEMORY
@@ -188,6 +192,7 @@ def test_delete_application_needs_a_master_key(card: DESFire) -> None:
     assert card.get_application_ids() == []
 
 
+@pytest.mark.conformance(picc="legacy-DES")
 def test_application_count_limit(card: DESFire, picc: PiccCase) -> None:
     """28 applications (84 bytes: the AID list spans two frames); the 29th is a CountError."""
     picc.auth(card)
@@ -299,6 +304,7 @@ def test_picc_master_key_not_changeable(card: DESFire) -> None:
 # --- SetConfiguration -----------------------------------------------------------------------------
 
 
+@pytest.mark.conformance(picc="ev2first-AES")
 def test_set_default_key(card: DESFire, picc: PiccCase) -> None:
     """A new application's keys start as the configured default key."""
     default = Key.from_hex("aes", "5E5E5E5E5E5E5E5E0102030405060708", version=9)

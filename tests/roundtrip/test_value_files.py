@@ -17,6 +17,7 @@ def _create(app: App, comm: str, *, lower: int = 0, upper: int = 1000, value: in
                                limited_credit=limited, comm=comm, access=VALUE_ACCESS)
 
 
+@pytest.mark.conformance(auth="ev2first-AES", comm="full")
 def test_value_operations(app: App, comm: str) -> None:
     """GetValue, Credit, Debit, LimitedCredit; each change visible only after commit."""
     card = app.card
