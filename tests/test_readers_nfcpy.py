@@ -1,4 +1,8 @@
-"""The ``nfcpy:`` reader driver, over nfcpy's real udp driver and the emulator's UDP front-end."""
+"""The ``nfcpy:`` reader driver, over nfcpy's real udp driver and the emulator's UDP front-end.
+
+What every driver does (mute card, removal mid-transaction, tracing, closing, waiting for a card)
+is checked for this one too, over UDP and over a PN532 pty, by ``test_readers_contract.py``.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ from ekarta.errors import (
     ReaderTimeout,
 )
 from ekarta.log import TRACE
-from ekarta.readers import CardInfo, available_schemes, open_reader
+from ekarta.readers import available_schemes, open_reader
 from ekarta.readers.nfcpy import NfcpyReader
 from tests.support.udp import serve_udp
 
@@ -91,34 +95,6 @@ def test_no_device_is_no_reader() -> None:
 # --- activation ----------------------------------------------------------------------------------
 
 
-def test_wait_for_card_reports_the_activation(reader: NfcpyReader) -> None:
-    info = reader.wait_for_card(timeout=5)
-    assert info == CardInfo(uid=UID, atr=None, ats=ATS, atqa=bytes.fromhex("4403"), sak=0x20)
-    assert reader.card_info == info
-    assert reader.card_present
-    assert reader.tag is not None
-
-
-def test_wait_for_card_times_out_without_a_card(reader: NfcpyReader, host: CardHost) -> None:
-    host.remove()
-    started = time.monotonic()
-    with pytest.raises(ReaderTimeout, match="no ISO 14443-4 type A card"):
-        reader.wait_for_card(timeout=0.3)
-    # one sense attempt of the udp driver waits up to 1 s for an ATQA
-    assert time.monotonic() - started < 3.0
-    assert not reader.card_present
-
-
-def test_wait_for_card_returns_when_the_card_comes(reader: NfcpyReader, host: CardHost) -> None:
-    host.remove()
-    timer = threading.Timer(0.5, host.insert)
-    timer.start()
-    try:
-        assert reader.wait_for_card(timeout=10).uid == UID
-    finally:
-        timer.cancel()
-
-
 def test_close_ends_a_wait_in_another_thread(url: str, host: CardHost) -> None:
     host.remove()
     rdr = open_reader(url)
@@ -173,18 +149,6 @@ def test_transceive_needs_a_selected_card(reader: NfcpyReader) -> None:
         reader.transceive(bytes.fromhex("9060000000"))
 
 
-def test_closed_reader(url: str) -> None:
-    rdr = open_reader(url)
-    rdr.wait_for_card(timeout=5)
-    rdr.close()
-    rdr.close()  # idempotent
-    assert rdr.closed and rdr.card_info is None and not rdr.card_present
-    with pytest.raises(ReaderError, match="closed"):
-        rdr.transceive(bytes.fromhex("9060000000"))
-    with pytest.raises(ReaderError, match="closed"):
-        rdr.wait_for_card(timeout=0.1)
-
-
 # --- DESFire over nfcpy --------------------------------------------------------------------------
 
 
@@ -228,63 +192,6 @@ def test_responses_longer_than_a_block_are_chained_by_the_card(
         response = reader.transceive(bytes.fromhex("00B0000000"))
     assert response == data[:256] + b"\x90\x00"
     assert chained_blocks(caplog, "<") == 1
-
-
-def test_removal_mid_transaction_is_card_removed(reader: NfcpyReader, host: CardHost) -> None:
-    reader.wait_for_card(timeout=5)
-    card = DESFire(reader)
-    personalise(card)
-    card.write_data(1, pattern(300))
-    host.remove()
-    started = time.monotonic()
-    with pytest.raises(CardRemovedError, match="left the field"):
-        card.read_data(1)
-    assert time.monotonic() - started < 5.0
-    assert reader.card_info is None and reader.tag is None
-    assert not reader.card_present
-    with pytest.raises(NoCardError):
-        reader.transceive(bytes.fromhex("9060000000"))
-    host.insert()
-    reader.wait_for_card(timeout=5)
-    assert DESFire(reader).get_version().uid == UID
-
-
-def test_tear_during_a_write_follows_the_tear_rules(reader: NfcpyReader, host: CardHost) -> None:
-    reader.wait_for_card(timeout=5)
-    card = DESFire(reader)
-    personalise(card)
-    old = bytes(300)
-    new = pattern(300)
-    # The 300-byte WriteData in full mode (7 + 320 bytes) goes in two frames, 255 + 72 bytes:
-    # the card writes when the second one (command 1) arrives, and is torn half-way through.
-    # Std data files are not transactional: half of the data is written.
-    card.get_file_settings(1)  # cached by the client: WriteData sends nothing else first
-    host.arm(Faults(tear_during=1, tear_progress=0.5))
-    with pytest.raises(CardRemovedError):
-        card.write_data(1, new)
-    written = host.card.applications[AID].files[1].data
-    assert written != old and written != new
-    prefix = next(i for i in range(300) if written[i] != new[i])
-    assert 0 < prefix < 300 and written[prefix:] == old[prefix:]
-    host.arm(None)
-    host.insert()
-    reader.wait_for_card(timeout=5)
-    card = DESFire(reader)
-    card.select_application(AID)
-    card.authenticate(1, KEY_1, "aes")
-    assert card.read_data(1) == written
-
-
-def test_mute_card_is_a_timeout(reader: NfcpyReader, host: CardHost) -> None:
-    reader.wait_for_card(timeout=5)
-    host.arm(Faults(mute=True))
-    try:
-        with pytest.raises(ReaderTimeout, match="did not answer"):
-            reader.transceive(bytes.fromhex("9060000000"))
-    finally:
-        host.arm(None)
-    reader.wait_for_card(timeout=5)
-    assert reader.transceive(bytes.fromhex("9060000000"))[-2:] == b"\x91\xAF"
 
 
 def test_slow_card_is_carried_by_wtx(reader: NfcpyReader, host: CardHost) -> None:
