@@ -7,11 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-
-def _hex(value: str | bytes) -> bytes:
-    if isinstance(value, bytes | bytearray):
-        return bytes(value)
-    return bytes.fromhex(value.replace(" ", "").replace("\n", ""))
+from tests.support.apdu import h
 
 
 class ScriptedTransceiver:
@@ -30,7 +26,7 @@ class ScriptedTransceiver:
 
     def expect(self, command: str | bytes, response: str | bytes) -> ScriptedTransceiver:
         """Append one step; returns self for chaining."""
-        self.steps.append((_hex(command), _hex(response)))
+        self.steps.append((h(command), h(response)))
         return self
 
     def transceive(self, apdu: bytes) -> bytes:

@@ -27,28 +27,12 @@ from ekarta.desfire.structs import (
 )
 from ekarta.emulator import VirtualCard
 from ekarta.emulator.card import MAX_FRAME
+from tests.support.apdu import counting_rng, native
 
 AID = 0x112233
 FREE = AccessRights.free()
 DES0 = Key.des(bytes(8))
 AES0 = Key.aes(bytes(16))
-
-
-def counter_rng():
-    state = {"n": 0}
-
-    def rng(n: int) -> bytes:
-        out = bytes((state["n"] + i) & 0xFF for i in range(n))
-        state["n"] += n
-        return out
-
-    return rng
-
-
-def apdu(cmd: int, data: bytes = b"") -> bytes:
-    if data:
-        return bytes([0x90, cmd, 0, 0, len(data)]) + data + b"\x00"
-    return bytes([0x90, cmd, 0, 0, 0])
 
 
 class Link:
@@ -60,7 +44,7 @@ class Link:
         self.frame_size = frame_size
 
     def raw(self, cmd: int, data: bytes = b"") -> tuple[bytes, int]:
-        response = self.card.process(apdu(cmd, data))
+        response = self.card.process(native(cmd, data))
         assert response[-2] == 0x91, response.hex()
         return response[:-2], response[-1]
 
@@ -121,7 +105,7 @@ class Link:
         return status
 
     def authenticate(self, key_no: int, key: Key, method: str) -> Session:
-        auth = ReaderAuth(method, key_no, key, rng=counter_rng(), previous=self.session)
+        auth = ReaderAuth(method, key_no, key, rng=counting_rng(), previous=self.session)
         self.session = None
         challenge, status = self.raw(auth.command, auth.first_data())
         assert status == 0xAF, f"status 0x{status:02X}"
@@ -137,7 +121,7 @@ class Link:
 
 @pytest.fixture
 def card() -> VirtualCard:
-    return VirtualCard.new(uid=bytes.fromhex("04A1B2C3D4E5F6"), rng=counter_rng())
+    return VirtualCard.new(uid=bytes.fromhex("04A1B2C3D4E5F6"), rng=counting_rng())
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from ekarta.emulator.iso14443 import (
     fsd_of,
     fwt_of_ats,
 )
+from tests.support.apdu import h
 
 UID = bytes.fromhex("04112233445566")
 #: CL1: cascade tag 88, u0 u1 u2, BCC = 88^04^11^22 = BF
@@ -35,10 +36,6 @@ DESFIRE_ATS = bytes.fromhex("067577810280")
 GET_VERSION = bytes.fromhex("9060000000")
 MORE = bytes.fromhex("90AF000000")
 HW_PART = bytes.fromhex("04010112001A05")
-
-
-def h(text: str) -> bytes:
-    return bytes.fromhex(text.replace(" ", ""))
 
 
 @pytest.fixture

@@ -40,11 +40,7 @@ from ekarta.desfire.structs import (
     u24le,
 )
 from ekarta.errors import InvalidArgument, MalformedResponse
-
-
-def h(text: str) -> bytes:
-    return bytes.fromhex(text)
-
+from tests.support.apdu import h
 
 # --- commands -------------------------------------------------------------------------------------
 

@@ -40,6 +40,8 @@ import pytest
 from ekarta.desfire.client import DESFire
 from ekarta.emulator import CardHost, VirtualCard
 from ekarta.readers import Reader, open_reader
+from tests.support.transports import INTEROP, serve
+from tests.support.transports import TRANSPORTS as SERVED_TRANSPORTS
 
 from ._support import (
     AUTH_CASES,
@@ -58,15 +60,12 @@ from ._support import (
 #: ``emulator`` is the in-process reader; the others serve one emulated card through a front-end
 #: and reach it through a reader stack: pcscd + vpcd with pyscard, ekarta's own PN532 driver on
 #: the PN532 pty, nfcpy's PN532 driver on the same kind of pty, nfcpy's UDP driver.
-TRANSPORTS = ["emulator", "pcsc", "pn532", "nfcpy-tty", "nfcpy-udp"]
+TRANSPORTS = ["emulator", *SERVED_TRANSPORTS]
 #: Where the whole authentication x communication-mode matrix runs.
 MATRIX_TRANSPORT = "emulator"
 #: The transports that run only the conformance subset, with the marks each one's tests get.
 CONFORMANCE_TRANSPORTS = {
-    "pcsc": [pytest.mark.interop],
-    "pn532": [],
-    "nfcpy-tty": [pytest.mark.interop],
-    "nfcpy-udp": [pytest.mark.interop],
+    name: [pytest.mark.interop] if name in INTEROP else [] for name in SERVED_TRANSPORTS
 }
 #: The parametrised fixtures of the matrix: each one's cases and their ids.
 MATRIX = {
@@ -115,21 +114,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize(["transport", *axes], params, indirect=True)
 
 
-def _serve(name: str):
-    """The context manager that serves a card over transport ``name`` (imported lazily)."""
-    if name == "pcsc":
-        from tests.support.pcsc import serve_pcsc
-        return serve_pcsc
-    if name == "pn532":
-        from tests.support.pn532 import serve_pn532
-        return serve_pn532
-    if name == "nfcpy-tty":
-        from tests.support.pn532 import serve_pn532_nfcpy
-        return serve_pn532_nfcpy
-    from tests.support.udp import serve_udp
-    return serve_udp
-
-
 class _Servers:
     """Each transport's server, started on first use and kept for the whole session."""
 
@@ -140,7 +124,7 @@ class _Servers:
     def get(self, name: str) -> tuple[CardHost, str]:
         if name not in self._running:
             host = CardHost(VirtualCard.new())
-            url = self._stack.enter_context(_serve(name)(host))
+            url = self._stack.enter_context(serve(name, host))
             self._running[name] = (host, url)
         return self._running[name]
 
