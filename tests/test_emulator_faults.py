@@ -35,8 +35,16 @@ def card() -> VirtualCard:
     return card
 
 
-def test_faults_are_exceptions_of_the_emulator():
-    assert issubclass(CardTorn, EmulatorError) and issubclass(CardMute, EmulatorError)
+def test_faults_are_exceptions_of_the_emulator(card):
+    # what the card raises is caught as an emulator error by whoever drives it
+    card.arm(Faults(mute=True))
+    with pytest.raises(EmulatorError) as mute:
+        card.process(h("906E000000"))
+    assert type(mute.value) is CardMute
+    card.arm(Faults(tear_after=0))
+    with pytest.raises(EmulatorError) as torn:
+        card.process(h("906E000000"))
+    assert type(torn.value) is CardTorn
     for bad in (dict(tear_after=-1), dict(tear_progress=1.5), dict(latency=-1),
                 dict(tear_during=True), dict(mute=1)):
         with pytest.raises(InvalidArgument):
