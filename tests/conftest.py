@@ -1,4 +1,5 @@
-"""Shared test helpers: a transceiver that replays a recorded card conversation."""
+"""Shared test helpers: a transceiver that replays a recorded card conversation; the tests that
+need pcscd marked ``interop``."""
 
 from __future__ import annotations
 
@@ -53,6 +54,14 @@ class ScriptedTransceiver:
     def assert_done(self) -> None:
         """Fail unless every step of the script was replayed."""
         assert self.remaining == 0, f"{self.remaining} scripted APDUs were never sent"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses the ``pcscd`` fixture (tests/support/pcsc.py) needs the daemon and its
+    vpcd driver: it is an ``interop`` test, whichever module it is in."""
+    for item in items:
+        if "pcscd" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.interop)
 
 
 @pytest.fixture

@@ -160,6 +160,7 @@ def test_every_adjacent_transposition_is_rejected():
     assert tried > 300 * 9 * 0.8
 
 
+@pytest.mark.slow
 def test_every_transposition_of_every_digit_pair_is_rejected():
     # Exhaustive over the digits: whatever the check state before the pair, swapping two
     # different neighbouring digits changes the result (the quasigroup is weakly totally

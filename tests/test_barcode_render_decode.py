@@ -60,6 +60,7 @@ def images(numbers) -> list[Image.Image]:
 # --- acceptance ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_thousand_numbers_round_trip_through_png(numbers, tmp_path):
     failures = []
     for number in numbers:
@@ -75,6 +76,7 @@ def test_thousand_numbers_round_trip_through_png(numbers, tmp_path):
     assert not failures, f"{len(failures)} of {COUNT} failed: {failures[:5]}"
 
 
+@pytest.mark.slow
 def test_degraded_images_decode_or_are_not_readable(numbers, images):
     tally = decode_damaged(numbers[:SAMPLE], images, random.Random(SEED + 1))
     assert not tally.wrong, tally.wrong

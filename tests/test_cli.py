@@ -89,6 +89,7 @@ def populated_card(card_path) -> Path:
 # --- help, version, entry points ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_console_script_and_module_help():
     script = ROOT / ".venv" / "bin" / "ekarta"
     for argv in ([str(script), "--help"], [sys.executable, "-m", "ekarta", "--help"]):

@@ -277,6 +277,7 @@ def test_clients_are_served_one_after_another(server, client):
     assert results == ["ok inserted"]
 
 
+@pytest.mark.slow
 def test_a_silent_client_is_disconnected_after_the_idle_timeout(server, client):
     c = client()
     started = time.monotonic()

@@ -482,7 +482,7 @@ def test_a_host_that_never_reads_does_not_block_stop(host, tmp_path):
     The write timeout is made far longer than the bound on stop(), so only the stop request can
     end the blocked write.  The pty holds about 20 KB each way and a line test's answer is 270
     bytes: a hundred or so line tests fill it.  The host writes them without blocking until the
-    pty has taken no byte for half a second, which a chip that still reads never allows.
+    pty has taken no byte for 0.3 s, which a chip that still reads (every 50 ms) never allows.
     """
     fe = Pn532FrontEnd(host, tmp_path / "pn532")
     fe.WRITE_TIMEOUT = 60.0
@@ -492,7 +492,7 @@ def test_a_host_that_never_reads_does_not_block_stop(host, tmp_path):
     try:
         line_test = encode(b"\xD4\x00\x00" + bytes(260))
         frames, refused_since = 0, None
-        while refused_since is None or time.monotonic() - refused_since < 0.5:
+        while refused_since is None or time.monotonic() - refused_since < 0.3:
             try:
                 os.write(fd, line_test)
             except BlockingIOError:

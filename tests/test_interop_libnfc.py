@@ -23,6 +23,8 @@ from ekarta.emulator import CardHost, VirtualCard
 from ekarta.readers import open_reader
 from tests.support.pn532 import serve_pn532
 
+pytestmark = pytest.mark.interop
+
 UID = bytes.fromhex("04D35A0B7C1E80")
 TOOL_TIMEOUT = 60
 #: An NFC Forum URI record (prefix 0x02 = "https://www."): https://www.example.org/ekarta

@@ -25,6 +25,8 @@ from ekarta.errors import CardRemovedError
 from ekarta.readers import open_reader
 from tests.support.pn532 import serve_pn532_nfcpy
 
+pytestmark = pytest.mark.interop
+
 UID = bytes.fromhex("04E1C2A3B4D5F6")
 ATS = bytes.fromhex("067577810280")
 TOOL_TIMEOUT = 60

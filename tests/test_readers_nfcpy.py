@@ -74,6 +74,7 @@ def personalise(card: DESFire) -> None:
 # --- opening -------------------------------------------------------------------------------------
 
 
+@pytest.mark.interop
 def test_open_reader_picks_the_nfcpy_driver(reader: NfcpyReader, url: str) -> None:
     assert isinstance(reader, NfcpyReader)
     assert reader.url == url
@@ -95,6 +96,7 @@ def test_no_device_is_no_reader() -> None:
 # --- activation ----------------------------------------------------------------------------------
 
 
+@pytest.mark.interop
 def test_close_ends_a_wait_in_another_thread(url: str, host: CardHost) -> None:
     host.remove()
     rdr = open_reader(url)
@@ -116,6 +118,7 @@ def test_close_ends_a_wait_in_another_thread(url: str, host: CardHost) -> None:
     assert "closed" in str(outcome[0])
 
 
+@pytest.mark.interop
 def test_a_failed_device_is_no_reader_until_reopened(reader: NfcpyReader) -> None:
     reader.wait_for_card(timeout=5)
     reader.clf.close()  # what nfcpy is left with when its device goes away: IOError(ENODEV)
@@ -129,6 +132,7 @@ def test_a_failed_device_is_no_reader_until_reopened(reader: NfcpyReader) -> Non
     assert reader.transceive(bytes.fromhex("9060000000"))[-2:] == b"\x91\xAF"
 
 
+@pytest.mark.interop
 def test_monitor_reports_insertions_and_removals(reader: NfcpyReader, host: CardHost) -> None:
     stop = threading.Event()
     events = reader.monitor(poll=0.05, stop=stop)
@@ -144,6 +148,7 @@ def test_monitor_reports_insertions_and_removals(reader: NfcpyReader, host: Card
         events.close()
 
 
+@pytest.mark.interop
 def test_transceive_needs_a_selected_card(reader: NfcpyReader) -> None:
     with pytest.raises(NoCardError, match="wait_for_card"):
         reader.transceive(bytes.fromhex("9060000000"))
@@ -158,6 +163,7 @@ def chained_blocks(caplog: pytest.LogCaptureFixture, direction: str) -> int:
                and r.getMessage()[:5] in (f"{direction} 12 ", f"{direction} 13 "))
 
 
+@pytest.mark.interop
 def test_desfire_round_trip_with_iso_dep_chaining(reader: NfcpyReader, host: CardHost,
                                                   caplog: pytest.LogCaptureFixture) -> None:
     reader.wait_for_card(timeout=5)
@@ -176,6 +182,7 @@ def test_desfire_round_trip_with_iso_dep_chaining(reader: NfcpyReader, host: Car
     assert host.card.applications[AID].files[1].data == data
 
 
+@pytest.mark.interop
 def test_responses_longer_than_a_block_are_chained_by_the_card(
         reader: NfcpyReader, caplog: pytest.LogCaptureFixture) -> None:
     reader.wait_for_card(timeout=5)
@@ -194,6 +201,7 @@ def test_responses_longer_than_a_block_are_chained_by_the_card(
     assert chained_blocks(caplog, "<") == 1
 
 
+@pytest.mark.interop
 def test_slow_card_is_carried_by_wtx(reader: NfcpyReader, host: CardHost) -> None:
     reader.wait_for_card(timeout=5)
     host.arm(Faults(latency=0.3))  # four times the frame waiting time
@@ -272,6 +280,7 @@ def fake() -> Iterator[Callable[[Callable[[bytes], bytes | None]], FakeCard]]:
         peer.close()
 
 
+@pytest.mark.interop
 @pytest.mark.parametrize(("sak", "ats", "why"), [
     (0x08, None, "SAK 08 .* not ISO 14443-4"),
     (0x20, bytes.fromhex("0675"), "did not complete RATS"),
@@ -285,6 +294,7 @@ def test_hostile_cards_give_clear_timeouts(fake, sak: int, ats: bytes | None, wh
         rdr.wait_for_card(timeout=0.2)
 
 
+@pytest.mark.interop
 def test_garbled_iso_dep_answer_is_a_reader_error(fake) -> None:
     base = anticollision(0x20, ATS)
 
@@ -302,6 +312,7 @@ def test_garbled_iso_dep_answer_is_a_reader_error(fake) -> None:
         assert caught.value.__cause__ is not None
 
 
+@pytest.mark.interop
 def test_a_late_answer_leaves_no_stale_frame_behind(host: CardHost) -> None:
     """A frame nfcpy gave up waiting for must not be taken as the answer to the next command.
 

@@ -119,6 +119,7 @@ def test_no_matching_reader_lists_the_readers(pcscd: Pcscd, rest: str):  # noqa:
     assert "'Virtual PCD 00 01'" in str(caught.value)
 
 
+@pytest.mark.interop
 def test_without_pcscd_the_error_says_so(tmp_path):
     """pcsc-lite's client reads the socket path from PCSCLITE_CSOCK_NAME once per process."""
     script = (

@@ -140,6 +140,7 @@ def test_missing_port_is_no_reader(tmp_path):
         open_reader(f"pn532:{tmp_path / 'nothing'}")
 
 
+@pytest.mark.slow
 def test_a_silent_port_is_no_reader():
     master, slave = pty.openpty()
     try:
@@ -152,6 +153,7 @@ def test_a_silent_port_is_no_reader():
         os.close(slave)
 
 
+@pytest.mark.slow
 def test_a_port_that_echoes_is_no_reader():
     # pyserial's loop:// URL: the driver hears its own commands, never a PN532
     with pytest.raises(NoReaderError):
@@ -256,6 +258,7 @@ def test_garbled_answers_are_asked_for_again(reader, url):
         reader.transceive(bytes.fromhex("906E000000"))
 
 
+@pytest.mark.slow
 def test_a_slow_card_is_acknowledged_at_once(host):
     """The emulated chip acknowledges InDataExchange before the card answers, so a card slower
     than the driver's ACK wait is still a good answer, only a late one."""

@@ -572,6 +572,7 @@ create_application = st.builds(
 )
 
 
+@pytest.mark.slow
 @given(create_application)
 def test_create_application_round_trip(params: CreateApplicationParams) -> None:
     assert CreateApplicationParams.parse(params.build()) == params
