@@ -1,5 +1,5 @@
-"""Shared test helpers: a transceiver that replays a recorded card conversation; the tests that
-need pcscd marked ``interop``."""
+"""Shared test helpers: a transceiver that replays a recorded card conversation, a served card;
+the tests that need pcscd marked ``interop``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from ekarta.emulator import CardHost, VirtualCard
 from tests.support.apdu import h
 
 
@@ -77,6 +78,12 @@ def script() -> Iterator[type[ScriptedTransceiver]]:
     yield Tracked
     for transceiver in made:
         transceiver.assert_done()
+
+
+@pytest.fixture
+def host(request: pytest.FixtureRequest) -> CardHost:
+    """A factory-fresh emulated card to serve, whose UID is the test module's ``UID``."""
+    return CardHost(VirtualCard.new(uid=request.module.UID))
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 
 from ekarta.desfire.client import DESFire
 from ekarta.desfire.crypto import Key
-from ekarta.emulator import CardHost, Faults, VirtualCard
+from ekarta.emulator import CardHost, Faults
 from ekarta.emulator.iso14443 import (
     Activation,
     Iso14443A,
@@ -36,11 +36,6 @@ DESFIRE_ATS = bytes.fromhex("067577810280")
 GET_VERSION = bytes.fromhex("9060000000")
 MORE = bytes.fromhex("90AF000000")
 HW_PART = bytes.fromhex("04010112001A05")
-
-
-@pytest.fixture
-def host() -> CardHost:
-    return CardHost(VirtualCard.new(uid=UID))
 
 
 @pytest.fixture

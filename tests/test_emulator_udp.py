@@ -11,18 +11,13 @@ import nfc.clf
 import nfc.tag
 import pytest
 
-from ekarta.emulator import CardHost, VirtualCard
+from ekarta.emulator import CardHost
 from ekarta.emulator.iso14443 import State
 from ekarta.emulator.udp import MAX_DATAGRAM, UdpFrontEnd
 from ekarta.errors import EmulatorError
 
 UID = bytes.fromhex("04A1B2C3D4E5F6")
 WAIT = 2.0
-
-
-@pytest.fixture
-def host() -> CardHost:
-    return CardHost(VirtualCard.new(uid=UID))
 
 
 @pytest.fixture

@@ -142,11 +142,6 @@ def vpcd() -> Iterator[FakeVpcd]:
 
 
 @pytest.fixture
-def host() -> CardHost:
-    return CardHost(VirtualCard.new(uid=UID))
-
-
-@pytest.fixture
 def make_front_end(host: CardHost) -> Iterator[Callable[..., VpcdFrontEnd]]:
     """Start VpcdFrontEnds for ``host``; every one is stopped (and its thread joined) after."""
     made: list[VpcdFrontEnd] = []

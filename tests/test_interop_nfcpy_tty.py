@@ -36,11 +36,6 @@ NDEF_MESSAGE = bytes([0xD1, 0x01, 1 + len(b"ekarta.example/pn532"), 0x55, 0x04])
 
 
 @pytest.fixture
-def host() -> CardHost:
-    return CardHost(VirtualCard.new(uid=UID))
-
-
-@pytest.fixture
 def url(host):
     with serve_pn532_nfcpy(host) as url:
         yield url

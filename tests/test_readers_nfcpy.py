@@ -16,7 +16,7 @@ import pytest
 from ekarta.desfire.client import DESFire
 from ekarta.desfire.crypto import Key
 from ekarta.desfire.structs import AccessRights
-from ekarta.emulator import CardHost, Faults, VirtualCard
+from ekarta.emulator import CardHost, Faults
 from ekarta.errors import (
     CardRemovedError,
     NoCardError,
@@ -39,11 +39,6 @@ ACCESS = AccessRights(read=1, write=1, read_write=1, change=0)
 
 def pattern(n: int) -> bytes:
     return bytes((i * 7 + 3) & 0xFF for i in range(n))
-
-
-@pytest.fixture
-def host() -> CardHost:
-    return CardHost(VirtualCard.new(uid=UID))
 
 
 @pytest.fixture

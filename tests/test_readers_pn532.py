@@ -16,7 +16,7 @@ import time
 import pytest
 
 from ekarta.desfire import AccessRights, DESFire, Key, KeySettings
-from ekarta.emulator import CardHost, Faults, VirtualCard
+from ekarta.emulator import Faults
 from ekarta.errors import (
     InvalidArgument,
     NoReaderError,
@@ -161,11 +161,6 @@ def test_a_port_that_echoes_is_no_reader():
 
 
 # --- the driver against the emulated chip --------------------------------------------------------
-
-
-@pytest.fixture
-def host() -> CardHost:
-    return CardHost(VirtualCard.new(uid=UID))
 
 
 @pytest.fixture
