@@ -85,32 +85,31 @@ def pytest_configure(config: pytest.Config) -> None:
         "PICC key named (ids of _support.AUTH_CASES, COMMS, PICC_CASES)")
 
 
+def _case(transport: str, axes: list[str], ids: tuple[str, ...],
+          marks: list[pytest.MarkDecorator] | None = None) -> object:
+    """One parameter set: the transport and the case of each matrix fixture, by id."""
+    values = (MATRIX[axis][i] for axis, i in zip(axes, ids, strict=True))
+    return pytest.param(transport, *values, id="-".join((transport, *ids)), marks=marks or [])
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrise a test that takes a card: the full matrix on the emulator, and the subset its
     ``conformance`` marker names on the other transports (none without the marker)."""
     if "reader" not in metafunc.fixturenames:
         return
     axes = [name for name in MATRIX if name in metafunc.fixturenames]
-    params = [
-        pytest.param(MATRIX_TRANSPORT, *(MATRIX[axis][i] for axis, i in zip(axes, ids,
-                                                                             strict=True)),
-                     id="-".join((MATRIX_TRANSPORT, *ids)))
-        for ids in itertools.product(*(MATRIX[axis] for axis in axes))
-    ]
+    params = [_case(MATRIX_TRANSPORT, axes, ids)
+              for ids in itertools.product(*(MATRIX[axis] for axis in axes))]
     marker = metafunc.definition.get_closest_marker("conformance")
     if marker is not None:
-        unknown = set(marker.kwargs) - {CONFORMANCE_KEYWORD[axis] for axis in axes}
-        missing = [CONFORMANCE_KEYWORD[axis] for axis in axes
-                   if CONFORMANCE_KEYWORD[axis] not in marker.kwargs]
-        if unknown or missing:
+        wanted = {CONFORMANCE_KEYWORD[axis] for axis in axes}
+        if set(marker.kwargs) != wanted:
             raise pytest.UsageError(
                 f"{metafunc.definition.nodeid}: the conformance marker must name exactly "
-                f"{sorted(CONFORMANCE_KEYWORD[a] for a in axes)} (unknown {sorted(unknown)}, "
-                f"missing {missing})")
-        ids = [marker.kwargs[CONFORMANCE_KEYWORD[axis]] for axis in axes]
-        for transport, marks in CONFORMANCE_TRANSPORTS.items():
-            params.append(pytest.param(transport, *(MATRIX[axis][i] for axis, i in zip(
-                axes, ids, strict=True)), id="-".join((transport, *ids)), marks=marks))
+                f"{sorted(wanted)}, not {sorted(marker.kwargs)}")
+        ids = tuple(marker.kwargs[CONFORMANCE_KEYWORD[axis]] for axis in axes)
+        params += [_case(transport, axes, ids, marks)
+                   for transport, marks in CONFORMANCE_TRANSPORTS.items()]
     metafunc.parametrize(["transport", *axes], params, indirect=True)
 
 
