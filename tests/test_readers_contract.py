@@ -102,6 +102,7 @@ class Rig:
         return reader.url
 
     def run(self, scenario: Callable[[Rig], None]) -> None:
+        """Play ``scenario`` (a contract, written against a rig) on this driver."""
         scenario(self)
 
 
