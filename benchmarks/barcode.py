@@ -1,4 +1,4 @@
-"""Decoding the card number from a 640x480 camera frame.
+"""Decoding the card number from a 640x480 camera frame, and from damaged pictures.
 
 The frame is what a handheld's camera gives: a BGR numpy array, the printed barcode (300 dpi
 PNG) scaled to 60 % and tilted by 4 degrees on a grey background, with sensor noise.  Prints the
@@ -6,12 +6,18 @@ median and p95 wall-clock milliseconds of ``decode_image`` on it (target: under 
 ``decode_all`` on a frame with no barcode, which runs every retry pass and finds nothing (what a
 camera loop pays while no card is in view).
 
-    python benchmarks/barcode.py [--runs N] [--seed N]
+Then the decode rate of damaged prints (acceptance: at least 99 % per kind of damage, and never
+a wrong number): ``--cases`` random numbers (1,000), each printed and damaged in every way of
+``tests/support/barcodes.py`` (rotated, skewed, blurred, noisy, low contrast, small in a frame).
+The tests check a sample of the same pictures.
+
+    python benchmarks/barcode.py [--runs N] [--cases N] [--seed N]
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import random
 import statistics
@@ -21,9 +27,12 @@ import time
 import numpy as np
 from PIL import Image
 
-from ekarta.barcode import CardNumber, barcode_image, decode_all, decode_image
+from ekarta.barcode import CardNumber, barcode_image, barcode_png, decode_all, decode_image
 
 FRAME = (640, 480)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: the seed of the decode tests' numbers, so that their sample is the start of these cases
+DAMAGE_SEED = 5_2024
 
 
 def card_frame(number: CardNumber, rng: random.Random) -> np.ndarray:
@@ -58,14 +67,35 @@ def p95(times: list[float]) -> float:
     return times[min(len(times) - 1, int(0.95 * len(times)))]
 
 
+def damaged_rates(cases: int) -> None:
+    from tests.support.barcodes import decode_damaged
+
+    rng = random.Random(DAMAGE_SEED)
+    numbers = [CardNumber.random(rng) for _ in range(cases)]
+    prints = [Image.open(io.BytesIO(barcode_png(n))) for n in numbers]
+    start = time.perf_counter()
+    tally = decode_damaged(numbers, prints, random.Random(DAMAGE_SEED + 1))
+    seconds = time.perf_counter() - start
+    print(f"damaged prints: {cases} numbers, each damaged in {len(tally.counts)} ways "
+          f"({seconds:.1f} s)")
+    for kind, counts in tally.counts.items():
+        failed = ", ".join(f"{what} {n}" for what, n in sorted(counts.items()) if what != "ok")
+        print(f"  {kind:<18} {100 * tally.rate(kind):6.2f} % decoded"
+              + (f" ({failed})" if failed else ""))
+    print(f"  misread:           {len(tally.wrong)}" + "".join(f"\n    {w}" for w in tally.wrong))
+
+
 def main() -> None:
     # This file's name is python-barcode's package name: with its folder first on the import
     # path, "import barcode" would find this file.
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
+    sys.path.insert(0, ROOT)  # tests.support
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200, help="decodes to time (200)")
-    parser.add_argument("--seed", type=int, default=1, help="random seed (1)")
+    parser.add_argument("--cases", type=int, default=1000,
+                        help="numbers to damage in every way (1000; 0 skips it)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed of the frame (1)")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     number = CardNumber.random(rng)
@@ -81,6 +111,8 @@ def main() -> None:
     print(f"decode_image p95:         {p95(with_card):.2f} ms")
     print(f"no barcode (all passes):  median {statistics.median(without_card):.2f} ms, "
           f"p95 {p95(without_card):.2f} ms")
+    if args.cases > 0:
+        damaged_rates(args.cases)
 
 
 if __name__ == "__main__":

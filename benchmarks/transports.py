@@ -28,23 +28,10 @@ import transaction as validator  # noqa: E402  (benchmarks/transaction.py)
 from ekarta.desfire import DESFire  # noqa: E402
 from ekarta.emulator import CardHost, VirtualCard  # noqa: E402
 from ekarta.readers import open_reader  # noqa: E402
+from tests.support.transports import TRANSPORTS as SERVED  # noqa: E402
+from tests.support.transports import serve  # noqa: E402
 
-TRANSPORTS = ["emulator", "pcsc", "pn532", "nfcpy-tty", "nfcpy-udp"]
-
-
-@contextlib.contextmanager
-def served(name: str, host: CardHost):
-    """Yield a reader URL for ``name`` that reaches ``host``'s card."""
-    if name == "pcsc":
-        from tests.support.pcsc import serve_pcsc as serve
-    elif name == "pn532":
-        from tests.support.pn532 import serve_pn532 as serve
-    elif name == "nfcpy-tty":
-        from tests.support.pn532 import serve_pn532_nfcpy as serve
-    else:
-        from tests.support.udp import serve_udp as serve
-    with serve(host) as url:
-        yield url
+TRANSPORTS = ["emulator", *SERVED]
 
 
 def median_ms(action, runs: int) -> float:
@@ -77,7 +64,7 @@ def main() -> None:
                 reader = stack.enter_context(open_reader("emulator:"))
             else:
                 host = CardHost(VirtualCard.new())
-                url = stack.enter_context(served(name, host))
+                url = stack.enter_context(serve(name, host))
                 reader = stack.enter_context(open_reader(url))
             reader.wait_for_card(timeout=10)
             get_version, tx, exchanges = measure(reader, args.runs)

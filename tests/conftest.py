@@ -1,4 +1,5 @@
-"""Shared test helpers: a transceiver that replays a recorded card conversation."""
+"""Shared test helpers: a transceiver that replays a recorded card conversation, a served card;
+the tests that need pcscd marked ``interop``."""
 
 from __future__ import annotations
 
@@ -7,11 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-
-def _hex(value: str | bytes) -> bytes:
-    if isinstance(value, bytes | bytearray):
-        return bytes(value)
-    return bytes.fromhex(value.replace(" ", "").replace("\n", ""))
+from ekarta.emulator import CardHost, VirtualCard
+from tests.support.apdu import h
 
 
 class ScriptedTransceiver:
@@ -30,7 +28,7 @@ class ScriptedTransceiver:
 
     def expect(self, command: str | bytes, response: str | bytes) -> ScriptedTransceiver:
         """Append one step; returns self for chaining."""
-        self.steps.append((_hex(command), _hex(response)))
+        self.steps.append((h(command), h(response)))
         return self
 
     def transceive(self, apdu: bytes) -> bytes:
@@ -59,6 +57,14 @@ class ScriptedTransceiver:
         assert self.remaining == 0, f"{self.remaining} scripted APDUs were never sent"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses the ``pcscd`` fixture (tests/support/pcsc.py) needs the daemon and its
+    vpcd driver: it is an ``interop`` test, whichever module it is in."""
+    for item in items:
+        if "pcscd" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.interop)
+
+
 @pytest.fixture
 def script() -> Iterator[type[ScriptedTransceiver]]:
     """Make ScriptedTransceivers that must be replayed completely by the end of the test."""
@@ -72,6 +78,12 @@ def script() -> Iterator[type[ScriptedTransceiver]]:
     yield Tracked
     for transceiver in made:
         transceiver.assert_done()
+
+
+@pytest.fixture
+def host(request: pytest.FixtureRequest) -> CardHost:
+    """A factory-fresh emulated card to serve, whose UID is the test module's ``UID``."""
+    return CardHost(VirtualCard.new(uid=request.module.UID))
 
 
 @pytest.fixture

@@ -109,6 +109,7 @@ def test_listen_function_over_loop():
     assert "check digit" in err.getvalue()
 
 
+@pytest.mark.slow
 def test_listen_function_timeout():
     with open_scanner("loop://") as scanner:
         scanner.port.write(f"{A}\r".encode())

@@ -114,6 +114,7 @@ def test_other_barcodes_and_garbage_are_error_scans(clock):
         assert "non-digit" in str(scans[2].error)  # scanners send bare digits
 
 
+@pytest.mark.slow
 def test_crlf_and_lf_endings(clock):
     with open_scanner("loop://", terminator=b"\r\n", clock=clock) as s:
         s.port.write(f"{A}\r\n{B}\r\n".encode())
@@ -201,6 +202,7 @@ def test_socket_scanner(clock):
         server.close()
 
 
+@pytest.mark.slow
 def test_serial_device_on_a_pseudo_terminal(clock):
     import tty
 

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import re
+import runpy
 import stat
 import subprocess
 import sys
@@ -91,6 +92,7 @@ def populated_card(card_path) -> Path:
 # --- help, version, entry points ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_console_script_and_module_help():
     script = ROOT / ".venv" / "bin" / "ekarta"
     for argv in ([str(script), "--help"], [sys.executable, "-m", "ekarta", "--help"]):
@@ -100,6 +102,15 @@ def test_console_script_and_module_help():
         for command in ("emulator", "card", "apdu"):
             assert command in done.stdout
         assert "examples:" in done.stdout
+
+
+def test_module_runs_the_command_line(capsys, monkeypatch):
+    """``python -m ekarta`` in this process (the subprocess test above is slow)."""
+    monkeypatch.setattr(sys, "argv", ["ekarta", "--version"])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_module("ekarta", run_name="__main__")
+    assert done.value.code == 0
+    assert capsys.readouterr().out.startswith("ekarta ")
 
 
 def test_version(capsys):

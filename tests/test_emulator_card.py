@@ -27,28 +27,12 @@ from ekarta.desfire.structs import (
 )
 from ekarta.emulator import CardTorn, Faults, VirtualCard
 from ekarta.emulator.card import MAX_FRAME, Volatile
+from tests.support.apdu import counting_rng, native
 
 AID = 0x112233
 FREE = AccessRights.free()
 DES0 = Key.des(bytes(8))
 AES0 = Key.aes(bytes(16))
-
-
-def counter_rng():
-    state = {"n": 0}
-
-    def rng(n: int) -> bytes:
-        out = bytes((state["n"] + i) & 0xFF for i in range(n))
-        state["n"] += n
-        return out
-
-    return rng
-
-
-def apdu(cmd: int, data: bytes = b"") -> bytes:
-    if data:
-        return bytes([0x90, cmd, 0, 0, len(data)]) + data + b"\x00"
-    return bytes([0x90, cmd, 0, 0, 0])
 
 
 class Link:
@@ -60,7 +44,7 @@ class Link:
         self.frame_size = frame_size
 
     def raw(self, cmd: int, data: bytes = b"") -> tuple[bytes, int]:
-        response = self.card.process(apdu(cmd, data))
+        response = self.card.process(native(cmd, data))
         assert response[-2] == 0x91, response.hex()
         return response[:-2], response[-1]
 
@@ -121,7 +105,7 @@ class Link:
         return status
 
     def authenticate(self, key_no: int, key: Key, method: str) -> Session:
-        auth = ReaderAuth(method, key_no, key, rng=counter_rng(), previous=self.session)
+        auth = ReaderAuth(method, key_no, key, rng=counting_rng(), previous=self.session)
         self.session = None
         challenge, status = self.raw(auth.command, auth.first_data())
         assert status == 0xAF, f"status 0x{status:02X}"
@@ -137,7 +121,7 @@ class Link:
 
 @pytest.fixture
 def card() -> VirtualCard:
-    return VirtualCard.new(uid=bytes.fromhex("04A1B2C3D4E5F6"), rng=counter_rng())
+    return VirtualCard.new(uid=bytes.fromhex("04A1B2C3D4E5F6"), rng=counting_rng())
 
 
 @pytest.fixture
@@ -614,14 +598,14 @@ def test_reset_discards_the_transaction_and_the_session(card, app_link):
 def power_off_tear_after(card: VirtualCard) -> None:
     card.arm(Faults(tear_after=0))
     with pytest.raises(CardTorn):
-        card.process(apdu(0xAF))
+        card.process(native(0xAF))
     card.insert()
 
 
 def power_off_tear_during(card: VirtualCard) -> None:
     card.arm(Faults(tear_during=0, tear_progress=0.5))
     with pytest.raises(CardTorn):
-        card.process(apdu(0xAF))  # the next GetVersion frame, cut half-way
+        card.process(native(0xAF))  # the next GetVersion frame, cut half-way
     card.insert()
 
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from ekarta.emulator import CardHost, CardMute, CardTorn, Faults, VirtualCard
+from ekarta.emulator import CardMute, CardTorn, Faults
 from ekarta.emulator.control import (
     MAX_LINE,
     ControlAddress,
@@ -27,11 +27,6 @@ UID = bytes.fromhex("04A1B2C3D4E5F6")
 FREE_MEMORY = bytes.fromhex("906E000000")
 SELECT_PICC = bytes.fromhex("905A00000300000000")
 TIMEOUT = 5.0
-
-
-@pytest.fixture
-def host() -> CardHost:
-    return CardHost(VirtualCard.new(uid=UID))
 
 
 @pytest.fixture(params=["unix", "tcp"])
@@ -277,6 +272,7 @@ def test_clients_are_served_one_after_another(server, client):
     assert results == ["ok inserted"]
 
 
+@pytest.mark.slow
 def test_a_silent_client_is_disconnected_after_the_idle_timeout(server, client):
     c = client()
     started = time.monotonic()

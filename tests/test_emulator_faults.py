@@ -9,15 +9,12 @@ import pytest
 from ekarta.emulator import CardHost, CardMute, CardTorn, Faults, VirtualCard, deliver
 from ekarta.errors import EmulatorError, InvalidArgument
 from ekarta.readers import open_reader
+from tests.support.apdu import h
 
 UID = bytes.fromhex("04112233445566")
 FREE_MEMORY = bytes.fromhex("906E000000")
 SELECT_APP = bytes.fromhex("905A00000301000000")
 CREATE_APP = bytes.fromhex("90CA000005010000" "0F" "8100")
-
-
-def cmd(hex_text: str) -> bytes:
-    return bytes.fromhex(hex_text.replace(" ", ""))
 
 
 def write(file_no: int, data: bytes) -> bytes:
@@ -26,21 +23,29 @@ def write(file_no: int, data: bytes) -> bytes:
 
 
 def read(file_no: int) -> bytes:
-    return cmd(f"90BD000007 {file_no:02X} 000000 000000 00")
+    return h(f"90BD000007 {file_no:02X} 000000 000000 00")
 
 
 @pytest.fixture
 def card() -> VirtualCard:
     """An application 000001 with a 10-byte std file 1 and a 10-byte backup file 2, all free."""
     card = VirtualCard.new(uid=UID)
-    for apdu in (CREATE_APP, SELECT_APP, cmd("90CD000007 01 00 EEEE 0A0000 00"),
-                 cmd("90CB000007 02 00 EEEE 0A0000 00")):
+    for apdu in (CREATE_APP, SELECT_APP, h("90CD000007 01 00 EEEE 0A0000 00"),
+                 h("90CB000007 02 00 EEEE 0A0000 00")):
         assert card.process(apdu)[-2:] == b"\x91\x00"
     return card
 
 
-def test_faults_are_exceptions_of_the_emulator():
-    assert issubclass(CardTorn, EmulatorError) and issubclass(CardMute, EmulatorError)
+def test_faults_are_exceptions_of_the_emulator(card):
+    # what the card raises is caught as an emulator error by whoever drives it
+    card.arm(Faults(mute=True))
+    with pytest.raises(EmulatorError) as mute:
+        card.process(h("906E000000"))
+    assert type(mute.value) is CardMute
+    card.arm(Faults(tear_after=0))
+    with pytest.raises(EmulatorError) as torn:
+        card.process(h("906E000000"))
+    assert type(torn.value) is CardTorn
     for bad in (dict(tear_after=-1), dict(tear_progress=1.5), dict(latency=-1),
                 dict(tear_during=True), dict(mute=1)):
         with pytest.raises(InvalidArgument):
@@ -90,7 +95,7 @@ def test_tear_during_a_backup_write_changes_nothing(card):
         card.process(write(2, b"ABCDEFGHIJ"))
     card.insert()
     card.process(SELECT_APP)
-    card.process(cmd("90C7000000"))
+    card.process(h("90C7000000"))
     assert card.process(read(2))[:-2] == bytes(10)
 
 
@@ -100,7 +105,7 @@ def test_commit_is_atomic(card, progress, committed):
     card.process(write(2, b"0123456789"))
     card.arm(Faults(tear_during=0, tear_progress=progress))
     with pytest.raises(CardTorn):
-        card.process(cmd("90C7000000"))
+        card.process(h("90C7000000"))
     card.insert()
     card.process(SELECT_APP)
     assert card.process(read(2))[:-2] == (b"0123456789" if committed else bytes(10))
@@ -110,10 +115,10 @@ def test_tear_during_any_other_command_has_no_effect(card):
     revision = card.revision
     card.arm(Faults(tear_during=0, tear_progress=0.9))
     with pytest.raises(CardTorn):
-        card.process(cmd("90CD000007 05 00 EEEE 0A0000 00"))  # create file 5
+        card.process(h("90CD000007 05 00 EEEE 0A0000 00"))  # create file 5
     card.insert()
     card.process(SELECT_APP)
-    assert card.process(cmd("906F000000")) == b"\x01\x02\x91\x00"
+    assert card.process(h("906F000000")) == b"\x01\x02\x91\x00"
     assert card.revision == revision
 
 
@@ -178,7 +183,7 @@ def test_removal_loses_volatile_state(card):
     card.insert()
     assert not card.in_transaction and card.selected_aid == 0
     card.process(SELECT_APP)
-    card.process(cmd("90C7000000"))
+    card.process(h("90C7000000"))
     assert card.process(read(2))[:-2] == bytes(10)
 
 

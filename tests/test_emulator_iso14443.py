@@ -14,10 +14,11 @@ import pytest
 
 from ekarta.desfire.client import DESFire
 from ekarta.desfire.crypto import Key
-from ekarta.emulator import CardHost, Faults, VirtualCard
+from ekarta.emulator import CardHost, Faults
 from ekarta.emulator.iso14443 import Activation, Iso14443A, State
 from ekarta.wire.ats import fsd_of, parse_ats
 from ekarta.wire.iso14443 import append_crc_a, check_crc_a, crc_a
+from tests.support.apdu import h
 
 UID = bytes.fromhex("04112233445566")
 #: CL1: cascade tag 88, u0 u1 u2, BCC = 88^04^11^22 = BF
@@ -28,15 +29,6 @@ DESFIRE_ATS = bytes.fromhex("067577810280")
 GET_VERSION = bytes.fromhex("9060000000")
 MORE = bytes.fromhex("90AF000000")
 HW_PART = bytes.fromhex("04010112001A05")
-
-
-def h(text: str) -> bytes:
-    return bytes.fromhex(text.replace(" ", ""))
-
-
-@pytest.fixture
-def host() -> CardHost:
-    return CardHost(VirtualCard.new(uid=UID))
 
 
 @pytest.fixture

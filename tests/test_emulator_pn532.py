@@ -476,15 +476,32 @@ def test_stale_links_are_replaced_and_files_kept(host, tmp_path):
 
 
 def test_a_host_that_never_reads_does_not_block_stop(host, tmp_path):
+    """A host that sends and never reads fills the pty both ways: the chip's thread blocks in a
+    write, and stop() must still end it at once rather than when the write gives up.
+
+    The write timeout is made far longer than the bound on stop(), so only the stop request can
+    end the blocked write.  The pty holds about 20 KB each way and a line test's answer is 270
+    bytes: a hundred or so line tests fill it.  The host writes them without blocking until the
+    pty has taken no byte for 0.3 s, which a chip that still reads (every 50 ms) never allows.
+    """
     fe = Pn532FrontEnd(host, tmp_path / "pn532")
-    fe.WRITE_TIMEOUT = 0.2
+    fe.WRITE_TIMEOUT = 60.0
     fe.start()
     fd = open_raw(tmp_path / "pn532")
+    os.set_blocking(fd, False)
     try:
         line_test = encode(b"\xD4\x00\x00" + bytes(260))
-        for _ in range(200):  # far more answers than the pty buffers
-            os.write(fd, line_test)
-        time.sleep(0.2)
+        frames, refused_since = 0, None
+        while refused_since is None or time.monotonic() - refused_since < 0.3:
+            try:
+                os.write(fd, line_test)
+            except BlockingIOError:
+                refused_since = refused_since or time.monotonic()
+                time.sleep(0.01)
+                continue
+            refused_since = None
+            frames += 1
+            assert frames < 1000, "the pty never filled up"
         started = time.monotonic()
         fe.stop()
         assert time.monotonic() - started < 3

@@ -134,6 +134,7 @@ def test_the_server_saves_the_card_when_it_stops(card_path, tmp_path):
     assert AID in VirtualCard.load(card_path).applications
 
 
+@pytest.mark.interop
 def test_serve_over_nfcpy_udp(card_path, run_serve, tmp_path):
     sock = f"unix:{tmp_path / 'c.sock'}"
     lines, _, thread = run_serve(card_path, udp="127.0.0.1:0", control=sock)
@@ -149,6 +150,7 @@ def test_serve_over_nfcpy_udp(card_path, run_serve, tmp_path):
     assert AID in VirtualCard.load(card_path).applications
 
 
+@pytest.mark.interop
 def test_serve_as_a_pn532_for_libnfc(card_path, run_serve, tmp_path):
     link = tmp_path / "pn532"
     lines, stop, thread = run_serve(card_path, pn532=link)
@@ -291,6 +293,7 @@ def read_until(lines: queue.Queue, text: str) -> list[str]:
             return seen
 
 
+@pytest.mark.slow
 def test_cli_serve_prints_a_banner_obeys_control_and_quits(card_path, tmp_path, capsys):
     sock = tmp_path / "c.sock"
     with serve_process(str(card_path), "--control", f"unix:{sock}") as (proc, lines):
@@ -309,6 +312,7 @@ def test_cli_serve_prints_a_banner_obeys_control_and_quits(card_path, tmp_path, 
     assert not sock.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_cli_serve_stops_cleanly_on_a_signal(card_path, tmp_path, signum, ctrl_c):
     with serve_process(str(card_path), "--control", "tcp:127.0.0.1:0",
@@ -322,6 +326,7 @@ def test_cli_serve_stops_cleanly_on_a_signal(card_path, tmp_path, signum, ctrl_c
     assert not os.path.lexists(tmp_path / "pn532")
 
 
+@pytest.mark.slow
 def test_cli_serve_leaves_an_ignored_sigint_ignored(card_path):
     """Started with SIGINT ignored (a background job of a shell without job control), serving
     outlives the Ctrl-C meant for the foreground, and still stops on SIGTERM."""
@@ -356,6 +361,7 @@ print("stopped")
 """
 
 
+@pytest.mark.slow
 def test_a_signal_while_the_stop_event_is_locked_still_stops_serving(card_path, tmp_path):
     """Python runs a signal handler on the main thread between any two bytecodes, also inside
     ``Event.wait()`` while it holds the event's lock; a handler that set the event there would

@@ -11,18 +11,13 @@ import nfc.clf
 import nfc.tag
 import pytest
 
-from ekarta.emulator import CardHost, VirtualCard
+from ekarta.emulator import CardHost
 from ekarta.emulator.iso14443 import State
 from ekarta.emulator.udp import MAX_DATAGRAM, UdpFrontEnd
 from ekarta.errors import EmulatorError
 
 UID = bytes.fromhex("04A1B2C3D4E5F6")
 WAIT = 2.0
-
-
-@pytest.fixture
-def host() -> CardHost:
-    return CardHost(VirtualCard.new(uid=UID))
 
 
 @pytest.fixture
@@ -99,6 +94,7 @@ def test_upper_case_hex_and_a_trailing_newline_are_accepted(peer: Peer) -> None:
     assert peer.ask(b"106A 93708804A1B29F\n") == b"106A 04"
 
 
+@pytest.mark.slow
 def test_other_technologies_and_garbage_get_no_answer(peer: Peer) -> None:
     assert peer.ask(b"106B 050010", timeout=0.3) is None
     assert peer.ask(b"212F 0600ffff0100", timeout=0.3) is None
@@ -176,6 +172,7 @@ def test_port_in_use_is_a_clear_error(host: CardHost, front_end: UdpFrontEnd) ->
 # --- nfcpy's own udp driver ----------------------------------------------------------------------
 
 
+@pytest.mark.interop
 def test_nfcpy_senses_the_card(clf: nfc.ContactlessFrontend) -> None:
     target = clf.sense(nfc.clf.RemoteTarget("106A"))
     assert target is not None
@@ -184,6 +181,7 @@ def test_nfcpy_senses_the_card(clf: nfc.ContactlessFrontend) -> None:
     assert bytes(target.sel_res) == b"\x20"
 
 
+@pytest.mark.interop
 def test_nfcpy_selects_the_card_by_uid(clf: nfc.ContactlessFrontend) -> None:
     target = clf.sense(nfc.clf.RemoteTarget("106A", sel_req=bytearray(UID)))
     assert target is not None and bytes(target.sdd_res) == UID
@@ -192,6 +190,7 @@ def test_nfcpy_selects_the_card_by_uid(clf: nfc.ContactlessFrontend) -> None:
     assert clf.sense(nfc.clf.RemoteTarget("106A", sel_req=other)) is None
 
 
+@pytest.mark.interop
 def test_nfcpy_type4_tag_exchanges_apdus(clf: nfc.ContactlessFrontend) -> None:
     target = clf.sense(nfc.clf.RemoteTarget("106A"))
     tag = nfc.tag.activate(clf, target)
@@ -201,6 +200,7 @@ def test_nfcpy_type4_tag_exchanges_apdus(clf: nfc.ContactlessFrontend) -> None:
     assert tag.is_present
 
 
+@pytest.mark.interop
 def test_nfcpy_sees_a_removed_card_gone(clf: nfc.ContactlessFrontend, host: CardHost) -> None:
     target = clf.sense(nfc.clf.RemoteTarget("106A"))
     tag = nfc.tag.activate(clf, target)

@@ -142,11 +142,6 @@ def vpcd() -> Iterator[FakeVpcd]:
 
 
 @pytest.fixture
-def host() -> CardHost:
-    return CardHost(VirtualCard.new(uid=UID))
-
-
-@pytest.fixture
 def make_front_end(host: CardHost) -> Iterator[Callable[..., VpcdFrontEnd]]:
     """Start VpcdFrontEnds for ``host``; every one is stopped (and its thread joined) after."""
     made: list[VpcdFrontEnd] = []
@@ -236,6 +231,7 @@ def test_get_data_gives_the_random_id_of_a_random_uid_card(vpcd: FakeVpcd, serve
     assert uid[:-2] == host.card.anticollision_uid != UID
 
 
+@pytest.mark.slow
 def test_removal_closes_the_connection_and_insertion_reconnects(
         vpcd: FakeVpcd, served: VpcdFrontEnd, host: CardHost):
     assert vpcd.atr() == ATR
@@ -249,6 +245,7 @@ def test_removal_closes_the_connection_and_insertion_reconnects(
     assert served.connections == 2
 
 
+@pytest.mark.slow
 def test_removal_then_insertion_at_once_still_drops_the_connection(
         vpcd: FakeVpcd, served: VpcdFrontEnd, host: CardHost):
     assert vpcd.exchange(bytes.fromhex("905A00000300000000")) == b"\x91\x00"
@@ -262,6 +259,7 @@ def test_removal_then_insertion_at_once_still_drops_the_connection(
     assert vpcd.atr() == ATR
 
 
+@pytest.mark.slow
 def test_a_tear_during_an_exchange_gets_no_answer(vpcd: FakeVpcd, served: VpcdFrontEnd,
                                                   host: CardHost):
     host.arm(Faults(tear_after=0))
@@ -287,6 +285,7 @@ class SlowToLookHost(CardHost):
         return super().present
 
 
+@pytest.mark.slow
 def test_a_mute_card_drops_the_exchange_after_the_mute_timeout(vpcd: FakeVpcd):
     host = SlowToLookHost(VirtualCard.new(uid=UID))
     front_end = VpcdFrontEnd(host, vpcd.address, mute_timeout=0.3)
@@ -358,6 +357,7 @@ def test_garbage_from_vpcd_drops_the_connection(
     assert vpcd.atr() == ATR
 
 
+@pytest.mark.slow
 def test_a_peer_that_hangs_up_at_once_is_retried_with_back_off(
         vpcd: FakeVpcd, make_front_end: Callable[..., VpcdFrontEnd]):
     make_front_end(vpcd.address, retry_interval=0.1, max_retry_interval=1.0)
@@ -422,6 +422,7 @@ def test_stop_during_a_mute_wait_is_prompt(vpcd: FakeVpcd, host: CardHost):
     assert time.monotonic() - started < 3.0
 
 
+@pytest.mark.slow
 def test_presence_changes_from_another_thread_do_not_deadlock(
         vpcd: FakeVpcd, served: VpcdFrontEnd, host: CardHost):
     """The listener runs under the host's lock while the worker may wait for that lock."""

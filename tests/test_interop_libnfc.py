@@ -19,9 +19,10 @@ from collections.abc import Iterator
 import pytest
 
 from ekarta.desfire import DESFire
-from ekarta.emulator import CardHost, VirtualCard
 from ekarta.readers import open_reader
 from tests.support.pn532 import serve_pn532
+
+pytestmark = pytest.mark.interop
 
 UID = bytes.fromhex("04D35A0B7C1E80")
 TOOL_TIMEOUT = 60
@@ -49,11 +50,6 @@ def run(argv: list[str], env: dict[str, str], cwd: str | None = None) -> str:
     output = f"$ {' '.join(argv)} (exit {done.returncode})\n{done.stdout}{done.stderr}"
     assert done.returncode == 0, output
     return output
-
-
-@pytest.fixture
-def host() -> CardHost:
-    return CardHost(VirtualCard.new(uid=UID))
 
 
 @pytest.fixture

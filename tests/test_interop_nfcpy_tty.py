@@ -25,17 +25,14 @@ from ekarta.errors import CardRemovedError
 from ekarta.readers import open_reader
 from tests.support.pn532 import serve_pn532_nfcpy
 
+pytestmark = pytest.mark.interop
+
 UID = bytes.fromhex("04E1C2A3B4D5F6")
 ATS = bytes.fromhex("067577810280")
 TOOL_TIMEOUT = 60
 #: An NFC Forum URI record (prefix 0x04 = "https://"): https://ekarta.example/pn532
 NDEF_MESSAGE = bytes([0xD1, 0x01, 1 + len(b"ekarta.example/pn532"), 0x55, 0x04]) + \
     b"ekarta.example/pn532"
-
-
-@pytest.fixture
-def host() -> CardHost:
-    return CardHost(VirtualCard.new(uid=UID))
 
 
 @pytest.fixture

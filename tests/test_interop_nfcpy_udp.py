@@ -25,6 +25,8 @@ from ekarta.readers import open_reader
 from ekarta.readers.nfcpy import NfcpyReader
 from tests.support.udp import serve_udp
 
+pytestmark = pytest.mark.interop
+
 NDEF_AID = 0x000001
 NDEF_DF_NAME = bytes.fromhex("D2760000850101")
 NDEF_FILE_SIZE = 1024

@@ -26,6 +26,8 @@ import pytest
 from ekarta.emulator import CardHost, VirtualCard
 from tests.support.pcsc import Pcscd, pcscd, serve_pcsc, wait_reader  # noqa: F401 (pcscd: fixture)
 
+pytestmark = pytest.mark.interop
+
 UID = bytes.fromhex("04A0A1A2A3A4A5")
 ATR_TEXT = "3B 81 80 01 80 80"
 TOOL_TIMEOUT = 30.0

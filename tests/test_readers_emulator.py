@@ -1,9 +1,12 @@
-"""The ``emulator:`` reader: URL grammar, card info, persistence, faults as reader errors."""
+"""The ``emulator:`` reader: URL grammar, card info, persistence, faults as reader errors.
+
+What every driver does (mute card, removal, tracing, closing, waiting for a card) is checked for
+this one too by ``test_readers_contract.py``.
+"""
 
 from __future__ import annotations
 
 import json
-import logging
 
 import pytest
 
@@ -16,7 +19,6 @@ from ekarta.errors import (
     ReaderError,
     ReaderTimeout,
 )
-from ekarta.log import TRACE
 from ekarta.readers import open_reader
 from ekarta.wire.ats import atr_from_ats
 
@@ -87,26 +89,19 @@ def test_a_stored_card_is_saved_after_each_change(tmp_path):
         assert again.transceive(bytes.fromhex("906A000000")) == bytes.fromhex("010000 9100")
 
 
-def test_a_torn_card_is_a_removed_card():
+def test_card_faults_are_reader_errors_raised_from_the_cards(tmp_path):
+    """A torn card is a CardRemovedError, a mute one a ReaderTimeout (the behaviour every driver
+    shares is in test_readers_contract.py), each raised from the emulator's own error."""
     with open_reader("emulator:") as reader:
         reader.card.arm(Faults(tear_after=0))
-        with pytest.raises(CardRemovedError) as caught:
+        with pytest.raises(CardRemovedError) as torn:
             reader.transceive(FREE_MEMORY)
-        assert isinstance(caught.value.__cause__, CardTorn)
-        assert not reader.card_present
-        with pytest.raises(ReaderTimeout):
-            reader.wait_for_card(timeout=0.02)
+        assert isinstance(torn.value.__cause__, CardTorn)
         reader.card.insert()
-        assert reader.wait_for_card(timeout=0.02).sak == 0x20
-        assert reader.transceive(FREE_MEMORY).endswith(b"\x91\x00")
-
-
-def test_a_mute_card_times_out():
-    with open_reader("emulator:") as reader:
         reader.card.arm(Faults(mute=True))
-        with pytest.raises(ReaderTimeout) as caught:
+        with pytest.raises(ReaderTimeout) as mute:
             reader.transceive(FREE_MEMORY)
-        assert isinstance(caught.value.__cause__, CardMute)
+        assert isinstance(mute.value.__cause__, CardMute)
 
 
 def test_a_torn_write_is_saved(tmp_path):
@@ -122,11 +117,3 @@ def test_a_torn_write_is_saved(tmp_path):
     saved = json.loads(path.read_text())
     assert saved["applications"][0]["files"][0]["data"] == "41420000"
     reader.close()
-
-
-def test_frames_are_traced(caplog):
-    with open_reader("emulator:") as reader, caplog.at_level(TRACE, "ekarta.emulator.reader"):
-        reader.transceive(FREE_MEMORY)
-    messages = [r.getMessage() for r in caplog.records if r.levelno == TRACE]
-    assert messages == ["emulator: >> 90 6E 00 00 00", "emulator: << 00 1F 00 91 00"]
-    assert logging.getLevelName(TRACE) == "TRACE"

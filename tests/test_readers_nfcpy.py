@@ -1,4 +1,8 @@
-"""The ``nfcpy:`` reader driver, over nfcpy's real udp driver and the emulator's UDP front-end."""
+"""The ``nfcpy:`` reader driver, over nfcpy's real udp driver and the emulator's UDP front-end.
+
+What every driver does (mute card, removal mid-transaction, tracing, closing, waiting for a card)
+is checked for this one too, over UDP and over a PN532 pty, by ``test_readers_contract.py``.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import pytest
 from ekarta.desfire.client import DESFire
 from ekarta.desfire.crypto import Key
 from ekarta.desfire.structs import AccessRights
-from ekarta.emulator import CardHost, Faults, VirtualCard
+from ekarta.emulator import CardHost, Faults
 from ekarta.errors import (
     CardRemovedError,
     NoCardError,
@@ -21,7 +25,7 @@ from ekarta.errors import (
     ReaderTimeout,
 )
 from ekarta.log import TRACE
-from ekarta.readers import CardInfo, available_schemes, open_reader
+from ekarta.readers import available_schemes, open_reader
 from ekarta.readers.nfcpy import NfcpyReader
 from tests.support.udp import serve_udp
 
@@ -35,11 +39,6 @@ ACCESS = AccessRights(read=1, write=1, read_write=1, change=0)
 
 def pattern(n: int) -> bytes:
     return bytes((i * 7 + 3) & 0xFF for i in range(n))
-
-
-@pytest.fixture
-def host() -> CardHost:
-    return CardHost(VirtualCard.new(uid=UID))
 
 
 @pytest.fixture
@@ -70,6 +69,7 @@ def personalise(card: DESFire) -> None:
 # --- opening -------------------------------------------------------------------------------------
 
 
+@pytest.mark.interop
 def test_open_reader_picks_the_nfcpy_driver(reader: NfcpyReader, url: str) -> None:
     assert isinstance(reader, NfcpyReader)
     assert reader.url == url
@@ -91,34 +91,7 @@ def test_no_device_is_no_reader() -> None:
 # --- activation ----------------------------------------------------------------------------------
 
 
-def test_wait_for_card_reports_the_activation(reader: NfcpyReader) -> None:
-    info = reader.wait_for_card(timeout=5)
-    assert info == CardInfo(uid=UID, atr=None, ats=ATS, atqa=bytes.fromhex("4403"), sak=0x20)
-    assert reader.card_info == info
-    assert reader.card_present
-    assert reader.tag is not None
-
-
-def test_wait_for_card_times_out_without_a_card(reader: NfcpyReader, host: CardHost) -> None:
-    host.remove()
-    started = time.monotonic()
-    with pytest.raises(ReaderTimeout, match="no ISO 14443-4 type A card"):
-        reader.wait_for_card(timeout=0.3)
-    # one sense attempt of the udp driver waits up to 1 s for an ATQA
-    assert time.monotonic() - started < 3.0
-    assert not reader.card_present
-
-
-def test_wait_for_card_returns_when_the_card_comes(reader: NfcpyReader, host: CardHost) -> None:
-    host.remove()
-    timer = threading.Timer(0.5, host.insert)
-    timer.start()
-    try:
-        assert reader.wait_for_card(timeout=10).uid == UID
-    finally:
-        timer.cancel()
-
-
+@pytest.mark.interop
 def test_close_ends_a_wait_in_another_thread(url: str, host: CardHost) -> None:
     host.remove()
     rdr = open_reader(url)
@@ -140,6 +113,7 @@ def test_close_ends_a_wait_in_another_thread(url: str, host: CardHost) -> None:
     assert "closed" in str(outcome[0])
 
 
+@pytest.mark.interop
 def test_a_failed_device_is_no_reader_until_reopened(reader: NfcpyReader) -> None:
     reader.wait_for_card(timeout=5)
     reader.clf.close()  # what nfcpy is left with when its device goes away: IOError(ENODEV)
@@ -153,6 +127,7 @@ def test_a_failed_device_is_no_reader_until_reopened(reader: NfcpyReader) -> Non
     assert reader.transceive(bytes.fromhex("9060000000"))[-2:] == b"\x91\xAF"
 
 
+@pytest.mark.interop
 def test_monitor_reports_insertions_and_removals(reader: NfcpyReader, host: CardHost) -> None:
     stop = threading.Event()
     events = reader.monitor(poll=0.05, stop=stop)
@@ -168,21 +143,10 @@ def test_monitor_reports_insertions_and_removals(reader: NfcpyReader, host: Card
         events.close()
 
 
+@pytest.mark.interop
 def test_transceive_needs_a_selected_card(reader: NfcpyReader) -> None:
     with pytest.raises(NoCardError, match="wait_for_card"):
         reader.transceive(bytes.fromhex("9060000000"))
-
-
-def test_closed_reader(url: str) -> None:
-    rdr = open_reader(url)
-    rdr.wait_for_card(timeout=5)
-    rdr.close()
-    rdr.close()  # idempotent
-    assert rdr.closed and rdr.card_info is None and not rdr.card_present
-    with pytest.raises(ReaderError, match="closed"):
-        rdr.transceive(bytes.fromhex("9060000000"))
-    with pytest.raises(ReaderError, match="closed"):
-        rdr.wait_for_card(timeout=0.1)
 
 
 # --- DESFire over nfcpy --------------------------------------------------------------------------
@@ -194,6 +158,7 @@ def chained_blocks(caplog: pytest.LogCaptureFixture, direction: str) -> int:
                and r.getMessage()[:5] in (f"{direction} 12 ", f"{direction} 13 "))
 
 
+@pytest.mark.interop
 def test_desfire_round_trip_with_iso_dep_chaining(reader: NfcpyReader, host: CardHost,
                                                   caplog: pytest.LogCaptureFixture) -> None:
     reader.wait_for_card(timeout=5)
@@ -212,6 +177,7 @@ def test_desfire_round_trip_with_iso_dep_chaining(reader: NfcpyReader, host: Car
     assert host.card.applications[AID].files[1].data == data
 
 
+@pytest.mark.interop
 def test_responses_longer_than_a_block_are_chained_by_the_card(
         reader: NfcpyReader, caplog: pytest.LogCaptureFixture) -> None:
     reader.wait_for_card(timeout=5)
@@ -230,63 +196,7 @@ def test_responses_longer_than_a_block_are_chained_by_the_card(
     assert chained_blocks(caplog, "<") == 1
 
 
-def test_removal_mid_transaction_is_card_removed(reader: NfcpyReader, host: CardHost) -> None:
-    reader.wait_for_card(timeout=5)
-    card = DESFire(reader)
-    personalise(card)
-    card.write_data(1, pattern(300))
-    host.remove()
-    started = time.monotonic()
-    with pytest.raises(CardRemovedError, match="left the field"):
-        card.read_data(1)
-    assert time.monotonic() - started < 5.0
-    assert reader.card_info is None and reader.tag is None
-    assert not reader.card_present
-    with pytest.raises(NoCardError):
-        reader.transceive(bytes.fromhex("9060000000"))
-    host.insert()
-    reader.wait_for_card(timeout=5)
-    assert DESFire(reader).get_version().uid == UID
-
-
-def test_tear_during_a_write_follows_the_tear_rules(reader: NfcpyReader, host: CardHost) -> None:
-    reader.wait_for_card(timeout=5)
-    card = DESFire(reader)
-    personalise(card)
-    old = bytes(300)
-    new = pattern(300)
-    # The 300-byte WriteData in full mode (7 + 320 bytes) goes in two frames, 255 + 72 bytes:
-    # the card writes when the second one (command 1) arrives, and is torn half-way through.
-    # Std data files are not transactional: half of the data is written.
-    card.get_file_settings(1)  # cached by the client: WriteData sends nothing else first
-    host.arm(Faults(tear_during=1, tear_progress=0.5))
-    with pytest.raises(CardRemovedError):
-        card.write_data(1, new)
-    written = host.card.applications[AID].files[1].data
-    assert written != old and written != new
-    prefix = next(i for i in range(300) if written[i] != new[i])
-    assert 0 < prefix < 300 and written[prefix:] == old[prefix:]
-    host.arm(None)
-    host.insert()
-    reader.wait_for_card(timeout=5)
-    card = DESFire(reader)
-    card.select_application(AID)
-    card.authenticate(1, KEY_1, "aes")
-    assert card.read_data(1) == written
-
-
-def test_mute_card_is_a_timeout(reader: NfcpyReader, host: CardHost) -> None:
-    reader.wait_for_card(timeout=5)
-    host.arm(Faults(mute=True))
-    try:
-        with pytest.raises(ReaderTimeout, match="did not answer"):
-            reader.transceive(bytes.fromhex("9060000000"))
-    finally:
-        host.arm(None)
-    reader.wait_for_card(timeout=5)
-    assert reader.transceive(bytes.fromhex("9060000000"))[-2:] == b"\x91\xAF"
-
-
+@pytest.mark.interop
 def test_slow_card_is_carried_by_wtx(reader: NfcpyReader, host: CardHost) -> None:
     reader.wait_for_card(timeout=5)
     host.arm(Faults(latency=0.3))  # four times the frame waiting time
@@ -365,6 +275,7 @@ def fake() -> Iterator[Callable[[Callable[[bytes], bytes | None]], FakeCard]]:
         peer.close()
 
 
+@pytest.mark.interop
 @pytest.mark.parametrize(("sak", "ats", "why"), [
     (0x08, None, "SAK 08 .* not ISO 14443-4"),
     (0x20, bytes.fromhex("0675"), "did not complete RATS"),
@@ -378,6 +289,7 @@ def test_hostile_cards_give_clear_timeouts(fake, sak: int, ats: bytes | None, wh
         rdr.wait_for_card(timeout=0.2)
 
 
+@pytest.mark.interop
 def test_garbled_iso_dep_answer_is_a_reader_error(fake) -> None:
     base = anticollision(0x20, ATS)
 
@@ -395,6 +307,7 @@ def test_garbled_iso_dep_answer_is_a_reader_error(fake) -> None:
         assert caught.value.__cause__ is not None
 
 
+@pytest.mark.interop
 def test_a_late_answer_leaves_no_stale_frame_behind(host: CardHost) -> None:
     """A frame nfcpy gave up waiting for must not be taken as the answer to the next command.
 

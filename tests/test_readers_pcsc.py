@@ -2,7 +2,9 @@
 
 Nothing is mocked: pcscd runs with Debian's vsmartcard-vpcd driver (started by the session
 fixture ``pcscd`` unless one runs already), and each test serves a fresh emulated card in one of
-vpcd's readers through :func:`support.pcsc.serve_pcsc`.
+vpcd's readers through :func:`support.pcsc.serve_pcsc`.  What every driver does (mute card,
+removal mid-transaction, tracing, closing, waiting for a card) is checked for this one too by
+``test_readers_contract.py``; here is what is PC/SC's own.
 """
 
 from __future__ import annotations
@@ -22,11 +24,10 @@ import pytest
 from ekarta.desfire.client import DESFire
 from ekarta.desfire.crypto import Key
 from ekarta.desfire.structs import AccessRights
-from ekarta.emulator import CardHost, Faults, VirtualCard
+from ekarta.emulator import CardHost, VirtualCard
 from ekarta.errors import (
     CardRemovedError,
     InvalidArgument,
-    NoCardError,
     NoReaderError,
     ReaderError,
     ReaderTimeout,
@@ -118,6 +119,7 @@ def test_no_matching_reader_lists_the_readers(pcscd: Pcscd, rest: str):  # noqa:
     assert "'Virtual PCD 00 01'" in str(caught.value)
 
 
+@pytest.mark.interop
 def test_without_pcscd_the_error_says_so(tmp_path):
     """pcsc-lite's client reads the socket path from PCSCLITE_CSOCK_NAME once per process."""
     script = (
@@ -314,42 +316,6 @@ def test_factory_reset_gives_a_fresh_card_on_the_same_connection(served: Served,
 # --- presence -------------------------------------------------------------------------------------
 
 
-def test_removal_and_insertion(served: Served, reader: PcscReader):
-    host = served.host
-    assert reader.transceive(FREE_MEMORY) == FRESH_FREE_MEMORY
-    host.remove()
-    with pytest.raises(CardRemovedError):
-        reader.transceive(FREE_MEMORY)
-    assert reader.card_info is None
-    assert wait_reader(served.reader_name, present=False)
-    assert not reader.card_present
-    with pytest.raises(NoCardError):
-        reader.transceive(FREE_MEMORY)
-    started = time.monotonic()
-    with pytest.raises(ReaderTimeout):
-        reader.wait_for_card(timeout=0.6)
-    assert 0.5 <= time.monotonic() - started < 2.0
-    host.insert()
-    info = reader.wait_for_card(timeout=5.0)
-    assert info.uid == UID and info.atr == ATR
-    assert reader.card_present
-    assert reader.transceive(FREE_MEMORY) == FRESH_FREE_MEMORY
-
-
-def test_wait_for_card_returns_when_the_card_comes(served: Served, reader: PcscReader):
-    served.host.remove()
-    assert wait_reader(served.reader_name, present=False)
-    timer = threading.Timer(0.5, served.host.insert)
-    timer.start()
-    try:
-        started = time.monotonic()
-        assert reader.wait_for_card(timeout=5.0).uid == UID
-        assert 0.4 <= time.monotonic() - started < 4.0
-    finally:
-        timer.cancel()
-        timer.join(5.0)
-
-
 def test_another_card_is_seen_as_removal_then_a_new_card(served: Served, reader: PcscReader):
     reader.transceive(FREE_MEMORY)
     served.host.replace(VirtualCard.new(uid=OTHER_UID))
@@ -357,59 +323,6 @@ def test_another_card_is_seen_as_removal_then_a_new_card(served: Served, reader:
         reader.transceive(FREE_MEMORY)
     assert reader.wait_for_card(timeout=5.0).uid == OTHER_UID
     assert DESFire(reader).get_version().uid == OTHER_UID
-
-
-def test_removal_mid_transaction_loses_the_staged_writes(served: Served, reader: PcscReader):
-    """Acceptance 5: the card leaves between a write and its commit (the control interface is
-    ``host.remove()``, from another thread, as ``ekarta emulator serve`` does it)."""
-    card = DESFire(reader)
-    card.authenticate(0, Key.default("des"), "legacy")
-    card.create_application(AID, 0x0F, 2, "aes")
-    card.select_application(AID)
-    card.create_backup_data_file(1, 16, access=FREE)
-    card.write_data(1, b"committed-before")
-    card.commit_transaction()
-    card.write_data(1, b"never committed!")
-    remover = threading.Thread(target=served.host.remove)
-    remover.start()
-    remover.join(5.0)
-    with pytest.raises(CardRemovedError):
-        card.commit_transaction()
-    served.host.insert()
-    reader.wait_for_card(timeout=5.0)
-    card = DESFire(reader)
-    card.select_application(AID)
-    assert card.read_data(1) == b"committed-before"
-
-
-def test_a_tear_during_a_standard_write_keeps_what_was_written(served: Served,
-                                                               reader: PcscReader):
-    card = DESFire(reader)
-    card.authenticate(0, Key.default("des"), "legacy")
-    card.create_application(AID, 0x0F, 2, "aes")
-    card.select_application(AID)
-    card.create_std_data_file(2, 8, access=FREE)
-    served.host.arm(Faults(tear_during=0, tear_progress=0.5))
-    with pytest.raises(CardRemovedError):
-        card.write_data(2, b"ABCDEFGH")
-    assert not served.host.present
-    served.host.insert()
-    reader.wait_for_card(timeout=5.0)
-    card = DESFire(reader)
-    card.select_application(AID)
-    assert card.read_data(2) == b"ABCD\0\0\0\0"  # standard files are not transactional
-
-
-def test_a_mute_card_times_out(served: Served, reader: PcscReader):
-    served.host.arm(Faults(mute=True))
-    started = time.monotonic()
-    with pytest.raises(ReaderTimeout):
-        reader.transceive(FREE_MEMORY)
-    waited = time.monotonic() - started
-    assert MUTE_TIMEOUT <= waited < MUTE_TIMEOUT + reader.removal_grace + 2.0
-    served.host.arm(None)
-    reader.wait_for_card(timeout=5.0)
-    assert reader.transceive(FREE_MEMORY) == FRESH_FREE_MEMORY
 
 
 def test_card_present_from_a_monitor_thread(served: Served, reader: PcscReader):
@@ -488,13 +401,6 @@ def test_monitor_reports_removal_and_insertion(served: Served):
     first, removed, again = monitor.events
     assert first.info is not None and first.info.uid == UID and again.info == first.info
     assert removed.info == first.info
-
-
-def test_frames_are_traced(reader: PcscReader, caplog: pytest.LogCaptureFixture):
-    with caplog.at_level(TRACE, "ekarta.readers.pcsc"):
-        reader.transceive(FREE_MEMORY)
-    frames = [r.getMessage() for r in caplog.records if r.levelno == TRACE]
-    assert frames == [f"{reader.url} >> 90 6E 00 00 00", f"{reader.url} << 00 1F 00 91 00"]
 
 
 def test_pcscd_going_away_and_coming_back(pcscd: Pcscd, served: Served,  # noqa: F811

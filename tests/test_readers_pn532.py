@@ -1,26 +1,24 @@
 """The ``pn532:`` reader: the HSU frame codec, and the driver against the emulated PN532 on a pty.
 
 Every driver test talks to a real pseudo-terminal with the emulated chip
-(:class:`ekarta.emulator.pn532.Pn532FrontEnd`) and the real card behind it.
+(:class:`ekarta.emulator.pn532.Pn532FrontEnd`) and the real card behind it.  What every driver
+does (mute card, removal mid-transaction, tracing, closing, waiting for a card) is checked for
+this one too by ``test_readers_contract.py``.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import pty
 import random
-import threading
 import time
 
 import pytest
 
 from ekarta.desfire import AccessRights, DESFire, Key, KeySettings
-from ekarta.emulator import CardHost, Faults, VirtualCard
+from ekarta.emulator import Faults
 from ekarta.errors import (
-    CardRemovedError,
     InvalidArgument,
-    NoCardError,
     NoReaderError,
     ReaderError,
     ReaderTimeout,
@@ -142,6 +140,7 @@ def test_missing_port_is_no_reader(tmp_path):
         open_reader(f"pn532:{tmp_path / 'nothing'}")
 
 
+@pytest.mark.slow
 def test_a_silent_port_is_no_reader():
     master, slave = pty.openpty()
     try:
@@ -154,6 +153,7 @@ def test_a_silent_port_is_no_reader():
         os.close(slave)
 
 
+@pytest.mark.slow
 def test_a_port_that_echoes_is_no_reader():
     # pyserial's loop:// URL: the driver hears its own commands, never a PN532
     with pytest.raises(NoReaderError):
@@ -161,11 +161,6 @@ def test_a_port_that_echoes_is_no_reader():
 
 
 # --- the driver against the emulated chip --------------------------------------------------------
-
-
-@pytest.fixture
-def host() -> CardHost:
-    return CardHost(VirtualCard.new(uid=UID))
 
 
 @pytest.fixture
@@ -241,65 +236,6 @@ def test_answers_longer_than_a_frame_come_with_mi(reader, url):
     assert DESFire(reader).get_version().uid == UID
 
 
-def test_removal_mid_transaction(reader, host):
-    reader.wait_for_card(timeout=2)
-    card = DESFire(reader)
-    card.create_application(AID, KeySettings(), key_count=1, key_type="aes")
-    card.select_application(AID)
-    card.authenticate(0, AES_DEFAULT, "aes")
-    card.create_backup_data_file(1, 32, comm="full", access=AccessRights(0, 0, 0, 0))
-    card.write_data(1, b"old".ljust(32, b"."))
-    card.commit_transaction()
-    card.write_data(1, b"new".ljust(32, b"!"))
-    host.remove()  # the passenger pulls the card away before the commit
-    with pytest.raises(CardRemovedError, match="left the field"):
-        card.commit_transaction()
-    assert not reader.card_present and reader.card_info is None
-    with pytest.raises(NoCardError):
-        reader.transceive(bytes.fromhex("9060000000"))
-    with pytest.raises(ReaderTimeout):
-        reader.wait_for_card(timeout=0.2)
-    host.insert()
-    reader.wait_for_card(timeout=2)
-    card = DESFire(reader)
-    card.select_application(AID)
-    card.authenticate(0, AES_DEFAULT, "aes")
-    assert card.read_data(1) == b"old".ljust(32, b".")  # the transaction never happened
-
-
-@pytest.mark.parametrize("progress, committed", [(0.3, False), (0.7, True)])
-def test_tear_during_commit(reader, host, progress, committed):
-    reader.wait_for_card(timeout=2)
-    card = DESFire(reader)
-    card.create_application(AID, KeySettings(), key_count=1, key_type="aes")
-    card.select_application(AID)
-    card.authenticate(0, AES_DEFAULT, "aes")
-    card.create_backup_data_file(1, 16, comm="mac", access=AccessRights(0, 0, 0, 0))
-    card.write_data(1, bytes(16))
-    card.commit_transaction()
-    card.write_data(1, b"\xAA" * 16)
-    host.arm(Faults(tear_during=0, tear_progress=progress))
-    with pytest.raises(CardRemovedError):
-        card.commit_transaction()
-    host.arm(None)
-    host.insert()
-    reader.wait_for_card(timeout=2)
-    card = DESFire(reader)
-    card.select_application(AID)
-    card.authenticate(0, AES_DEFAULT, "aes")
-    assert card.read_data(1) == (b"\xAA" * 16 if committed else bytes(16))
-
-
-def test_mute_card_is_a_timeout(reader, host):
-    reader.wait_for_card(timeout=2)
-    host.arm(Faults(mute=True))
-    with pytest.raises(ReaderTimeout, match="did not answer"):
-        reader.transceive(bytes.fromhex("9060000000"))
-    assert reader.card_present  # mute, not gone
-    host.arm(None)
-    assert DESFire(reader).get_version().uid == UID
-
-
 def test_slow_card(reader, host):
     reader.wait_for_card(timeout=2)
     host.arm(Faults(latency=0.3))  # the card asks for waiting time extensions, the chip grants
@@ -317,6 +253,7 @@ def test_garbled_answers_are_asked_for_again(reader, url):
         reader.transceive(bytes.fromhex("906E000000"))
 
 
+@pytest.mark.slow
 def test_a_slow_card_is_acknowledged_at_once(host):
     """The emulated chip acknowledges InDataExchange before the card answers, so a card slower
     than the driver's ACK wait is still a good answer, only a late one."""
@@ -336,16 +273,6 @@ def test_a_lost_answer_is_a_timeout(host):
         assert time.monotonic() - started < 2
         # the chip took the ACK as an abort and answers the next command normally
         assert reader.transceive(bytes.fromhex("906E000000")) == bytes.fromhex("001F00 9100")
-
-
-def test_wait_for_card_times_out(reader, host):
-    host.remove()
-    started = time.monotonic()
-    with pytest.raises(ReaderTimeout, match="no ISO 14443-4 card"):
-        reader.wait_for_card(timeout=0.3)
-    assert time.monotonic() - started < 2
-    threading.Timer(0.2, host.insert).start()
-    assert reader.wait_for_card(timeout=3).uid == UID
 
 
 def test_unplugged_reader_is_detected_and_reopened(host, tmp_path):
@@ -389,14 +316,13 @@ def test_close_releases_the_card(reader, host):
         reader.wait_for_card(timeout=0)
 
 
-def test_apdus_are_traced(reader, caplog):
+def test_chip_frames_are_traced_with_the_apdus(reader, caplog):
+    # the APDUs themselves, once each, are checked for every driver in test_readers_contract.py
     reader.wait_for_card(timeout=2)
     with caplog.at_level(TRACE, logger="ekarta.readers.pn532"):
         reader.transceive(bytes.fromhex("906E000000"))
     lines = [r.getMessage() for r in caplog.records if r.levelno == TRACE]
-    assert any(">> 90 6E 00 00 00" in line for line in lines)
-    assert any("<< 00 1F 00 91 00" in line for line in lines)
-    assert any(line.endswith("> 40 01 90 6E 00 00 00") for line in lines)  # the chip frame
+    assert any(line.endswith("> 40 01 90 6E 00 00 00") for line in lines)  # InDataExchange
 
 
 def test_pyserial_options_pass_through_a_url():
@@ -405,14 +331,3 @@ def test_pyserial_options_pass_through_a_url():
     assert reader._serial_url() == "socket://127.0.0.1:9?logging=debug"
     reader.port = "~/pn532"
     assert reader._serial_url() == os.path.expanduser("~/pn532")
-
-
-def test_logging_never_prints(reader, capsys):
-    logging.getLogger("ekarta").setLevel(TRACE)
-    try:
-        reader.wait_for_card(timeout=2)
-        reader.transceive(bytes.fromhex("906E000000"))
-    finally:
-        logging.getLogger("ekarta").setLevel(logging.NOTSET)
-    captured = capsys.readouterr()
-    assert captured.out == "" and captured.err == ""

@@ -40,11 +40,7 @@ from ekarta.desfire.structs import (
     u24le,
 )
 from ekarta.errors import InvalidArgument, MalformedResponse
-
-
-def h(text: str) -> bytes:
-    return bytes.fromhex(text)
-
+from tests.support.apdu import h
 
 # --- commands -------------------------------------------------------------------------------------
 
@@ -576,6 +572,7 @@ create_application = st.builds(
 )
 
 
+@pytest.mark.slow
 @given(create_application)
 def test_create_application_round_trip(params: CreateApplicationParams) -> None:
     assert CreateApplicationParams.parse(params.build()) == params

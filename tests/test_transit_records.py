@@ -253,6 +253,7 @@ def test_absent_event_fields_are_stored_as_zero() -> None:
 # --- round trips ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @given(card_records())
 @example(student())
 def test_card_record_round_trips(record: CardRecord) -> None:
@@ -566,6 +567,7 @@ def flip(data: bytes, bits: list[int], first: int, last: int) -> bytes:
 mutations = st.lists(st.integers(0, 8 * 200), min_size=1, max_size=3)
 
 
+@pytest.mark.slow
 @settings(max_examples=300)
 @given(signed_coupons, mutations)
 def test_mutated_slots_decode_canonically_or_are_corrupt(
@@ -578,6 +580,7 @@ def test_mutated_slots_decode_canonically_or_are_corrupt(
     assert decoded is not None and encode_slot(decoded) == data
 
 
+@pytest.mark.slow
 @settings(max_examples=300)
 @given(events(), mutations)
 def test_mutated_events_decode_canonically_or_are_corrupt(
@@ -590,6 +593,7 @@ def test_mutated_events_decode_canonically_or_are_corrupt(
     assert decoded is not None and encode_event(decoded) == data
 
 
+@pytest.mark.slow
 @settings(max_examples=300)
 @given(card_records(), mutations)
 def test_mutated_card_records_decode_canonically_or_are_corrupt(

@@ -29,10 +29,7 @@ from ekarta.desfire import (
     diversify,
 )
 from ekarta.desfire.crypto import BlockCipher, crc16, crc32, pad_iso9797_m2, pad_zero
-
-
-def h(text: str) -> bytes:
-    return bytes.fromhex(text.replace(" ", ""))
+from tests.support.apdu import h
 
 
 def reference_cmac(algorithm, data: bytes) -> bytes:

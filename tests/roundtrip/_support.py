@@ -1,8 +1,8 @@
 """Shared pieces of the round-trip suite: authentication cases, personalisation, small helpers.
 
 Nothing here opens a card: every test gets its card from the ``reader`` fixture of
-``conftest.py`` (which a later issue parametrises over real transports), so these helpers only
-ever talk to a :class:`~ekarta.desfire.client.DESFire` they are given.
+``conftest.py`` (parametrised over the transports), so these helpers only ever talk to a
+:class:`~ekarta.desfire.client.DESFire` they are given.
 """
 
 from __future__ import annotations

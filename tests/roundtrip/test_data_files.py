@@ -25,6 +25,7 @@ def _commit_if_backup(app: App, kind: str) -> None:
         app.card.commit_transaction()
 
 
+@pytest.mark.conformance(auth="iso-3K3DES", comm="full")
 @pytest.mark.parametrize("kind", KINDS)
 def test_write_then_read_back(app: App, comm: str, kind: str) -> None:
     """300 bytes each way (both the command and the response chain), then partial updates."""
@@ -49,6 +50,7 @@ def test_write_then_read_back(app: App, comm: str, kind: str) -> None:
     assert card.session is not None
 
 
+@pytest.mark.conformance(auth="legacy-DES", comm="mac")
 def test_backup_commit_and_abort(app: App, comm: str) -> None:
     """Backup data: only a commit makes a write visible; abort and reselection discard it."""
     card = app.card
@@ -145,6 +147,7 @@ def test_free_file_without_session(card: DESFire) -> None:
     assert card.session is None
 
 
+@pytest.mark.conformance(auth="aes-AES")
 def test_small_frame_size(reader, auth_case) -> None:
     """frame_size splits long commands into smaller frames; the card reassembles them."""
     recorder = RecordingTransceiver(reader)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ekarta.desfire.client import DESFire
 from ekarta.desfire.structs import AccessRights
 
 from ._support import FACTORY_FREE_MEMORY, RecordingTransceiver, pattern
+
+#: every framing rule is transport behaviour: the whole module runs on every transport
+pytestmark = pytest.mark.conformance
 
 MORE = b"\x91\xAF"
 OK = b"\x91\x00"

@@ -10,14 +10,12 @@ from ekarta.desfire.commands import Cmd
 from ekarta.desfire.crypto import Key
 from ekarta.desfire.structs import AccessRights
 from ekarta.errors import (
-    AuthenticationError,
     AuthenticationRejected,
     ChecksumMismatch,
     ChecksumRejected,
     LengthError,
-    LengthMismatch,
+    MalformedResponse,
     NoSuchKey,
-    NotAuthenticated,
     OutOfMemory,
     PermissionDenied,
 )
@@ -33,11 +31,39 @@ from ._support import (
     personalise,
 )
 
-#: what the card answers a command in the wrong communication mode: a MAC or CRC that does not
-#: verify, or a length that does not fit the mode (which one depends on the session kind)
-WRONG_COMM = (ChecksumRejected, LengthError)
-#: the client's own check of a response read in the wrong mode, by the same rule
-WRONG_COMM_READ = (ChecksumMismatch, LengthMismatch)
+
+def family(case: AuthCase) -> str:
+    """The secure messaging of the case's session: how its messages are framed."""
+    return {"ev2first": "ev2", "ev2nonfirst": "ev2"}.get(case.method, case.method)
+
+
+#: What the card answers a 16-byte WriteData sent in the wrong communication mode, by session
+#: family and (the file's mode, the mode sent).  The card reads the message in the file's mode and
+#: answers with the first check that fails: its length (LENGTH_ERROR, 0x7E) when the bytes cannot
+#: be that mode's message (data + CRC padded to whole blocks, or data + MAC), else its integrity
+#: (INTEGRITY_ERROR, 0x1E: the MAC or the CRC does not verify).
+WRITE_REFUSALS: dict[tuple[str, str], type[Exception]] = {
+    ("plain", "mac"): LengthError, ("plain", "full"): LengthError,
+    ("mac", "plain"): ChecksumRejected, ("full", "plain"): ChecksumRejected,
+}
+WRITE_REFUSALS_BY_FAMILY: dict[str, dict[tuple[str, str], type[Exception]]] = {
+    # 4-byte MACs and 8-byte blocks: 16 + 4 bytes are no whole number of blocks
+    "legacy": {("mac", "full"): ChecksumRejected, ("full", "mac"): LengthError},
+    # 8-byte CMACs and 8-byte blocks: 16 + 8 bytes decipher, and the CRC fails
+    "iso": {("mac", "full"): ChecksumRejected, ("full", "mac"): ChecksumRejected},
+    # 8-byte CMACs and 16-byte blocks
+    "aes": {("mac", "full"): ChecksumRejected, ("full", "mac"): LengthError},
+    # EV2 MACs the ciphertext: a MACed message verifies, then its length or padding gives it away
+    "ev2": {("mac", "full"): LengthError, ("full", "mac"): ChecksumRejected},
+}
+#: What the client finds in the card's answer when it reads a file in the wrong mode, by session
+#: family and file mode: a MAC or CRC that does not verify, or an answer of the wrong length.
+READ_REFUSALS: dict[str, dict[str, type[Exception]]] = {
+    "legacy": {"full": ChecksumMismatch, "mac": MalformedResponse},
+    "iso": {"full": ChecksumMismatch, "mac": ChecksumMismatch},
+    "aes": {"full": ChecksumMismatch, "mac": MalformedResponse},
+    "ev2": {"full": MalformedResponse, "mac": ChecksumMismatch},
+}
 
 
 # --- wrong key ------------------------------------------------------------------------------------
@@ -47,7 +73,7 @@ WRONG_COMM_READ = (ChecksumMismatch, LengthMismatch)
 def test_wrong_key(app: App, auth_case: AuthCase, key_no: int) -> None:
     card = app.card
     card.create_std_data_file(1, 16, comm="full", access=DATA_ACCESS)
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(AuthenticationRejected):
         app.auth(key_no, auth_case.wrong_key)
     assert card.session is None
     with pytest.raises(AuthenticationRejected):
@@ -60,11 +86,12 @@ def test_wrong_method_for_key_family(app: App, auth_case: AuthCase) -> None:
     """AES authentication to a DES-family key (and ISO to an AES key) is refused by the card."""
     other = Key.default("aes") if auth_case.key_type != "aes" else Key.default("des")
     method = "aes" if other.type.value == "aes" else "iso"
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(AuthenticationRejected):
         app.card.authenticate(1, other, method)
     assert app.card.session is None
 
 
+@pytest.mark.conformance(auth="iso-DES")
 def test_no_such_key(app: App, auth_case: AuthCase) -> None:
     with pytest.raises(NoSuchKey):
         app.auth(5, auth_case.keys[1])
@@ -74,6 +101,7 @@ def test_no_such_key(app: App, auth_case: AuthCase) -> None:
 # --- missing rights -------------------------------------------------------------------------------
 
 
+@pytest.mark.conformance(auth="aes-AES", comm="mac")
 def test_missing_rights(app: App, comm: str) -> None:
     """Key 2 may write the data file, debit the value file and write records — nothing more."""
     card = app.card
@@ -102,8 +130,8 @@ def test_missing_rights(app: App, comm: str) -> None:
     card.write_record(3, pattern(8, 3))
     card.commit_transaction()
 
-    app.select()  # no session at all: the card (or already the client) refuses
-    with pytest.raises(AuthenticationError):
+    app.select()  # no session at all: the card refuses
+    with pytest.raises(AuthenticationRejected):
         card.write_data(1, bytes(16))
 
     app.auth(1)
@@ -123,7 +151,7 @@ def test_never_rights(app: App) -> None:
         card.read_data(1, 0, 16, comm="full")
     assert card.session is None
     app.select()
-    with pytest.raises((PermissionDenied, NotAuthenticated)):
+    with pytest.raises(PermissionDenied):
         card.read_data(1)
 
 
@@ -137,15 +165,19 @@ _WRITE_MISMATCHES = [
 
 @pytest.mark.parametrize(("file_comm", "forced"), _WRITE_MISMATCHES,
                          ids=[f"file-{f}-sent-{s}" for f, s in _WRITE_MISMATCHES])
-def test_write_in_wrong_comm_mode(app: App, file_comm: str, forced: str) -> None:
+def test_write_in_wrong_comm_mode(app: App, auth_case: AuthCase, file_comm: str,
+                                  forced: str) -> None:
     card = app.card
+    refusal = (WRITE_REFUSALS.get((file_comm, forced))
+               or WRITE_REFUSALS_BY_FAMILY[family(auth_case)][file_comm, forced])
     card.create_std_data_file(1, 16, comm=file_comm, access=DATA_ACCESS)
     app.auth(1)
     original = pattern(16, 5)
     card.write_data(1, original)
 
-    with pytest.raises(WRONG_COMM):
+    with pytest.raises(refusal) as refused:
         card.write_data(1, pattern(16, 6), comm=forced)
+    assert type(refused.value) is refusal
     assert card.session is None
     app.auth(1)
     assert card.read_data(1) == original, "the card wrote a message in the wrong comm mode"
@@ -156,15 +188,18 @@ _READ_MISMATCHES = [("full", "mac"), ("mac", "full")]
 
 @pytest.mark.parametrize(("file_comm", "forced"), _READ_MISMATCHES,
                          ids=[f"file-{f}-read-{s}" for f, s in _READ_MISMATCHES])
-def test_read_in_wrong_comm_mode(app: App, file_comm: str, forced: str) -> None:
+def test_read_in_wrong_comm_mode(app: App, auth_case: AuthCase, file_comm: str,
+                                 forced: str) -> None:
     card = app.card
+    refusal = READ_REFUSALS[family(auth_case)][file_comm]
     card.create_std_data_file(1, 16, comm=file_comm, access=DATA_ACCESS)
     app.auth(1)
     original = pattern(16, 7)
     card.write_data(1, original)
 
-    with pytest.raises(WRONG_COMM_READ):
+    with pytest.raises(refusal) as refused:
         card.read_data(1, 0, 16, comm=forced)
+    assert type(refused.value) is refusal
     # A failed check drops the session.  In an EV2 session a MACed reading of a full file does
     # verify (the MAC covers the ciphertext) and only the length gives it away: the session may
     # then go on, and must still be in step.

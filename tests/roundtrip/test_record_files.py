@@ -52,6 +52,7 @@ def test_write_and_read_records(app: App, comm: str, kind: str) -> None:
     assert card.session is not None
 
 
+@pytest.mark.conformance(auth="aes-AES", comm="mac")
 def test_cyclic_wraps_around(app: App, comm: str) -> None:
     """A cyclic file of N records keeps the newest N-1."""
     card = app.card
@@ -72,6 +73,7 @@ def test_cyclic_wraps_around(app: App, comm: str) -> None:
         card.read_records(FILE, 3, 1)
 
 
+@pytest.mark.conformance(auth="ev2nonfirst-AES", comm="full")
 def test_linear_full_then_clear(app: App, comm: str) -> None:
     """A full linear file refuses another record; ClearRecordFile (committed) empties it."""
     card = app.card
