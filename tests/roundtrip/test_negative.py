@@ -14,7 +14,7 @@ from ekarta.errors import (
     ChecksumMismatch,
     ChecksumRejected,
     LengthError,
-    MalformedResponse,
+    LengthMismatch,
     NoSuchKey,
     OutOfMemory,
     PermissionDenied,
@@ -59,10 +59,10 @@ WRITE_REFUSALS_BY_FAMILY: dict[str, dict[tuple[str, str], type[Exception]]] = {
 #: What the client finds in the card's answer when it reads a file in the wrong mode, by session
 #: family and file mode: a MAC or CRC that does not verify, or an answer of the wrong length.
 READ_REFUSALS: dict[str, dict[str, type[Exception]]] = {
-    "legacy": {"full": ChecksumMismatch, "mac": MalformedResponse},
+    "legacy": {"full": ChecksumMismatch, "mac": LengthMismatch},
     "iso": {"full": ChecksumMismatch, "mac": ChecksumMismatch},
-    "aes": {"full": ChecksumMismatch, "mac": MalformedResponse},
-    "ev2": {"full": MalformedResponse, "mac": ChecksumMismatch},
+    "aes": {"full": ChecksumMismatch, "mac": LengthMismatch},
+    "ev2": {"full": LengthMismatch, "mac": ChecksumMismatch},
 }
 
 
