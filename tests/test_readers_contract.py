@@ -313,6 +313,8 @@ def test_a_closed_reader_refuses_work_and_its_url_opens_again(rig: Rig) -> None:
         assert reader.closed and not reader.card_present and reader.card_info is None
         with pytest.raises(ReaderError, match="closed"):
             reader.transceive(FREE_MEMORY)
+        with pytest.raises(ReaderError, match="closed"):  # though the card is still there
+            reader.wait_for_card(timeout=1)
         reader.close()  # harmless
         with rig.open() as again:  # the device was let go of: the same URL opens again
             again.wait_for_card(timeout=5)

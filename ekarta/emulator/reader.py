@@ -95,6 +95,7 @@ class EmulatorReader(Reader):
         return not self.closed and self.card.present
 
     def wait_for_card(self, timeout: float | None = None) -> CardInfo:
+        self._check_open()
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self.card.present:
             self._check_open()
