@@ -322,6 +322,19 @@ def test_aes_and_ev2_authentication_in_an_aes_application(card, link):
     assert card.session.key_no == 1
 
 
+def test_an_exhausted_ev2_command_counter_is_refused_before_the_command(card, link):
+    """At counter 65535 the answer's MAC would need counter 65536: the card refuses with 0xAE
+    (and drops the session) instead of running the command and failing on its answer."""
+    create_app(link)
+    link.select(AID)
+    link.authenticate(0, AES0, "ev2first")
+    card.session.cmd_counter = link.session.cmd_counter = 0xFFFF
+    assert link.status(Cmd.GET_KEY_VERSION, b"\x01") == 0xAE
+    assert card.session is None
+    link.authenticate(0, AES0, "ev2first")  # a new session starts from 0 again
+    assert link.call(Cmd.GET_KEY_VERSION, b"\x01") == b"\x00"
+
+
 def test_an_error_drops_the_authentication(card, link):
     link.authenticate(0, DES0, "legacy")
     assert link.status(Cmd.SELECT_APPLICATION, b"\x01") == 0x7E
