@@ -398,8 +398,14 @@ class EV2Session(Session):
         """The truncated MAC: the odd-numbered bytes of the full CMAC."""
         return self._mac.cmac(message)[1::2]
 
+    @property
+    def exhausted(self) -> bool:
+        """The command counter is at its end: no further command can be answered in this
+        session (the answer's MAC would need counter 65536)."""
+        return self.cmd_counter >= 0xFFFF
+
     def _advance(self) -> None:
-        if self.cmd_counter >= 0xFFFF:
+        if self.exhausted:
             raise NotAuthenticated("EV2 command counter exhausted; authenticate again")
         self.cmd_counter += 1
 

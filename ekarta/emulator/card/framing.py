@@ -22,7 +22,7 @@
 from __future__ import annotations
 
 from ekarta.desfire.auth import METHOD_BY_COMMAND
-from ekarta.desfire.commands import FREE, U16_MAX, Cmd
+from ekarta.desfire.commands import FREE, Cmd
 from ekarta.desfire.crypto import KeyType
 from ekarta.desfire.session import Comm, EV1Session, EV2Session, LegacySession
 from ekarta.emulator.card import applications, contents, files, iso7816, picc
@@ -143,9 +143,8 @@ def _run(ctx: Context, cmd: int, data: bytes, handler: Handler | None) -> bytes:
         if handler is None:
             fail(IllegalCommand, f"unknown command 0x{cmd:02X}")
         session = ctx.volatile.session
-        if (isinstance(session, EV2Session) and session.cmd_counter >= U16_MAX
-                and cmd not in METHOD_BY_COMMAND):
-            # the answer's MAC would need counter 65536: refuse before the command changes anything
+        if isinstance(session, EV2Session) and session.exhausted and cmd not in METHOD_BY_COMMAND:
+            # refuse before the command changes anything, not when its answer cannot be MACed
             fail(AuthenticationRejected, "the EV2 command counter is exhausted")
         reply = handler(ctx, cmd, data)
     except DESFireStatusError as exc:
