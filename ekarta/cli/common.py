@@ -181,13 +181,6 @@ def parse_key_spec(text: str) -> KeySpec:
     return KeySpec(aid=aid, key_no=int(key_no_text), key=key)
 
 
-def _key_spec_argument(text: str) -> KeySpec:
-    try:
-        return parse_key_spec(text)
-    except CLIError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def add_key_options(parser: argparse.ArgumentParser, *, required_hint: str | None = None) -> None:
     """Add ``--key``, ``--key-file`` and ``--ev2``; :func:`load_keys` reads them."""
     group = parser.add_argument_group("keys", required_hint)
@@ -197,7 +190,7 @@ def add_key_options(parser: argparse.ArgumentParser, *, required_hint: str | Non
         metavar="SPEC",
         dest="keys",
         action="append",
-        type=_key_spec_argument,
+        type=argument(parse_key_spec),
         default=[],
         help="a key as [AID:]KEYNO:TYPE:HEX (see below); may be repeated",
     )
