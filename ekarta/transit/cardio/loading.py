@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from ekarta.desfire.client import DESFire
+from ekarta.transit.cardio.events import stage_event
 from ekarta.transit.cardio.reading import read_card
-from ekarta.transit.codec.layout import LOG_FILE, SLOTS_FILE, KeyRole
-from ekarta.transit.codec.records import SLOT_SIZE, encode_event, encode_slot
+from ekarta.transit.codec.layout import SLOTS_FILE, KeyRole
+from ekarta.transit.codec.records import SLOT_SIZE, encode_slot
 from ekarta.transit.errors import CouponError
 from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.image import CardImage
@@ -34,7 +35,7 @@ from ekarta.transit.model.rules import (
     plan_load,
 )
 from ekarta.transit.model.timecodec import local_date, require_aware
-from ekarta.transit.model.values import Coupon, EventKind, EventRecord, Reason, SignedCoupon
+from ekarta.transit.model.values import Coupon, EventKind, EventRecord, SignedCoupon
 from ekarta.transit.security.keystore import KeyProvider
 from ekarta.transit.security.signing import CouponVerifier
 
@@ -163,12 +164,11 @@ def load_coupon(desfire: DESFire, keys: KeyProvider, coupon: CouponSource, *, at
     if plan.already_loaded:
         log.info("coupon %d is already in slot %d", signed.serial, plan.slot)
         return LoadResult(image.uid, card_number, signed, plan.slot, already_loaded=True)
-    event = EventRecord(sequence=image.next_sequence, at=at, kind=EventKind.LOAD,
-                        result=Reason.VALID, device=device, coupon_serial=signed.serial)
     # Both writes are staged by the card and take effect together at the commit.
     desfire.write_data(SLOTS_FILE.file_no, encode_slot(signed), plan.slot * SLOT_SIZE,
                        comm=SLOTS_FILE.comm)
-    desfire.write_record(LOG_FILE.file_no, encode_event(event), comm=LOG_FILE.comm)
+    event = stage_event(desfire, image, EventKind.LOAD, at=at, device=device,
+                        coupon_serial=signed.serial)
     desfire.commit_transaction()
     log.info("loaded coupon %d into slot %d", signed.serial, plan.slot)
     return LoadResult(image.uid, card_number, signed, plan.slot, event=event)

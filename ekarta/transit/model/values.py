@@ -203,7 +203,19 @@ class EventKind(IntEnum):
     LOAD = 3
     KIOSK_VIEW = 4
     BLOCKING = 5
-    """A terminal wrote the blocked status after finding the card on its hotlist."""
+    """A terminal wrote the blocked status after finding the card on its hotlist, or a ticket
+    office blocked the card."""
+    ACTIVATION = 6
+    """A card issued as produced became active."""
+    UNBLOCKING = 7
+    RECORD_CHANGE = 8
+    """The card record changed: a name corrected, a profile renewed or ended, the expiry moved."""
+    PURSE_CREDIT = 9
+    PURSE_DEBIT = 10
+    PURSE_REFUND = 11
+    """The whole balance was paid back and the purse emptied."""
+    COUPON_CANCEL = 12
+    COUPON_REPLACE = 13
 
 
 class Reason(IntEnum):
