@@ -272,3 +272,15 @@ class UnknownReaderScheme(ReaderError, ValueError):
 
 class EmulatorError(EkartaError):
     """The emulated card's state cannot be loaded, saved or used."""
+
+
+# --- files
+
+
+class FileRefused(EkartaError):
+    """A file cannot be used as asked: an output that is also an input of the run, one that
+    exists without leave to replace it, a directory that cannot be written."""
+
+
+class FileInUse(FileRefused):
+    """Another process holds the file (its advisory lock) and did not let go in time."""

@@ -9,6 +9,7 @@ no glyphs beyond ASCII, and Czech names need háčky and čárky.
 from __future__ import annotations
 
 import functools
+import io
 import logging
 import os
 import unicodedata
@@ -23,6 +24,7 @@ from ekarta.barcode.render import (
     card_number,
     check_dpi,
 )
+from ekarta.files import atomic_write
 from ekarta.transit.errors import shown
 from ekarta.transit.model.card_number import CardNumber
 
@@ -201,13 +203,17 @@ def save_card_face(
     profile: str | None = None,
     photo: str | os.PathLike[str] | Image | None = None,
     dpi: int = DEFAULT_DPI,
+    overwrite: bool = True,
 ) -> Path:
-    """Write :func:`render_card_face` to ``path`` as PNG (the only format it supports)."""
+    """Write :func:`render_card_face` to ``path`` as PNG (the only format it supports), all at
+    once; an existing file is replaced unless ``overwrite`` is false (then FileExistsError)."""
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise RenderError(f"a card face is written as .png, not {path.suffix or 'no suffix'!r}")
     face = render_card_face(number, holder_name=holder_name, profile=profile, photo=photo,
                             dpi=dpi)
-    face.save(path, format="PNG", dpi=(dpi, dpi))
+    buffer = io.BytesIO()
+    face.save(buffer, format="PNG", dpi=(dpi, dpi))
+    atomic_write(path, buffer.getvalue(), mode=0o644, overwrite=overwrite)
     log.info("wrote card face of %s to %s", card_number(number), path)
     return path

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ekarta.barcode.errors import RenderError
+from ekarta.files import atomic_write
 from ekarta.transit.model.card_number import CardNumber
 
 if TYPE_CHECKING:
@@ -128,8 +129,11 @@ def save_barcode(
     *,
     dpi: int = DEFAULT_DPI,
     text: bool = True,
+    overwrite: bool = True,
 ) -> Path:
-    """Write the barcode of ``number`` to ``path``, as SVG or PNG after its suffix."""
+    """Write the barcode of ``number`` to ``path``, as SVG or PNG after its suffix, all at once
+    (:func:`ekarta.files.atomic_write`); an existing file is replaced unless ``overwrite`` is
+    false (then :class:`FileExistsError`)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".svg":
@@ -138,7 +142,7 @@ def save_barcode(
         data = barcode_png(number, dpi=dpi, text=text)
     else:
         raise RenderError(f"cannot write a barcode as {_suffix_text(path)}: use .svg or .png")
-    path.write_bytes(data)
+    atomic_write(path, data, mode=0o644, overwrite=overwrite)
     log.info("wrote barcode of %s to %s", card_number(number), path)
     return path
 

@@ -16,11 +16,16 @@ import argparse
 import importlib
 import logging
 import os
+import re
+import stat
 import sys
 from collections.abc import Sequence
+from typing import TextIO
 
 from ekarta import __version__
+from ekarta.cli.common import check_outputs, run_files
 from ekarta.errors import EkartaError
+from ekarta.files import open_private_append
 from ekarta.log import TRACE
 
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
@@ -57,6 +62,14 @@ VERBOSITY_LEVELS = (logging.WARNING, logging.INFO, logging.DEBUG, TRACE)
 
 log = logging.getLogger("ekarta.cli")
 
+LOG_FILE_HELP = (
+    "also append a DEBUG log (TRACE with -vvv) to FILE: a new FILE is created readable by its "
+    "owner only (0600); an existing one must be empty or an ekarta log, and never a file the "
+    "command reads (card file, keystore, key file...)")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# how a line of LOG_FORMAT starts: an existing file that does not start so is no ekarta log
+_LOG_START = re.compile(rb"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ ")
+
 
 def _common_options() -> argparse.ArgumentParser:
     """``-v`` and ``--log-file`` for use after a subcommand (summed with the global ones)."""
@@ -74,7 +87,7 @@ def _common_options() -> argparse.ArgumentParser:
         "--log-file",
         dest="sub_log_file",
         metavar="FILE",
-        help="also append a DEBUG log (TRACE with -vvv) to FILE",
+        help=LOG_FILE_HELP,
     )
     return common
 
@@ -98,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-file",
         metavar="FILE",
-        help="also append a DEBUG log (TRACE with -vvv) to FILE",
+        help=LOG_FILE_HELP,
     )
     subparsers = parser.add_subparsers(
         title="commands", metavar="COMMAND", dest="command", required=True
@@ -127,14 +140,9 @@ def _configure_logging(verbosity: int, log_file: str | None) -> list[logging.Han
     handlers.append(console)
     file_level = min(level, logging.DEBUG)
     if log_file:
-        try:
-            handler: logging.Handler = logging.FileHandler(log_file, encoding="utf-8")
-        except OSError as exc:
-            raise EkartaError(f"cannot open log file {log_file}: {exc.strerror}") from None
+        handler: logging.Handler = _LogFile(_open_log(log_file))
         handler.setLevel(file_level)
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-        )
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
         handlers.append(handler)
     logger = logging.getLogger("ekarta")
     logger.setLevel(file_level if log_file else level)
@@ -142,6 +150,44 @@ def _configure_logging(verbosity: int, log_file: str | None) -> list[logging.Han
         handler.addFilter(_OneTracePerFrame())
         logger.addHandler(handler)
     return handlers
+
+
+class _LogFile(logging.StreamHandler[TextIO]):
+    """A log handler on a stream it owns and closes."""
+
+    def close(self) -> None:
+        try:
+            self.flush()
+            self.stream.close()
+        finally:
+            super().close()
+
+
+def _open_log(name: str) -> TextIO:
+    """The log file ``name`` opened for appending (see LOG_FILE_HELP); run_files has made sure
+    the command does not read it."""
+    try:
+        mode = os.stat(name).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise EkartaError(f"cannot open log file {name}: {exc.strerror}") from None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise EkartaError(f"cannot open log file {name}: it is a directory")
+    if mode is not None and stat.S_ISREG(mode):
+        try:
+            with open(name, "rb") as f:
+                start = f.read(64)
+        except OSError as exc:
+            raise EkartaError(f"cannot open log file {name}: {exc.strerror}") from None
+        if start and not _LOG_START.match(start):
+            raise EkartaError(f"{name} exists and is not an ekarta log: not appending to it "
+                              "(give a new --log-file)")
+    try:
+        fd = open_private_append(name)
+    except OSError as exc:
+        raise EkartaError(f"cannot open log file {name}: {exc.strerror}") from None
+    return os.fdopen(fd, "a", encoding="utf-8")
 
 
 def _error(message: str) -> None:
@@ -160,9 +206,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     saved = (logger.level, logger.propagate)
     handlers: list[logging.Handler] = []
     try:
-        handlers = _configure_logging(
-            args.verbose + args.sub_verbose, args.sub_log_file or args.log_file
-        )
+        log_file = args.sub_log_file or args.log_file
+        # before anything is changed: a command that cannot write its outputs does nothing
+        check_outputs(run_files(args, log_file), force=getattr(args, "force", False))
+        handlers = _configure_logging(args.verbose + args.sub_verbose, log_file)
         logger.propagate = False
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -11,7 +11,14 @@ from typing import TextIO
 
 from ekarta.barcode.errors import BarcodeError
 from ekarta.barcode.scan import DEFAULT_DEBOUNCE
-from ekarta.cli.common import EXAMPLES_FORMATTER, CLIError, wrap
+from ekarta.cli.common import (
+    EXAMPLES_FORMATTER,
+    CLIError,
+    add_force_option,
+    input_file,
+    output_file,
+    wrap,
+)
 from ekarta.transit.errors import InvalidCardNumber
 from ekarta.transit.model.card_number import CardNumber
 
@@ -61,15 +68,16 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         formatter_class=EXAMPLES_FORMATTER,
     )
     render.add_argument("number", metavar="NUMBER", help="the card number, 10 digits")
-    render.add_argument("-o", "--output", metavar="FILE", required=True,
+    render.add_argument("-o", "--output", metavar="FILE", required=True, type=output_file,
                         help="the file to write: .svg or .png")
+    add_force_option(render, "FILE")
     render.add_argument("--dpi", type=_dpi, default=300, help="PNG resolution (default 300)")
     face = render.add_argument_group("card face")
     face.add_argument("--card-face", action="store_true",
                       help="write a preview of the whole card face (PNG)")
     face.add_argument("--name", metavar="NAME", help="the holder's name (a personal card)")
     face.add_argument("--profile", metavar="LABEL", help="the tariff profile's label")
-    face.add_argument("--photo", metavar="IMAGE", help="the holder's photo")
+    face.add_argument("--photo", metavar="IMAGE", type=input_file, help="the holder's photo")
     render.set_defaults(func=run_render)
 
     decode = sub.add_parser(
@@ -85,7 +93,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         epilog="examples:\n  ekarta barcode decode card.png photo-*.jpg",
         formatter_class=EXAMPLES_FORMATTER,
     )
-    decode.add_argument("images", metavar="IMAGE", nargs="+", help="an image file")
+    decode.add_argument("images", metavar="IMAGE", nargs="+", type=input_file,
+                        help="an image file")
     decode.set_defaults(func=run_decode)
 
     listen = sub.add_parser(
@@ -178,9 +187,9 @@ def run_render(args: argparse.Namespace) -> int:
     number = CardNumber.parse(args.number)
     if args.card_face or args.name or args.profile or args.photo:
         save_card_face(number, args.output, holder_name=args.name, profile=args.profile,
-                       photo=args.photo, dpi=args.dpi)
+                       photo=args.photo, dpi=args.dpi, overwrite=args.force)
     else:
-        save_barcode(number, args.output, dpi=args.dpi)
+        save_barcode(number, args.output, dpi=args.dpi, overwrite=args.force)
     return 0
 
 

@@ -9,6 +9,11 @@
   for help texts with examples;
 * small output helpers: :func:`hex_bytes`, :func:`aid_text`, :func:`print_fields`,
   :func:`print_table`, :func:`file_row`, :func:`print_json`;
+* the files of a run: :func:`input_file` and :func:`output_file` (argument types that mark what
+  a command reads and writes), :func:`run_files` (every file of a run, the reader's and the
+  keystore of ``$EKARTA_KEYS`` included), :func:`check_outputs` (before anything is changed:
+  no output is an input, none exists without ``--force``) and :func:`write_output` (atomic,
+  after success); :func:`add_force_option`;
 * for the transit commands: :func:`add_keystore_option` / :func:`load_keystore` (``--keys``),
   :func:`add_hotlist_option` / :func:`load_hotlist` (``--hotlist``), :func:`argument` and
   :func:`enum_argument` to use the transit text parsers as argument types, and :func:`now`, the
@@ -24,11 +29,13 @@ import argparse
 import json
 import logging
 import os
+import re
 import stat
 import sys
 import textwrap
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
 from typing import Any, TextIO, TypeVar
@@ -37,8 +44,10 @@ from ekarta.desfire.commands import MAX_KEYS, PICC_AID
 from ekarta.desfire.crypto import Key, KeyType
 from ekarta.desfire.keyring import KeyRing, KeySpec
 from ekarta.desfire.structs import FileSettings
-from ekarta.errors import EkartaError, ReaderTimeout
+from ekarta.errors import EkartaError, FileRefused, ReaderTimeout
+from ekarta.files import atomic_write, check_writable, find_same, lock_path
 from ekarta.readers import Reader, available_schemes, open_reader
+from ekarta.readers.spy import parse_spy_url
 from ekarta.transit.codec.hotlist import read_hotlist
 from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.notation import parse_enum
@@ -199,6 +208,7 @@ def add_key_options(parser: argparse.ArgumentParser, *, required_hint: str | Non
         metavar="FILE",
         dest="key_files",
         action="append",
+        type=input_file,
         default=[],
         help="read key specs from FILE, one a line, '#' comments; may be repeated",
     )
@@ -311,21 +321,26 @@ E = TypeVar("E", bound=IntEnum)
 def add_keystore_option(parser: argparse.ArgumentParser) -> None:
     """Add ``--keys KEYSTORE`` (default ``$EKARTA_KEYS``); :func:`load_keystore` reads it."""
     parser.add_argument(
-        "--keys", metavar="KEYSTORE", dest="keystore", default=None,
+        "--keys", metavar="KEYSTORE", dest="keystore", default=None, type=input_file,
         help=f"the keystore (see 'ekarta keys new'); default ${KEYSTORE_ENV}")
 
 
 def load_keystore(args: argparse.Namespace) -> FileKeyStore:
     """The keystore of ``--keys`` (or ``$EKARTA_KEYS``)."""
-    path = args.keystore or os.environ.get(KEYSTORE_ENV)
+    path = keystore_path(args)
     if not path:
         raise CLIError(f"this command needs a keystore: --keys KEYSTORE (or ${KEYSTORE_ENV})")
     return FileKeyStore.load(path)
 
 
+def keystore_path(args: argparse.Namespace) -> str | None:
+    """The keystore of ``--keys`` (or ``$EKARTA_KEYS``), None when neither names one."""
+    return args.keystore or os.environ.get(KEYSTORE_ENV) or None
+
+
 def add_hotlist_option(parser: argparse.ArgumentParser) -> None:
     """Add ``--hotlist FILE``; :func:`load_hotlist` reads it."""
-    parser.add_argument("--hotlist", metavar="FILE",
+    parser.add_argument("--hotlist", metavar="FILE", type=input_file,
                         help="blocked card numbers, one a line ('#' starts a comment)")
 
 
@@ -356,3 +371,125 @@ def enum_argument(enum: type[E], what: str) -> Callable[[str], E]:
 def now() -> datetime:
     """The command line's clock: the time on a Prague wall clock."""
     return datetime.now(PRAGUE)
+
+
+# --- the files of a run ---------------------------------------------------------------------------
+
+
+class InputPath(str):
+    """A file name the command reads (made by :func:`input_file`)."""
+
+
+class OutputPath(str):
+    """A file name the command writes, replacing it only with ``--force`` (:func:`output_file`)."""
+
+
+def input_file(text: str) -> InputPath:
+    """Argument type of a file the command reads: :func:`run_files` finds it."""
+    return InputPath(text)
+
+
+def output_file(text: str) -> OutputPath:
+    """Argument type of a file the command writes: :func:`check_outputs` checks it first."""
+    if not text:
+        raise argparse.ArgumentTypeError("must not be empty")
+    return OutputPath(text)
+
+
+def add_force_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """``-f/--force``: replace the existing output file ``what`` (e.g. 'FILE')."""
+    parser.add_argument("-f", "--force", action="store_true",
+                        help=f"replace {what} if it exists (never a file the command reads)")
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """The files of one run of a command: what it reads (``inputs``), what it writes anew
+    (``outputs``) and what it appends to (``appended``: the log file, a spy's trace file)."""
+
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    appended: tuple[str, ...] = ()
+
+
+_REPLAY_SESSION = re.compile(r"(.*)#session=\d+\Z", re.DOTALL)
+
+
+def _reader_files(url: str) -> RunFiles:
+    """The files that the reader of ``url`` reads and appends to."""
+    scheme, _, rest = url.partition(":")
+    scheme = scheme.lower()
+    if scheme == "emulator" and rest:
+        path = os.path.expanduser(rest)
+        return RunFiles(inputs=(path, lock_path(path)))
+    if scheme == "replay" and rest:
+        match = _REPLAY_SESSION.match(rest)
+        return RunFiles(inputs=(os.path.expanduser(match.group(1) if match else rest),))
+    if scheme == "spy":
+        try:
+            inner, trace = parse_spy_url(rest)
+        except EkartaError:
+            return RunFiles()  # the reader itself says what is wrong with its URL
+        files = _reader_files(inner)
+        return RunFiles(inputs=files.inputs,
+                        appended=files.appended + (() if trace is None else (trace,)))
+    return RunFiles()
+
+
+def _marked(args: argparse.Namespace, kind: type[str]) -> list[str]:
+    found: list[str] = []
+    for value in vars(args).values():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, kind) and item != "-":
+                found.append(str(item))
+    return found
+
+
+def run_files(args: argparse.Namespace, log_file: str | None = None) -> RunFiles:
+    """Every file this run of the command reads and writes: its arguments of
+    :func:`input_file` and :func:`output_file`, the files of its reader, the keystore of
+    ``$EKARTA_KEYS``, and ``log_file``."""
+    inputs = _marked(args, InputPath)
+    appended: list[str] = []
+    if "keystore" in vars(args) and args.keystore is None:
+        inputs.extend(filter(None, [keystore_path(args)]))
+    if "reader" in vars(args):
+        files = _reader_files(reader_url(args))
+        inputs.extend(files.inputs)
+        appended.extend(files.appended)
+    if log_file:
+        appended.append(log_file)
+    return RunFiles(tuple(inputs), tuple(_marked(args, OutputPath)), tuple(appended))
+
+
+def check_outputs(files: RunFiles, *, force: bool) -> None:
+    """Refuse the run before it changes anything if an output is also an input (whatever its
+    spelling: compared as files), two outputs are one file, an output exists without
+    ``force``, or it could not be written."""
+    written = [*files.outputs, *files.appended]
+    for index, name in enumerate(written):
+        same = find_same(name, files.inputs)
+        if same is not None:
+            raise CLIError(f"{name} is also read by this command"
+                           f"{'' if same == name else f' (as {same})'}: not writing to it")
+        other = find_same(name, written[:index])
+        if other is not None:
+            raise CLIError(f"{name} and {other} are the same file: give two different files")
+    for name in files.outputs:
+        if os.path.lexists(name) and not force:
+            raise CLIError(f"{name} exists; use --force to replace it")
+        try:
+            check_writable(name)
+        except FileRefused as exc:
+            raise CLIError(str(exc)) from None
+
+
+def write_output(path: str, data: bytes, *, force: bool, mode: int = 0o644) -> None:
+    """Write an output file all at once (a temporary file renamed over it), replacing an
+    existing one only with ``force``."""
+    try:
+        atomic_write(path, data, mode=mode, overwrite=force)
+    except FileExistsError:
+        raise CLIError(f"{path} exists; use --force to replace it") from None
+    except OSError as exc:
+        raise CLIError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -12,17 +12,21 @@ from datetime import datetime
 from ekarta.cli.common import (
     EXAMPLES_FORMATTER,
     CLIError,
+    add_force_option,
     add_hotlist_option,
     add_keystore_option,
     add_reader_options,
     argument,
     enum_argument,
+    input_file,
     load_hotlist,
     load_keystore,
     now,
     open_card,
+    output_file,
     print_json,
     wrap,
+    write_output,
 )
 from ekarta.desfire.client import DESFire
 from ekarta.transit.cardio.loading import (
@@ -89,7 +93,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     add_keystore_option(load)
     source = load.add_argument_group("the coupon")
-    source.add_argument("--coupon", metavar="FILE", help="a JSON coupon file")
+    source.add_argument("--coupon", metavar="FILE", type=input_file,
+                        help="a JSON coupon file")
     source.add_argument("--type", dest="coupon_type", type=enum_argument(CouponType, "coupon type"),
                         metavar="TYPE", help="the coupon type to sell (see below)")
     source.add_argument("--zones", type=argument(parse_zones), metavar="ZONES",
@@ -112,8 +117,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     load.add_argument("--at", type=argument(parse_when), metavar="DATETIME",
                       help="the time of the sale and the load (default now), Europe/Prague")
     add_hotlist_option(load)
-    load.add_argument("--out", metavar="FILE",
-                      help="also write the signed coupon to FILE as JSON")
+    load.add_argument("--out", metavar="FILE", type=output_file,
+                      help="also write the signed coupon to FILE as JSON, once it is on the "
+                           "card (a failed load writes nothing)")
+    add_force_option(load, "the file of --out")
     load.add_argument("--lang", choices=LANGUAGES, default="en", help="language of the messages")
     load.add_argument("--json", action="store_true", help="print one JSON document instead")
     add_reader_options(load)
@@ -170,12 +177,8 @@ def run_load(args: argparse.Namespace) -> int:
     if args.out:
         document = CouponDocument.of(result.signed, card_number=result.card_number,
                                      uid=result.uid)
-        try:
-            with open(args.out, "w", encoding="utf-8") as f:
-                json.dump(document.to_json(), f, indent=2)
-                f.write("\n")
-        except OSError as exc:
-            raise CLIError(f"cannot write {args.out}: {exc.strerror}") from None
+        text = json.dumps(document.to_json(), indent=2) + "\n"
+        write_output(args.out, text.encode("utf-8"), force=args.force)
     decision = source.decision if isinstance(source, Purchase) else None
     notes = list(decision.note_messages(args.lang)) if decision is not None else []
     if args.json:

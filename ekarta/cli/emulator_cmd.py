@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 
 from ekarta.cli.common import (
     EXAMPLES_FORMATTER,
     CLIError,
+    add_force_option,
     aid_text,
     file_row,
     hex_bytes,
+    input_file,
+    output_file,
     print_fields,
     print_table,
     printable,
@@ -58,14 +59,14 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         ),
         formatter_class=EXAMPLES_FORMATTER,
     )
-    new.add_argument("path", metavar="PATH", help="the file to write")
+    new.add_argument("path", metavar="PATH", type=output_file, help="the file to write")
     new.add_argument(
         "--uid",
         type=parse_uid,
         metavar="HEX",
         help="the card's 7-byte UID as 14 hex digits starting with 04 (default: random)",
     )
-    new.add_argument("-f", "--force", action="store_true", help="overwrite PATH if it exists")
+    add_force_option(new, "PATH")
     new.set_defaults(func=run_new)
 
     show = sub.add_parser(
@@ -80,7 +81,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         epilog="example:\n  ekarta emulator show card.json",
         formatter_class=EXAMPLES_FORMATTER,
     )
-    show.add_argument("path", metavar="PATH", help="the card file")
+    show.add_argument("path", metavar="PATH", type=input_file, help="the card file")
     show.set_defaults(func=run_show)
 
     _register_serve(sub, common)
@@ -103,40 +104,38 @@ def parse_uid(text: str) -> bytes:
 
 def run_new(args: argparse.Namespace) -> int:
     from ekarta.emulator import VirtualCard
+    from ekarta.files import FileLock
 
     path = args.path
-    if os.path.isdir(path):
-        raise CLIError(f"{path} is a directory")
     card = VirtualCard.new(uid=args.uid)
-    # Claim the name first (O_EXCL: no race with another writer), readable by the owner only.
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if args.force else os.O_EXCL)
-    try:
-        fd = os.open(path, flags, 0o600)
-    except FileExistsError:
-        raise CLIError(f"{path} exists; use --force to overwrite it") from None
-    os.close(fd)
-    created = not args.force
-    try:
-        card.save(path)
-        os.chmod(path, 0o600)
-    except BaseException:
-        if created:
-            _remove_quietly(path)
-        raise
+    # a card that some process holds is not replaced under it, even with --force
+    with FileLock(path, what="card file").acquire():
+        try:
+            card.save(path, overwrite=args.force)
+        except FileExistsError:
+            raise CLIError(f"{path} exists; use --force to replace it") from None
     print(f"created emulated card {path}")
     print(f"  UID  {hex_bytes(card.uid)}")
     return 0
 
 
-def _remove_quietly(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)
+def _in_use(path: str) -> bool:
+    """Whether another process holds the card file (a quick look, no waiting)."""
+    from ekarta.errors import FileInUse
+    from ekarta.files import FileLock
+
+    try:
+        with FileLock(path, what="card file").acquire():
+            return False
+    except FileInUse:
+        return True
 
 
 def run_show(args: argparse.Namespace) -> int:
     from ekarta.emulator import VirtualCard
 
     card = VirtualCard.load(args.path)
+    busy = _in_use(args.path)
     apps = [app for aid, app in sorted(card.applications.items()) if aid]
     print(f"emulated card {args.path}")
     print_fields([
@@ -145,6 +144,8 @@ def run_show(args: argparse.Namespace) -> int:
         ("PICC", card.state.picc_settings.describe(picc=True)),
         ("applications", str(len(apps)) if apps else "none"),
     ])
+    if busy:
+        print("  (in use by another process: this is the state it last saved)")
     for app in apps:
         head = f"  {aid_text(app.aid)}"
         if app.iso_fid is not None:
@@ -219,7 +220,8 @@ def _register_serve(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
         epilog=SERVE_EPILOG,
         formatter_class=EXAMPLES_FORMATTER,
     )
-    serve.add_argument("path", metavar="PATH", help="the card file (see 'ekarta emulator new')")
+    serve.add_argument("path", metavar="PATH", type=input_file,
+                       help="the card file (see 'ekarta emulator new')")
     serve.add_argument("--vpcd", nargs="?", const="127.0.0.1:35963", metavar="HOST:PORT",
                        help="serve to vsmartcard-vpcd (default 127.0.0.1:35963)")
     serve.add_argument("--pn532", metavar="LINK",

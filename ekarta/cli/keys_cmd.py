@@ -8,7 +8,14 @@ import argparse
 import logging
 import sys
 
-from ekarta.cli.common import EXAMPLES_FORMATTER, KEYSTORE_ENV, print_json, wrap
+from ekarta.cli.common import (
+    EXAMPLES_FORMATTER,
+    KEYSTORE_ENV,
+    input_file,
+    output_file,
+    print_json,
+    wrap,
+)
 from ekarta.transit.codec.layout import DEFAULT_SYSTEM_ID, SYSTEM_ID_MAX
 from ekarta.transit.security.keystore import FileKeyStore, create_keystore
 
@@ -49,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
             "--force: cards issued with its keys would become unusable."),
         formatter_class=EXAMPLES_FORMATTER,
     )
-    new.add_argument("keystore", metavar="KEYSTORE", help="the file to create")
+    new.add_argument("keystore", metavar="KEYSTORE", type=output_file, help="the file to create")
     new.add_argument("--system-id", metavar="TEXT", type=_system_id,
                      default=DEFAULT_SYSTEM_ID,
                      help=f"system identifier diversified into every card key, printable ASCII, "
@@ -67,7 +74,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
             "shown."),
         formatter_class=EXAMPLES_FORMATTER,
     )
-    show.add_argument("keystore", metavar="KEYSTORE", help="the keystore file")
+    show.add_argument("keystore", metavar="KEYSTORE", type=input_file,
+                      help="the keystore file")
     show.add_argument("--json", action="store_true", help="print one JSON document instead")
     show.set_defaults(func=run_show)
 

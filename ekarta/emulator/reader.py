@@ -13,6 +13,13 @@ URL grammar::
 :class:`~ekarta.errors.EmulatorError`.  The card's state is saved back to PATH atomically after
 every command that changed it (even one cut short by a tear) and when the reader closes.
 
+A stored card is in one reader's field at a time: the reader locks PATH
+(:class:`ekarta.files.FileLock`) before it loads the card and until it closes, so that two
+processes never both change it and lose one's update.  :meth:`EmulatorReader.wait_for_card`
+waits up to its ``timeout`` for another holder (another ekarta command, ``ekarta emulator
+serve``) to let go, then raises :class:`~ekarta.errors.FileInUse` ("card file PATH is in use by
+another process"); using ``reader.card`` before that takes the card without waiting.
+
 The card is always in the field unless a test removes it (``reader.card.remove()``) or fault
 injection tears it (``reader.card.arm(Faults(...))``): a command to an absent or torn card raises
 :class:`~ekarta.errors.CardRemovedError`, one to a mute card :class:`~ekarta.errors.ReaderTimeout`.
@@ -30,6 +37,8 @@ From Python, ``EmulatorReader(card=None, path=None, *, rng=None, uid=None)`` wra
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 import time
 
@@ -37,10 +46,12 @@ from ekarta.desfire.crypto import Rng
 from ekarta.emulator import SAK, CardMute, CardTorn, VirtualCard, deliver
 from ekarta.errors import (
     CardRemovedError,
+    FileInUse,
     InvalidArgument,
     NoCardError,
     ReaderTimeout,
 )
+from ekarta.files import FileLock
 from ekarta.readers.base import RECV, SEND, CardInfo, Reader
 from ekarta.wire.ats import atr_from_ats
 
@@ -56,6 +67,7 @@ class EmulatorReader(Reader):
                  *, rng: Rng | None = None, uid: bytes | None = None) -> None:
         self.path = None if path is None else os.path.expanduser(os.fspath(path))
         super().__init__(f"emulator:{'' if path is None else os.fspath(path)}")
+        self._lock: FileLock | None = None
         if card is not None:
             if rng is not None or uid is not None:
                 raise InvalidArgument("rng and uid only apply to a fresh card, not to a given one")
@@ -66,10 +78,35 @@ class EmulatorReader(Reader):
                 raise NoCardError(
                     f"no emulated card at {self.path}: create one with "
                     f"`ekarta emulator new {self.path}`")
-            card = VirtualCard.load(self.path)
+            self._lock = FileLock(self.path, what="card file")
         else:
             card = VirtualCard.new(uid=uid, rng=rng)
-        self.card = card
+        self._card = card
+        self._saved_revision = None if card is None else card.revision
+        if self._lock is not None:
+            # take a free card now (a file that is no card fails here); wait for a held one later
+            with contextlib.suppress(FileInUse):
+                self._take(0.0)
+
+    @property
+    def card(self) -> VirtualCard:
+        """The card in the field; a stored card is taken (locked and loaded) on first use."""
+        if self._card is None:
+            self._take(0.0)
+            assert self._card is not None
+        return self._card
+
+    def _take(self, wait: float) -> None:
+        """Lock the card file (waiting up to ``wait`` seconds for another holder) and load it."""
+        assert self._lock is not None and self.path is not None
+        self._check_open()
+        self._lock.acquire(wait)
+        try:
+            card = VirtualCard.load(self.path)
+        except BaseException:
+            self._lock.release()
+            raise
+        self._card = card
         self._saved_revision = card.revision
 
     # --- Reader ---------------------------------------------------------------------------------
@@ -92,33 +129,49 @@ class EmulatorReader(Reader):
 
     @property
     def card_present(self) -> bool:
-        return not self.closed and self.card.present
+        if self.closed:
+            return False
+        if self._card is None:
+            try:
+                self._take(0.0)
+            except FileInUse:  # in another reader's field
+                return False
+        return self.card.present
 
     def wait_for_card(self, timeout: float | None = None) -> CardInfo:
         self._check_open()
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not self.card.present:
+        if self._card is None:
+            self._take(math.inf if timeout is None else timeout)
+        card = self.card
+        while not card.present:
             self._check_open()
             if deadline is not None and time.monotonic() >= deadline:
                 raise ReaderTimeout(f"{self.url}: no card in the field")
             time.sleep(_POLL)
-        card = self.card
         self._card_info = CardInfo(uid=card.anticollision_uid, atr=atr_from_ats(card.ats),
                                    ats=card.ats, atqa=card.atqa, sak=SAK)
         return self._card_info
 
     def close(self) -> None:
-        if not self.closed and self.path is not None:
-            self.card.save(self.path)
-            self._saved_revision = self.card.revision
-        super().close()
+        if self.closed:
+            return
+        try:
+            if self.path is not None and self._card is not None:
+                self._card.save(self.path)
+                self._saved_revision = self._card.revision
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+            super().close()
 
     # --- persistence ----------------------------------------------------------------------------
 
     def _save_if_changed(self) -> None:
-        if self.path is not None and self.card.revision != self._saved_revision:
-            self.card.save(self.path)
-            self._saved_revision = self.card.revision
+        card = self._card
+        if self.path is not None and card is not None and card.revision != self._saved_revision:
+            card.save(self.path)
+            self._saved_revision = card.revision
 
 
 def open_emulator(rest: str) -> EmulatorReader:

@@ -38,6 +38,7 @@ from ekarta.emulator.card import VirtualCard
 from ekarta.emulator.control import ControlServer
 from ekarta.emulator.host import CardHost
 from ekarta.errors import EkartaError, EmulatorError, InvalidArgument
+from ekarta.files import FileLock
 
 __all__ = [
     "DEFAULT_UDP",
@@ -189,12 +190,16 @@ class EmulatorServer:
 def load_card(path: str | os.PathLike[str]) -> VirtualCard:
     """The card stored at ``path``, with a clear error when there is none."""
     path = os.fspath(path)
+    _check_card_path(path)
+    return VirtualCard.load(path)
+
+
+def _check_card_path(path: str) -> None:
     if not os.path.exists(path):
         raise EmulatorError(
             f"no emulated card at {path}: create one with `ekarta emulator new {path}`")
     if os.path.isdir(path):
         raise EmulatorError(f"{path} is a directory, not an emulated card")
-    return VirtualCard.load(path)
 
 
 def serve(path: str | os.PathLike[str], *, vpcd: Address | None = None,
@@ -209,9 +214,20 @@ def serve(path: str | os.PathLike[str], *, vpcd: Address | None = None,
     on the control interface sets it too).  ``handle_signals`` (default: when called on the
     main thread) makes SIGINT and SIGTERM stop serving cleanly, unless the process ignores them
     (as a background job without job control ignores SIGINT); the previous handlers are put
-    back afterwards.
+    back afterwards.  The card file is locked (:class:`ekarta.files.FileLock`) while it is
+    served: when another process holds it, :class:`~ekarta.errors.FileInUse` is raised at once.
     """
     path = os.fspath(path)
+    _check_card_path(path)
+    # the card is in this server's field until it stops: no other process may change the file
+    with FileLock(path, what="card file"):
+        _serve(path, vpcd=vpcd, pn532=pn532, udp=udp, control=control, stop_event=stop_event,
+               on_ready=on_ready, handle_signals=handle_signals)
+
+
+def _serve(path: str, *, vpcd: Address | None, pn532: str | os.PathLike[str] | None,
+           udp: Address | None, control: str | None, stop_event: threading.Event | None,
+           on_ready: Callable[[list[str]], None] | None, handle_signals: bool | None) -> None:
     card = load_card(path)
     host = CardHost(card, path)
     stop = stop_event if stop_event is not None else threading.Event()

@@ -29,7 +29,9 @@ import contextlib
 import datetime
 import json
 import os
-import tempfile
+import re
+import stat
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +56,7 @@ from ekarta.desfire.structs import (
     KeySettingsInfo,
 )
 from ekarta.errors import EmulatorError, InvalidArgument
+from ekarta.files import atomic_write, holds_lock
 
 __all__ = [
     "APPLICATION_COST",
@@ -336,9 +339,9 @@ class CardState:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise EmulatorError(f"{source}: not a valid ekarta card file: {exc}") from None
 
-    def save(self, path: str | os.PathLike[str]) -> None:
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = True) -> None:
         """Write the state to ``path`` atomically (temporary file + rename), mode 0600."""
-        save_state(self, path)
+        save_state(self, path, overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> CardState:
@@ -346,28 +349,46 @@ class CardState:
         return load_state(path)
 
 
-def save_state(state: CardState, path: str | os.PathLike[str]) -> None:
-    """Write ``state`` to ``path`` atomically: a 0600 temporary file beside it, then rename."""
+def save_state(state: CardState, path: str | os.PathLike[str], *,
+               overwrite: bool = True) -> None:
+    """Write ``state`` to ``path`` atomically (:func:`ekarta.files.atomic_write`), mode 0600.
+
+    With ``overwrite`` false an existing ``path`` is left alone: :class:`FileExistsError`.
+
+    A save by a process that holds the card file's lock (:class:`ekarta.files.FileLock`) also
+    removes the temporary files an interrupted save left beside it, which hold the card's keys.
+    """
     path = os.fspath(path)
-    text = json.dumps(state.to_dict(), indent=1) + "\n"
-    directory = os.path.dirname(os.path.abspath(path))
+    data = (json.dumps(state.to_dict(), indent=1) + "\n").encode("utf-8")
+    if holds_lock(path):
+        _remove_legacy_temporaries(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".ekarta-card-", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise EmulatorError(f"cannot save the emulated card to {path}: {exc}") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise EmulatorError(f"cannot save the emulated card to {path}: {exc}") from exc
+        atomic_write(path, data, mode=0o600, overwrite=overwrite)
+    except FileExistsError:
         raise
+    except OSError as exc:
+        raise EmulatorError(f"cannot save the emulated card to {path}: "
+                            f"{exc.strerror or exc}") from exc
+
+
+# Earlier versions saved through ``tempfile.mkstemp(prefix=".ekarta-card-", suffix=".tmp")``, a
+# name that does not say which card it belongs to: one old enough cannot be a save in progress.
+_LEGACY_TEMPORARY = re.compile(r"\.ekarta-card-[a-z0-9_]{8}\.tmp\Z")
+_LEGACY_AGE = 60.0
+
+
+def _remove_legacy_temporaries(path: str) -> None:
+    directory = os.path.dirname(os.path.realpath(path))
+    with contextlib.suppress(OSError):
+        for entry in os.listdir(directory):
+            if not _LEGACY_TEMPORARY.match(entry):
+                continue
+            stale = os.path.join(directory, entry)
+            with contextlib.suppress(OSError):
+                st = os.lstat(stale)
+                if stat.S_ISREG(st.st_mode) and st.st_uid == os.getuid() \
+                        and time.time() - st.st_mtime > _LEGACY_AGE:
+                    os.unlink(stale)
 
 
 def load_state(path: str | os.PathLike[str]) -> CardState:

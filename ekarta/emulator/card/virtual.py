@@ -60,9 +60,10 @@ class VirtualCard:
         """The card stored in ``path`` (see :func:`ekarta.emulator.state.load_state`)."""
         return cls(load_state(path), rng=rng)
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Store the card's persistent state in ``path`` (atomically, mode 0600)."""
-        self._ctx.state.save(path)
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = True) -> None:
+        """Store the card's persistent state in ``path`` (atomically, mode 0600; an existing
+        file is replaced unless ``overwrite`` is false: then FileExistsError)."""
+        self._ctx.state.save(path, overwrite=overwrite)
 
     # --- what the outside sees --------------------------------------------------------------------
 

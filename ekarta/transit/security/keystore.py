@@ -26,7 +26,6 @@ gives fingerprints to tell keystores apart.
 from __future__ import annotations
 
 import abc
-import contextlib
 import hashlib
 import json
 import logging
@@ -38,6 +37,7 @@ from typing import Any
 from ekarta.desfire.crypto import Key, KeyType, Rng
 from ekarta.desfire.diversify import diversify
 from ekarta.errors import EkartaError
+from ekarta.files import atomic_write
 from ekarta.transit.codec.layout import (
     AID,
     DEFAULT_SYSTEM_ID,
@@ -289,27 +289,12 @@ def create_keystore(path: str | os.PathLike[str], *, system_id: bytes = DEFAULT_
         picc_master=new_key(), application={role: new_key() for role in KeyRole},
         system_id=system_id, signing_pem=CouponSigner.generate().to_pem(), path=name)
     data = (json.dumps(keystore.to_document(), indent=2) + "\n").encode("ascii")
-    target = name
-    if force:
-        target = f"{name}.{os.getpid()}.tmp"
     try:
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        atomic_write(name, data, mode=0o600, overwrite=force)
     except FileExistsError:
         raise KeyStoreError(f"{name} exists; a keystore is never overwritten without --force "
                             "(cards issued with its keys would become unusable)") from None
     except OSError as exc:
-        raise KeyStoreError(f"cannot create keystore {name}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), 0o600)
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if force:
-            os.replace(target, name)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(target)
-        raise KeyStoreError(f"cannot write keystore {name}: {exc.strerror}") from None
+        raise KeyStoreError(f"cannot create keystore {name}: {exc.strerror or exc}") from None
     log.info("created keystore %s (system %s)", name, keystore.system_id.decode("ascii"))
     return keystore
