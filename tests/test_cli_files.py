@@ -147,6 +147,13 @@ def test_a_key_file_is_an_input(tmp_path, capsys):
     assert keyfile.read_text() == "0:des:0000000000000000\n"
 
 
+def test_a_spy_trace_is_never_the_card_it_spies_on(files, capsys):
+    code, _, err = run(capsys, "card", "info", "--reader",
+                       f"spy:emulator:{files.card}#file={files.card}")
+    one_error(code, err, "also read by this command")
+    assert files.unchanged()
+
+
 def test_a_barcode_is_not_written_over_the_photo_it_shows(tmp_path, capsys):
     photo = tmp_path / "photo.png"
     code, _, err = run(capsys, "barcode", "render", NUMBER, "-o", photo)

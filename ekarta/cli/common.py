@@ -103,7 +103,8 @@ def add_reader_options(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         type=_positive_float,
         default=DEFAULT_WAIT,
-        help=f"how long to wait for a card in the field (default {DEFAULT_WAIT:g})",
+        help=f"how long to wait for a card in the field, or for another process to let go "
+             f"of the card file of emulator:PATH (default {DEFAULT_WAIT:g})",
     )
 
 

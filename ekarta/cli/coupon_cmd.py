@@ -85,7 +85,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
             "      --type 30-day --zones 1,2,3 --from 2026-12-01 --serial 1001 --price 550\n"
             "  ekarta coupon load --reader emulator:card.json --keys keys.json "
             "--coupon sale.json\n"
-            "  ekarta coupon load ... --type dog --zones network --channel eshop-card\n\n"
+            "  ekarta coupon load ... --type dog --zones network --channel eshop-card\n"
+            "  ekarta coupon load ... --coupon sale.json --out receipt.json --force\n\n"
             "coupon types: " + ", ".join(COUPON_TYPES) + "\n"
             "channels: " + ", ".join(enum_names(SaleChannel)) + "\n"
             "profiles: " + ", ".join(enum_names(Profile))),

@@ -30,7 +30,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         description=wrap(
             "Create and inspect software DESFire cards stored in files.  A stored card is used "
             "with --reader emulator:PATH, or served to other software (pcscd, libnfc, nfcpy) "
-            "with 'ekarta emulator serve'; every change a command makes is saved back to PATH."
+            "with 'ekarta emulator serve'; every change a command makes is saved back to PATH.  "
+            "One process holds a stored card at a time (a lock on the sidecar PATH.lock): "
+            "another waits up to its --wait, then fails saying the card file is in use."
         ),
         epilog=(
             "examples:\n"
@@ -50,7 +52,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         description=wrap(
             "Write the state of a factory-fresh DESFire card to PATH: no applications, the PICC "
             "master key is the all-zero DES key, all of its memory is free.  The file is "
-            "readable by its owner only, as it holds the card's keys."
+            "readable by its owner only, as it holds the card's keys.  An existing PATH is "
+            "replaced only with --force, and never while another process holds the card "
+            "(a reader on emulator:PATH, 'ekarta emulator serve')."
         ),
         epilog=(
             "examples:\n"
