@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import logging
 import os
@@ -149,13 +150,28 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600
         if overwrite:
             os.replace(temporary, target)
         else:
-            os.link(temporary, target)
-            os.unlink(temporary)
+            _link_new(temporary, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
     _sync_directory(directory)
+
+
+def _link_new(temporary: str, target: str) -> None:
+    """Give ``temporary`` the name ``target``, which must not exist (FileExistsError)."""
+    try:
+        os.link(temporary, target)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+        # a file system without hard links: claim the name, then rename over the claim
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+        os.replace(temporary, target)
+    else:
+        os.unlink(temporary)
 
 
 def _sync_directory(directory: str) -> None:

@@ -118,8 +118,8 @@ def test_a_lock_excludes_another_holder_and_says_which_file(tmp_path):
         other = FileLock(path, what="card file")
         started = time.monotonic()
         with pytest.raises(FileInUse, match=r"card file .*card\.json is in use by another process"):
-            other.acquire(wait=0.15)
-        assert time.monotonic() - started >= 0.15
+            other.acquire(wait=0.05)
+        assert time.monotonic() - started >= 0.05
         assert not other.held
     with FileLock(path, what="card file") as again:
         assert again.held
@@ -135,3 +135,16 @@ def test_the_lock_outlives_the_saves_that_replace_the_file(tmp_path):
         with pytest.raises(FileInUse):
             FileLock(tmp_path / "." / "card.json").acquire()
     assert os.path.exists(lock_path(path))
+
+
+def test_a_new_file_without_hard_links_is_still_never_written_over(tmp_path, monkeypatch):
+    def no_links(src, dst):
+        raise PermissionError(1, "Operation not permitted")  # as vfat and some FUSE file systems
+
+    monkeypatch.setattr(os, "link", no_links)
+    atomic_write(tmp_path / "new.json", b"new", overwrite=False)
+    assert (tmp_path / "new.json").read_bytes() == b"new"
+    with pytest.raises(FileExistsError):
+        atomic_write(tmp_path / "new.json", b"other", overwrite=False)
+    assert (tmp_path / "new.json").read_bytes() == b"new"
+    assert _temporaries(tmp_path) == []
