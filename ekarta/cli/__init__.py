@@ -20,6 +20,7 @@ import sys
 from collections.abc import Sequence
 
 from ekarta import __version__
+from ekarta.desfire.redact import reveal_secrets
 from ekarta.errors import EkartaError
 from ekarta.log import TRACE
 
@@ -49,9 +50,14 @@ examples:
   ekarta card info --reader emulator:card.json
   ekarta card info --key 0:des:0000000000000000
   ekarta apdu 9060000000                      send GetVersion to the card
-  ekarta -vvv card info                       show every frame on the wire
+  ekarta -vvv card info                       show every frame on the wire (the data of
+                                              authentications and key changes hidden)
 
 run 'ekarta COMMAND --help' for the options of a command."""
+
+_TRACE_SECRETS_HELP = (
+    "UNSAFE: do not hide the data of authentication and key-changing frames in traces; such "
+    "a -vvv log gives away the card's keys (for test cards only)")
 
 VERBOSITY_LEVELS = (logging.WARNING, logging.INFO, logging.DEBUG, TRACE)
 
@@ -76,6 +82,12 @@ def _common_options() -> argparse.ArgumentParser:
         metavar="FILE",
         help="also append a DEBUG log (TRACE with -vvv) to FILE",
     )
+    group.add_argument(
+        "--trace-secrets",
+        dest="sub_trace_secrets",
+        action="store_true",
+        help=_TRACE_SECRETS_HELP,
+    )
     return common
 
 
@@ -99,6 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-file",
         metavar="FILE",
         help="also append a DEBUG log (TRACE with -vvv) to FILE",
+    )
+    parser.add_argument(
+        "--trace-secrets",
+        action="store_true",
+        help=_TRACE_SECRETS_HELP,
     )
     subparsers = parser.add_subparsers(
         title="commands", metavar="COMMAND", dest="command", required=True
@@ -160,6 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     saved = (logger.level, logger.propagate)
     handlers: list[logging.Handler] = []
     try:
+        reveal_secrets(args.trace_secrets or args.sub_trace_secrets)
         handlers = _configure_logging(
             args.verbose + args.sub_verbose, args.sub_log_file or args.log_file
         )
@@ -186,6 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(f"{exc.strerror or exc}{where}")
         return 1
     finally:
+        reveal_secrets(False)
         for handler in handlers:
             logger.removeHandler(handler)
             handler.close()
