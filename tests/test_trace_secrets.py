@@ -16,7 +16,14 @@ from pathlib import Path
 import pytest
 
 from ekarta.cli import main
+from ekarta.desfire.client import DESFire
+from ekarta.desfire.crypto import Key
+from ekarta.desfire.redact import Hidden
 from ekarta.emulator import VirtualCard
+from ekarta.readers import open_reader
+from ekarta.readers.replay import ReplayMismatch, ReplayRedacted
+from ekarta.readers.spy import SpyReader
+from ekarta.readers.trace import read_trace
 from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.security.keystore import FileKeyStore
 from tests.support.trace_attack import (
@@ -140,3 +147,56 @@ def test_spy_appends_only_to_a_trace_file(tmp_path, keystore, capsys):
     assert "not an ekarta-trace file" in capsys.readouterr().err
     assert card.read_bytes() == before
     assert VirtualCard.load(card).uid == bytes.fromhex(UID)
+
+
+@pytest.mark.parametrize(("url", "inner", "secrets", "trace"), [
+    ("spy:emulator:", "emulator:", False, None),
+    ("spy:emulator:#secrets", "emulator:", True, None),
+    ("spy:emulator:#secrets#file={t}", "emulator:", True, "{t}"),
+    ("spy:emulator:#file={t}#secrets", "emulator:", True, "{t}"),
+    ("spy:emulator:#file={t}", "emulator:", False, "{t}"),
+])
+def test_the_spy_secrets_flag(tmp_path, url, inner, secrets, trace):
+    t = str(tmp_path / "t.jsonl")
+    with open_reader(url.format(t=t)) as spy:
+        assert isinstance(spy, SpyReader)
+        assert spy.inner.url == inner
+        assert spy.trace_path == (None if trace is None else trace.format(t=t))
+        assert ("#secrets" in spy.url) is secrets
+        assert spy._tracer.revealing is secrets
+
+
+# --- replay: redacted traces ----------------------------------------------------------------------
+
+
+def test_a_redacted_trace_replays_until_its_first_authentication(tmp_path):
+    trace = tmp_path / "t.jsonl"
+    with open_reader(f"spy:emulator:#file={trace}") as spy:
+        spy.wait_for_card(timeout=1)
+        card = DESFire(spy, rng=lambda n: bytes(n))
+        version = card.get_version()
+        card.authenticate(0, Key.default("des"), "iso")
+        card.get_key_settings()
+    [session] = read_trace(trace)
+    auth = next(e for e in session.exchanges if e.command[1] == 0x1A)
+    assert auth.command_hidden == Hidden(5, 1) and auth.response_hidden == Hidden(0, 8)
+    with open_reader(f"replay:{trace}") as replay:
+        card = DESFire(replay, rng=lambda n: bytes(n))
+        assert card.get_version() == version
+        with pytest.raises(ReplayRedacted, match=r"step 4 of .*hides the secret data"):
+            card.authenticate(0, Key.default("des"), "iso")
+
+
+def test_a_redacted_command_matches_by_its_visible_bytes_and_length(tmp_path):
+    trace = tmp_path / "t.jsonl"
+    trace.write_text(
+        '{"format": "ekarta-trace", "version": 1, "url": "emulator:", "card": null}\n'
+        '{"t": 0, "ms": 1, "c": "90 C4 00 00 02 <redacted 2 bytes> 00", "r": "91 00"}\n'
+        '{"t": 0, "ms": 1, "c": "90 C4 00 00 02 <redacted 2 bytes> 00", "r": "91 00"}\n',
+        encoding="utf-8")
+    with open_reader(f"replay:{trace}") as replay:
+        assert replay.transceive(bytes.fromhex("90C40000020102 00")) == bytes.fromhex("9100")
+        with pytest.raises(ReplayMismatch) as caught:
+            replay.transceive(bytes.fromhex("90C4000003010203 00"))
+        assert str(caught.value).endswith("expected 90 C4 00 00 02 <redacted 2 bytes> 00\n"
+                                          "  got      90 C4 00 00 03 ... (9 bytes)")

@@ -74,6 +74,13 @@ class ReplayRedacted(ReplayMismatch):
     """The recording hides the data of the response to play back (a redacted trace)."""
 
 
+def _recorded(command: bytes, hidden: Hidden | None) -> str:
+    """A recorded command as the trace shows it (``command`` lacks its hidden bytes)."""
+    if hidden is None:
+        return hexdump(command)
+    return show(command[:hidden.at] + bytes(hidden.length) + command[hidden.at:], hidden)
+
+
 def _sent(apdu: bytes, hidden: Hidden | None) -> str:
     """The command sent, for a mismatch: its header only where the recording hides secrets."""
     if hidden is None:
@@ -166,7 +173,7 @@ class ReplayReader(Reader):
         if not _matches(record.command, record.command_hidden, apdu):
             raise ReplayMismatch(
                 f"{self._where()}, step {step} of {self._total}: the command differs from the "
-                f"recording\n  expected {show(record.command, record.command_hidden)}"
+                f"recording\n  expected {_recorded(record.command, record.command_hidden)}"
                 f"\n  got      {_sent(apdu, record.command_hidden)}",
                 step=step, expected=record.command, got=apdu)
         if record.response_hidden is not None:
