@@ -151,7 +151,7 @@ def test_parse_shown_refuses_two_markers_and_bad_hex():
             parse_shown(text)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(st.lists(st.tuples(st.booleans(), st.binary(max_size=80), st.booleans()), max_size=30))
 def test_any_frame_sequence_is_classified_within_the_frame(sequence):
     state = TraceState()

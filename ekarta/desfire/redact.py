@@ -110,15 +110,17 @@ class TraceState:
     """The last answer was secret: a repeat of it (a link resending a lost block) is too."""
 
 
-def _command_of(frame: bytes) -> tuple[int | None, bool]:
-    """The command byte of ``frame`` (None if it is not a command) and whether it is native."""
+def _classify_command(frame: bytes, continues_secret: bool) -> tuple[bool, bool]:
+    """Whether the command ``frame`` is secret, and whether it is in the native form."""
     if len(frame) >= 4 and frame[0] == _WRAPPED_CLA:
-        return frame[1], False
-    if len(frame) >= 4 and frame[0] == _ISO_CLA and frame[1] in _ISO_AUTH:
-        return 0x100 | frame[1], False
-    if frame:
-        return frame[0], True
-    return None, True
+        cmd, native = frame[1], False
+    elif len(frame) >= 4 and frame[0] == _ISO_CLA and frame[1] in _ISO_AUTH:
+        return True, False
+    elif frame:
+        cmd, native = frame[0], True
+    else:
+        return False, True
+    return cmd in SECRET_COMMANDS or (cmd == _MORE and continues_secret), native
 
 
 def _command_span(frame: bytes, native: bool) -> Hidden:
@@ -161,10 +163,7 @@ def redact(state: TraceState, frame: bytes, *, to_card: bool,
     first = mine is None
     if to_card:
         if first:
-            cmd, native = _command_of(frame)
-            secret = cmd is not None and (
-                cmd in SECRET_COMMANDS or cmd & 0x100 != 0
-                or (cmd == _MORE and state.continues_secret))
+            secret, native = _classify_command(frame, state.continues_secret)
             span = _command_span(frame, native) if secret else None
             state = TraceState(answer_secret=secret, answer_native=native,
                                piece_to_card=secret if more else None, awaiting=True)
