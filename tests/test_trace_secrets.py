@@ -200,3 +200,28 @@ def test_a_redacted_command_matches_by_its_visible_bytes_and_length(tmp_path):
             replay.transceive(bytes.fromhex("90C4000003010203 00"))
         assert str(caught.value).endswith("expected 90 C4 00 00 02 <redacted 2 bytes> 00\n"
                                           "  got      90 C4 00 00 03 ... (9 bytes)")
+
+
+@pytest.mark.parametrize("method", ["legacy", "iso", "aes", "ev2first"])
+def test_the_attack_breaks_every_authentication_method_of_a_revealed_trace(tmp_path, method):
+    """The attacker is as good on each method: it follows a key change into a new key, and an
+    EV2 session into AuthenticateEV2NonFirst."""
+    trace = tmp_path / "t.jsonl"
+    aes = method in ("aes", "ev2first")
+    factory = Key.default("aes" if aes else "des")
+    new = Key.from_hex("aes", "00112233445566778899AABBCCDDEEFF") if aes else \
+        Key.from_hex("tdes2", "0123456789ABCDEF FEDCBA9876543210")
+    with open_reader(f"spy:emulator:#secrets#file={trace}") as spy:
+        card = DESFire(spy)
+        if aes:  # a PICC AES key first, through the factory DES key
+            card.authenticate(0, Key.default("des"), "iso")
+            card.change_key(0, factory.with_version(0), None)
+        card.authenticate(0, factory, method)
+        card.change_key(0, new)
+        card.authenticate(0, new, method)
+        if method == "ev2first":
+            card.authenticate(0, new, "ev2nonfirst")
+        card.get_card_uid()
+    attack = Attack().run(exchanges_in_trace_file(trace))
+    assert (new.type, new.with_version(0).data) in attack.recovered()
+    assert len(attack.found) == (3 if aes else 2) + (method == "ev2first")

@@ -141,7 +141,7 @@ class Attack:
     def _authenticate(self, method: str, pair: Sequence[Seen]) -> bool:
         """Break one authentication if a known key opens it; True when it did."""
         if len(pair) < 2 or None in (pair[0].command, pair[0].response, pair[1].command,
-                                     pair[1].response) or method == "ev2nonfirst":
+                                     pair[1].response):
             self._send(pair[0].command or b"")
             return False
         first, challenge_r = pair[0].command, pair[0].response
@@ -159,7 +159,8 @@ class Attack:
                 randoms = [rnd_b]
                 if method == "ev2first":
                     randoms.append(key.cipher.decrypt_cbc(proof_r[:-2], zero)[:4])
-                auth = CardAuth(method, key_no, key, rng=_queue(randoms))
+                auth = CardAuth(method, key_no, key, rng=_queue(randoms),
+                                previous=self.card.session)
                 auth.challenge()
                 auth.verify(message)
             except (EkartaError, ValueError):
