@@ -164,7 +164,8 @@ class SpyRig(EmulatorRig):
 
     def __init__(self, directory: Path, trace: Path | None = None) -> None:
         super().__init__(directory)
-        self.url = "spy:" + self.url + ("" if trace is None else f"#file={trace}")
+        # a trace to replay keeps the secrets (authentications cannot be replayed without them)
+        self.url = "spy:" + self.url + ("" if trace is None else f"#secrets#file={trace}")
 
     def open(self) -> Reader:
         reader = open_reader(self.url)

@@ -238,7 +238,7 @@ def desfire_session(reader, rng) -> dict:
 def recorded(tmp_path) -> tuple[Path, dict]:
     """A DESFire session recorded on the emulator through spy: the trace and its results."""
     trace = tmp_path / "session.jsonl"
-    with open_reader(f"spy:emulator:#file={trace}") as spy:
+    with open_reader(f"spy:emulator:#secrets#file={trace}") as spy:
         spy.wait_for_card(timeout=1)
         results = desfire_session(spy, counting_rng(7))
     return trace, results

@@ -24,6 +24,7 @@ from typing import TextIO
 
 from ekarta import __version__
 from ekarta.cli.common import check_outputs, run_files
+from ekarta.desfire.redact import reveal_secrets
 from ekarta.errors import EkartaError
 from ekarta.files import open_private_append
 from ekarta.log import TRACE
@@ -54,9 +55,14 @@ examples:
   ekarta card info --reader emulator:card.json
   ekarta card info --key 0:des:0000000000000000
   ekarta apdu 9060000000                      send GetVersion to the card
-  ekarta -vvv card info                       show every frame on the wire
+  ekarta -vvv card info                       show every frame on the wire (the data of
+                                              authentications and key changes hidden)
 
 run 'ekarta COMMAND --help' for the options of a command."""
+
+_TRACE_SECRETS_HELP = (
+    "UNSAFE: do not hide the data of authentication and key-changing frames in traces; such "
+    "a -vvv log gives away the card's keys (for test cards only)")
 
 VERBOSITY_LEVELS = (logging.WARNING, logging.INFO, logging.DEBUG, TRACE)
 
@@ -89,6 +95,12 @@ def _common_options() -> argparse.ArgumentParser:
         metavar="FILE",
         help=LOG_FILE_HELP,
     )
+    group.add_argument(
+        "--trace-secrets",
+        dest="sub_trace_secrets",
+        action="store_true",
+        help=_TRACE_SECRETS_HELP,
+    )
     return common
 
 
@@ -112,6 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-file",
         metavar="FILE",
         help=LOG_FILE_HELP,
+    )
+    parser.add_argument(
+        "--trace-secrets",
+        action="store_true",
+        help=_TRACE_SECRETS_HELP,
     )
     subparsers = parser.add_subparsers(
         title="commands", metavar="COMMAND", dest="command", required=True
@@ -209,6 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log_file = args.sub_log_file or args.log_file
         # before anything is changed: a command that cannot write its outputs does nothing
         check_outputs(run_files(args, log_file), force=getattr(args, "force", False))
+        reveal_secrets(args.trace_secrets or args.sub_trace_secrets)
         handlers = _configure_logging(args.verbose + args.sub_verbose, log_file)
         logger.propagate = False
         return int(args.func(args) or 0)
@@ -233,6 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(f"{exc.strerror or exc}{where}")
         return 1
     finally:
+        reveal_secrets(False)
         for handler in handlers:
             logger.removeHandler(handler)
             handler.close()

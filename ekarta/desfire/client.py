@@ -12,8 +12,10 @@ check the status and open the response.  Any failure there drops the session, si
 can no longer be sure they agree on its state (running IV, command counter).
 
 Frames are traced at :data:`ekarta.log.TRACE` on this module's logger.  Key material never
-reaches the log: keys only travel inside encrypted cryptograms, and the client refuses to send a
-key (ChangeKey, the default key of SetConfiguration) without a session to encrypt it.
+reaches the log: keys only travel inside encrypted cryptograms, the client refuses to send a
+key (ChangeKey, the default key of SetConfiguration) without a session to encrypt it, and the
+trace hides the data of authentication and key-changing frames (:mod:`ekarta.desfire.redact`),
+from which the session key and then the cryptograms' keys could be recovered.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from ekarta.desfire.commands import (
     Cmd,
 )
 from ekarta.desfire.crypto import Key, KeyType, Rng
+from ekarta.desfire.redact import FrameTracer
 from ekarta.desfire.session import Comm, Session
 from ekarta.desfire.structs import (
     AccessRights,
@@ -67,7 +70,7 @@ from ekarta.errors import (
     NotAuthenticated,
     status_error,
 )
-from ekarta.log import TRACE, hexdump
+from ekarta.log import TRACE
 
 __all__ = ["DESFire", "Transceiver", "effective_comm"]
 
@@ -174,6 +177,7 @@ class DESFire:
         self.aid = _check_int("aid", aid, 0, U24_MAX)
         self._session = session
         self._file_settings: dict[int, FileSettings] = {}
+        self._tracer = FrameTracer()
 
     @property
     def session(self) -> Session | None:
@@ -210,11 +214,13 @@ class DESFire:
     def _transceive(self, apdu: bytes) -> tuple[bytes, int]:
         """One APDU: returns the response data and the DESFire status (SW2)."""
         tracing = log.isEnabledFor(TRACE)
+        shown = self._tracer.frame(apdu, to_card=True)
         if tracing:
-            log.log(TRACE, ">> %s", hexdump(apdu))
+            log.log(TRACE, ">> %s", shown)
         response = bytes(self.transceiver.transceive(apdu))
+        shown = self._tracer.frame(response, to_card=False)
         if tracing:
-            log.log(TRACE, "<< %s", hexdump(response))
+            log.log(TRACE, "<< %s", shown)
         if len(response) < 2:
             raise MalformedResponse(f"response of {len(response)} bytes has no status word")
         if response[-2] != 0x91:

@@ -91,6 +91,7 @@ import logging
 import threading
 from dataclasses import dataclass
 
+from ekarta.desfire.redact import FrameTracer
 from ekarta.emulator import CardHost, CardMute, CardTorn
 from ekarta.log import hexdump, trace
 from ekarta.wire.ats import fsd_of, parse_ats
@@ -245,7 +246,10 @@ class Iso14443A:
             raise ValueError(f"bits must be 1..8, got {bits}")
         with self._lock:
             self._apply_presence()
-            trace(logger, "> %s%s", hexdump(frame), f" ({bits} bits)" if bits != 8 else "")
+            # only ISO-DEP blocks carry APDUs; before RATS the frames are anticollision's
+            frames = self._tracer if self._state is State.PROTOCOL else None
+            shown = hexdump(frame) if frames is None else frames.block(frame, to_card=True, crc=crc)
+            trace(logger, "> %s%s", shown, f" ({bits} bits)" if bits != 8 else "")
             if not self.host.present:
                 self._reset(State.IDLE)
                 return None
@@ -254,7 +258,8 @@ class Iso14443A:
                 return None
             answer = self._frame(frame, bits, crc, crc_out)
             if answer is not None:
-                trace(logger, "< %s", hexdump(answer))
+                trace(logger, "< %s", hexdump(answer) if frames is None else
+                      frames.block(answer, to_card=False, crc=crc_out))
             return answer
 
     def activate(self, *, wakeup: bool = False, rats: bool = True, fsdi: int = 8, cid: int = 0,
@@ -331,6 +336,7 @@ class Iso14443A:
         self._job: _Job | None = None
         self._job_deadline = 0.0
         self._wtxm = 1
+        self._tracer = FrameTracer()
 
     def _lose_power(self, why: str) -> None:
         logger.debug("card lost power: %s", why)

@@ -75,6 +75,7 @@ import tty
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from ekarta.desfire.redact import FrameTracer, secrets_revealed
 from ekarta.emulator import CardHost
 from ekarta.emulator.frontend import FrontEnd
 from ekarta.emulator.iso14443 import Iso14443A
@@ -217,6 +218,7 @@ class Pn532Chip:
         #: lower it to make the host chain short answers).
         self.max_data = MAX_DATA
         self.commands = 0
+        self._tracer = FrameTracer()
         self._handlers = self._handler_table()
 
     # --- the byte interface ----------------------------------------------------------------------
@@ -302,7 +304,7 @@ class Pn532Chip:
         # A new command cancels one that waits for a card.
         self._waiting = None
         code, data = frame.code, frame.data
-        trace(logger, "> %02X %s", code, hexdump(data))
+        trace(logger, "> %02X %s", code, self._shown(code, data, to_card=True))
         self.commands += 1
         handler = self._handlers.get(code)
         try:
@@ -323,13 +325,25 @@ class Pn532Chip:
     def _send(self, payload: bytes) -> bytes:
         if payload[0] != PN532_TFI:
             payload = bytes([PN532_TFI]) + payload
-        trace(logger, "< %02X %s", payload[1], hexdump(payload[2:]))
+        trace(logger, "< %02X %s", payload[1],
+              self._shown(payload[1] - 1, payload[2:], to_card=False))
         frame = self._send_raw(encode(payload))
         if self._drop:
             self._drop -= 1
             logger.debug("line fault: answer dropped")
             return b""
         return self._spoil(frame)
+
+    def _shown(self, code: int, data: bytes, *, to_card: bool) -> object:
+        """A command's data (or its answer's) for the trace, with secret data hidden: the APDU
+        inside InDataExchange (after the target or status byte, whose MI bit chains it).  The
+        raw frames of InCommunicateThru (with or without a CRC, before or after activation) are
+        only counted: the card's ISO 14443 layer traces them, redacted, knowing which they are."""
+        if code == 0x42:
+            return _raw(data)
+        if code != 0x40 or not data:
+            return hexdump(data)
+        return self._tracer.frame(data, to_card=to_card, more=bool(data[0] & 0x40), start=1)
 
     def _spoil(self, frame: bytes) -> bytes:
         if self._garble:
@@ -782,6 +796,12 @@ def _is_anticollision(frame: bytes) -> bool:
 # --- the pseudo-terminal -------------------------------------------------------------------------
 
 
+def _raw(data: bytes) -> str:
+    """Bytes of the serial line as they came, cut anywhere: too raw to find secrets in, so only
+    their count unless secrets are revealed (the chip traces each command, redacted)."""
+    return hexdump(data) if secrets_revealed() else f"{len(data)} bytes"
+
+
 class Pn532FrontEnd(FrontEnd):
     """A :class:`Pn532Chip` with the served card in its field, on a pty linked at ``link_path``.
 
@@ -911,7 +931,7 @@ class Pn532FrontEnd(FrontEnd):
                 elif fd == self._master:
                     data = self._read()
                     if data:
-                        trace(logger, "host >> %s", hexdump(data))
+                        trace(logger, "host >> %s", _raw(data))
                         self._answer(chip.stream, data)
             if self._stopping.is_set():
                 break
@@ -941,7 +961,7 @@ class Pn532FrontEnd(FrontEnd):
     def _write(self, data: bytes) -> None:
         if not data:
             return
-        trace(logger, "host << %s", hexdump(data))
+        trace(logger, "host << %s", _raw(data))
         view = memoryview(data)
         deadline = time.monotonic() + self.WRITE_TIMEOUT
         while view:

@@ -32,6 +32,7 @@ import re
 import select
 import socket
 
+from ekarta.desfire.redact import secrets_revealed
 from ekarta.emulator import CardHost
 from ekarta.emulator.frontend import FrontEnd
 from ekarta.emulator.iso14443 import Iso14443A
@@ -51,6 +52,12 @@ _BRTY = b"106A"
 _RFOFF = b"RFOFF"
 _DATAGRAM = re.compile(rb"([0-9]{3}[A-Z]) ([0-9A-Fa-f]*)\Z")
 _POLL = 0.05
+
+
+def _shown(datagram: bytes) -> str:
+    """A datagram for the trace: only its size unless secrets are revealed, since the frames
+    in it may be secret; the card's ISO 14443 layer traces each frame, redacted."""
+    return repr(datagram) if secrets_revealed() else f"{len(datagram)} bytes"
 
 
 class UdpFrontEnd(FrontEnd):
@@ -156,7 +163,7 @@ class UdpFrontEnd(FrontEnd):
             logger.warning("udp: datagram of more than %d bytes from %s ignored",
                            MAX_DATAGRAM, where)
             return None
-        trace(logger, "%s >> %r", where, datagram)
+        trace(logger, "%s >> %s", where, _shown(datagram))
         if datagram.strip().startswith(_RFOFF):
             if peer == self._peer:
                 model.field_off()
@@ -183,5 +190,5 @@ class UdpFrontEnd(FrontEnd):
         if answer is None:
             return None
         datagram = _BRTY + b" " + answer.hex().encode("ascii")
-        trace(logger, "%s << %r", where, datagram)
+        trace(logger, "%s << %s", where, _shown(datagram))
         return datagram

@@ -65,6 +65,7 @@ import struct
 import threading
 import time
 
+from ekarta.desfire.redact import FrameTracer
 from ekarta.emulator import CardHost, CardMute, CardTorn
 from ekarta.emulator.frontend import FrontEnd
 from ekarta.errors import InvalidArgument
@@ -192,6 +193,7 @@ class VpcdFrontEnd(FrontEnd):
         self.max_retry_interval = max(max_retry_interval, retry_interval)
         self.min_absence = min_absence
         self._absent_until = 0.0
+        self._tracer = FrameTracer()
 
         self._first_attempt = threading.Event()
         self._state_lock = threading.Lock()
@@ -445,9 +447,9 @@ class VpcdFrontEnd(FrontEnd):
             else:
                 self.host.power_cycle()
             return
-        trace(logger, "vpcd >> %s", hexdump(message))
+        trace(logger, "vpcd >> %s", self._tracer.frame(message, to_card=True))
         response = self._respond(message, generation)
-        trace(logger, "vpcd << %s", hexdump(response))
+        trace(logger, "vpcd << %s", self._tracer.frame(response, to_card=False))
         self._send_message(sock, response)
 
     def _respond(self, apdu: bytes, generation: int) -> bytes:
@@ -475,7 +477,8 @@ class VpcdFrontEnd(FrontEnd):
                         self.address, timeout=self.connect_timeout)
             raise _Disconnect("the card did not answer (mute)") from None
         except Exception:  # an emulator bug must not kill the reader: a card would be mute
-            logger.exception("the emulated card failed on %s", hexdump(apdu))
+            # the header only: the data may be secret (ekarta.desfire.redact)
+            logger.exception("the emulated card failed on %s ...", hexdump(apdu[:5]))
             return SW_NO_DIAGNOSIS
 
     def _reader_command(self, apdu: bytes) -> bytes:

@@ -14,8 +14,9 @@ URL grammar in its docstring.  Built-in schemes:
     (:mod:`ekarta.readers.nfcpy`).
 ``pn532:PORT[?baud=N]``
     ekarta's own PN532 driver on a serial port or pyserial URL (:mod:`ekarta.readers.pn532`).
-``spy:INNER[#file=PATH]``
-    any reader, every exchange logged with its duration and appended to a trace file
+``spy:INNER[#secrets][#file=PATH]``
+    any reader, every exchange logged with its duration and appended to a trace file, the data
+    of authentication and key-changing frames hidden unless ``#secrets`` (unsafe) is given
     (:mod:`ekarta.readers.spy`).
 ``replay:PATH[#session=N]``
     a recorded trace played back; a command that differs from the recording fails loudly

@@ -4,7 +4,8 @@ The protocol layer needs nothing but an object with ``transceive(apdu: bytes) ->
 :class:`~ekarta.desfire.client.Transceiver` protocol, declared next to the client that consumes it.
 :class:`Reader` is the fuller interface that drivers implement on top of it: card presence,
 waiting for a card, what the card said when it was selected, and closing.
-Drivers trace every frame at :data:`ekarta.log.TRACE` through :meth:`Reader._trace`.
+Drivers trace every frame at :data:`ekarta.log.TRACE` through :meth:`Reader._trace`, which hides
+the data of authentication and key-changing frames (:mod:`ekarta.desfire.redact`).
 
 Terminals watch a reader with :meth:`Reader.monitor`, which yields a :class:`CardEvent` for every
 card that comes into or leaves the field, and reopens a reader that was unplugged through the
@@ -22,8 +23,9 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal, Self
 
+from ekarta.desfire.redact import FrameTracer
 from ekarta.errors import InvalidArgument, NoReaderError, ReaderError, ReaderTimeout
-from ekarta.log import TRACE, hexdump
+from ekarta.log import TRACE
 
 __all__ = ["RECV", "SEND", "CardEvent", "CardInfo", "Reader"]
 
@@ -84,6 +86,7 @@ class Reader(abc.ABC):
         self._card_info: CardInfo | None = None
         self._closed = False
         self._log = logging.getLogger(type(self).__module__)
+        self._tracer = FrameTracer()
 
     # --- what drivers implement -------------------------------------------------------------------
 
@@ -222,9 +225,11 @@ class Reader(abc.ABC):
             raise ReaderError(f"{self.url}: the reader is closed")
 
     def _trace(self, direction: str, data: bytes) -> None:
-        """Log one frame at TRACE: ``direction`` is :data:`SEND` or :data:`RECV`."""
+        """Log one frame at TRACE: ``direction`` is :data:`SEND` or :data:`RECV`.  Secret data
+        is hidden (:mod:`ekarta.desfire.redact`); every frame is seen, traced or not."""
+        shown = self._tracer.frame(data, to_card=direction == SEND)
         if self._log.isEnabledFor(TRACE):
-            self._log.log(TRACE, "%s %s %s", self.url, direction, hexdump(data))
+            self._log.log(TRACE, "%s %s %s", self.url, direction, shown)
 
 
 def _stop_predicate(stop: Stop | None) -> Callable[[], bool]:

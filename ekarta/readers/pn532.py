@@ -40,7 +40,8 @@ operation raises :class:`~ekarta.errors.NoReaderError` and the reader forgets it
 :meth:`~Pn532Reader.wait_for_card`, :meth:`~Pn532Reader.transceive` or
 :attr:`~Pn532Reader.card_present` reopens the port and initialises the chip again, and
 ``wait_for_card`` keeps trying until its timeout.  Frames are traced at :data:`ekarta.log.TRACE`
-on this module's logger, APDUs like every reader's.
+on this module's logger, APDUs like every reader's; the APDUs inside InDataExchange have their
+secret data hidden as every trace does (:mod:`ekarta.desfire.redact`).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from dataclasses import dataclass
 
 import serial
 
+from ekarta.desfire.redact import FrameTracer
 from ekarta.errors import (
     CardRemovedError,
     InvalidArgument,
@@ -200,6 +202,7 @@ class Pn532Reader(Reader):
         self._frames: list[Frame] = []
         self._target: Pn532Target | None = None
         self.firmware: bytes | None = None
+        self._chip_tracer = FrameTracer()  # the chip's frames; the APDUs have the reader's own
         self._open()
 
     # --- Reader ---------------------------------------------------------------------------------
@@ -411,14 +414,22 @@ class Pn532Reader(Reader):
         if self._serial is None:
             raise NoReaderError(f"{self.url}: the port is not open")
         frame = encode(bytes([HOST_TFI, code]) + data)
-        trace(logger, "%s > %02X %s", self.url, code, hexdump(data))
+        trace(logger, "%s > %02X %s", self.url, code, self._shown(code, data, to_card=True))
         try:
             self._send_command(code, frame)
             answer = self._read_answer(code)
         except _PortLost as exc:
             raise self._lost(exc.__cause__ or exc) from exc
-        trace(logger, "%s < %02X %s", self.url, code + 1, hexdump(answer))
+        trace(logger, "%s < %02X %s", self.url, code + 1,
+              self._shown(code, answer, to_card=False))
         return answer
+
+    def _shown(self, code: int, data: bytes, *, to_card: bool) -> object:
+        """A chip command's data for the trace: the APDU inside InDataExchange (after the target
+        or status byte, whose MI bit chains it) with its secrets hidden."""
+        if code != CMD_IN_DATA_EXCHANGE or not data:
+            return hexdump(data)
+        return self._chip_tracer.frame(data, to_card=to_card, more=bool(data[0] & _MI), start=1)
 
     def _send_command(self, code: int, frame: bytes) -> None:
         attempts = 1 + (_SEND_RETRIES if code in _IDEMPOTENT else 0)

@@ -25,6 +25,13 @@ raises :class:`~ekarta.errors.ReaderTimeout` after its timeout when the recordin
 A test replays a session with the client's random numbers fixed, as they were when it was
 recorded (``DESFire(reader, rng=...)``), and checks the whole recording was used with
 :meth:`ReplayReader.assert_done`.
+
+Redacted traces.  A trace hides the data of authentication and key-changing frames
+(:mod:`ekarta.desfire.redact`).  A command with hidden bytes matches when its visible bytes and
+its length do; a response with hidden bytes cannot be played back, so the replay raises
+:class:`ReplayRedacted` there: a redacted session replays up to its first authentication (or
+key change whose answer carries data).  A session to replay whole is recorded with
+``spy:INNER#secrets#file=PATH`` (UNSAFE: only ever on test cards).
 """
 
 from __future__ import annotations
@@ -34,12 +41,13 @@ import re
 import time
 
 from ekarta import errors
+from ekarta.desfire.redact import Hidden, show
 from ekarta.errors import CardRemovedError, InvalidArgument, NoCardError, ReaderError, ReaderTimeout
 from ekarta.log import hexdump
 from ekarta.readers.base import CardInfo, Reader
 from ekarta.readers.trace import CardSeen, Exchange, Session, TraceFormatError, read_trace
 
-__all__ = ["ReplayExhausted", "ReplayMismatch", "ReplayReader", "open_replay"]
+__all__ = ["ReplayExhausted", "ReplayMismatch", "ReplayReader", "ReplayRedacted", "open_replay"]
 
 _SESSION = re.compile(r"(.*)#session=([0-9]{1,9})\Z", re.DOTALL)
 
@@ -62,9 +70,37 @@ class ReplayExhausted(ReplayMismatch):
     """The client sent a command after the last one of the recording."""
 
 
+class ReplayRedacted(ReplayMismatch):
+    """The recording hides the data of the response to play back (a redacted trace)."""
+
+
+def _recorded(command: bytes, hidden: Hidden | None) -> str:
+    """A recorded command as the trace shows it (``command`` lacks its hidden bytes)."""
+    if hidden is None:
+        return hexdump(command)
+    return show(command[:hidden.at] + bytes(hidden.length) + command[hidden.at:], hidden)
+
+
+def _sent(apdu: bytes, hidden: Hidden | None) -> str:
+    """The command sent, for a mismatch: its header only where the recording hides secrets."""
+    if hidden is None:
+        return hexdump(apdu)
+    return f"{hexdump(apdu[:hidden.at])} ... ({len(apdu)} bytes)"
+
+
+def _matches(command: bytes, hidden: Hidden | None, apdu: bytes) -> bool:
+    """Whether ``apdu`` is the recorded ``command``, whose ``hidden`` bytes are left out."""
+    if hidden is None:
+        return apdu == command
+    return (len(apdu) == len(command) + hidden.length
+            and apdu[:hidden.at] == command[:hidden.at]
+            and apdu[hidden.at + hidden.length:] == command[hidden.at:])
+
+
 def _error_class(name: str) -> type[ReaderError] | None:
-    if name in {ReplayMismatch.__name__, ReplayExhausted.__name__}:
-        return {c.__name__: c for c in (ReplayMismatch, ReplayExhausted)}[name]
+    replays = (ReplayMismatch, ReplayExhausted, ReplayRedacted)
+    if name in {c.__name__ for c in replays}:
+        return {c.__name__: c for c in replays}[name]
     cls = getattr(errors, name, None)
     if isinstance(cls, type) and issubclass(cls, ReaderError):
         return cls
@@ -134,10 +170,17 @@ class ReplayReader(Reader):
                 step=step, expected=None, got=apdu)
         record = self._records[self._next]
         assert isinstance(record, Exchange)
-        if apdu != record.command:
+        if not _matches(record.command, record.command_hidden, apdu):
             raise ReplayMismatch(
                 f"{self._where()}, step {step} of {self._total}: the command differs from the "
-                f"recording\n  expected {hexdump(record.command)}\n  got      {hexdump(apdu)}",
+                f"recording\n  expected {_recorded(record.command, record.command_hidden)}"
+                f"\n  got      {_sent(apdu, record.command_hidden)}",
+                step=step, expected=record.command, got=apdu)
+        if record.response_hidden is not None:
+            raise ReplayRedacted(
+                f"{self._where()}, step {step} of {self._total}: the recording hides the "
+                f"secret data of this response ({record.response_hidden.length} bytes), so it "
+                f"cannot be replayed; record with spy:...#secrets to replay authentications",
                 step=step, expected=record.command, got=apdu)
         self._next += 1
         self._step = step

@@ -4,6 +4,8 @@ URL grammar::
 
     spy:INNER                 log every exchange of the reader INNER
     spy:INNER#file=PATH       ... and append the session to the trace file PATH
+    spy:INNER#secrets[#file=PATH]
+                              ... without hiding secret data: UNSAFE, see below
 
 ``INNER`` is any reader URL, passed unchanged to :func:`ekarta.readers.open_reader`: it may contain
 ``:``, ``?`` and ``#`` (``spy:nfcpy:tty:USB0:pn532``, ``spy:pn532:/dev/ttyUSB0?baud=115200``,
@@ -13,6 +15,14 @@ the trace path cannot contain ``#file=`` itself; ``~`` in it is expanded.
 Every exchange is logged at ``DEBUG`` on the ``ekarta.readers.spy`` logger, with its duration::
 
     emulator:card.json 0.412 ms 90 60 00 00 00 -> 04 01 01 12 00 1A 05 91 AF
+
+The log and the trace file hide the data of authentication and key-changing frames and of their
+answers (:mod:`ekarta.desfire.redact`): ``90 AA 00 00 01 <redacted 1 bytes> 00``.  ``#secrets``
+keeps them, as ``ekarta --trace-secrets`` does for every trace.  That is UNSAFE: from such a
+trace of a card issued with the factory keys anyone can recover the card's keys; use it only on
+test cards, and only to debug the cryptography.  A redacted session replays up to its first
+authentication (:mod:`ekarta.readers.replay`).  The spy creates its trace file mode 0600, and
+appends only to a file that is an ekarta trace already.
 
 The trace file is JSON Lines (:mod:`ekarta.readers.trace`): a header with the inner URL and the
 card, then one line per exchange with its time and duration; ``replay:PATH`` plays it back.
@@ -31,8 +41,8 @@ import os
 import time
 from collections.abc import Callable
 
+from ekarta.desfire.redact import FrameTracer, Shown
 from ekarta.errors import InvalidArgument, ReaderError
-from ekarta.log import hexdump
 from ekarta.readers.base import CardInfo, Reader
 from ekarta.readers.trace import TraceWriter
 
@@ -41,6 +51,7 @@ __all__ = ["SpyReader", "describe_card", "open_spy", "parse_spy_url"]
 logger = logging.getLogger(__name__)
 
 _FILE = "#file="
+_SECRETS = "#secrets"
 
 
 def describe_card(info: CardInfo | None) -> str:
@@ -74,11 +85,14 @@ class SpyReader(Reader):
     The spy owns the inner reader: closing the spy closes it.
     """
 
-    def __init__(self, inner: Reader, trace: str | os.PathLike[str] | None = None) -> None:
-        suffix = "" if trace is None else f"{_FILE}{os.fspath(trace)}"
+    def __init__(self, inner: Reader, trace: str | os.PathLike[str] | None = None, *,
+                 secrets: bool = False) -> None:
+        suffix = ("" if not secrets else _SECRETS) + (
+            "" if trace is None else f"{_FILE}{os.fspath(trace)}")
         super().__init__(f"spy:{inner.url}{suffix}")
         self.inner = inner
         self._start = time.monotonic()
+        self._tracer = FrameTracer(reveal=True if secrets else None)
         self._writer = None if trace is None else TraceWriter(trace, inner.url)
 
     @property
@@ -86,26 +100,27 @@ class SpyReader(Reader):
         return None if self._writer is None else self._writer.path
 
     def transceive(self, apdu: bytes) -> bytes:
-        apdu = bytes(apdu)
+        command = self._tracer.frame(apdu, to_card=True)
         began = time.monotonic()
         try:
-            response = self.inner.transceive(apdu)
+            response = self.inner.transceive(command.frame)
         except Exception as exc:
             ms = (time.monotonic() - began) * 1000
-            logger.debug("%s %.3f ms %s -> %s: %s", self.inner.url, ms, hexdump(apdu),
+            logger.debug("%s %.3f ms %s -> %s: %s", self.inner.url, ms, command,
                          type(exc).__name__, exc)
-            self._record_exchange(began, ms, apdu, None, exc)
+            self._record_exchange(began, ms, command, None, exc)
             raise
         ms = (time.monotonic() - began) * 1000
-        logger.debug("%s %.3f ms %s -> %s", self.inner.url, ms, hexdump(apdu), hexdump(response))
-        self._record_exchange(began, ms, apdu, response, None)
+        answer = self._tracer.frame(response, to_card=False)
+        logger.debug("%s %.3f ms %s -> %s", self.inner.url, ms, command, answer)
+        self._record_exchange(began, ms, command, answer, None)
         return response
 
-    def _record_exchange(self, began: float, ms: float, apdu: bytes, response: bytes | None,
+    def _record_exchange(self, began: float, ms: float, command: Shown, response: Shown | None,
                          error: BaseException | None) -> None:
         card = self.inner.card_info
-        self._record(lambda w: w.exchange(began - self._start, ms, apdu, response, error=error,
-                                          card=card))
+        self._record(lambda w: w.exchange(began - self._start, ms, command, response,
+                                          error=error, card=card))
 
     def _record(self, write: Callable[[TraceWriter], None]) -> None:
         """Write to the trace file, if any; a failure stops the tracing, never the exchange (the
@@ -153,14 +168,25 @@ class SpyReader(Reader):
             super().close()
 
 
+def _take_secrets(rest: str) -> tuple[str, bool]:
+    """``rest`` without its ``#secrets`` flag (at its end or before ``#file=``), and the flag."""
+    if rest.endswith(_SECRETS):
+        return rest[:-len(_SECRETS)], True
+    head, sep, tail = rest.rpartition(_SECRETS + _FILE)
+    if sep:
+        return head + _FILE + tail, True
+    return rest, False
+
+
 def open_spy(rest: str) -> SpyReader:
-    """The ``spy:`` driver: ``rest`` is ``INNER`` or ``INNER#file=PATH``."""
+    """The ``spy:`` driver: ``rest`` is ``INNER[#secrets][#file=PATH]``."""
     from ekarta.readers import open_reader
 
+    rest, secrets = _take_secrets(rest)
     inner_url, path = parse_spy_url(rest)
     inner = open_reader(inner_url)
     try:
-        return SpyReader(inner, path)
+        return SpyReader(inner, path, secrets=secrets)
     except BaseException:
         inner.close()
         raise

@@ -25,6 +25,12 @@ the exchange took (both are informative only: a replay does not wait)::
     {"t": 0.5000, "card": {"uid": "04 A1 B2 C3 D4 E5 F6", ...}}
 
 * an *exchange*: the command APDU ``c`` and the response ``r``, hex bytes separated by spaces;
+  the data of authentication and key-changing frames is replaced by a marker, as in every trace
+  (:mod:`ekarta.desfire.redact`), unless the spy was told to keep it::
+
+    {"t": 0.0150, "ms": 0.090, "c": "90 AA 00 00 01 <redacted 1 bytes> 00",
+     "r": "<redacted 16 bytes> 91 AF"}
+
 * a *failed exchange*: ``c`` and, instead of ``r``, the name of the exception class the reader
   raised (``error``) and its message;
 * a *card* record: a card came into the field and was selected (``wait_for_card``) after the
@@ -33,6 +39,9 @@ the exchange took (both are informative only: a replay does not wait)::
 :func:`read_trace` treats the file as untrusted input: lines longer than :data:`MAX_LINE`
 characters, more than :data:`MAX_RECORDS` records, malformed JSON, unknown keys' wrong types,
 bad hex or an unknown format version raise :class:`TraceFormatError` naming the line.
+
+:class:`TraceWriter` creates a trace file mode 0600 and appends only to a file that is a trace
+already (its first line a header): never to a card file or a keystore named by mistake.
 """
 
 from __future__ import annotations
@@ -46,7 +55,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
 
+from ekarta.desfire.redact import Hidden, Shown, parse_shown
 from ekarta.errors import ReaderError
+from ekarta.files import open_private_append
 from ekarta.log import hexdump
 from ekarta.readers.base import CardInfo
 
@@ -92,6 +103,10 @@ class Exchange:
     response: bytes | None = None
     error: str | None = None
     message: str = ""
+    command_hidden: Hidden | None = None
+    """Bytes of the command the trace hides: ``command`` holds the others, in order."""
+    response_hidden: Hidden | None = None
+    """The same for the response."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +154,36 @@ def _number(value: float) -> float:
     return round(value, 6)
 
 
+def _shown(frame: bytes | Shown) -> Shown:
+    return frame if isinstance(frame, Shown) else Shown(bytes(frame), None)
+
+
+def _open_for_append(path: str) -> IO[str]:
+    """``path`` to append a session to: created mode 0600, or a trace file already."""
+    try:
+        fd = open_private_append(path)
+    except OSError as exc:
+        raise ReaderError(f"cannot open trace file {path}: {exc.strerror or exc}") from exc
+    try:
+        if os.fstat(fd).st_size and not _starts_as_trace(path):
+            raise ReaderError(f"{path} is not an {FORMAT} file: the trace is not appended to "
+                              f"it (name a new file)")
+        return open(fd, "a", encoding="utf-8")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _starts_as_trace(path: str) -> bool:
+    try:
+        with open(path, encoding="utf-8") as stream:
+            first = stream.readline(MAX_LINE)
+        doc = json.loads(first)
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(doc, dict) and doc.get("format") == FORMAT
+
+
 class TraceWriter:
     """Appends one session to a trace file (or any text stream), a line at a time.
 
@@ -152,11 +197,7 @@ class TraceWriter:
         self.url = url
         if isinstance(target, str | os.PathLike):
             self.path: str | None = os.fspath(target)
-            try:
-                self._stream: IO[str] = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
-            except OSError as exc:
-                raise ReaderError(
-                    f"cannot open trace file {self.path}: {exc.strerror or exc}") from exc
+            self._stream: IO[str] = _open_for_append(self.path)
             self._owns = True
         else:
             self.path = None
@@ -183,15 +224,17 @@ class TraceWriter:
                     "started": self._started, "card": _card_json(card)})
         self._header_written = True
 
-    def exchange(self, t: float, ms: float, command: bytes, response: bytes | None = None, *,
+    def exchange(self, t: float, ms: float, command: bytes | Shown,
+                 response: bytes | Shown | None = None, *,
                  error: BaseException | None = None, card: CardInfo | None = None) -> None:
-        """Record one exchange: its response, or the exception the reader raised."""
-        record: dict[str, Any] = {"t": _number(t), "ms": _number(ms), "c": hexdump(command)}
+        """Record one exchange: its response, or the exception the reader raised.  A
+        :class:`~ekarta.desfire.redact.Shown` frame is written with its hidden bytes left out."""
+        record: dict[str, Any] = {"t": _number(t), "ms": _number(ms), "c": str(_shown(command))}
         if error is not None:
             record["error"] = type(error).__name__
             record["message"] = str(error)[:_MAX_MESSAGE]
         else:
-            record["r"] = hexdump(response or b"")
+            record["r"] = str(_shown(response or b""))
         with self._lock:
             self._header(card)
             self._line(record)
@@ -244,6 +287,16 @@ class _Line:
             raise self.fail(f"{key!r} must be hex bytes as a string")
         try:
             return bytes.fromhex(value)
+        except ValueError:
+            raise self.fail(f"{key!r} is not hex bytes: {value[:40]!r}") from None
+
+    def frame(self, doc: dict[str, Any], key: str) -> tuple[bytes, Hidden | None]:
+        """Hex bytes, possibly with one ``<redacted N bytes>`` marker."""
+        value = doc.get(key)
+        if not isinstance(value, str):
+            raise self.fail(f"{key!r} must be hex bytes as a string")
+        try:
+            return parse_shown(value)
         except ValueError:
             raise self.fail(f"{key!r} is not hex bytes: {value[:40]!r}") from None
 
@@ -343,16 +396,20 @@ def _parse(stream: IO[str], where: str) -> list[Session]:
             raise check.fail(f"more than {MAX_RECORDS} records")
         t = check.number(doc, "t")
         if "c" in doc:
-            command = check.hex(doc, "c")
+            command, command_hidden = check.frame(doc, "c")
             ms = check.number(doc, "ms")
             if "error" in doc:
                 name = check.text(doc, "error", _MAX_NAME)
                 if not name.isidentifier():
                     raise check.fail(f"'error' must be an exception class name, got {name!r}")
                 records.append(Exchange(t, ms, command, error=name,
-                                        message=check.text(doc, "message", _MAX_MESSAGE, "")))
+                                        message=check.text(doc, "message", _MAX_MESSAGE, ""),
+                                        command_hidden=command_hidden))
             elif "r" in doc:
-                records.append(Exchange(t, ms, command, response=check.hex(doc, "r")))
+                response, response_hidden = check.frame(doc, "r")
+                records.append(Exchange(t, ms, command, response=response,
+                                        command_hidden=command_hidden,
+                                        response_hidden=response_hidden))
             else:
                 raise check.fail("an exchange needs 'r' (the response) or 'error'")
         elif "card" in doc:
