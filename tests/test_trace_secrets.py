@@ -139,14 +139,15 @@ def test_a_spy_trace_file_with_secrets_gives_away_every_key(tmp_path, keystore, 
 
 
 def test_spy_appends_only_to_a_trace_file(tmp_path, keystore, capsys):
-    card = tmp_path / "card.json"
+    card, other = tmp_path / "card.json", tmp_path / "other.json"
     _new_card(card)
-    before = card.read_bytes()
-    code = main(["card", "info", "--reader", f"spy:emulator:{card}#file={card}"])
+    _new_card(other)
+    before = other.read_bytes()
+    code = main(["card", "info", "--reader", f"spy:emulator:{card}#file={other}"])
     assert code == 1
     assert "not an ekarta-trace file" in capsys.readouterr().err
-    assert card.read_bytes() == before
-    assert VirtualCard.load(card).uid == bytes.fromhex(UID)
+    assert other.read_bytes() == before
+    assert VirtualCard.load(other).uid == bytes.fromhex(UID)
 
 
 @pytest.mark.parametrize(("url", "inner", "secrets", "trace"), [
