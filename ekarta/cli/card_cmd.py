@@ -5,13 +5,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
+import tempfile
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import Any, TextIO, TypeVar
 
 from ekarta.cli.common import (
+    DEFAULT_READER,
     EXAMPLES_FORMATTER,
     KEY_HELP,
     CLIError,
@@ -58,7 +62,7 @@ from ekarta.transit.cardio.lifecycle import (
 )
 from ekarta.transit.cardio.reading import read_card
 from ekarta.transit.codec.coupon_file import CouponDocument
-from ekarta.transit.codec.layout import KeyRole
+from ekarta.transit.codec.layout import AID, KeyRole
 from ekarta.transit.errors import InvalidField
 from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.lifecycle import RecordChange, check_card_record
@@ -82,8 +86,9 @@ from ekarta.transit.model.values import (
     EventRecord,
     Profile,
     add_years,
+    check_uid,
 )
-from ekarta.transit.security.keystore import KeyProvider
+from ekarta.transit.security.keystore import KeyProvider, key_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +166,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     _register_issue(sub, common)
     _register_show(sub, common)
     _register_lifecycle(sub, common)
+    _register_key(sub, common)
 
 
 # --- card info ------------------------------------------------------------------------------------
@@ -986,3 +992,157 @@ def run_update(args: argparse.Namespace) -> int:
         args, "record change",
         lambda df, keys, at: change_card_record(df, keys, change, at=at, device=args.device),
         "changed the card record of", "already has this record")
+
+
+# --- card key -------------------------------------------------------------------------------------
+
+KEY_ROLES = {"picc": None, **{role.label: role for role in KeyRole}}
+"""``card key --role`` names: the PICC master key, or one of the application's key roles."""
+
+
+def parse_uid(text: str) -> bytes:
+    """A card UID in hex (4, 7 or 10 bytes; spaces and colons allowed)."""
+    digits = "".join(text.replace(":", " ").split())
+    try:
+        uid = bytes.fromhex(digits)
+    except ValueError:
+        raise InvalidField(f"a UID is hex digits, not {text!r}") from None
+    return check_uid(uid)
+
+
+def _register_key(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    key = sub.add_parser(
+        "key", parents=[common],
+        help="derive one issued card's key for a technician",
+        description=wrap(
+            "Derive one issued card's diversified key from the keystore: the PICC master key "
+            "(--role picc) or one key of the transit application (master, load, validation, "
+            "read), for the card whose UID is read from the card in the field (--reader) or "
+            "given with --uid.  The key is written as a key spec ([AID:]KEYNO:TYPE:HEX) to "
+            "--out FILE, created readable by the owner only (an existing FILE is replaced only "
+            "with --force), for `card info --key-file`, `card format --key-file` and `apdu "
+            "--key-file` on that card.  The key is never logged.\n\n"
+            "--print-key prints it on standard output instead.  That is unsafe: the key stays "
+            "in the terminal's scrollback, in a pipe's other end or a shell's capture, and "
+            "with it anyone can rewrite the card.  Delete the key file after use."),
+        epilog=(
+            "examples:\n"
+            "  ekarta card key --keys keys.json --reader emulator:card.json --role picc "
+            "--out picc.key\n"
+            "  ekarta card format --reader emulator:card.json --key-file picc.key\n"
+            "  ekarta card key --keys keys.json --uid 04A1B2C3D4E5F6 --role load --out load.key\n"
+            "  ekarta card info --reader emulator:card.json --key-file load.key\n"
+            "  ekarta card key --keys keys.json --uid 04A1B2C3D4E5F6 --role read --print-key\n\n"
+            "roles: " + ", ".join(KEY_ROLES)),
+        formatter_class=EXAMPLES_FORMATTER)
+    add_keystore_option(key)
+    key.add_argument("--role", required=True, choices=tuple(KEY_ROLES),
+                     help="which key: picc (the PICC master key) or an application key")
+    key.add_argument("--uid", type=argument(parse_uid), metavar="HEX",
+                     help="the card's UID (instead of reading it from the card in the field)")
+    out = key.add_mutually_exclusive_group(required=True)
+    out.add_argument("--out", metavar="FILE", help="write the key spec to FILE (mode 0600)")
+    out.add_argument("--print-key", action="store_true",
+                     help="UNSAFE: print the key spec on standard output")
+    key.add_argument("--force", action="store_true", help="replace an existing --out FILE")
+    key.add_argument("--json", action="store_true", help="print one JSON document instead")
+    add_reader_options(key)
+    key.set_defaults(func=run_key)
+
+
+def _card_uid(args: argparse.Namespace) -> bytes:
+    if args.uid is not None:
+        if args.reader is not None:
+            raise CLIError("give either --uid HEX or --reader URL, not both")
+        return bytes(args.uid)
+    if reader_url(args) == DEFAULT_READER:
+        raise CLIError("card key needs the card's UID: --uid HEX, or --reader URL with the card "
+                       "in the field (the default reader is a fresh emulated card, not yours)")
+    with open_card(args) as reader:
+        df = DESFire(reader)
+        # Selecting the PICC level first ends whatever session an earlier client left open.
+        df.select_application(PICC_AID)
+        return df.get_version().uid
+
+
+def _same_file(path: str, other: str | None) -> bool:
+    try:
+        return other is not None and os.path.samefile(path, other)
+    except OSError:
+        return False
+
+
+def _write_private(path: str, text: str, *, force: bool, reads: Iterable[str | None]) -> None:
+    """Write ``text`` to ``path``, readable by the owner only; never over a file this run reads,
+    over another file only with ``force``, and all or nothing."""
+    if any(_same_file(path, other) for other in reads):
+        raise CLIError(f"{path} is a file this command reads; choose another --out")
+    if os.path.isdir(path):
+        raise CLIError(f"{path} is a directory")
+    if os.path.lexists(path) and not force:
+        raise CLIError(f"{path} exists; use --force to replace it")
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".ekarta-key-", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise CLIError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            os.fchmod(f.fileno(), 0o600)
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        if force:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)  # fails if the name was taken meanwhile: nothing is replaced
+            os.unlink(tmp)
+    except FileExistsError:
+        _remove_quietly(tmp)
+        raise CLIError(f"{path} exists; use --force to replace it") from None
+    except OSError as exc:
+        _remove_quietly(tmp)
+        raise CLIError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def _remove_quietly(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def run_key(args: argparse.Namespace) -> int:
+    if args.force and not args.out:
+        raise CLIError("--force goes with --out FILE")
+    keystore = load_keystore(args)
+    uid = _card_uid(args)
+    role = KEY_ROLES[args.role]
+    if role is None:
+        card_key = keystore.picc_key(uid)
+        aid, key_no, what = PICC_AID, 0, "the PICC master key"
+    else:
+        card_key = keystore.card_key(role, uid)
+        aid, key_no = AID, int(role)
+        what = f"the {role.label} key (key {key_no} of application {aid_text(aid)})"
+    place = f"{key_no}" if aid == PICC_AID else f"{aid_text(aid)}:{key_no}"
+    spec = f"{place}:{card_key.type.value}:{card_key.data.hex().upper()}"
+    described = {"uid": hex_bytes(uid), "role": args.role, "aid": aid_text(aid),
+                 "key_no": key_no, "type": card_key.type.value, "version": card_key.version,
+                 "key_id": key_fingerprint(card_key)}
+    if args.out:
+        emulated = reader_url(args).removeprefix("emulator:") if args.uid is None else None
+        _write_private(args.out, f"# card UID {hex_bytes(uid)}: {what}, version "
+                                 f"{card_key.version}\n# secret: delete this file after use\n"
+                                 f"{spec}\n",
+                       force=args.force, reads=(keystore.path, emulated))
+        log.info("wrote card %s's %s key to %s", hex_bytes(uid), args.role, args.out)
+        if args.json:
+            print_json({**described, "out": args.out})
+        else:
+            print(f"wrote {what} of card {hex_bytes(uid)} to {args.out} "
+                  f"(key id {described['key_id']}); delete it after use")
+        return 0
+    if args.json:
+        print_json({**described, "key_spec": spec})
+    else:
+        print(spec)
+    return 0
