@@ -98,17 +98,22 @@ T = TypeVar("T")
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
         "card",
-        help="show a card's contents, erase it, issue and show transit cards",
+        help="show a card's contents, erase it, issue, show and manage transit cards",
         description=("Look at a DESFire card (info), erase it (format), turn a factory-fresh "
                      "card into a transit card (issue) and show a transit card with its "
-                     "verdict (show)."),
+                     "verdict (show); activate, block, unblock a transit card and change its "
+                     "record (activate, block, unblock, update); derive one card's key for a "
+                     "technician (key)."),
         epilog=(
             "examples:\n"
             "  ekarta card info --reader emulator:card.json\n"
             "  ekarta card format --reader emulator:card.json --key 0:des:0000000000000000\n"
             "  ekarta card issue --reader emulator:card.json --keys keys.json \\\n"
             "      --number 1234567894 --first-name Jana --surname Nováková\n"
-            "  ekarta card show --reader emulator:card.json --keys keys.json --zone 2"
+            "  ekarta card show --reader emulator:card.json --keys keys.json --zone 2\n"
+            "  ekarta card activate --reader emulator:card.json --keys keys.json\n"
+            "  ekarta card key --reader emulator:card.json --keys keys.json --role picc "
+            "--out picc.key"
         ),
         formatter_class=EXAMPLES_FORMATTER,
     )
