@@ -8,6 +8,8 @@ from dataclasses import replace
 from datetime import date, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ekarta.desfire import DESFire
 from ekarta.emulator.reader import EmulatorReader
@@ -20,6 +22,8 @@ from ekarta.transit import (
     InvalidField,
     Profile,
     Reason,
+    decode_card_record,
+    encode_card_record,
 )
 from ekarta.transit.cardio.issuance import IssueRefused, issue_card
 from ekarta.transit.cardio.lifecycle import (
@@ -294,3 +298,53 @@ def test_a_change_refused_on_the_card_writes_nothing(card, keystore):
     image = read_card(tap(card), keystore)
     assert image.record == replace(STUDENT, status=CardStatus.PRODUCED)
     assert image.events == ()
+
+
+# --- properties -----------------------------------------------------------------------------------
+
+DAYS = st.dates(date(2020, 1, 1), date(2040, 12, 31))
+NAMES = st.sampled_from(["Jana", "Novák", " ", "\u200b", "Ó", "Li"])
+PERSONAL = st.builds(
+    CardRecord, card_number=st.just(NUMBER), kind=st.just(CardKind.PERSONAL),
+    status=st.sampled_from(CardStatus), expiry=DAYS,
+    profile=st.sampled_from([p for p in Profile if p is not Profile.ADULT_TRANSFERABLE]),
+    profile_end=st.none() | DAYS, birth_date=st.none() | st.dates(date(1930, 1, 1),
+                                                                   date(2030, 1, 1)),
+    first_name=NAMES, surname=NAMES)
+CHANGES = st.builds(
+    RecordChange, first_name=st.none() | NAMES, surname=st.none() | NAMES,
+    birth_date=st.none() | st.dates(date(1930, 1, 1), date(2030, 1, 1)),
+    profile=st.none() | st.sampled_from([p for p in Profile
+                                         if p is not Profile.ADULT_TRANSFERABLE]),
+    profile_end=st.none() | DAYS, expiry=st.none() | DAYS)
+
+
+def _plans_are_sound(record: CardRecord, change: RecordChange, today: date) -> None:
+    plan = plan_change(record, change, today)
+    if not plan.ok:
+        assert plan.record == record and not plan.changed
+        return
+    if plan.changed:
+        assert plan.record != record and plan.record.status is record.status
+        assert plan.record.card_number == record.card_number
+        assert check_card_record(plan.record, today, before=record) == ()
+        assert decode_card_record(encode_card_record(plan.record)) == plan.record
+        # changing it again with the same change is no change
+        assert not plan_change(plan.record, change, today).changed
+    for status_plan in (plan_activation(record, today), plan_blocking(record),
+                        plan_unblocking(record)):
+        target = status_plan.record
+        assert replace(target, status=record.status) == record  # only the status moves
+
+
+@settings(max_examples=60, deadline=None)
+@given(PERSONAL, CHANGES, DAYS)
+def test_a_change_either_refuses_or_gives_a_sensible_record(record, change, today):
+    _plans_are_sound(record, change, today)
+
+
+@pytest.mark.slow
+@settings(max_examples=3000, deadline=None)
+@given(PERSONAL, CHANGES, DAYS)
+def test_a_change_either_refuses_or_gives_a_sensible_record_at_length(record, change, today):
+    _plans_are_sound(record, change, today)
