@@ -337,14 +337,14 @@ def _plans_are_sound(record: CardRecord, change: RecordChange, today: date) -> N
         assert replace(target, status=record.status) == record  # only the status moves
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(PERSONAL, CHANGES, DAYS)
 def test_a_change_either_refuses_or_gives_a_sensible_record(record, change, today):
     _plans_are_sound(record, change, today)
 
 
 @pytest.mark.slow
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(PERSONAL, CHANGES, DAYS)
 def test_a_change_either_refuses_or_gives_a_sensible_record_at_length(record, change, today):
     _plans_are_sound(record, change, today)
