@@ -15,16 +15,22 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import pytest
 
 from ekarta.cli import main
 from ekarta.emulator import VirtualCard
-from ekarta.transit import CouponSigner, decode_slot
+from ekarta.transit import (
+    CouponSigner,
+    Profile,
+    decode_card_record,
+    decode_slot,
+    encode_card_record,
+)
 from ekarta.transit.codec.coupon_file import CouponDocument
-from ekarta.transit.codec.layout import AID, SLOTS_FILE
+from ekarta.transit.codec.layout import AID, CARD_RECORD_FILE, SLOTS_FILE
 from ekarta.transit.codec.records import SLOT_SIZE, crc16, encode_coupon_body
 from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.security.keystore import create_keystore
@@ -76,6 +82,8 @@ class Card:
 
     def issue(self, *args: object) -> Run:
         defaults: list[object] = ["--expiry", EXPIRY]
+        if "--at" not in args:  # issued on the scenarios' day: the record must make sense then
+            defaults += ["--at", AT]
         if "--anonymous" not in args:
             defaults += ["--first-name", "Jana", "--surname", "Nováková"]
         return self.cli("card", "issue", "--reader", self.reader, "--keys", self.keys,
@@ -94,6 +102,14 @@ class Card:
     def slot_bytes(self, index: int) -> bytes:
         data = VirtualCard.load(self.path).state.applications[AID].files[SLOTS_FILE.file_no].data
         return bytes(data[index * SLOT_SIZE:(index + 1) * SLOT_SIZE])
+
+    def put_record(self, **changes: object) -> None:
+        """Rewrite the card record as another system might have written it (checked by no one)."""
+        card = VirtualCard.load(self.path)
+        data = card.state.applications[AID].files[CARD_RECORD_FILE.file_no].data
+        record = replace(decode_card_record(bytes(data)), **changes)
+        data[:] = encode_card_record(record)
+        card.save(self.path)
 
     def put_slot(self, index: int, raw: bytes) -> None:
         card = VirtualCard.load(self.path)
@@ -286,7 +302,7 @@ def test_a_coupon_within_29_days_past_the_profile_end_is_sold_and_valid(new_card
 
 def test_after_the_profile_ended_coupons_are_sold_at_full_fare(new_card):
     card = new_card("--profile", "student", "--birth-date", "2006-05-01", "--profile-end",
-                    "2026-10-31")
+                    "2026-10-31", "--at", "2026-09-01T10:00")
     run = card.load("--type", "30-day", "--zones", 1)
     assert run.code == 0, run.text
     assert "adult non-transferable" in run.out
@@ -308,7 +324,7 @@ def test_a_coupon_past_the_card_expiry_is_usable_only_until_then(new_card):
 
 
 def test_an_expired_card_takes_no_coupon(new_card):
-    card = new_card("--expiry", "2026-11-01")
+    card = new_card("--expiry", "2026-11-01", "--at", "2026-10-01T10:00")
     refused(card.load("--type", "30-day", "--zones", 1), "card-expired")
 
 
@@ -447,13 +463,15 @@ def test_a_personal_card_takes_no_transferable_coupon(new_card):
 
 
 def test_a_student_without_a_birth_date_is_refused(new_card):
-    card = new_card("--profile", "student", "--profile-end", "2027-08-31")
+    card = new_card("--profile", "student", "--birth-date", "2008-04-01", "--profile-end",
+                    "2027-08-31")
+    card.put_record(birth_date=None)  # issuing refuses such a record; another system did not
     refused(card.load("--type", "30-day", "--zones", 1), "birth-date-required")
 
 
 def test_a_child_profile_for_someone_too_old(new_card):
     card = new_card("--profile", "child", "--birth-date", "2005-01-01", "--profile-end",
-                    "2027-01-01")
+                    "2027-01-01", "--at", "2015-06-01T10:00")  # issued when a child
     refused(card.load("--type", "30-day", "--zones", 1, "--profile", "child"),
             "age-not-eligible")
     # the child profile ended on the 15th birthday: without asking, full fare is sold
@@ -462,7 +480,8 @@ def test_a_child_profile_for_someone_too_old(new_card):
 
 
 def test_a_senior_profile_for_someone_under_70(new_card):
-    card = new_card("--profile", "senior", "--birth-date", "1960-06-01")
+    card = new_card("--birth-date", "1960-06-01")
+    card.put_record(profile=Profile.SENIOR)  # issuing refuses such a record; another system did not
     run = card.load("--type", "30-day", "--zones", 1)
     refused(run, "age-not-eligible")
     assert "(66)" in run.err

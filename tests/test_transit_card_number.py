@@ -64,6 +64,10 @@ def test_strict_parse_wants_bare_digits():
     ("1234567895", "fails its check digit"),
     ("1" * 10_000, "too long: 10000 characters"),
     ("12\x1b[31m34", r"non-digit character '\\x1b' at position 3"),
+    ("-1234567894", "must start and end with a digit, not '-' at position 1"),
+    (" -1234567894", "must start and end with a digit, not '-' at position 2"),
+    ("1234567894-", "must start and end with a digit, not '-' at position 11"),
+    ("-123-456-789-4", "must start and end with a digit"),
 ])
 def test_malformed_numbers_name_the_problem(text, message):
     with pytest.raises(InvalidCardNumber, match=message) as info:

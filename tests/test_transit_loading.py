@@ -27,6 +27,7 @@ from ekarta.transit import (
     encode_slot,
 )
 from ekarta.transit.cardio.issuance import issue_card
+from ekarta.transit.cardio.lifecycle import block_card
 from ekarta.transit.cardio.loading import (
     LoadRefused,
     Purchase,
@@ -170,9 +171,13 @@ def test_an_ended_coupon_is_refused(reader, keystore):
 @pytest.mark.parametrize(("status", "reason"), [(CardStatus.BLOCKED, Reason.CARD_BLOCKED),
                                                 (CardStatus.PRODUCED, Reason.CARD_NOT_ACTIVE)])
 def test_a_card_that_is_not_active_takes_no_coupon(keystore, status, reason):
-    record = CardRecord(NUMBER, CardKind.PERSONAL, status, date(2030, 12, 31),
-                        Profile.ADULT_NON_TRANSFERABLE, first_name="Jan", surname="Novák")
+    blocked = status is CardStatus.BLOCKED  # a card is issued active, and blocked afterwards
+    record = CardRecord(NUMBER, CardKind.PERSONAL, CardStatus.ACTIVE if blocked else status,
+                        date(2030, 12, 31), Profile.ADULT_NON_TRANSFERABLE, first_name="Jan",
+                        surname="Novák")
     with make_reader(keystore, record) as reader:
+        if blocked:
+            block_card(tap(reader), keystore, at=AT)
         with pytest.raises(LoadRefused) as info:
             load(reader, keystore, signed(keystore, coupon()))
         assert info.value.refusal.reason is reason

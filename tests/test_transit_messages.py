@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from ekarta.transit import CouponType, InvalidField, Note, Profile, Reason, Refusal
+from ekarta.transit import CardStatus, CouponType, InvalidField, Note, Profile, Reason, Refusal
 from ekarta.transit.model.messages import (
     COUPON_TYPE_NAMES,
     LANGUAGES,
@@ -19,6 +19,7 @@ from ekarta.transit.model.messages import (
 
 DETAILS = {"date": date(2025, 5, 1), "end": date(2025, 4, 2), "valid_to": date(2025, 7, 29),
            "zone": 77, "count": 4, "age": 14, "serial": 4242, "profile": Profile.STUDENT}
+DETAILS["status"] = CardStatus.ORDERED
 
 
 @pytest.mark.parametrize("code", [*Reason, *Note])

@@ -38,6 +38,7 @@ COMMAND_MODULES = (
     "ekarta.cli.barcode_cmd",
     "ekarta.cli.keys_cmd",
     "ekarta.cli.coupon_cmd",
+    "ekarta.cli.card_number_cmd",
 )
 """The modules that each register one command group, in the order ``--help`` lists them."""
 

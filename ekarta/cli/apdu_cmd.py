@@ -7,7 +7,17 @@ import re
 import sys
 import time
 
-from ekarta.cli.common import EXAMPLES_FORMATTER, add_reader_options, open_card, wrap
+from ekarta.cli.common import (
+    EXAMPLES_FORMATTER,
+    KEY_HELP,
+    CLIError,
+    add_key_options,
+    add_reader_options,
+    load_keys,
+    open_card,
+    wrap,
+)
+from ekarta.desfire.client import DESFire
 from ekarta.errors import status_class
 from ekarta.log import hexdump
 
@@ -49,18 +59,24 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
             "of commands (>>) and responses (<<) with the status word decoded and the time the "
             "card took.  Each APDU is hex; spaces and colons are allowed (quote an APDU "
             "written with spaces).  The exit status is 0 even when the card answers with an "
-            "error status; it is 1 when the reader fails."
+            "error status; it is 1 when the reader fails.\n\n"
+            "With one key (--key or --key-file) the card is first authenticated with it, at "
+            "its application (selected first) or the PICC level: the APDUs then run in that "
+            "session, as they are (ekarta adds no MAC and deciphers nothing)."
         ),
         epilog=(
             "examples:\n"
             "  ekarta apdu 9060000000 90AF000000 90AF000000     GetVersion, all three frames\n"
-            "  ekarta apdu --reader emulator:card.json '90 6A 00 00 00'   GetApplicationIDs"
+            "  ekarta apdu --reader emulator:card.json '90 6A 00 00 00'   GetApplicationIDs\n"
+            "  ekarta apdu --reader emulator:card.json --key-file picc.key 9051000000\n"
+            "                                          GetCardUID, authenticated\n\n" + KEY_HELP
         ),
         formatter_class=EXAMPLES_FORMATTER,
     )
     parser.add_argument("apdus", metavar="HEX", nargs="+", type=parse_apdu,
                         help="an APDU in hex, e.g. 9060000000 or '90 60 00 00 00'")
     add_reader_options(parser)
+    add_key_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -112,7 +128,18 @@ def format_response(response: bytes, seconds: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    keys = load_keys(args)
+    specs = [spec for aid in sorted(keys.applications()) for spec in keys.for_application(aid)]
+    if len(specs) > 1:
+        raise CLIError("apdu authenticates with one key; give one --key (or a key file with "
+                       f"one key), not {len(specs)}")
     with open_card(args) as reader:
+        if specs:
+            spec = specs[0]
+            df = DESFire(reader)
+            df.select_application(spec.aid)
+            df.authenticate(spec.key_no, spec.key, spec.method(args.ev2))
+            print(f"-- authenticated with {spec.label()}", flush=True)
         for apdu in args.apdus:
             print(f">> {hexdump(apdu)}", flush=True)
             start = time.perf_counter()

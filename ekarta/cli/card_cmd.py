@@ -1,19 +1,22 @@
 """``ekarta card``: look at a card (``info``), erase it (``format``), issue it as a transit card
-(``issue``) and show the transit card with its verdict (``show``)."""
+(``issue``) and show the transit card with its verdict (``show``); the card's life cycle
+(``activate``, ``block``, ``unblock``, ``update``) and a technician's card key (``key``)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import Any, TextIO, TypeVar
 
 from ekarta.cli.common import (
+    DEFAULT_READER,
     EXAMPLES_FORMATTER,
     KEY_HELP,
     CLIError,
+    add_force_option,
     add_hotlist_option,
     add_key_options,
     add_keystore_option,
@@ -28,12 +31,14 @@ from ekarta.cli.common import (
     load_keystore,
     now,
     open_card,
+    output_file,
     print_fields,
     print_json,
     print_table,
     printable,
     reader_url,
     wrap,
+    write_output,
 )
 from ekarta.desfire.client import DESFire
 from ekarta.desfire.commands import PICC_AID, FileType
@@ -47,23 +52,43 @@ from ekarta.desfire.explore import (
 from ekarta.desfire.structs import KeySettingsInfo, VersionPart, right_name
 from ekarta.errors import AuthenticationError, ProtocolError
 from ekarta.transit.cardio.issuance import issue_card
+from ekarta.transit.cardio.lifecycle import (
+    CardOperationRefused,
+    RecordResult,
+    activate_card,
+    block_card,
+    change_card_record,
+    unblock_card,
+)
 from ekarta.transit.cardio.reading import read_card
 from ekarta.transit.codec.coupon_file import CouponDocument
+from ekarta.transit.codec.layout import AID, KeyRole
 from ekarta.transit.errors import InvalidField
 from ekarta.transit.model.card_number import CardNumber
-from ekarta.transit.model.messages import LANGUAGES, coupon_type_name, format_date, profile_name
-from ekarta.transit.model.notation import enum_name, parse_date, parse_when, parse_zone
+from ekarta.transit.model.lifecycle import RecordChange, check_card_record
+from ekarta.transit.model.messages import (
+    LANGUAGES,
+    coupon_type_name,
+    format_date,
+    profile_name,
+    status_name,
+)
+from ekarta.transit.model.notation import enum_name, enum_names, parse_date, parse_when, parse_zone
 from ekarta.transit.model.report import SlotReport, TransitReport, transit_report
+from ekarta.transit.model.rules import Refusal as TransitRefusal
 from ekarta.transit.model.rules import Verdict
-from ekarta.transit.model.timecodec import to_local
+from ekarta.transit.model.timecodec import local_date, to_local
 from ekarta.transit.model.values import (
+    DEVICE_MAX,
     CardKind,
     CardRecord,
     CardStatus,
     EventRecord,
     Profile,
     add_years,
+    check_uid,
 )
+from ekarta.transit.security.keystore import KeyProvider, key_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -73,17 +98,22 @@ T = TypeVar("T")
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
         "card",
-        help="show a card's contents, erase it, issue and show transit cards",
+        help="show a card's contents, erase it, issue, show and manage transit cards",
         description=("Look at a DESFire card (info), erase it (format), turn a factory-fresh "
                      "card into a transit card (issue) and show a transit card with its "
-                     "verdict (show)."),
+                     "verdict (show); activate, block, unblock a transit card and change its "
+                     "record (activate, block, unblock, update); derive one card's key for a "
+                     "technician (key)."),
         epilog=(
             "examples:\n"
             "  ekarta card info --reader emulator:card.json\n"
             "  ekarta card format --reader emulator:card.json --key 0:des:0000000000000000\n"
             "  ekarta card issue --reader emulator:card.json --keys keys.json \\\n"
             "      --number 1234567894 --first-name Jana --surname Nováková\n"
-            "  ekarta card show --reader emulator:card.json --keys keys.json --zone 2"
+            "  ekarta card show --reader emulator:card.json --keys keys.json --zone 2\n"
+            "  ekarta card activate --reader emulator:card.json --keys keys.json\n"
+            "  ekarta card key --reader emulator:card.json --keys keys.json --role picc "
+            "--out picc.key"
         ),
         formatter_class=EXAMPLES_FORMATTER,
     )
@@ -140,6 +170,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
     _register_issue(sub, common)
     _register_show(sub, common)
+    _register_lifecycle(sub, common)
+    _register_key(sub, common)
 
 
 # --- card info ------------------------------------------------------------------------------------
@@ -492,6 +524,11 @@ def _register_issue(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
     record.add_argument("--status", choices=tuple(STATUS_NAMES), default="active",
                         help="active (collected at a contact point, the default) or produced "
                              "(sent by post: the holder activates it)")
+    issue.add_argument("--at", type=argument(parse_when), metavar="DATETIME",
+                       help="the time of issuing (ISO, Europe/Prague; default now): the card "
+                            "record must make sense on its day")
+    issue.add_argument("--lang", choices=LANGUAGES, default="en",
+                       help="language of a refusal's message")
     issue.add_argument("--json", action="store_true", help="print one JSON document instead")
     add_reader_options(issue)
     issue.set_defaults(func=run_issue)
@@ -501,7 +538,7 @@ def _issue_record(args: argparse.Namespace) -> CardRecord:
     kind = CardKind.ANONYMOUS if args.anonymous else CardKind.PERSONAL
     profile = args.profile or (Profile.ADULT_TRANSFERABLE if args.anonymous
                                else Profile.ADULT_NON_TRANSFERABLE)
-    expiry = args.expiry or add_years(now().date(), 5)
+    expiry = args.expiry or add_years(local_date(args.at or now()), 5)
     try:
         return CardRecord(card_number=args.number, kind=kind,
                           status=CardStatus[STATUS_NAMES[args.status]], expiry=expiry,
@@ -515,8 +552,12 @@ def _issue_record(args: argparse.Namespace) -> CardRecord:
 def run_issue(args: argparse.Namespace) -> int:
     keystore = load_keystore(args)
     record = _issue_record(args)
+    today = local_date(args.at or now())
+    refusals = check_card_record(record, today)
+    if refusals:  # before a reader is opened: nothing to wait for
+        raise _refused("issuing", refusals, args.lang)
     with open_card(args) as reader:
-        result = issue_card(DESFire(reader), keystore, record)
+        result = issue_card(DESFire(reader), keystore, record, today=today)
     number = result.card_number.formatted
     if args.json:
         print_json({"card_number": str(result.card_number), "uid": hex_bytes(result.uid),
@@ -732,3 +773,336 @@ def run_show(args: argparse.Namespace) -> int:
     verdict = report.dog_verdict if args.dog else report.verdict
     assert verdict is not None  # asking about the dog always judges it
     return 0 if verdict.ok else EXIT_NOT_VALID
+
+
+# --- card activate | block | unblock | update -----------------------------------------------------
+
+
+def _refused(operation: str, refusals: Iterable[TransitRefusal], lang: str) -> CLIError:
+    reasons = "; ".join(f"{enum_name(r.reason)}: {r.message(lang)}" for r in refusals)
+    return CLIError(f"{operation} refused ({reasons})")
+
+
+def _add_operation_options(parser: argparse.ArgumentParser) -> None:
+    add_keystore_option(parser)
+    parser.add_argument("--at", type=argument(parse_when), metavar="DATETIME",
+                        help="the time of the operation (ISO, Europe/Prague; default now), "
+                             "written to the card's log")
+    parser.add_argument("--device", type=argument(parse_device), default=0, metavar="N",
+                        help=f"this terminal's device number, 0..{DEVICE_MAX} (written to the "
+                             "card's log; default 0)")
+    parser.add_argument("--lang", choices=LANGUAGES, default="en",
+                        help="language of a refusal's message")
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead")
+    add_reader_options(parser)
+
+
+def parse_device(text: str) -> int:
+    """A device number, 0..65535."""
+    value = text.strip()
+    if not value.isdigit() or not 0 <= int(value) <= DEVICE_MAX:
+        raise InvalidField(f"device number must be 0..{DEVICE_MAX}, not {text!r}")
+    return int(value)
+
+
+_OPERATIONS_EPILOG = ("examples:\n"
+                      "  ekarta card {name} --reader emulator:card.json --keys keys.json\n"
+                      "  ekarta card {name} --keys keys.json --device 12 --json")
+
+
+def _register_lifecycle(sub: argparse._SubParsersAction,
+                        common: argparse.ArgumentParser) -> None:
+    activate = sub.add_parser(
+        "activate", parents=[common],
+        help="activate a card issued as produced",
+        description=wrap(
+            "Make a card issued as produced (sent by post) active, so that coupons can be "
+            "loaded onto it.  The card record and an 'activation' record in the card's event "
+            "log are written in one transaction, with the load key.  An active card is left as "
+            "it is ('already active', exit 0); a blocked, ordered or expired card is refused "
+            "with the reason (exit 1)."),
+        epilog=_OPERATIONS_EPILOG.format(name="activate"),
+        formatter_class=EXAMPLES_FORMATTER)
+    _add_operation_options(activate)
+    activate.set_defaults(func=run_activate)
+
+    block = sub.add_parser(
+        "block", parents=[common],
+        help="block a card (loss, theft, the holder's request)",
+        description=wrap(
+            "Write the blocked status into the card record, with a 'blocking' record in the "
+            "card's event log, in one transaction: every terminal then refuses the card, "
+            "hotlist or not.  A blocked card is left as it is ('already blocked', exit 0).\n\n"
+            "By default the card is read with the read key and written with the validation key, "
+            "the keys a validator holds (it blocks the cards it finds on the hotlist); "
+            "--role load blocks with the ticket office's load key alone."),
+        epilog=_OPERATIONS_EPILOG.format(name="block") + "\n"
+        "  ekarta card block --keys keys.json --role load",
+        formatter_class=EXAMPLES_FORMATTER)
+    block.add_argument("--role", choices=("validation", "load"), default="validation",
+                       help="the key that writes the blocked status (default validation)")
+    _add_operation_options(block)
+    block.set_defaults(func=run_block)
+
+    unblock = sub.add_parser(
+        "unblock", parents=[common],
+        help="make a blocked card active again",
+        description=wrap(
+            "Make a blocked card active again, with an 'unblocking' record in the card's event "
+            "log, in one transaction, with the load key.  A card that is not blocked is refused "
+            "(exit 1).  Remember to take the card number off the hotlist too.\n\n"
+            "Unblocking is done at the specialised workplace for a handling fee (the operator's "
+            "price list); the fee is the back office's matter: this command neither charges nor "
+            "records it."),
+        epilog=_OPERATIONS_EPILOG.format(name="unblock"),
+        formatter_class=EXAMPLES_FORMATTER)
+    _add_operation_options(unblock)
+    unblock.set_defaults(func=run_unblock)
+
+    update = sub.add_parser(
+        "update", parents=[common],
+        help="change the card record: names, profile, profile end, expiry",
+        description=wrap(
+            "Change the card record: correct the holder's name or birth date, renew or change "
+            "the profile (with its end date), end a discounted profile (the card falls back to "
+            "adult non-transferable), move the expiry.  What is set must make sense on the day "
+            "of --at (no past profile end or expiry, an age that fits the profile...); the "
+            "rest of the record is kept as it is.  The record and a 'record-change' record in "
+            "the card's event log are written in one transaction, with the load key.  A blocked "
+            "card is refused; a change the card already has changes nothing (exit 0).  The card "
+            "number, the kind and the status are not changed here."),
+        epilog=(
+            "examples:\n"
+            "  ekarta card update --reader emulator:card.json --keys keys.json --surname Novák\n"
+            "  ekarta card update --keys keys.json --profile student --profile-end 2028-08-31\n"
+            "  ekarta card update --keys keys.json --end-profile\n"
+            "  ekarta card update --keys keys.json --expiry 2032-12-31 --json\n\n"
+            "profiles: " + ", ".join(enum_names(Profile))),
+        formatter_class=EXAMPLES_FORMATTER)
+    change = update.add_argument_group("the change (at least one)")
+    change.add_argument("--first-name", metavar="NAME")
+    change.add_argument("--surname", metavar="NAME")
+    change.add_argument("--birth-date", type=argument(parse_date), metavar="DATE")
+    change.add_argument("--profile", type=enum_argument(Profile, "profile"), metavar="PROFILE",
+                        help="the new profile (a full-fare one drops the profile end)")
+    change.add_argument("--profile-end", type=argument(parse_date), metavar="DATE",
+                        help="last day of the discounted profile (renews it)")
+    change.add_argument("--end-profile", action="store_true",
+                        help="end the discounted profile now: adult non-transferable")
+    change.add_argument("--expiry", type=argument(parse_date), metavar="DATE",
+                        help="the card's new last day")
+    _add_operation_options(update)
+    update.set_defaults(func=run_update)
+
+
+def _record_json(record: CardRecord) -> dict[str, Any]:
+    return {
+        "card_number": str(record.card_number),
+        "kind": enum_name(record.kind),
+        "status": enum_name(record.status),
+        "profile": enum_name(record.profile),
+        "profile_end": None if record.profile_end is None else record.profile_end.isoformat(),
+        "expiry": record.expiry.isoformat(),
+        "holder": ({"first_name": record.first_name, "surname": record.surname}
+                   if record.personal else None),
+        "birth_date_recorded": record.birth_date is not None,
+    }
+
+
+def _changes(before: CardRecord, after: CardRecord, lang: str) -> list[tuple[str, str]]:
+    """What differs between two records, as (field, 'old -> new') for people; a birth date is
+    personal data and shows only as changed."""
+
+    def day(value: date | None) -> str:
+        return "none" if value is None else format_date(value, lang)
+
+    rows = []
+    if before.status is not after.status:
+        rows.append(("status", f"{status_name(before.status, lang)} → "
+                               f"{status_name(after.status, lang)}"))
+    for label, name in (("first name", "first_name"), ("surname", "surname")):
+        if getattr(before, name) != getattr(after, name):
+            rows.append((label, f"{getattr(before, name)} → {getattr(after, name)}"))
+    if before.birth_date != after.birth_date:
+        rows.append(("birth date", "changed"))
+    if before.profile is not after.profile:
+        rows.append(("profile", f"{profile_name(before.profile, lang)} → "
+                                f"{profile_name(after.profile, lang)}"))
+    if before.profile_end != after.profile_end:
+        rows.append(("profile end", f"{day(before.profile_end)} → {day(after.profile_end)}"))
+    if before.expiry != after.expiry:
+        rows.append(("expiry", f"{day(before.expiry)} → {day(after.expiry)}"))
+    return rows
+
+
+def _run_operation(args: argparse.Namespace, operation: str,
+                   run: Callable[[DESFire, KeyProvider, datetime], RecordResult],
+                   done: str, unchanged: str) -> int:
+    keystore = load_keystore(args)
+    at = args.at or now()
+    with open_card(args) as reader:
+        try:
+            result = run(DESFire(reader), keystore, at)
+        except CardOperationRefused as exc:
+            raise _refused(operation, exc.refusals, args.lang) from None
+    number = result.card_number.formatted
+    if args.json:
+        event = result.event
+        print_json({"card_number": str(result.card_number), "uid": hex_bytes(result.uid),
+                    "changed": result.changed, "before": _record_json(result.before),
+                    "record": _record_json(result.record),
+                    "event": None if event is None else _event_json(event)})
+    elif result.changed:
+        print(f"{done} card {number} (UID {hex_bytes(result.uid)})")
+        print_fields(_changes(result.before, result.record, args.lang))
+    else:
+        print(f"card {number} (UID {hex_bytes(result.uid)}) {unchanged}: nothing changed")
+    return 0
+
+
+def run_activate(args: argparse.Namespace) -> int:
+    return _run_operation(
+        args, "activation",
+        lambda df, keys, at: activate_card(df, keys, at=at, device=args.device),
+        "activated", "is already active")
+
+
+def run_block(args: argparse.Namespace) -> int:
+    role = KeyRole.LOAD if args.role == "load" else KeyRole.VALIDATION
+    return _run_operation(
+        args, "blocking",
+        lambda df, keys, at: block_card(df, keys, at=at, device=args.device, role=role),
+        "blocked", "is already blocked")
+
+
+def run_unblock(args: argparse.Namespace) -> int:
+    return _run_operation(
+        args, "unblocking",
+        lambda df, keys, at: unblock_card(df, keys, at=at, device=args.device),
+        "unblocked", "is not changed")
+
+
+def run_update(args: argparse.Namespace) -> int:
+    try:
+        change = RecordChange(first_name=args.first_name, surname=args.surname,
+                              birth_date=args.birth_date, profile=args.profile,
+                              profile_end=args.profile_end, expiry=args.expiry,
+                              end_profile=args.end_profile)
+    except InvalidField as exc:
+        raise CLIError(str(exc)) from None
+    if change.empty:
+        raise CLIError("nothing to change: give --first-name, --surname, --birth-date, "
+                       "--profile, --profile-end, --end-profile or --expiry")
+    return _run_operation(
+        args, "record change",
+        lambda df, keys, at: change_card_record(df, keys, change, at=at, device=args.device),
+        "changed the card record of", "already has this record")
+
+
+# --- card key -------------------------------------------------------------------------------------
+
+KEY_ROLES = {"picc": None, **{role.label: role for role in KeyRole}}
+"""``card key --role`` names: the PICC master key, or one of the application's key roles."""
+
+
+def parse_uid(text: str) -> bytes:
+    """A card UID in hex (4, 7 or 10 bytes; spaces and colons allowed)."""
+    digits = "".join(text.replace(":", " ").split())
+    try:
+        uid = bytes.fromhex(digits)
+    except ValueError:
+        raise InvalidField(f"a UID is hex digits, not {text!r}") from None
+    return check_uid(uid)
+
+
+def _register_key(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    key = sub.add_parser(
+        "key", parents=[common],
+        help="derive one issued card's key for a technician",
+        description=wrap(
+            "Derive one issued card's diversified key from the keystore: the PICC master key "
+            "(--role picc) or one key of the transit application (master, load, validation, "
+            "read), for the card whose UID is read from the card in the field (--reader) or "
+            "given with --uid.  The key is written as a key spec ([AID:]KEYNO:TYPE:HEX) to "
+            "--out FILE, created readable by the owner only (an existing FILE is replaced only "
+            "with --force), for `card info --key-file`, `card format --key-file` and `apdu "
+            "--key-file` on that card.  The key is never logged.\n\n"
+            "--print-key prints it on standard output instead.  That is unsafe: the key stays "
+            "in the terminal's scrollback, in a pipe's other end or a shell's capture, and "
+            "with it anyone can rewrite the card.  Delete the key file after use."),
+        epilog=(
+            "examples:\n"
+            "  ekarta card key --keys keys.json --reader emulator:card.json --role picc "
+            "--out picc.key\n"
+            "  ekarta card format --reader emulator:card.json --key-file picc.key\n"
+            "  ekarta card key --keys keys.json --uid 04A1B2C3D4E5F6 --role load --out load.key\n"
+            "  ekarta card info --reader emulator:card.json --key-file load.key\n"
+            "  ekarta card key --keys keys.json --uid 04A1B2C3D4E5F6 --role read --print-key\n\n"
+            "roles: " + ", ".join(KEY_ROLES)),
+        formatter_class=EXAMPLES_FORMATTER)
+    add_keystore_option(key)
+    key.add_argument("--role", required=True, choices=tuple(KEY_ROLES),
+                     help="which key: picc (the PICC master key) or an application key")
+    key.add_argument("--uid", type=argument(parse_uid), metavar="HEX",
+                     help="the card's UID (instead of reading it from the card in the field)")
+    out = key.add_mutually_exclusive_group(required=True)
+    out.add_argument("--out", metavar="FILE", type=output_file,
+                     help="write the key spec to FILE (mode 0600)")
+    out.add_argument("--print-key", action="store_true",
+                     help="UNSAFE: print the key spec on standard output")
+    add_force_option(key, "the --out FILE")
+    key.add_argument("--json", action="store_true", help="print one JSON document instead")
+    add_reader_options(key)
+    key.set_defaults(func=run_key)
+
+
+def _card_uid(args: argparse.Namespace) -> bytes:
+    if args.uid is not None:
+        if args.reader is not None:
+            raise CLIError("give either --uid HEX or --reader URL, not both")
+        return bytes(args.uid)
+    if reader_url(args) == DEFAULT_READER:
+        raise CLIError("card key needs the card's UID: --uid HEX, or --reader URL with the card "
+                       "in the field (the default reader is a fresh emulated card, not yours)")
+    with open_card(args) as reader:
+        df = DESFire(reader)
+        # Selecting the PICC level first ends whatever session an earlier client left open.
+        df.select_application(PICC_AID)
+        return df.get_version().uid
+
+
+def run_key(args: argparse.Namespace) -> int:
+    if args.force and not args.out:
+        raise CLIError("--force goes with --out FILE")
+    keystore = load_keystore(args)
+    uid = _card_uid(args)
+    role = KEY_ROLES[args.role]
+    if role is None:
+        card_key = keystore.picc_key(uid)
+        aid, key_no, what = PICC_AID, 0, "the PICC master key"
+    else:
+        card_key = keystore.card_key(role, uid)
+        aid, key_no = AID, int(role)
+        what = f"the {role.label} key (key {key_no} of application {aid_text(aid)})"
+    place = f"{key_no}" if aid == PICC_AID else f"{aid_text(aid)}:{key_no}"
+    spec = f"{place}:{card_key.type.value}:{card_key.data.hex().upper()}"
+    described = {"uid": hex_bytes(uid), "role": args.role, "aid": aid_text(aid),
+                 "key_no": key_no, "type": card_key.type.value, "version": card_key.version,
+                 "key_id": key_fingerprint(card_key)}
+    if args.out:
+        text = (f"# card UID {hex_bytes(uid)}: {what}, version {card_key.version}\n"
+                "# secret: delete this file after use\n"
+                f"{spec}\n")
+        write_output(args.out, text.encode("ascii"), force=args.force, mode=0o600)
+        log.info("wrote card %s's %s key to %s", hex_bytes(uid), args.role, args.out)
+        if args.json:
+            print_json({**described, "out": args.out})
+        else:
+            print(f"wrote {what} of card {hex_bytes(uid)} to {args.out} "
+                  f"(key id {described['key_id']}); delete it after use")
+        return 0
+    if args.json:
+        print_json({**described, "key_spec": spec})
+    else:
+        print(spec)
+    return 0

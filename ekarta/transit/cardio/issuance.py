@@ -21,17 +21,24 @@ is done and completes the rest:
 
 Running it on a card that is issued already changes nothing: with the same card record it
 reports ``already_issued``, with another it raises :class:`AlreadyIssued`.
+
+Before the card is touched the record is checked against the day of issuing
+(:func:`~ekarta.transit.model.lifecycle.check_card_record`): a record that makes no sense (a
+blank name, a birth date in the future, a student without a birth date, an expiry already
+past...) raises :class:`IssueRefused` naming every rule it breaks.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import date
 
 from ekarta.desfire.client import DESFire
 from ekarta.desfire.commands import AppCrypto
 from ekarta.desfire.crypto import Key, KeyType
 from ekarta.errors import AuthenticationRejected, NoSuchKey
+from ekarta.transit.cardio.lifecycle import CardOperationRefused
 from ekarta.transit.codec.layout import (
     AID,
     APP_KEY_SETTINGS,
@@ -48,10 +55,11 @@ from ekarta.transit.codec.layout import (
 from ekarta.transit.codec.records import decode_card_record, encode_card_record
 from ekarta.transit.errors import CouponError, RecordError
 from ekarta.transit.model.card_number import CardNumber
-from ekarta.transit.model.values import CardRecord
+from ekarta.transit.model.lifecycle import check_card_record
+from ekarta.transit.model.values import CardRecord, Reason
 from ekarta.transit.security.keystore import KeyProvider
 
-__all__ = ["AlreadyIssued", "IssueError", "IssueResult", "issue_card"]
+__all__ = ["AlreadyIssued", "IssueError", "IssueRefused", "IssueResult", "issue_card"]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +78,10 @@ class AlreadyIssued(IssueError):
         super().__init__(f"the card is already issued as card {card_number}{detail}")
 
 
+class IssueRefused(IssueError, CardOperationRefused):
+    """The card record makes no sense on the day of issuing; ``refusals`` names every rule."""
+
+
 @dataclass(frozen=True)
 class IssueResult:
     """What :func:`issue_card` did: ``steps`` names each step this run performed (a resumed
@@ -81,16 +93,31 @@ class IssueResult:
     already_issued: bool = False
 
 
+# What check_card_record refuses whatever the day (the undated checks of issue_card).
+_UNDATED = frozenset({Reason.STATUS_NOT_ISSUABLE, Reason.NAME_BLANK,
+                      Reason.BIRTH_DATE_REQUIRED, Reason.PROFILE_END_WITHOUT_DISCOUNT})
+
 _FACTORY_AES = Key.default(KeyType.AES)
 _FACTORY_DES = Key.default(KeyType.DES)
 
 
 def issue_card(desfire: DESFire, keys: KeyProvider, record: CardRecord, *,
-               uid: bytes | None = None) -> IssueResult:
-    """Issue (or finish issuing) the card in the field as the transit card ``record``."""
+               uid: bytes | None = None, today: date | None = None) -> IssueResult:
+    """Issue (or finish issuing) the card in the field as the transit card ``record``.
+
+    ``today`` is the day of issuing (a Prague date), against which the record is checked; a
+    caller without a clock (None) gets only the checks that need no date: the status, the names,
+    a children's or students' profile without a birth date.
+    """
     if not isinstance(record, CardRecord):
         raise IssueError(f"expected a CardRecord, not {type(record).__name__}")
     encoded = encode_card_record(record)  # fails before the card is touched
+    refusals = check_card_record(record, date.max if today is None else today)
+    if today is None:
+        refusals = tuple(r for r in refusals if r.reason in _UNDATED)
+    if refusals:
+        log.info("issue refused: %s", ", ".join(r.reason.name for r in refusals))
+        raise IssueRefused("issuing", refusals)
     steps: list[str] = []
     uid = _picc(desfire, keys, uid, steps)
     _application(desfire, keys, uid, steps)

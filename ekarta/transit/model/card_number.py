@@ -79,7 +79,8 @@ class CardNumber:
         """Read a card number from ``text``.
 
         By default surrounding whitespace and spaces or dashes between the digits are allowed
-        (``123 456 789 0``, ``123-456-789-0``).  With ``strict=True`` the text must be exactly
+        (``123 456 789 0``, ``123-456-789-0``); a leading dash is a sign, and a card number has
+        none (``-1234567894`` is refused).  With ``strict=True`` the text must be exactly
         the 10 digits, as a barcode or a scanner delivers them.  Raises
         :class:`InvalidCardNumber` naming what is wrong; positions count from 1 in ``text``.
         """
@@ -96,6 +97,15 @@ class CardNumber:
             raise InvalidCardNumber(
                 f"card number is too long: {len(stripped)} characters, {shown(text)}"
             )
+        # A separator may stand only between digits: "-1234567894" is a negative number, not
+        # a card number with its sign to be dropped.
+        for position in (0, len(stripped) - 1):
+            if stripped[position] in _SEPARATORS:
+                raise InvalidCardNumber(
+                    f"card number must start and end with a digit, not "
+                    f"{shown(stripped[position])} at position {offset + position + 1}: "
+                    f"{shown(text)}"
+                )
         digits = []
         for position, char in enumerate(stripped, offset + 1):
             if char in _ASCII_DIGITS:

@@ -13,15 +13,17 @@ from datetime import date
 from typing import Any
 
 from ekarta.transit.errors import InvalidField
-from ekarta.transit.model.values import CouponType, Note, Profile, Reason
+from ekarta.transit.model.values import CardStatus, CouponType, Note, Profile, Reason
 
 __all__ = [
     "COUPON_TYPE_NAMES",
     "LANGUAGES",
     "PROFILE_NAMES",
+    "STATUS_NAMES",
     "coupon_type_name",
     "format_date",
     "profile_name",
+    "status_name",
     "text",
 ]
 
@@ -49,6 +51,13 @@ COUPON_TYPE_NAMES: dict[CouponType, tuple[str, str]] = {
     CouponType.TRANSFERABLE_30: ("transferable 30-day coupon", "přenosný 30denní kupon"),
     CouponType.TRANSFERABLE_90: ("transferable 90-day coupon", "přenosný 90denní kupon"),
     CouponType.TRANSFERABLE_YEARLY: ("transferable yearly coupon", "přenosný roční kupon"),
+}
+
+STATUS_NAMES: dict[CardStatus, tuple[str, str]] = {
+    CardStatus.ORDERED: ("ordered", "objednáno"),
+    CardStatus.PRODUCED: ("produced", "vyrobeno"),
+    CardStatus.ACTIVE: ("active", "aktivní"),
+    CardStatus.BLOCKED: ("blocked", "zablokováno"),
 }
 
 # Two tables: Reason and Note are IntEnums, so Note.NETWORK == Reason.NO_COUPON == 1 and one
@@ -119,6 +128,31 @@ _REASON_TEXTS: dict[Reason, tuple[str, str]] = {
     Reason.NO_FREE_SLOT: (
         "The card has no free place for another coupon.",
         "Na e-kartě není volné místo pro další kupon."),
+    Reason.NAME_BLANK: (
+        "A personal card needs the holder's first name and surname, and one of them is blank.",
+        "Osobní e-karta vyžaduje jméno a příjmení držitele a jedno z nich je prázdné."),
+    Reason.BIRTH_DATE_IN_FUTURE: (
+        "The birth date {date} is in the future.",
+        "Datum narození {date} je v budoucnosti."),
+    Reason.PROFILE_END_PASSED: (
+        "The profile end {date} has already passed; choose a later date.",
+        "Konec platnosti profilu {date} již uplynul; zvolte pozdější datum."),
+    Reason.EXPIRY_PASSED: (
+        "The card's expiry {date} has already passed; choose a later date.",
+        "Konec platnosti e-karty {date} již uplynul; zvolte pozdější datum."),
+    Reason.PROFILE_END_WITHOUT_DISCOUNT: (
+        "The profile \u201c{profile}\u201d does not end: it takes no profile end date.",
+        "Profil \u201e{profile}\u201c nekončí: datum konce platnosti profilu se u něj "
+        "nezadává."),
+    Reason.CARD_NOT_PRODUCED: (
+        "Only a card with the status produced can be activated; this one is {status}.",
+        "Aktivovat lze pouze e-kartu se stavem vyrobeno; tato je ve stavu {status}."),
+    Reason.CARD_NOT_BLOCKED: (
+        "The card is not blocked.",
+        "E-karta není zablokována."),
+    Reason.STATUS_NOT_ISSUABLE: (
+        "A card is issued as produced or active, not {status}.",
+        "E-karta se vydává ve stavu vyrobeno nebo aktivní, ne {status}."),
 }
 
 _NOTE_TEXTS: dict[Note, tuple[str, str]] = {
@@ -162,9 +196,16 @@ def coupon_type_name(coupon_type: CouponType, lang: str = "en") -> str:
     return COUPON_TYPE_NAMES[coupon_type][_lang_index(lang)]
 
 
+def status_name(status: CardStatus, lang: str = "en") -> str:
+    """The card status's name in ``lang``: ``produced``, ``vyrobeno``."""
+    return STATUS_NAMES[status][_lang_index(lang)]
+
+
 def _render(value: Any, lang: str) -> Any:
     if isinstance(value, date):
         return format_date(value, lang)
+    if isinstance(value, CardStatus):
+        return status_name(value, lang)
     if isinstance(value, Profile):
         return profile_name(value, lang)
     if isinstance(value, CouponType):

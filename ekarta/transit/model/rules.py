@@ -74,6 +74,7 @@ __all__ = [
     "Refusal",
     "SignatureCheck",
     "Verdict",
+    "age_refusal",
     "check_purchase",
     "effective_profile",
     "judge",
@@ -524,18 +525,24 @@ def check_purchase(
 def _check_age(card: CardRecord, profile: Profile, start: date,
                refusals: list[Refusal]) -> bool:
     """Add the birth-date or age refusal for ``profile`` if due; True if one was added."""
+    refusal = age_refusal(card, profile, start)
+    if refusal is not None:
+        refusals.append(refusal)
+    return refusal is not None
+
+
+def age_refusal(card: CardRecord, profile: Profile, on: date) -> Refusal | None:
+    """Why the holder of ``card`` may not have ``profile`` on the day ``on`` (no birth date where
+    the profile needs one, an age outside the profile's range), or None."""
     if profile.needs_birth_date and card.birth_date is None:
-        refusals.append(Refusal.of(Reason.BIRTH_DATE_REQUIRED, profile=profile))
-        return True
+        return Refusal.of(Reason.BIRTH_DATE_REQUIRED, profile=profile)
     low, high = profile.age_range
     if card.birth_date is None or (low is None and high is None):
-        return False
-    age = age_on(card.birth_date, start)
+        return None
+    age = age_on(card.birth_date, on)
     if (low is not None and age < low) or (high is not None and age >= high):
-        refusals.append(Refusal.of(Reason.AGE_NOT_ELIGIBLE, date=start, age=age,
-                                   profile=profile))
-        return True
-    return False
+        return Refusal.of(Reason.AGE_NOT_ELIGIBLE, date=on, age=age, profile=profile)
+    return None
 
 
 # --- loading -------------------------------------------------------------------------------------

@@ -249,6 +249,22 @@ class Reason(IntEnum):
     PROFILE_NOT_ALLOWED = 41
     NO_FREE_SLOT = 42
 
+    NAME_BLANK = 44
+    """A personal card's first name or surname holds no visible character."""
+    BIRTH_DATE_IN_FUTURE = 45
+    PROFILE_END_PASSED = 46
+    """A profile end set on issuing or in a record change is already past."""
+    EXPIRY_PASSED = 47
+    """A card expiry set on issuing or in a record change is already past."""
+    PROFILE_END_WITHOUT_DISCOUNT = 48
+    """A profile end on a full-fare profile, which never ends."""
+    CARD_NOT_PRODUCED = 49
+    """Only a card with the status produced can be activated (an ordered one is not made yet)."""
+    CARD_NOT_BLOCKED = 50
+    """Unblocking a card that is not blocked."""
+    STATUS_NOT_ISSUABLE = 51
+    """A card is issued as produced or active, never ordered or blocked."""
+
 
 class Note(IntEnum):
     """Something a buyer must be told about an accepted purchase."""
