@@ -45,6 +45,10 @@ CARD_OPERATIONS: list[Operation] = [
                             "--surname", "Nováková", "--expiry", "2030-12-31"]),
     ("coupon load", lambda: ["coupon", "load", "--type", "30-day", "--zones", "1,2",
                              "--serial", "1001", "--price", "550", "--at", AT]),
+    ("card activate", lambda: ["card", "activate", "--at", AT]),
+    ("card update", lambda: ["card", "update", "--surname", "Novotná", "--at", AT]),
+    ("card block", lambda: ["card", "block", "--at", AT]),
+    ("card unblock", lambda: ["card", "unblock", "--at", AT]),
 ]
 
 
