@@ -68,8 +68,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         description=wrap(
             "Write a coupon into a free slot of the card (an empty slot, else the slot of the "
             "coupon that ended longest ago), together with a 'load' record in the card's event "
-            "log, in one transaction: the card takes both or neither.  Loading a serial the "
-            "card already holds changes nothing.\n\n"
+            "log, in one transaction: the card takes both or neither.  Loading a coupon the "
+            "card already holds changes nothing (a sale retried with its --serial finds it); a "
+            "different coupon under a serial the card holds is refused "
+            "(serial-held-by-other-coupon): 'ekarta coupon replace' replaces one.\n\n"
             "With --coupon FILE the coupon comes from a JSON file (the back office's sale); a "
             "file without a signature is signed with the keystore's signing key.  Otherwise "
             "the tool acts as the back office: it checks the purchase rules against the card "

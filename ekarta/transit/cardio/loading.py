@@ -4,7 +4,8 @@ One tap, one session with the load key: read the card, decide with
 :func:`~ekarta.transit.model.rules.plan_load`, then write the coupon's slot and a log record (kind
 LOAD) and commit — both files change together at CommitTransaction or not at all.  A card pulled
 away before the commit keeps its old contents; one pulled away after it holds the coupon once,
-and loading it again finds its serial and changes nothing.
+and loading it again finds its serial and changes nothing.  A *different* coupon under a serial
+the card holds is refused: :mod:`ekarta.transit.cardio.coupons` replaces one explicitly.
 
 The coupon may also be made from what the card holds (``coupon`` a callable taking the
 :class:`~ekarta.transit.model.image.CardImage`): a ticket office checks the purchase rules
@@ -35,7 +36,7 @@ from ekarta.transit.model.rules import (
     plan_load,
 )
 from ekarta.transit.model.timecodec import local_date, require_aware
-from ekarta.transit.model.values import Coupon, EventKind, EventRecord, SignedCoupon
+from ekarta.transit.model.values import Coupon, EventKind, EventRecord, Reason, SignedCoupon
 from ekarta.transit.security.keystore import KeyProvider
 from ekarta.transit.security.signing import CouponVerifier
 
@@ -115,6 +116,12 @@ class Purchase:
     Called with the card's image it returns the signed coupon, or raises
     :class:`PurchaseRefused`; :attr:`decision` then holds the rules' decision (its notes are
     what the buyer must be told).
+
+    A sale is retried with its serial (a tear, a lost answer): when the card already holds a
+    genuine coupon under ``serial``, the rules are applied to the card without it (as the sale
+    first found it, so a fourth coupon does not count against itself).  If the sale makes that
+    very coupon, the card's own is returned and the load finds it "already loaded"; otherwise
+    :class:`LoadRefused` (SERIAL_HELD_BY_OTHER_COUPON): the card keeps what it holds.
     """
 
     def __init__(self, keys: KeyProvider, request: PurchaseRequest, *, today: date, serial: int,
@@ -130,13 +137,21 @@ class Purchase:
         self.decision: PurchaseDecision | None = None
 
     def __call__(self, image: CardImage) -> SignedCoupon:
-        existing = genuine_coupons(image, self.keys.verifier())
-        decision = check_purchase(image.record, existing, self.request, today=self.today,
+        genuine = genuine_coupons(image, self.keys.verifier())
+        held = next((c for c in genuine if c.serial == self.serial), None)
+        others = tuple(c for c in genuine if c.serial != self.serial)
+        decision = check_purchase(image.record, others, self.request, today=self.today,
                                   hotlist=self.hotlist)
         self.decision = decision
-        if not decision.ok:
+        coupon = (decision.coupon(serial=self.serial, device=self.device, price=self.price)
+                  if decision.ok else None)
+        if held is not None:
+            if held.coupon == coupon:
+                return held
+            raise LoadRefused(self.serial, Refusal.of(Reason.SERIAL_HELD_BY_OTHER_COUPON,
+                                                      serial=self.serial))
+        if coupon is None:
             raise PurchaseRefused(decision)
-        coupon = decision.coupon(serial=self.serial, device=self.device, price=self.price)
         return self.keys.signer().sign(coupon, uid=image.uid,
                                        card_number=image.record.card_number)
 
@@ -146,8 +161,8 @@ def load_coupon(desfire: DESFire, keys: KeyProvider, coupon: CouponSource, *, at
     """Load ``coupon`` onto the card in the field at the instant ``at`` (aware).
 
     Raises :class:`LoadRefused` naming the rule when the card refuses it (blocked, expired,
-    signature not for this card, coupon ended, no free slot); any refusal of a callable
-    ``coupon`` (:class:`PurchaseRefused`) goes through as it is.
+    signature not for this card, coupon ended, no free slot, another coupon under its serial);
+    any refusal of a callable ``coupon`` (:class:`PurchaseRefused`) goes through as it is.
     """
     at = require_aware(at, "load time")
     today = local_date(at)

@@ -80,6 +80,7 @@ __all__ = [
     "judge_card",
     "plan_load",
     "profile_end",
+    "same_coupon",
     "suggest_start",
     "valid_or_future",
 ]
@@ -558,9 +559,28 @@ class LoadPlan:
         return self.refusal is None
 
 
+def same_coupon(image: CardImage, slot: int, signed: SignedCoupon,
+                verifier: SignatureCheck) -> bool:
+    """Whether slot ``slot`` of ``image`` holds the coupon ``signed``: the same bytes, or (an
+    ECDSA signature differs each time it is made) the same coupon with both signatures the
+    operator's for this card."""
+    held = image.slots[slot]
+    if not isinstance(held, SignedCoupon) or held.coupon != signed.coupon:
+        return False
+    if held == signed:
+        return True
+    card = {"uid": image.uid, "card_number": image.record.card_number}
+    return verifier.verify(held, **card) and verifier.verify(signed, **card)
+
+
 def plan_load(image: CardImage, signed: SignedCoupon, *, today: date,
               verifier: SignatureCheck) -> LoadPlan:
     """Decide where to write ``signed`` on the card ``image``.
+
+    Loading is idempotent by serial: a card that holds this coupon (:func:`same_coupon`) has it
+    "already loaded" whatever else it holds or has become; a card that holds another coupon
+    under this serial refuses it (SERIAL_HELD_BY_OTHER_COUPON): replacing a coupon is an
+    explicit operation (:func:`plan_replace`), never a side effect of a load.
 
     Refused when the card is blocked, not active or expired, when the coupon's signature does
     not verify for this card, or when the coupon has already ended.  The slot chosen is, in
@@ -570,8 +590,11 @@ def plan_load(image: CardImage, signed: SignedCoupon, *, today: date,
     """
     record = image.record
     existing = image.slot_of(signed.serial)
-    if existing is not None and image.slots[existing] == signed:
-        return LoadPlan(existing, already_loaded=True)
+    if existing is not None:
+        if same_coupon(image, existing, signed, verifier):
+            return LoadPlan(existing, already_loaded=True)
+        return LoadPlan(None, refusal=Refusal.of(Reason.SERIAL_HELD_BY_OTHER_COUPON,
+                                                 serial=signed.serial))
     if record.status is CardStatus.BLOCKED:
         return LoadPlan(None, refusal=Refusal.of(Reason.CARD_BLOCKED))
     if record.status is not CardStatus.ACTIVE:
@@ -582,9 +605,6 @@ def plan_load(image: CardImage, signed: SignedCoupon, *, today: date,
         return LoadPlan(None, refusal=Refusal.of(Reason.SIGNATURE_INVALID))
     if signed.coupon.valid_to < today:
         return LoadPlan(None, refusal=Refusal.of(Reason.EXPIRED, date=signed.coupon.valid_to))
-    if existing is not None:
-        # Same serial, other bytes (e.g. re-signed after a key change): replace in place.
-        return LoadPlan(existing)
     choices: list[tuple[int, int, int]] = []
     for index, slot in enumerate(image.slots):
         if slot is None:
