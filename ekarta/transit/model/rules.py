@@ -569,8 +569,9 @@ def same_coupon(image: CardImage, slot: int, signed: SignedCoupon,
         return False
     if held == signed:
         return True
-    card = {"uid": image.uid, "card_number": image.record.card_number}
-    return verifier.verify(held, **card) and verifier.verify(signed, **card)
+    uid, number = image.uid, image.record.card_number
+    return (verifier.verify(held, uid=uid, card_number=number)
+            and verifier.verify(signed, uid=uid, card_number=number))
 
 
 def plan_load(image: CardImage, signed: SignedCoupon, *, today: date,
