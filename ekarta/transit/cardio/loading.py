@@ -41,6 +41,7 @@ from ekarta.transit.security.keystore import KeyProvider
 from ekarta.transit.security.signing import CouponVerifier
 
 __all__ = [
+    "CouponRefused",
     "CouponSource",
     "LoadRefused",
     "LoadResult",
@@ -54,14 +55,18 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-class LoadRefused(CouponError):
-    """The card refuses the coupon; ``refusal`` names the rule."""
+class CouponRefused(CouponError):
+    """The card refuses an operation on the coupon ``serial``; ``refusal`` names the rule."""
 
     def __init__(self, serial: int, refusal: Refusal) -> None:
         self.serial = serial
         self.refusal = refusal
         super().__init__(f"coupon {serial} refused ({enum_name(refusal.reason)}): "
                          f"{refusal.message_en}")
+
+
+class LoadRefused(CouponRefused):
+    """The card refuses the coupon being loaded."""
 
 
 class PurchaseRefused(CouponError):
