@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "ekarta.cli.barcode_cmd",
     "ekarta.cli.keys_cmd",
     "ekarta.cli.coupon_cmd",
+    "ekarta.cli.purse_cmd",
 )
 """The modules that each register one command group, in the order ``--help`` lists them."""
 

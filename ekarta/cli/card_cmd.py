@@ -53,6 +53,7 @@ from ekarta.transit.errors import InvalidField
 from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.messages import LANGUAGES, coupon_type_name, format_date, profile_name
 from ekarta.transit.model.notation import enum_name, parse_date, parse_when, parse_zone
+from ekarta.transit.model.purse import PURSE_KINDS
 from ekarta.transit.model.report import SlotReport, TransitReport, transit_report
 from ekarta.transit.model.rules import Verdict
 from ekarta.transit.model.timecodec import to_local
@@ -703,7 +704,9 @@ def render_show(report: TransitReport, lang: str = "en", out: TextIO | None = No
                  (("line", event.line), ("vehicle", event.vehicle), ("zone", event.zone))
                  if value is not None]
         if event.coupon_serial is not None:
-            where.append(f"coupon {event.coupon_serial}")
+            # a purse event's serial is the back office's operation number, not a coupon's
+            label = "operation" if event.kind in PURSE_KINDS else "coupon"
+            where.append(f"{label} {event.coupon_serial}")
         table.append([f"#{event.sequence}", _when_text(event.at), enum_name(event.kind),
                       f"device {event.device}", " ".join(where), enum_name(event.result)])
     for error in report.unreadable_events:

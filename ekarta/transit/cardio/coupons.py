@@ -28,7 +28,7 @@ from datetime import datetime
 
 from ekarta.desfire.client import DESFire
 from ekarta.transit.cardio.events import stage_event
-from ekarta.transit.cardio.loading import CouponRefused
+from ekarta.transit.cardio.loading import CouponRefused, CouponSource
 from ekarta.transit.cardio.reading import read_card
 from ekarta.transit.codec.layout import SLOTS_FILE, KeyRole
 from ekarta.transit.codec.records import SLOT_SIZE, encode_slot
@@ -85,15 +85,17 @@ def cancel_coupon(desfire: DESFire, keys: KeyProvider, serial: int, *, at: datet
     return CouponChange(*base, plan.slot, removed=removed, event=event)
 
 
-def replace_coupon(desfire: DESFire, keys: KeyProvider, serial: int, signed: SignedCoupon, *,
+def replace_coupon(desfire: DESFire, keys: KeyProvider, serial: int, coupon: CouponSource, *,
                    at: datetime, device: int = 0, uid: bytes | None = None) -> CouponChange:
-    """Put ``signed`` in place of the coupon ``serial`` on the card in the field; raises
-    :class:`CouponRefused` naming the rule (see
+    """Put ``coupon`` (signed, or a callable that signs it for the card read, as for
+    :func:`~ekarta.transit.cardio.loading.load_coupon`) in place of the coupon ``serial`` on the
+    card in the field; raises :class:`CouponRefused` naming the rule (see
     :func:`~ekarta.transit.model.rules.plan_replace`)."""
     at = require_aware(at, "operation time")
+    image = read_card(desfire, keys, role=KeyRole.LOAD, uid=uid, purse=False)
+    signed = coupon(image) if callable(coupon) else coupon
     if not isinstance(signed, SignedCoupon):
         raise CouponError(f"expected a SignedCoupon, not {type(signed).__name__}")
-    image = read_card(desfire, keys, role=KeyRole.LOAD, uid=uid, purse=False)
     plan = plan_replace(image, serial, signed, today=local_date(at), verifier=keys.verifier())
     base = (image.uid, image.record.card_number, EventKind.COUPON_REPLACE, serial)
     if plan.refusal is not None:
