@@ -41,7 +41,8 @@ from ekarta.errors import EkartaError, ReaderTimeout
 from ekarta.readers import Reader, available_schemes, open_reader
 from ekarta.transit.codec.hotlist import read_hotlist
 from ekarta.transit.model.card_number import CardNumber
-from ekarta.transit.model.notation import parse_enum
+from ekarta.transit.model.messages import LANGUAGES
+from ekarta.transit.model.notation import parse_device, parse_enum, parse_when
 from ekarta.transit.model.timecodec import PRAGUE
 from ekarta.transit.security.keystore import FileKeyStore
 
@@ -351,6 +352,19 @@ def argument(parse: Callable[[str], T]) -> Callable[[str], T]:
 def enum_argument(enum: type[E], what: str) -> Callable[[str], E]:
     """An argument ``type`` taking the text names of ``enum``'s members (``adult-transferable``)."""
     return argument(lambda text: parse_enum(enum, text, what))
+
+
+def add_operation_options(parser: argparse.ArgumentParser) -> None:
+    """Add what a ticket office's card operation takes besides its reader: ``--keys``,
+    ``--device``, ``--at``, ``--lang`` and ``--json``."""
+    add_keystore_option(parser)
+    parser.add_argument("--device", type=argument(parse_device), default=0, metavar="N",
+                        help="this terminal's device number (written to the card's log)")
+    parser.add_argument("--at", type=argument(parse_when), metavar="DATETIME",
+                        help="the time of the operation (default now), Europe/Prague")
+    parser.add_argument("--lang", choices=LANGUAGES, default="en",
+                        help="language of the messages")
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead")
 
 
 def now() -> datetime:

@@ -15,6 +15,7 @@ from ekarta.cli.common import (
     CLIError,
     add_hotlist_option,
     add_keystore_option,
+    add_operation_options,
     add_reader_options,
     argument,
     enum_argument,
@@ -45,7 +46,6 @@ from ekarta.transit.model.notation import (
     enum_name,
     enum_names,
     parse_date,
-    parse_device,
     parse_serial,
     parse_when,
     parse_zones,
@@ -238,7 +238,8 @@ def _register_cancel_replace(sub: argparse._SubParsersAction,
         epilog=_CHANGE_EXAMPLES, formatter_class=EXAMPLES_FORMATTER)
     cancel.add_argument("serial", type=argument(parse_serial), metavar="SERIAL",
                         help="the serial of the coupon to cancel")
-    _change_options(cancel)
+    add_operation_options(cancel)
+    add_reader_options(cancel)
     cancel.set_defaults(func=run_cancel)
     replace = sub.add_parser(
         "replace", parents=[common],
@@ -257,20 +258,9 @@ def _register_cancel_replace(sub: argparse._SubParsersAction,
                          help="the serial of the coupon on the card to replace")
     replace.add_argument("--coupon", metavar="FILE", required=True,
                          help="the new coupon, a JSON coupon file")
-    _change_options(replace)
+    add_operation_options(replace)
+    add_reader_options(replace)
     replace.set_defaults(func=run_replace)
-
-
-def _change_options(parser: argparse.ArgumentParser) -> None:
-    add_keystore_option(parser)
-    parser.add_argument("--device", type=argument(parse_device), default=0, metavar="N",
-                        help="this terminal's device number (written to the card's log)")
-    parser.add_argument("--at", type=argument(parse_when), metavar="DATETIME",
-                        help="the time of the operation (default now), Europe/Prague")
-    parser.add_argument("--lang", choices=LANGUAGES, default="en",
-                        help="language of the messages")
-    parser.add_argument("--json", action="store_true", help="print one JSON document instead")
-    add_reader_options(parser)
 
 
 def _change_json(change: CouponChange) -> dict[str, object]:

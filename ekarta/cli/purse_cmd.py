@@ -10,6 +10,7 @@ from ekarta.cli.common import (
     EXAMPLES_FORMATTER,
     CLIError,
     add_keystore_option,
+    add_operation_options,
     add_reader_options,
     argument,
     load_keystore,
@@ -33,9 +34,7 @@ from ekarta.transit.model.messages import LANGUAGES, format_amount
 from ekarta.transit.model.notation import (
     enum_name,
     parse_amount,
-    parse_device,
     parse_serial,
-    parse_when,
 )
 from ekarta.transit.model.purse import PURSE_KINDS
 from ekarta.transit.model.values import EventKind, EventRecord
@@ -125,7 +124,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         description=wrap("Show the e-purse's balance and the purse operations the card's event "
                          "log still holds."),
         epilog=_EXAMPLES, formatter_class=EXAMPLES_FORMATTER)
-    _options(show, change=False)
+    add_keystore_option(show)
+    show.add_argument("--lang", choices=LANGUAGES, default="en", help="language of the output")
+    show.add_argument("--json", action="store_true", help="print one JSON document instead")
+    add_reader_options(show)
     show.set_defaults(func=run_show)
     helps = {
         "credit": ("add money to the e-purse (a top-up)",
@@ -151,21 +153,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                                  help="CZK, with up to 2 decimals: 150 or 150.50")
         command.add_argument("--serial", type=argument(parse_serial), required=True,
                              metavar="N", help=_SERIAL_HELP)
-        _options(command, change=True)
+        add_operation_options(command)
+        add_reader_options(command)
         command.set_defaults(func=run_operation, operation=name)
-
-
-def _options(parser: argparse.ArgumentParser, *, change: bool) -> None:
-    add_keystore_option(parser)
-    if change:
-        parser.add_argument("--device", type=argument(parse_device), default=0, metavar="N",
-                            help="this terminal's device number (written to the card's log)")
-        parser.add_argument("--at", type=argument(parse_when), metavar="DATETIME",
-                            help="the time of the operation (default now), Europe/Prague")
-    parser.add_argument("--lang", choices=LANGUAGES, default="en",
-                        help="language of the messages")
-    parser.add_argument("--json", action="store_true", help="print one JSON document instead")
-    add_reader_options(parser)
 
 
 def _result_json(result: PurseResult) -> dict[str, Any]:
