@@ -11,7 +11,8 @@ It is built in four layers, each importing only the ones below it:
   (:mod:`~ekarta.transit.model.timecodec`), the passenger's texts in English and Czech
   (:mod:`~ekarta.transit.model.messages`), the values written as text and read back
   (:mod:`~ekarta.transit.model.notation`), the tariff rules: verdicts, purchases, loading
-  (:mod:`~ekarta.transit.model.rules`), the e-purse's rules (:mod:`~ekarta.transit.model.purse`) and what a terminal shows of a card judged
+  (:mod:`~ekarta.transit.model.rules`), the e-purse's rules
+  (:mod:`~ekarta.transit.model.purse`) and what a terminal shows of a card judged
   (:mod:`~ekarta.transit.model.report`).
 - :mod:`ekarta.transit.codec` — the card's files: the bit-packed byte layouts
   (:mod:`~ekarta.transit.codec.records`, read and packed fast by
