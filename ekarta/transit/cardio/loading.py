@@ -125,8 +125,8 @@ class Purchase:
     A sale is retried with its serial (a tear, a lost answer): when the card already holds a
     genuine coupon under ``serial``, the rules are applied to the card without it (as the sale
     first found it, so a fourth coupon does not count against itself).  If the sale makes that
-    very coupon, the card's own is returned and the load finds it "already loaded"; otherwise
-    :class:`LoadRefused` (SERIAL_HELD_BY_OTHER_COUPON): the card keeps what it holds.
+    very coupon, the card's own is returned and the load finds it "already loaded"; if it makes
+    another, :class:`LoadRefused` (SERIAL_HELD_BY_OTHER_COUPON): the card keeps what it holds.
     """
 
     def __init__(self, keys: KeyProvider, request: PurchaseRequest, *, today: date, serial: int,
@@ -150,13 +150,13 @@ class Purchase:
         self.decision = decision
         coupon = (decision.coupon(serial=self.serial, device=self.device, price=self.price)
                   if decision.ok else None)
+        if coupon is None:
+            raise PurchaseRefused(decision)
         if held is not None:
             if held.coupon == coupon:
                 return held
             raise LoadRefused(self.serial, Refusal.of(Reason.SERIAL_HELD_BY_OTHER_COUPON,
                                                       serial=self.serial))
-        if coupon is None:
-            raise PurchaseRefused(decision)
         return self.keys.signer().sign(coupon, uid=image.uid,
                                        card_number=image.record.card_number)
 
