@@ -189,8 +189,8 @@ def test_update_the_record(card, keystore_path, capsys):
     (("--expiry", "2026-11-19"), "expiry-passed"),
     (("--first-name", "  "), "name-blank"),
     (("--profile", "child"), "age-not-eligible"),
-    (("--device", "70000"), "device number must be 0..65535"),
-    (("--device", "-1"), "device number must be 0..65535"),
+    (("--device", "70000"), "device number is 0..65535"),
+    (("--device", "-1"), "device number is 0..65535"),
 ])
 def test_update_errors_are_one_line(card, keystore_path, capsys, extra, message):
     before = VirtualCard.load(card).state

@@ -583,6 +583,34 @@ def test_loading_the_same_coupon_twice_changes_nothing(new_card, tmp_path):
     assert [e["coupon_serial"] for e in events] == [6001]
 
 
+def test_a_different_coupon_under_a_serial_the_card_holds_is_refused(new_card, tmp_path):
+    card = new_card()
+    assert card.load("--type", "30-day", "--zones", 1, "--serial", 6101).code == 0
+    before = card.path.read_bytes()
+    (tmp_path / "other.json").write_text(json.dumps({
+        "serial": 6101, "type": "90-day", "profile": "adult-non-transferable",
+        "zones": [1, 2, 3], "valid_from": "2026-12-01", "valid_to": "2027-02-28",
+        "sale_date": "2026-11-20", "channel": "eshop-card", "price": 1480}))
+    refused(card.load("--coupon", tmp_path / "other.json"), "serial-held-by-other-coupon")
+    refused(card.load("--type", "90-day", "--zones", 1, "--serial", 6101),
+            "serial-held-by-other-coupon")
+    assert card.path.read_bytes() == before
+
+
+def test_a_sale_retried_on_a_card_holding_four_coupons_is_already_loaded(new_card):
+    card = new_card()
+    for start in ("2026-12-20", "2027-01-19", "2027-02-18"):
+        assert card.load("--type", "30-day", "--zones", 1, "--from", start).code == 0
+    sale = ("--type", "30-day", "--zones", 1, "--serial", 6201)
+    assert card.load(*sale).code == 0
+    before = card.path.read_bytes()
+    run = card.load(*sale)
+    assert run.code == 0 and "already loaded" in run.out and "nothing changed" in run.out, \
+        run.text
+    assert card.path.read_bytes() == before
+    refused(card.load("--type", "30-day", "--zones", 1, "--serial", 6202), "too-many-coupons")
+
+
 def test_a_back_office_coupon_file_without_a_signature_is_signed_by_the_tool(new_card, tmp_path):
     card = new_card()
     (tmp_path / "sale.json").write_text(json.dumps({

@@ -232,3 +232,44 @@ def test_a_forged_coupon_on_the_card_does_not_count_against_the_limit(reader, ke
 def test_reason_codes_are_stable_names():
     assert enum_name(Reason.SIGNATURE_INVALID) == "signature-invalid"
     assert enum_name(Reason.BANK_TRANSFER_TOO_EARLY) == "bank-transfer-too-early"
+
+
+def test_a_different_coupon_under_a_held_serial_leaves_the_card_as_it_was(reader, keystore):
+    paid = signed(keystore, coupon(serial=8101))
+    load(reader, keystore, paid)
+    revision = reader.card.revision
+    other = signed(keystore, coupon(TODAY + timedelta(days=30), serial=8101))
+    with pytest.raises(LoadRefused) as info:
+        load(reader, keystore, other)
+    assert info.value.refusal.reason is Reason.SERIAL_HELD_BY_OTHER_COUPON
+    assert "serial-held-by-other-coupon" in str(info.value)
+    assert reader.card.revision == revision
+    assert read_card(tap(reader), keystore).coupons == (paid,)
+
+
+def _sale(keystore, serial: int, start: date = TODAY) -> Purchase:
+    return Purchase(keystore, PurchaseRequest(CouponType.DAYS_30, (1, 2),
+                                              SaleChannel.TICKET_OFFICE, start=start),
+                    today=TODAY, serial=serial, price=550)
+
+
+def test_a_sale_retried_on_a_card_it_filled_is_already_loaded(reader, keystore):
+    for d in (30, 60, 90):
+        load(reader, keystore, signed(keystore, coupon(TODAY + timedelta(days=d))))
+    first = load(reader, keystore, _sale(keystore, 8201))  # the fourth live coupon
+    revision = reader.card.revision
+    again = load(reader, keystore, _sale(keystore, 8201))
+    assert again.already_loaded and again.slot == first.slot and again.signed == first.signed
+    assert reader.card.revision == revision
+    # A fifth sale under a new serial is still refused by the limit.
+    with pytest.raises(PurchaseRefused, match="too-many-coupons"):
+        load(reader, keystore, _sale(keystore, 8202))
+
+
+def test_another_sale_under_a_held_serial_is_refused(reader, keystore):
+    load(reader, keystore, _sale(keystore, 8301))
+    revision = reader.card.revision
+    with pytest.raises(LoadRefused) as info:
+        load(reader, keystore, _sale(keystore, 8301, start=TODAY + timedelta(days=3)))
+    assert info.value.refusal.reason is Reason.SERIAL_HELD_BY_OTHER_COUPON
+    assert reader.card.revision == revision

@@ -16,10 +16,12 @@ from ekarta.transit.model.messages import (
     profile_name,
     text,
 )
+from ekarta.transit.model.values import Money
 
 DETAILS = {"date": date(2025, 5, 1), "end": date(2025, 4, 2), "valid_to": date(2025, 7, 29),
            "zone": 77, "count": 4, "age": 14, "serial": 4242, "profile": Profile.STUDENT}
 DETAILS["status"] = CardStatus.ORDERED
+DETAILS |= {"limit": Money(1_000_000), "balance": Money(99_950), "amount": Money(15_050)}
 
 
 @pytest.mark.parametrize("code", [*Reason, *Note])
@@ -77,3 +79,11 @@ def test_names_of_profiles_and_coupon_types_in_each_language() -> None:
         assert len({coupon_type_name(c, lang) for c in CouponType}) == len(CouponType)
     with pytest.raises(InvalidField, match="language must be one of en, cs"):
         profile_name(Profile.STUDENT, "de")
+
+
+def test_amounts_are_written_as_each_language_writes_money() -> None:
+    details = {"balance": Money(99_950), "amount": Money(150_005)}
+    assert text(Reason.PURSE_INSUFFICIENT, **details) == \
+        "The e-purse holds 999.50 CZK, less than 1500.05 CZK."
+    assert text(Reason.PURSE_INSUFFICIENT, "cs", **details) == \
+        "Elektronická peněženka obsahuje 999,50 Kč, méně než 1500,05 Kč."

@@ -26,8 +26,11 @@ from ekarta.transit.model.notation import (
     COUPON_TYPES,
     enum_name,
     enum_names,
+    parse_amount,
     parse_date,
+    parse_device,
     parse_enum,
+    parse_serial,
     parse_when,
     parse_zone,
     parse_zones,
@@ -102,3 +105,28 @@ def test_one_zone(zone: int) -> None:
     else:
         with pytest.raises(InvalidText, match=r"a zone is a number 1\.\.1023"):
             parse_zone(str(zone))
+
+
+@pytest.mark.parametrize(("text", "haler"), [("150", 15_000), ("150.50", 15_050), ("150,5", 15_050),
+                                             ("0.01", 1), (" 7 ", 700), ("007.00", 700)])
+def test_an_amount_of_czk_in_haler(text: str, haler: int) -> None:
+    assert parse_amount(text) == haler
+
+
+@pytest.mark.parametrize("text", ["0", "0.00", "-1", "+1", "1e3", "1.234", "", " ", ".5", "5.",
+                                  "1_000", "١٢", "nan", "inf", "1.2.3", "1 000",
+                                  "1234567890"])
+def test_what_is_not_an_amount(text: str) -> None:
+    with pytest.raises(InvalidText):
+        parse_amount(text)
+
+
+def test_serial_and_device_numbers() -> None:
+    assert parse_serial("1") == 1 and parse_serial("4294967295") == 2**32 - 1
+    assert parse_device("0") == 0 and parse_device("65535") == 65_535
+    for text in ("0", "4294967296", "-1", "1.0", "x", "", "٣"):
+        with pytest.raises(InvalidText):
+            parse_serial(text)
+    for text in ("65536", "-1", "x", ""):
+        with pytest.raises(InvalidText):
+            parse_device(text)

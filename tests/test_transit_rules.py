@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -617,3 +618,30 @@ def test_load_refusals() -> None:
     blocked = card(status=CardStatus.BLOCKED)
     assert plan_load(image_with(blocked, EMPTY_SLOT), sign(coupon(MAY), blocked), today=TODAY,
                      verifier=VERIFIER).refusal.reason is Reason.CARD_BLOCKED  # type: ignore
+
+
+def test_a_different_coupon_under_a_held_serial_is_refused_not_replaced() -> None:
+    holder = card()
+    held = sign(replace(coupon(MAY), serial=9001), holder)
+    other = sign(replace(coupon(date(2025, 6, 1)), serial=9001), holder)
+    plan = plan_load(image_with(holder, encode_slot(held)), other, today=TODAY,
+                     verifier=VERIFIER)
+    assert plan.slot is None and plan.refusal is not None
+    assert plan.refusal.reason is Reason.SERIAL_HELD_BY_OTHER_COUPON
+    assert "9001" in plan.refusal.message_en
+
+
+def test_the_same_coupon_signed_twice_is_already_loaded() -> None:
+    holder = card()
+    ecdsa = CouponSigner.generate("ecdsa-p256")
+    one = coupon(MAY)
+    first, second = (ecdsa.sign(one, uid=UID, card_number=holder.card_number) for _ in (1, 2))
+    assert first.signature != second.signature  # ECDSA signs with a fresh nonce each time
+    plan = plan_load(image_with(holder, encode_slot(first)), second, today=TODAY,
+                     verifier=ecdsa.verifier)
+    assert plan.ok and plan.already_loaded and plan.slot == 0
+    forged = SignedCoupon(one, bytes(64))
+    plan = plan_load(image_with(holder, encode_slot(first)), forged, today=TODAY,
+                     verifier=ecdsa.verifier)
+    assert plan.refusal is not None
+    assert plan.refusal.reason is Reason.SERIAL_HELD_BY_OTHER_COUPON

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any, TextIO, TypeVar
 
@@ -20,6 +20,7 @@ from ekarta.cli.common import (
     add_hotlist_option,
     add_key_options,
     add_keystore_option,
+    add_operation_options,
     add_reader_options,
     aid_text,
     argument,
@@ -53,7 +54,6 @@ from ekarta.desfire.structs import KeySettingsInfo, VersionPart, right_name
 from ekarta.errors import AuthenticationError, ProtocolError
 from ekarta.transit.cardio.issuance import issue_card
 from ekarta.transit.cardio.lifecycle import (
-    CardOperationRefused,
     RecordResult,
     activate_card,
     block_card,
@@ -61,6 +61,7 @@ from ekarta.transit.cardio.lifecycle import (
     unblock_card,
 )
 from ekarta.transit.cardio.reading import read_card
+from ekarta.transit.cardio.refusals import CardOperationRefused
 from ekarta.transit.codec.coupon_file import CouponDocument
 from ekarta.transit.codec.layout import AID, KeyRole
 from ekarta.transit.errors import InvalidField
@@ -74,12 +75,11 @@ from ekarta.transit.model.messages import (
     status_name,
 )
 from ekarta.transit.model.notation import enum_name, enum_names, parse_date, parse_when, parse_zone
+from ekarta.transit.model.purse import PURSE_KINDS
 from ekarta.transit.model.report import SlotReport, TransitReport, transit_report
-from ekarta.transit.model.rules import Refusal as TransitRefusal
 from ekarta.transit.model.rules import Verdict
 from ekarta.transit.model.timecodec import local_date, to_local
 from ekarta.transit.model.values import (
-    DEVICE_MAX,
     CardKind,
     CardRecord,
     CardStatus,
@@ -555,7 +555,7 @@ def run_issue(args: argparse.Namespace) -> int:
     today = local_date(args.at or now())
     refusals = check_card_record(record, today)
     if refusals:  # before a reader is opened: nothing to wait for
-        raise _refused("issuing", refusals, args.lang)
+        raise CLIError(CardOperationRefused("issuing", refusals).message(args.lang))
     with open_card(args) as reader:
         result = issue_card(DESFire(reader), keystore, record, today=today)
     number = result.card_number.formatted
@@ -744,7 +744,9 @@ def render_show(report: TransitReport, lang: str = "en", out: TextIO | None = No
                  (("line", event.line), ("vehicle", event.vehicle), ("zone", event.zone))
                  if value is not None]
         if event.coupon_serial is not None:
-            where.append(f"coupon {event.coupon_serial}")
+            # a purse event's serial is the back office's operation number, not a coupon's
+            label = "operation" if event.kind in PURSE_KINDS else "coupon"
+            where.append(f"{label} {event.coupon_serial}")
         table.append([f"#{event.sequence}", _when_text(event.at), enum_name(event.kind),
                       f"device {event.device}", " ".join(where), enum_name(event.result)])
     for error in report.unreadable_events:
@@ -778,33 +780,6 @@ def run_show(args: argparse.Namespace) -> int:
 # --- card activate | block | unblock | update -----------------------------------------------------
 
 
-def _refused(operation: str, refusals: Iterable[TransitRefusal], lang: str) -> CLIError:
-    reasons = "; ".join(f"{enum_name(r.reason)}: {r.message(lang)}" for r in refusals)
-    return CLIError(f"{operation} refused ({reasons})")
-
-
-def _add_operation_options(parser: argparse.ArgumentParser) -> None:
-    add_keystore_option(parser)
-    parser.add_argument("--at", type=argument(parse_when), metavar="DATETIME",
-                        help="the time of the operation (ISO, Europe/Prague; default now), "
-                             "written to the card's log")
-    parser.add_argument("--device", type=argument(parse_device), default=0, metavar="N",
-                        help=f"this terminal's device number, 0..{DEVICE_MAX} (written to the "
-                             "card's log; default 0)")
-    parser.add_argument("--lang", choices=LANGUAGES, default="en",
-                        help="language of a refusal's message")
-    parser.add_argument("--json", action="store_true", help="print one JSON document instead")
-    add_reader_options(parser)
-
-
-def parse_device(text: str) -> int:
-    """A device number, 0..65535."""
-    value = text.strip()
-    if not value.isdigit() or not 0 <= int(value) <= DEVICE_MAX:
-        raise InvalidField(f"device number must be 0..{DEVICE_MAX}, not {text!r}")
-    return int(value)
-
-
 _OPERATIONS_EPILOG = ("examples:\n"
                       "  ekarta card {name} --reader emulator:card.json --keys keys.json\n"
                       "  ekarta card {name} --keys keys.json --device 12 --json")
@@ -823,7 +798,8 @@ def _register_lifecycle(sub: argparse._SubParsersAction,
             "with the reason (exit 1)."),
         epilog=_OPERATIONS_EPILOG.format(name="activate"),
         formatter_class=EXAMPLES_FORMATTER)
-    _add_operation_options(activate)
+    add_operation_options(activate)
+    add_reader_options(activate)
     activate.set_defaults(func=run_activate)
 
     block = sub.add_parser(
@@ -841,7 +817,8 @@ def _register_lifecycle(sub: argparse._SubParsersAction,
         formatter_class=EXAMPLES_FORMATTER)
     block.add_argument("--role", choices=("validation", "load"), default="validation",
                        help="the key that writes the blocked status (default validation)")
-    _add_operation_options(block)
+    add_operation_options(block)
+    add_reader_options(block)
     block.set_defaults(func=run_block)
 
     unblock = sub.add_parser(
@@ -856,7 +833,8 @@ def _register_lifecycle(sub: argparse._SubParsersAction,
             "records it."),
         epilog=_OPERATIONS_EPILOG.format(name="unblock"),
         formatter_class=EXAMPLES_FORMATTER)
-    _add_operation_options(unblock)
+    add_operation_options(unblock)
+    add_reader_options(unblock)
     unblock.set_defaults(func=run_unblock)
 
     update = sub.add_parser(
@@ -891,7 +869,8 @@ def _register_lifecycle(sub: argparse._SubParsersAction,
                         help="end the discounted profile now: adult non-transferable")
     change.add_argument("--expiry", type=argument(parse_date), metavar="DATE",
                         help="the card's new last day")
-    _add_operation_options(update)
+    add_operation_options(update)
+    add_reader_options(update)
     update.set_defaults(func=run_update)
 
 
@@ -944,7 +923,7 @@ def _run_operation(args: argparse.Namespace, operation: str,
         try:
             result = run(DESFire(reader), keystore, at)
         except CardOperationRefused as exc:
-            raise _refused(operation, exc.refusals, args.lang) from None
+            raise CLIError(exc.message(args.lang)) from None
     number = result.card_number.formatted
     if args.json:
         event = result.event

@@ -50,8 +50,10 @@ from ekarta.readers import Reader, available_schemes, open_reader
 from ekarta.readers.spy import parse_spy_url
 from ekarta.transit.codec.hotlist import read_hotlist
 from ekarta.transit.model.card_number import CardNumber
-from ekarta.transit.model.notation import parse_enum
+from ekarta.transit.model.messages import LANGUAGES
+from ekarta.transit.model.notation import parse_device, parse_enum, parse_when
 from ekarta.transit.model.timecodec import PRAGUE
+from ekarta.transit.model.values import DEVICE_MAX
 from ekarta.transit.security.keystore import FileKeyStore
 
 log = logging.getLogger(__name__)
@@ -367,6 +369,21 @@ def argument(parse: Callable[[str], T]) -> Callable[[str], T]:
 def enum_argument(enum: type[E], what: str) -> Callable[[str], E]:
     """An argument ``type`` taking the text names of ``enum``'s members (``adult-transferable``)."""
     return argument(lambda text: parse_enum(enum, text, what))
+
+
+def add_operation_options(parser: argparse.ArgumentParser) -> None:
+    """Add what a ticket office's card operation takes besides its reader: ``--keys``,
+    ``--device``, ``--at``, ``--lang`` and ``--json``."""
+    add_keystore_option(parser)
+    parser.add_argument("--device", type=argument(parse_device), default=0, metavar="N",
+                        help=f"this terminal's device number, 0..{DEVICE_MAX} (written to the "
+                             "card's log; default 0)")
+    parser.add_argument("--at", type=argument(parse_when), metavar="DATETIME",
+                        help="the time of the operation (ISO, Europe/Prague; default now), "
+                             "written to the card's log")
+    parser.add_argument("--lang", choices=LANGUAGES, default="en",
+                        help="language of the messages and of a refusal")
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead")
 
 
 def now() -> datetime:

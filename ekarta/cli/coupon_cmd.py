@@ -1,4 +1,5 @@
-"""``ekarta coupon load``: write a signed coupon onto a transit card."""
+"""``ekarta coupon load|cancel|replace``: write a signed coupon onto a transit card, take one off,
+put another in its place."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from ekarta.cli.common import (
     add_force_option,
     add_hotlist_option,
     add_keystore_option,
+    add_operation_options,
     add_reader_options,
     argument,
     enum_argument,
@@ -29,7 +31,9 @@ from ekarta.cli.common import (
     write_output,
 )
 from ekarta.desfire.client import DESFire
+from ekarta.transit.cardio.coupons import CouponChange, cancel_coupon, replace_coupon
 from ekarta.transit.cardio.loading import (
+    CouponRefused,
     CouponSource,
     LoadRefused,
     Purchase,
@@ -43,15 +47,23 @@ from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.messages import LANGUAGES, coupon_type_name, format_date, profile_name
 from ekarta.transit.model.notation import (
     COUPON_TYPES,
-    enum_name,
     enum_names,
     parse_date,
+    parse_serial,
     parse_when,
     parse_zones,
 )
 from ekarta.transit.model.rules import PurchaseRequest
 from ekarta.transit.model.timecodec import local_date
-from ekarta.transit.model.values import SERIAL_MAX, Coupon, CouponType, Profile, SaleChannel, Zones
+from ekarta.transit.model.values import (
+    SERIAL_MAX,
+    Coupon,
+    CouponType,
+    Profile,
+    SaleChannel,
+    SignedCoupon,
+    Zones,
+)
 from ekarta.transit.security.keystore import KeyProvider
 
 log = logging.getLogger(__name__)
@@ -60,8 +72,8 @@ log = logging.getLogger(__name__)
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
         "coupon",
-        help="load coupons onto transit cards",
-        description="Load electronic zone coupons onto transit cards.",
+        help="load, cancel and replace coupons on transit cards",
+        description="Load electronic zone coupons onto transit cards, cancel and replace them.",
         formatter_class=EXAMPLES_FORMATTER,
     )
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", dest="coupon_command",
@@ -72,8 +84,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         description=wrap(
             "Write a coupon into a free slot of the card (an empty slot, else the slot of the "
             "coupon that ended longest ago), together with a 'load' record in the card's event "
-            "log, in one transaction: the card takes both or neither.  Loading a serial the "
-            "card already holds changes nothing.\n\n"
+            "log, in one transaction: the card takes both or neither.  Loading a coupon the "
+            "card already holds changes nothing (a sale retried with its --serial finds it); a "
+            "different coupon under a serial the card holds is refused "
+            "(serial-held-by-other-coupon): 'ekarta coupon replace' replaces one.\n\n"
             "With --coupon FILE the coupon comes from a JSON file (the back office's sale); a "
             "file without a signature is signed with the keystore's signing key.  Otherwise "
             "the tool acts as the back office: it checks the purchase rules against the card "
@@ -126,13 +140,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     load.add_argument("--json", action="store_true", help="print one JSON document instead")
     add_reader_options(load)
     load.set_defaults(func=run_load)
-
-
-def _refused(exc: LoadRefused | PurchaseRefused, lang: str) -> CLIError:
-    refusals = [exc.refusal] if isinstance(exc, LoadRefused) else list(exc.refusals)
-    reasons = "; ".join(f"{enum_name(r.reason)}: {r.message(lang)}" for r in refusals)
-    what = f"coupon {exc.serial}" if isinstance(exc, LoadRefused) else "purchase"
-    return CLIError(f"{what} refused ({reasons})")
+    _register_cancel_replace(sub, common)
 
 
 def _source(args: argparse.Namespace, keystore: KeyProvider, at: datetime,
@@ -173,7 +181,7 @@ def run_load(args: argparse.Namespace) -> int:
         try:
             result = load_coupon(DESFire(reader), keystore, source, at=at, device=args.device)
         except (LoadRefused, PurchaseRefused) as exc:
-            raise _refused(exc, args.lang) from None
+            raise CLIError(exc.message(args.lang)) from None
     coupon = result.signed.coupon
     if args.out:
         document = CouponDocument.of(result.signed, card_number=result.card_number,
@@ -199,3 +207,117 @@ def run_load(args: argparse.Namespace) -> int:
     for note in notes:
         print(f"note: {note}")
     return 0
+
+
+# --- cancel and replace ---------------------------------------------------------------------------
+
+_CHANGE_EXAMPLES = """\
+examples:
+  ekarta coupon cancel 1001 --reader emulator:card.json --keys keys.json
+  ekarta coupon replace 1001 --coupon resigned.json --reader emulator:card.json --keys keys.json
+  ekarta coupon replace 1001 --coupon exchange-1002.json --reader emulator:card.json \\
+      --keys keys.json --json"""
+
+
+def _register_cancel_replace(sub: argparse._SubParsersAction,
+                             common: argparse.ArgumentParser) -> None:
+    cancel = sub.add_parser(
+        "cancel", parents=[common],
+        help="take a coupon off the card (with a record in its log)",
+        description=wrap(
+            "Take the coupon SERIAL off the card: its slot is emptied and a 'coupon-cancel' "
+            "record with the serial is written to the card's event log, in one transaction.  "
+            "Any card status (a blocked card's coupons are settled at a contact point).  Run "
+            "again after a card pulled away too soon, it finds the cancel in the log and "
+            "changes nothing; a serial the card neither holds nor logged as cancelled is "
+            "refused (coupon-not-on-card)."),
+        epilog=_CHANGE_EXAMPLES, formatter_class=EXAMPLES_FORMATTER)
+    cancel.add_argument("serial", type=argument(parse_serial), metavar="SERIAL",
+                        help="the serial of the coupon to cancel")
+    add_operation_options(cancel)
+    add_reader_options(cancel)
+    cancel.set_defaults(func=run_cancel)
+    replace = sub.add_parser(
+        "replace", parents=[common],
+        help="put a coupon in place of the one with a given serial",
+        description=wrap(
+            "Put the coupon of --coupon FILE in place of the coupon SERIAL on the card, with a "
+            "'coupon-replace' record (serial SERIAL: the replaced one) in the card's log, in one "
+            "transaction.  The new coupon is SERIAL re-signed for this card (a new signing key, "
+            "a correction) or a coupon under a new serial that takes the old one's place (an "
+            "exchange); it must be valid for the card as for a load, and a new serial must not "
+            "be on the card already.  A file without a signature is signed with the "
+            "keystore's signing key.  Loading never replaces a coupon: this is the only way.  "
+            "To move coupons onto a replacement card, load them there."),
+        epilog=_CHANGE_EXAMPLES, formatter_class=EXAMPLES_FORMATTER)
+    replace.add_argument("serial", type=argument(parse_serial), metavar="SERIAL",
+                         help="the serial of the coupon on the card to replace")
+    replace.add_argument("--coupon", metavar="FILE", required=True,
+                         help="the new coupon, a JSON coupon file")
+    add_operation_options(replace)
+    add_reader_options(replace)
+    replace.set_defaults(func=run_replace)
+
+
+def _change_json(change: CouponChange) -> dict[str, object]:
+    def document(signed: SignedCoupon | None) -> object:
+        return CouponDocument.of(signed).to_json() if signed is not None else None
+
+    return {"card_number": str(change.card_number), "serial": change.serial,
+            "slot": change.slot, "already_done": change.already_done,
+            "removed": document(change.removed), "coupon": document(change.signed)}
+
+
+def run_cancel(args: argparse.Namespace) -> int:
+    keystore = load_keystore(args)
+    at = args.at or now()
+    with open_card(args) as reader:
+        try:
+            change = cancel_coupon(DESFire(reader), keystore, args.serial, at=at,
+                                   device=args.device)
+        except CouponRefused as exc:
+            raise CLIError(exc.message(args.lang)) from None
+    if args.json:
+        print_json(_change_json(change))
+        return 0
+    number = change.card_number.formatted
+    if change.already_done:
+        print(f"coupon {change.serial} is cancelled on card {number} already: nothing changed")
+        return 0
+    print(f"cancelled coupon {change.serial}: slot {change.slot} of card {number} is empty")
+    if change.removed is not None:
+        _print_coupon(change.removed.coupon, args.lang)
+    return 0
+
+
+def run_replace(args: argparse.Namespace) -> int:
+    keystore = load_keystore(args)
+    at = args.at or now()
+    document = read_coupon_file(args.coupon)
+    signed = document.signed
+    source = signed if signed is not None else signing_for_card(keystore, document.coupon)
+    with open_card(args) as reader:
+        try:
+            change = replace_coupon(DESFire(reader), keystore, args.serial, source, at=at,
+                                    device=args.device)
+        except CouponRefused as exc:
+            raise CLIError(exc.message(args.lang)) from None
+    if args.json:
+        print_json(_change_json(change))
+        return 0
+    number = change.card_number.formatted
+    assert change.signed is not None  # a replace always names the coupon put in
+    new = change.signed.serial
+    if change.already_done:
+        print(f"coupon {new} is in place of {change.serial} on card {number} already "
+              f"(slot {change.slot}): nothing changed")
+    else:
+        print(f"replaced coupon {change.serial} by {new} in slot {change.slot} of card {number}")
+    _print_coupon(change.signed.coupon, args.lang)
+    return 0
+
+
+def _print_coupon(coupon: Coupon, lang: str) -> None:
+    print(f"  {coupon_type_name(coupon.coupon_type, lang)}, "
+          f"{profile_name(coupon.profile, lang)}, {_zones_text(coupon.zones)}")
+    print(f"  {_validity_text(coupon, lang)}")

@@ -12,7 +12,8 @@ It is built in four layers, each importing only the ones below it:
   (:mod:`~ekarta.transit.model.messages`), the values written as text and read back
   (:mod:`~ekarta.transit.model.notation`), the tariff rules: verdicts, purchases, loading
   (:mod:`~ekarta.transit.model.rules`), the card record's life cycle
-  (:mod:`~ekarta.transit.model.lifecycle`) and what a terminal shows of a card judged
+  (:mod:`~ekarta.transit.model.lifecycle`), the e-purse's rules
+  (:mod:`~ekarta.transit.model.purse`) and what a terminal shows of a card judged
   (:mod:`~ekarta.transit.model.report`).
 - :mod:`ekarta.transit.codec` — the card's files: the bit-packed byte layouts
   (:mod:`~ekarta.transit.codec.records`, read and packed fast by
@@ -26,8 +27,10 @@ It is built in four layers, each importing only the ones below it:
   (:mod:`~ekarta.transit.security.keystore`).
 - :mod:`ekarta.transit.cardio` — the card through the DESFire client: reading
   (:mod:`~ekarta.transit.cardio.reading`), issuing (:mod:`~ekarta.transit.cardio.issuance`),
-  loading a coupon (:mod:`~ekarta.transit.cardio.loading`) and the card's life cycle
-  (:mod:`~ekarta.transit.cardio.lifecycle`), each safe against the card being pulled away at any
+  loading a coupon (:mod:`~ekarta.transit.cardio.loading`), the card's life cycle
+  (:mod:`~ekarta.transit.cardio.lifecycle`), the e-purse (:mod:`~ekarta.transit.cardio.purse`)
+  and cancelling or replacing a coupon (:mod:`~ekarta.transit.cardio.coupons`), each safe
+  against the card being pulled away at any
   moment.
 
 The names below are the values, codec and rules most callers need; the other modules are

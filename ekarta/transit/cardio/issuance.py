@@ -38,7 +38,7 @@ from ekarta.desfire.client import DESFire
 from ekarta.desfire.commands import AppCrypto
 from ekarta.desfire.crypto import Key, KeyType
 from ekarta.errors import AuthenticationRejected, NoSuchKey
-from ekarta.transit.cardio.lifecycle import CardOperationRefused
+from ekarta.transit.cardio.refusals import CardOperationRefused
 from ekarta.transit.codec.layout import (
     AID,
     APP_KEY_SETTINGS,

@@ -21,13 +21,14 @@ validation key by default (the least a terminal needs to block), or with the loa
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from ekarta.desfire.client import DESFire
 from ekarta.transit.cardio.events import stage_event
 from ekarta.transit.cardio.reading import authenticate, read_card
+from ekarta.transit.cardio.refusals import CardOperationRefused
 from ekarta.transit.codec.layout import CARD_RECORD_FILE, KeyRole
 from ekarta.transit.codec.records import encode_card_record
 from ekarta.transit.errors import CouponError
@@ -40,14 +41,11 @@ from ekarta.transit.model.lifecycle import (
     plan_change,
     plan_unblocking,
 )
-from ekarta.transit.model.notation import enum_name
-from ekarta.transit.model.rules import Refusal
 from ekarta.transit.model.timecodec import local_date, require_aware
 from ekarta.transit.model.values import CardRecord, EventKind, EventRecord
 from ekarta.transit.security.keystore import KeyProvider
 
 __all__ = [
-    "CardOperationRefused",
     "RecordResult",
     "activate_card",
     "block_card",
@@ -56,20 +54,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-class CardOperationRefused(CouponError):
-    """The card's state or the rules forbid the operation; ``refusals`` names every rule."""
-
-    def __init__(self, operation: str, refusals: Iterable[Refusal]) -> None:
-        self.operation = operation
-        self.refusals = tuple(refusals)
-        reasons = "; ".join(f"{enum_name(r.reason)}: {r.message_en}" for r in self.refusals)
-        super().__init__(f"{operation} refused ({reasons})")
-
-    @property
-    def refusal(self) -> Refusal:
-        return self.refusals[0]
 
 
 @dataclass(frozen=True)

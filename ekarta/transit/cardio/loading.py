@@ -4,7 +4,8 @@ One tap, one session with the load key: read the card, decide with
 :func:`~ekarta.transit.model.rules.plan_load`, then write the coupon's slot and a log record (kind
 LOAD) and commit — both files change together at CommitTransaction or not at all.  A card pulled
 away before the commit keeps its old contents; one pulled away after it holds the coupon once,
-and loading it again finds its serial and changes nothing.
+and loading it again finds its serial and changes nothing.  A *different* coupon under a serial
+the card holds is refused: :mod:`ekarta.transit.cardio.coupons` replaces one explicitly.
 
 The coupon may also be made from what the card holds (``coupon`` a callable taking the
 :class:`~ekarta.transit.model.image.CardImage`): a ticket office checks the purchase rules
@@ -21,12 +22,12 @@ from datetime import date, datetime
 from ekarta.desfire.client import DESFire
 from ekarta.transit.cardio.events import stage_event
 from ekarta.transit.cardio.reading import read_card
+from ekarta.transit.cardio.refusals import CardOperationRefused
 from ekarta.transit.codec.layout import SLOTS_FILE, KeyRole
 from ekarta.transit.codec.records import SLOT_SIZE, encode_slot
 from ekarta.transit.errors import CouponError
 from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.image import CardImage
-from ekarta.transit.model.notation import enum_name
 from ekarta.transit.model.rules import (
     PurchaseDecision,
     PurchaseRequest,
@@ -35,11 +36,12 @@ from ekarta.transit.model.rules import (
     plan_load,
 )
 from ekarta.transit.model.timecodec import local_date, require_aware
-from ekarta.transit.model.values import Coupon, EventKind, EventRecord, SignedCoupon
+from ekarta.transit.model.values import Coupon, EventKind, EventRecord, Reason, SignedCoupon
 from ekarta.transit.security.keystore import KeyProvider
 from ekarta.transit.security.signing import CouponVerifier
 
 __all__ = [
+    "CouponRefused",
     "CouponSource",
     "LoadRefused",
     "LoadResult",
@@ -53,24 +55,24 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-class LoadRefused(CouponError):
-    """The card refuses the coupon; ``refusal`` names the rule."""
+class CouponRefused(CardOperationRefused):
+    """The card refuses an operation on the coupon ``serial``; ``refusal`` names the rule."""
 
     def __init__(self, serial: int, refusal: Refusal) -> None:
         self.serial = serial
-        self.refusal = refusal
-        super().__init__(f"coupon {serial} refused ({enum_name(refusal.reason)}): "
-                         f"{refusal.message_en}")
+        super().__init__(f"coupon {serial}", (refusal,))
 
 
-class PurchaseRefused(CouponError):
+class LoadRefused(CouponRefused):
+    """The card refuses the coupon being loaded."""
+
+
+class PurchaseRefused(CardOperationRefused):
     """The purchase rules refuse the coupon; ``refusals`` names every rule that failed."""
 
     def __init__(self, decision: PurchaseDecision) -> None:
         self.decision = decision
-        self.refusals = decision.refusals
-        reasons = "; ".join(f"{enum_name(r.reason)}: {r.message_en}" for r in self.refusals)
-        super().__init__(f"purchase refused ({reasons})")
+        super().__init__("purchase", decision.refusals)
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,12 @@ class Purchase:
     Called with the card's image it returns the signed coupon, or raises
     :class:`PurchaseRefused`; :attr:`decision` then holds the rules' decision (its notes are
     what the buyer must be told).
+
+    A sale is retried with its serial (a tear, a lost answer): when the card already holds a
+    genuine coupon under ``serial``, the rules are applied to the card without it (as the sale
+    first found it, so a fourth coupon does not count against itself).  If the sale makes that
+    very coupon, the card's own is returned and the load finds it "already loaded"; if it makes
+    another, :class:`LoadRefused` (SERIAL_HELD_BY_OTHER_COUPON): the card keeps what it holds.
     """
 
     def __init__(self, keys: KeyProvider, request: PurchaseRequest, *, today: date, serial: int,
@@ -130,13 +138,21 @@ class Purchase:
         self.decision: PurchaseDecision | None = None
 
     def __call__(self, image: CardImage) -> SignedCoupon:
-        existing = genuine_coupons(image, self.keys.verifier())
-        decision = check_purchase(image.record, existing, self.request, today=self.today,
+        genuine = genuine_coupons(image, self.keys.verifier())
+        held = next((c for c in genuine if c.serial == self.serial), None)
+        others = tuple(c for c in genuine if c.serial != self.serial)
+        decision = check_purchase(image.record, others, self.request, today=self.today,
                                   hotlist=self.hotlist)
         self.decision = decision
-        if not decision.ok:
+        coupon = (decision.coupon(serial=self.serial, device=self.device, price=self.price)
+                  if decision.ok else None)
+        if coupon is None:
             raise PurchaseRefused(decision)
-        coupon = decision.coupon(serial=self.serial, device=self.device, price=self.price)
+        if held is not None:
+            if held.coupon == coupon:
+                return held
+            raise LoadRefused(self.serial, Refusal.of(Reason.SERIAL_HELD_BY_OTHER_COUPON,
+                                                      serial=self.serial))
         return self.keys.signer().sign(coupon, uid=image.uid,
                                        card_number=image.record.card_number)
 
@@ -146,8 +162,8 @@ def load_coupon(desfire: DESFire, keys: KeyProvider, coupon: CouponSource, *, at
     """Load ``coupon`` onto the card in the field at the instant ``at`` (aware).
 
     Raises :class:`LoadRefused` naming the rule when the card refuses it (blocked, expired,
-    signature not for this card, coupon ended, no free slot); any refusal of a callable
-    ``coupon`` (:class:`PurchaseRefused`) goes through as it is.
+    signature not for this card, coupon ended, no free slot, another coupon under its serial);
+    any refusal of a callable ``coupon`` (:class:`PurchaseRefused`) goes through as it is.
     """
     at = require_aware(at, "load time")
     today = local_date(at)

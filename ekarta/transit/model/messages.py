@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any
 
 from ekarta.transit.errors import InvalidField
-from ekarta.transit.model.values import CardStatus, CouponType, Note, Profile, Reason
+from ekarta.transit.model.values import CardStatus, CouponType, Money, Note, Profile, Reason
 
 __all__ = [
     "COUPON_TYPE_NAMES",
@@ -21,6 +21,7 @@ __all__ = [
     "PROFILE_NAMES",
     "STATUS_NAMES",
     "coupon_type_name",
+    "format_amount",
     "format_date",
     "profile_name",
     "status_name",
@@ -153,6 +154,27 @@ _REASON_TEXTS: dict[Reason, tuple[str, str]] = {
     Reason.STATUS_NOT_ISSUABLE: (
         "A card is issued as produced or active, not {status}.",
         "E-karta se vydává ve stavu vyrobeno nebo aktivní, ne {status}."),
+    Reason.SERIAL_HELD_BY_OTHER_COUPON: (
+        "The card already holds another coupon with serial {serial}; it is not replaced "
+        "(replacing a coupon is a separate operation).",
+        "Na e-kartě je již jiný kupon s číslem {serial}; nebude nahrazen (nahrazení kuponu je "
+        "samostatná operace)."),
+    Reason.PURSE_LIMIT_EXCEEDED: (
+        "The e-purse can hold at most {limit}: it holds {balance}, so {amount} cannot be added.",
+        "Elektronická peněženka pojme nejvýše {limit}: obsahuje {balance}, nelze proto přidat "
+        "{amount}."),
+    Reason.PURSE_INSUFFICIENT: (
+        "The e-purse holds {balance}, less than {amount}.",
+        "Elektronická peněženka obsahuje {balance}, méně než {amount}."),
+    Reason.PURSE_EMPTY: (
+        "The e-purse is empty: there is nothing to pay back.",
+        "Elektronická peněženka je prázdná: není co vrátit."),
+    Reason.COUPON_NOT_ON_CARD: (
+        "The card holds no coupon with serial {serial}.",
+        "Na e-kartě není kupon s číslem {serial}."),
+    Reason.OPERATION_SERIAL_USED: (
+        "Operation serial {serial} was already used on this card for another operation.",
+        "Číslo operace {serial} již bylo na této e-kartě použito pro jinou operaci."),
 }
 
 _NOTE_TEXTS: dict[Note, tuple[str, str]] = {
@@ -186,6 +208,16 @@ def format_date(day: date, lang: str = "en") -> str:
     return f"{day.day}. {day.month}. {day.year}"
 
 
+def format_amount(haler: int, lang: str = "en") -> str:
+    """An amount in haléř as the language writes it: ``150.50 CZK``, ``150,50 Kč``."""
+    index = _lang_index(lang)
+    sign = "-" if haler < 0 else ""
+    crowns, rest = divmod(abs(haler), 100)
+    if index == 0:
+        return f"{sign}{crowns}.{rest:02d} CZK"
+    return f"{sign}{crowns},{rest:02d} Kč"
+
+
 def profile_name(profile: Profile, lang: str = "en") -> str:
     """The profile's name in ``lang``: ``pupils and students 15 to 26``."""
     return PROFILE_NAMES[profile][_lang_index(lang)]
@@ -206,6 +238,8 @@ def _render(value: Any, lang: str) -> Any:
         return format_date(value, lang)
     if isinstance(value, CardStatus):
         return status_name(value, lang)
+    if isinstance(value, Money):
+        return format_amount(value.haler, lang)
     if isinstance(value, Profile):
         return profile_name(value, lang)
     if isinstance(value, CouponType):

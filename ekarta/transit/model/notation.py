@@ -14,14 +14,26 @@ from typing import TypeVar
 
 from ekarta.transit.errors import InvalidText
 from ekarta.transit.model.timecodec import PRAGUE
-from ekarta.transit.model.values import NETWORK, ZONE_MAX, ZONE_MIN, CouponType, Zones
+from ekarta.transit.model.values import (
+    DEVICE_MAX,
+    NETWORK,
+    SERIAL_MAX,
+    ZONE_MAX,
+    ZONE_MIN,
+    CouponType,
+    Zones,
+)
 
 __all__ = [
+    "AMOUNT_MAX_DIGITS",
     "COUPON_TYPES",
     "enum_name",
     "enum_names",
+    "parse_amount",
     "parse_date",
+    "parse_device",
     "parse_enum",
+    "parse_serial",
     "parse_when",
     "parse_zone",
     "parse_zones",
@@ -85,6 +97,42 @@ def parse_when(text: str) -> datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=PRAGUE)
     return value
+
+
+AMOUNT_MAX_DIGITS = 9
+"""Whole crowns an amount may have, so that no text is too long to be money."""
+
+
+def parse_amount(text: str) -> int:
+    """An amount of CZK, more than 0, with up to two decimals (``150``, ``150.50``, ``150,5``),
+    in haléř."""
+    value = text.strip() if isinstance(text, str) else ""
+    crowns, sep, haler = value.replace(",", ".").partition(".")
+    if (not crowns.isdigit() or not crowns.isascii() or len(crowns) > AMOUNT_MAX_DIGITS
+            or (sep and not (haler.isdigit() and haler.isascii() and len(haler) <= 2))):
+        raise InvalidText(f"an amount is CZK with up to 2 decimals (150, 150.50), not {text!r}")
+    amount = int(crowns) * 100 + int(haler.ljust(2, "0") if sep else "0")
+    if amount <= 0:
+        raise InvalidText(f"an amount must be more than 0, not {text!r}")
+    return amount
+
+
+def parse_device(text: str) -> int:
+    """A terminal's device number, ``0`` to ``65535``."""
+    value = text.strip() if isinstance(text, str) else ""
+    if not (value.isdigit() and value.isascii() and len(value) <= 5
+            and int(value) <= DEVICE_MAX):
+        raise InvalidText(f"a device number is 0..{DEVICE_MAX}, not {text!r}")
+    return int(value)
+
+
+def parse_serial(text: str) -> int:
+    """A serial number (of a coupon, of an operation): ``1`` to ``4294967295``."""
+    value = text.strip() if isinstance(text, str) else ""
+    if not (value.isdigit() and value.isascii() and len(value) <= 10
+            and 1 <= int(value) <= SERIAL_MAX):
+        raise InvalidText(f"a serial number is 1..{SERIAL_MAX}, not {text!r}")
+    return int(value)
 
 
 def parse_zone(text: str) -> int:

@@ -54,6 +54,8 @@ from ekarta.transit.model.values import (
     CardStatus,
     Coupon,
     CouponType,
+    EventKind,
+    EventRecord,
     Note,
     Profile,
     Reason,
@@ -75,12 +77,17 @@ __all__ = [
     "SignatureCheck",
     "Verdict",
     "age_refusal",
+    "card_refusal",
     "check_purchase",
     "effective_profile",
     "judge",
     "judge_card",
+    "logged_serial",
+    "plan_cancel",
     "plan_load",
+    "plan_replace",
     "profile_end",
+    "same_coupon",
     "suggest_start",
     "valid_or_future",
 ]
@@ -550,10 +557,11 @@ def age_refusal(card: CardRecord, profile: Profile, on: date) -> Refusal | None:
 
 @dataclass(frozen=True)
 class LoadPlan:
-    """Where a paid coupon goes on the card.
+    """Where a paid coupon goes on the card (or which slot a cancel or replace writes).
 
     ``slot`` is the slot to write (None: write nothing).  ``already_loaded`` is True when the
-    card already holds the coupon's serial: loading is idempotent, so that is a success.
+    card already holds the coupon (for a cancel or replace: the operation is done already):
+    loading is idempotent, so that is a success.
     """
 
     slot: int | None
@@ -565,9 +573,64 @@ class LoadPlan:
         return self.refusal is None
 
 
+def card_refusal(record: CardRecord, today: date) -> Refusal | None:
+    """Why the card takes no new value on ``today`` (blocked, not active, expired), if it does
+    not."""
+    if record.status is CardStatus.BLOCKED:
+        return Refusal.of(Reason.CARD_BLOCKED)
+    if record.status is not CardStatus.ACTIVE:
+        return Refusal.of(Reason.CARD_NOT_ACTIVE)
+    if today > record.expiry:
+        return Refusal.of(Reason.CARD_EXPIRED, date=record.expiry)
+    return None
+
+
+def _coupon_refusal(image: CardImage, signed: SignedCoupon, today: date,
+                    verifier: SignatureCheck) -> Refusal | None:
+    """Why the card does not take ``signed`` today, if it does not."""
+    refusal = card_refusal(image.record, today)
+    if refusal is not None:
+        return refusal
+    if not verifier.verify(signed, uid=image.uid, card_number=image.record.card_number):
+        return Refusal.of(Reason.SIGNATURE_INVALID)
+    if signed.coupon.valid_to < today:
+        return Refusal.of(Reason.EXPIRED, date=signed.coupon.valid_to)
+    return None
+
+
+def logged_serial(events: Iterable[EventRecord | SlotError], serial: int,
+                  kinds: Iterable[EventKind]) -> EventRecord | None:
+    """The newest readable event of one of ``kinds`` that logs ``serial``, if the card's log
+    holds one (how an operation retried after a tear finds that it is done)."""
+    wanted = frozenset(kinds)
+    found = [e for e in events if isinstance(e, EventRecord) and e.kind in wanted
+             and e.coupon_serial == serial]
+    return max(found, key=lambda e: e.sequence, default=None)
+
+
+def same_coupon(image: CardImage, slot: int, signed: SignedCoupon,
+                verifier: SignatureCheck) -> bool:
+    """Whether slot ``slot`` of ``image`` holds the coupon ``signed``: the same bytes, or (an
+    ECDSA signature differs each time it is made) the same coupon with both signatures the
+    operator's for this card."""
+    held = image.slots[slot]
+    if not isinstance(held, SignedCoupon) or held.coupon != signed.coupon:
+        return False
+    if held == signed:
+        return True
+    uid, number = image.uid, image.record.card_number
+    return (verifier.verify(held, uid=uid, card_number=number)
+            and verifier.verify(signed, uid=uid, card_number=number))
+
+
 def plan_load(image: CardImage, signed: SignedCoupon, *, today: date,
               verifier: SignatureCheck) -> LoadPlan:
     """Decide where to write ``signed`` on the card ``image``.
+
+    Loading is idempotent by serial: a card that holds this coupon (:func:`same_coupon`) has it
+    "already loaded" whatever else it holds or has become; a card that holds another coupon
+    under this serial refuses it (SERIAL_HELD_BY_OTHER_COUPON): replacing a coupon is an
+    explicit operation (:func:`plan_replace`), never a side effect of a load.
 
     Refused when the card is blocked, not active or expired, when the coupon's signature does
     not verify for this card, or when the coupon has already ended.  The slot chosen is, in
@@ -575,23 +638,15 @@ def plan_load(image: CardImage, signed: SignedCoupon, *, today: date,
     of an unknown newer format (the back office reloads whatever it held).  A slot with a coupon
     valid today or later is never overwritten.
     """
-    record = image.record
     existing = image.slot_of(signed.serial)
-    if existing is not None and image.slots[existing] == signed:
-        return LoadPlan(existing, already_loaded=True)
-    if record.status is CardStatus.BLOCKED:
-        return LoadPlan(None, refusal=Refusal.of(Reason.CARD_BLOCKED))
-    if record.status is not CardStatus.ACTIVE:
-        return LoadPlan(None, refusal=Refusal.of(Reason.CARD_NOT_ACTIVE))
-    if today > record.expiry:
-        return LoadPlan(None, refusal=Refusal.of(Reason.CARD_EXPIRED, date=record.expiry))
-    if not verifier.verify(signed, uid=image.uid, card_number=record.card_number):
-        return LoadPlan(None, refusal=Refusal.of(Reason.SIGNATURE_INVALID))
-    if signed.coupon.valid_to < today:
-        return LoadPlan(None, refusal=Refusal.of(Reason.EXPIRED, date=signed.coupon.valid_to))
     if existing is not None:
-        # Same serial, other bytes (e.g. re-signed after a key change): replace in place.
-        return LoadPlan(existing)
+        if same_coupon(image, existing, signed, verifier):
+            return LoadPlan(existing, already_loaded=True)
+        return LoadPlan(None, refusal=Refusal.of(Reason.SERIAL_HELD_BY_OTHER_COUPON,
+                                                 serial=signed.serial))
+    refusal = _coupon_refusal(image, signed, today, verifier)
+    if refusal is not None:
+        return LoadPlan(None, refusal=refusal)
     choices: list[tuple[int, int, int]] = []
     for index, slot in enumerate(image.slots):
         if slot is None:
@@ -606,3 +661,51 @@ def plan_load(image: CardImage, signed: SignedCoupon, *, today: date,
     if not choices:
         return LoadPlan(None, refusal=Refusal.of(Reason.NO_FREE_SLOT))
     return LoadPlan(min(choices)[2])
+
+
+# --- cancelling and replacing --------------------------------------------------------------------
+
+
+def plan_cancel(image: CardImage, serial: int) -> LoadPlan:
+    """Which slot to empty to cancel the coupon ``serial`` (a ticket office takes it back).
+
+    Any card status: taking a coupon off is never a gain for the holder, and a blocked card's
+    coupons are what a contact point settles.  A serial that is not on the card is refused
+    (COUPON_NOT_ON_CARD) unless the card's log shows it cancelled: then the cancel is done
+    (``already_loaded``, a retry after a tear).
+    """
+    slot = image.slot_of(serial)
+    if slot is not None:
+        return LoadPlan(slot)
+    if logged_serial(image.events, serial, (EventKind.COUPON_CANCEL,)) is not None:
+        return LoadPlan(None, already_loaded=True)
+    return LoadPlan(None, refusal=Refusal.of(Reason.COUPON_NOT_ON_CARD, serial=serial))
+
+
+def plan_replace(image: CardImage, serial: int, signed: SignedCoupon, *, today: date,
+                 verifier: SignatureCheck) -> LoadPlan:
+    """Which slot gets ``signed`` in place of the coupon ``serial``.
+
+    ``signed`` is the same serial re-signed (a new key, the coupon corrected by the back office)
+    or a coupon under a new serial that takes the old one's place (an exchange); it must be
+    valid for this card like a coupon being loaded, and a new serial must not be on the card
+    already (SERIAL_HELD_BY_OTHER_COUPON).  Done already (``already_loaded``) when the card
+    holds ``signed`` where ``serial`` was: the slot holds it, or ``serial`` is gone, ``signed``
+    is there and the card's log shows the replacement.
+    """
+    slot = image.slot_of(serial)
+    if slot is None:
+        held = image.slot_of(signed.serial)
+        if (held is not None and same_coupon(image, held, signed, verifier)
+                and logged_serial(image.events, serial, (EventKind.COUPON_REPLACE,)) is not None):
+            return LoadPlan(held, already_loaded=True)
+        return LoadPlan(None, refusal=Refusal.of(Reason.COUPON_NOT_ON_CARD, serial=serial))
+    if same_coupon(image, slot, signed, verifier):
+        return LoadPlan(slot, already_loaded=True)
+    refusal = _coupon_refusal(image, signed, today, verifier)
+    if refusal is not None:
+        return LoadPlan(None, refusal=refusal)
+    if signed.serial != serial and image.slot_of(signed.serial) is not None:
+        return LoadPlan(None, refusal=Refusal.of(Reason.SERIAL_HELD_BY_OTHER_COUPON,
+                                                 serial=signed.serial))
+    return LoadPlan(slot)

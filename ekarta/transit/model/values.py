@@ -53,6 +53,7 @@ __all__ = [
     "CouponType",
     "EventKind",
     "EventRecord",
+    "Money",
     "Note",
     "Profile",
     "Reason",
@@ -248,7 +249,8 @@ class Reason(IntEnum):
     NOTHING_TO_FOLLOW = 40
     PROFILE_NOT_ALLOWED = 41
     NO_FREE_SLOT = 42
-
+    SERIAL_HELD_BY_OTHER_COUPON = 43
+    """The card holds another coupon under this serial: only an explicit replace changes it."""
     NAME_BLANK = 44
     """A personal card's first name or surname holds no visible character."""
     BIRTH_DATE_IN_FUTURE = 45
@@ -264,6 +266,24 @@ class Reason(IntEnum):
     """Unblocking a card that is not blocked."""
     STATUS_NOT_ISSUABLE = 51
     """A card is issued as produced or active, never ordered or blocked."""
+
+    PURSE_LIMIT_EXCEEDED = 53
+    PURSE_INSUFFICIENT = 54
+    PURSE_EMPTY = 55
+    COUPON_NOT_ON_CARD = 56
+    OPERATION_SERIAL_USED = 57
+    """The operation serial is in the card's log under another kind of operation."""
+
+
+@dataclass(frozen=True)
+class Money:
+    """An amount of money in haléř (1/100 CZK), for the texts that show one."""
+
+    haler: int
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.haler, int) or isinstance(self.haler, bool):
+            raise InvalidField(f"an amount must be whole haléř, not {self.haler!r}")
 
 
 class Note(IntEnum):
