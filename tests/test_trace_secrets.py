@@ -49,6 +49,10 @@ CARD_OPERATIONS: list[Operation] = [
     ("card update", lambda: ["card", "update", "--surname", "Novotná", "--at", AT]),
     ("card block", lambda: ["card", "block", "--at", AT]),
     ("card unblock", lambda: ["card", "unblock", "--at", AT]),
+    ("purse credit", lambda: ["purse", "credit", "150.50", "--serial", "2001", "--at", AT]),
+    ("purse debit", lambda: ["purse", "debit", "20", "--serial", "2002", "--at", AT]),
+    ("purse refund", lambda: ["purse", "refund", "--serial", "2003", "--at", AT]),
+    ("coupon cancel", lambda: ["coupon", "cancel", "1001", "--at", AT]),
 ]
 
 
