@@ -193,7 +193,14 @@ def test_a_card_chaining_empty_frames_for_ever_is_refused_at_once():
     card = EndlessCard(h("91AF"))
     with pytest.raises(ChainingError, match="empty frame"):
         DESFire(card).get_version()
-    assert card.frames == 1
+    assert card.frames == 2
+
+
+def test_a_card_still_waiting_for_command_data_is_told_there_is_none(script):
+    t = script((native(0x3D, b"\x01" + h("000000") + h("030000") + bytes(3)), "91AF"),
+               ("90 AF 00 00 00", "917E"))
+    with pytest.raises(LengthError):
+        DESFire(t).write_data(1, bytes(3), comm="plain")
 
 
 def test_a_card_chaining_data_for_ever_is_refused_past_the_largest_answer():

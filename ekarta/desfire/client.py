@@ -252,8 +252,10 @@ class DESFire:
         frames = [data]
         total = len(data)
         while status == STATUS_MORE:
-            # Empty frames would never reach the byte limit: each frame must carry data.
-            if not data:
+            # Empty frames would never reach the byte limit: each frame must carry data, but for
+            # the first, with which a card still waiting for command data asks for more (the empty
+            # 90 AF that follows tells it there is none).
+            if not data and len(frames) > 1:
                 raise ChainingError(f"the card chains an empty frame (91 AF) in its answer to "
                                     f"command 0x{cmd:02X}")
             if len(frames) >= MAX_FRAMES or total > MAX_RESPONSE:
