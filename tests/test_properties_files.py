@@ -161,18 +161,6 @@ def _load_card(path: str, text: bytes) -> None:
     _use(state)
 
 
-@pytest.mark.parametrize("budget", BUDGETS)
-def test_a_mutated_card_file_loads_into_a_working_card_or_fails_in_one_line(budget, tmp_path):
-    path = os.fspath(tmp_path / "card.json")
-
-    @budgeted(budget, fast=60)
-    @given(mutated_files(CARD))
-    def check(text):
-        _load_card(path, text)
-
-    check()
-
-
 # --- the keystore ---------------------------------------------------------------------------------
 
 
@@ -191,13 +179,20 @@ def _load_keystore(path: str, text: bytes) -> None:
         _one_line(exc)
 
 
+#: what is mutated, and what loads it (and uses what it loaded)
+LOADERS = {"card": (CARD, _load_card), "keystore": (KEYSTORE, _load_keystore)}
+
+
 @pytest.mark.parametrize("budget", BUDGETS)
-def test_a_mutated_keystore_loads_or_fails_in_one_line(budget, tmp_path):
-    path = os.fspath(tmp_path / "keys.json")
+@pytest.mark.parametrize("kind", sorted(LOADERS))
+def test_a_mutated_file_loads_into_something_that_works_or_fails_in_one_line(budget, kind,
+                                                                           tmp_path):
+    document, load = LOADERS[kind]
+    path = os.fspath(tmp_path / f"{kind}.json")
 
     @budgeted(budget, fast=60)
-    @given(mutated_files(KEYSTORE))
+    @given(mutated_files(document))
     def check(text):
-        _load_keystore(path, text)
+        load(path, text)
 
     check()
