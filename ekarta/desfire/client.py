@@ -260,8 +260,9 @@ class DESFire:
                                     f"command 0x{cmd:02X}")
             if len(frames) >= MAX_FRAMES or total > MAX_RESPONSE:
                 raise ChainingError(
-                    f"the card chains more than {len(frames)} frames and {total} bytes in its "
-                    f"answer to command 0x{cmd:02X}, past the largest answer a DESFire gives")
+                    f"the card keeps chaining its answer to command 0x{cmd:02X} after "
+                    f"{len(frames)} frames and {total} bytes, past the largest answer a DESFire "
+                    f"gives")
             data, status = self._transceive(_apdu(STATUS_MORE, b""))
             frames.append(data)
             total += len(data)
