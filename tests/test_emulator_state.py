@@ -170,6 +170,8 @@ def test_malformed_files_raise_emulator_error(tmp_path, text, message):
     (lambda d: d["picc"].update(ats="0675778102"), "start with its own length"),
     (lambda d: d["applications"][0]["files"][1].update(size=2**24 - 1, data=""),
      "size must be an integer in 1..32768"),
+    (lambda d: d["applications"][0]["files"][3].update(record_size=2**24 - 1, records=[]),
+     "take more memory than a card has"),
 ])
 def test_inconsistent_files_raise_emulator_error(tmp_path, mutate, message):
     data = populated().to_dict()

@@ -547,6 +547,9 @@ def _file_from_json(o: _Obj) -> File:
         cyclic = kind == "cyclic"
         record_size = o.integer("record_size", 1, U24_MAX)
         max_records = o.integer("max_records", 2 if cyclic else 1, U24_MAX)
+        if RecordFile.cost(record_size, max_records) > MAX_CARD_MEMORY:
+            raise ValueError(f"{o.where}: {max_records} records of {record_size} bytes take more "
+                             f"memory than a card has")
         f = RecordFile(file_no, comm, access, record_size, max_records, cyclic, iso_fid)
         records = o.items("records")
         if len(records) > f.capacity:
