@@ -176,7 +176,7 @@ def _run(ops: list) -> None:
 
 @pytest.mark.parametrize("budget", BUDGETS)
 def test_random_sequences_answer_status_words_and_the_state_round_trips(budget):
-    @budgeted(budget, fast=60)
+    @budgeted(budget, fast=40)
     @given(st.lists(operations, min_size=1, max_size=30))
     def check(ops):
         _run(ops)

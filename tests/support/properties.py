@@ -37,7 +37,7 @@ KEY1 = Key.aes(bytes(range(16)), version=1)
 KEYED = AccessRights(read=1, write=1, read_write=0, change=0)
 
 #: (examples in the fast loop, examples under the slow marker)
-FAST, SLOW = 25, 1500
+FAST, SLOW = 25, 800
 
 BUDGETS = [
     pytest.param(FAST, id="fast"),
