@@ -190,7 +190,7 @@ def test_a_mutated_file_loads_into_something_that_works_or_fails_in_one_line(bud
     document, load = LOADERS[kind]
     path = os.fspath(tmp_path / f"{kind}.json")
 
-    @budgeted(budget, fast=60)
+    @budgeted(budget, fast=40)
     @given(mutated_files(document))
     def check(text):
         load(path, text)
