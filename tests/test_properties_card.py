@@ -12,7 +12,7 @@ import contextlib
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from ekarta.desfire.client import DESFire
@@ -174,10 +174,18 @@ def _run(ops: list) -> None:
         _round_trip(card.state)
 
 
+#: two Debits of 2^31 - 1 in one transaction on the free value file (whose value is 2^31 - 1)
+TWO_MAXIMAL_DEBITS = [("call", ("debit", (3, I32_MAX), {"comm": "plain"}))] * 2 + [
+    ("call", ("commit_transaction", (), {}))]
+
+
 @pytest.mark.parametrize("budget", BUDGETS)
 def test_random_sequences_answer_status_words_and_the_state_round_trips(budget):
     @budgeted(budget, fast=40)
     @given(st.lists(operations, min_size=1, max_size=30))
+    @example(TWO_MAXIMAL_DEBITS)
+    @example([*TWO_MAXIMAL_DEBITS[:2], ("tear", (0.7, ("commit_transaction", (), {})))])
+    @example([("call", ("create_std_data_file", (9, 0xFFFFFF), {}))])
     def check(ops):
         _run(ops)
 
