@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from ekarta.desfire.client import MAX_FRAMES, DESFire
@@ -209,6 +209,8 @@ def _call_against_a_hostile_card(session: tuple | None, call: tuple) -> None:
 def test_a_hostile_card_gets_only_ekarta_errors_after_bounded_frames(budget, session):
     @budgeted(budget, fast=15)
     @given(hostile_calls())
+    @example(("get_version", [], {}, "empty", [], b"", []))  # 91 AF with no data, for ever
+    @example(("read_data", [0], {"comm": "plain"}, "endless", [], b"\x00", []))
     def check(call):
         _call_against_a_hostile_card(session, call)
 
