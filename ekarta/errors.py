@@ -66,6 +66,11 @@ class MalformedResponse(MalformedMessage):
     """A response from the card is too short, too long or otherwise malformed."""
 
 
+class ChainingError(MalformedResponse):
+    """The card chains its answer (status 0xAF) past what any answer needs: a frame with no
+    data, or more frames or bytes than the largest answer a card can give."""
+
+
 class LengthMismatch(MalformedMessage, BoundsError):
     """A message, or the data inside it, has a length that its command or its protection rules
     out: shorter than its MAC, not whole cipher blocks, not what was asked for."""

@@ -27,10 +27,12 @@ from ekarta.desfire import (
     VersionInfo,
 )
 from ekarta.desfire.auth import CardAuth, ReaderAuth
-from ekarta.desfire.client import effective_comm
+from ekarta.desfire.client import MAX_FRAMES, MAX_RESPONSE, effective_comm
+from ekarta.desfire.commands import MAX_CARD_MEMORY
 from ekarta.desfire.structs import CreateApplicationParams
 from ekarta.errors import (
     AuthenticationRejected,
+    ChainingError,
     ChecksumMismatch,
     DESFireStatusError,
     FileNotFound,
@@ -171,6 +173,58 @@ def test_a_card_that_ends_a_chained_write_early_is_malformed(script):
     t = script((native(0x3D, b"\x01" + h("000000") + h("140000") + bytes(9)), "9100"))
     with pytest.raises(MalformedResponse):
         DESFire(t, frame_size=16).write_data(1, bytes(20), comm="plain")
+
+
+class EndlessCard:
+    """A hostile card: answers every frame with ``answer`` (data and status) for ever."""
+
+    def __init__(self, answer: bytes) -> None:
+        self.answer = answer
+        self.frames = 0
+
+    def transceive(self, apdu: bytes) -> bytes:
+        self.frames += 1
+        if self.frames > 100_000:
+            raise AssertionError("the client never stops asking")
+        return self.answer
+
+
+def test_a_card_chaining_empty_frames_for_ever_is_refused_at_once():
+    card = EndlessCard(h("91AF"))
+    with pytest.raises(ChainingError, match="empty frame"):
+        DESFire(card).get_version()
+    assert card.frames == 2
+
+
+def test_a_card_still_waiting_for_command_data_is_told_there_is_none(script):
+    t = script((native(0x3D, b"\x01" + h("000000") + h("030000") + bytes(3)), "91AF"),
+               ("90 AF 00 00 00", "917E"))
+    with pytest.raises(LengthError):
+        DESFire(t).write_data(1, bytes(3), comm="plain")
+
+
+def test_a_card_chaining_data_for_ever_is_refused_past_the_largest_answer():
+    card = EndlessCard(bytes(59) + h("91AF"))
+    with pytest.raises(ChainingError, match="largest answer"):
+        DESFire(card, session=ev1_session()).read_data(1, comm="plain")
+    assert card.frames <= MAX_FRAMES
+    assert 59 * (card.frames - 1) <= MAX_RESPONSE
+
+
+def test_a_card_chaining_small_frames_for_ever_is_refused_by_the_frame_count():
+    card = EndlessCard(h("00 91AF"))
+    with pytest.raises(ChainingError, match="frames"):
+        DESFire(card).get_application_ids()
+    assert card.frames == MAX_FRAMES
+
+
+def test_a_message_needing_more_frames_than_any_card_takes_sends_nothing(script):
+    t = script()
+    with pytest.raises(InvalidArgument, match="frames"):
+        DESFire(t, frame_size=1).write_data(1, bytes(MAX_FRAMES), comm="plain")
+    with pytest.raises(InvalidArgument, match="data"):
+        DESFire(t).write_data(1, bytes(MAX_CARD_MEMORY + 1), comm="plain")
+    assert t.sent == []
 
 
 def test_get_version_collects_three_frames(script):

@@ -6,6 +6,8 @@ session objects), so these tests do not depend on the DESFire client.
 
 from __future__ import annotations
 
+import tracemalloc
+
 import pytest
 
 from ekarta.desfire.auth import ReaderAuth
@@ -719,3 +721,18 @@ def test_iso_select_drops_the_session(iso_card):
     assert iso(card, "00A4020C 02 E104") == b"\x90\x00"
     assert card.session is None
     assert card.selected_aid == AID
+
+
+def test_a_file_larger_than_the_free_memory_is_refused_before_it_is_built(card, app_link):
+    link = app_link
+    tracemalloc.start()
+    try:
+        for cmd in (Cmd.CREATE_STD_DATA_FILE, Cmd.CREATE_BACKUP_DATA_FILE):
+            params = CreateDataFileParams(file_no=9, iso_fid=None, comm=Comm.PLAIN, access=FREE,
+                                          size=0xFFFFFF).build()
+            assert link.status(cmd, params) == 0x0E
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+    assert 9 not in card.applications[AID].files

@@ -161,6 +161,17 @@ def test_malformed_files_raise_emulator_error(tmp_path, text, message):
      "a des key in a AES application"),
     (lambda d: d["applications"].append(d["applications"][0]), "appears twice"),
     (lambda d: d.pop("applications"), "applications is missing"),
+    # every number the card keeps stays in the range it is saved in
+    (lambda d: d["applications"][0]["files"][2].update(limited_credit_value=2**32 - 2),
+     "limited_credit_value must be an integer in 0..2147483647"),
+    (lambda d: d["memory"].update(total=2**24 - 1), "memory.total must be an integer in 0..32768"),
+    (lambda d: d["memory"].update(reserved=9000), "reserved is more than memory.total"),
+    (lambda d: d["picc"].update(ats="80"), "picc.ats must be 2..20 bytes"),
+    (lambda d: d["picc"].update(ats="0675778102"), "start with its own length"),
+    (lambda d: d["applications"][0]["files"][1].update(size=2**24 - 1, data=""),
+     "size must be an integer in 1..32768"),
+    (lambda d: d["applications"][0]["files"][3].update(record_size=2**24 - 1, records=[]),
+     "take more memory than a card has"),
 ])
 def test_inconsistent_files_raise_emulator_error(tmp_path, mutate, message):
     data = populated().to_dict()

@@ -236,6 +236,23 @@ def test_answers_longer_than_a_frame_come_with_mi(reader, url):
     assert DESFire(reader).get_version().uid == UID
 
 
+def test_a_chip_chaining_empty_parts_for_ever_is_refused(reader, url):
+    reader.wait_for_card(timeout=2)
+    chip = front_end(url).chip
+    assert chip is not None
+    parts = 0
+
+    def empty_part() -> bytes:
+        nonlocal parts
+        parts += 1
+        return b"\x40" if parts < 10_000 else b"\x00"  # MI with nothing in it
+
+    chip._next_part = empty_part  # type: ignore[method-assign]
+    with pytest.raises(ReaderError, match="empty part"):
+        reader.transceive(bytes.fromhex("9060000000"))
+    assert parts <= 2
+
+
 def test_slow_card(reader, host):
     reader.wait_for_card(timeout=2)
     host.arm(Faults(latency=0.3))  # the card asks for waiting time extensions, the chip grants

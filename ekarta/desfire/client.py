@@ -32,6 +32,7 @@ from ekarta.desfire.commands import (
     GRANTING_RIGHTS,
     I32_MAX,
     I32_MIN,
+    MAX_CARD_MEMORY,
     MAX_FILES,
     MAX_KEYS,
     PICC_AID,
@@ -63,6 +64,7 @@ from ekarta.desfire.structs import (
     u24le,
 )
 from ekarta.errors import (
+    ChainingError,
     InvalidArgument,
     LengthMismatch,
     MalformedMessage,
@@ -81,8 +83,14 @@ STATUS_MORE = 0xAF
 #: SetConfiguration options
 CONFIG_PICC = 0x00
 CONFIG_DEFAULT_KEY = 0x01
-#: a response longer than this (a whole 24-bit file plus slack) means a runaway card
-MAX_RESPONSE = U24_MAX + 64
+#: the longest answer a card can give: its whole memory read as one file, plus the padding, CRC
+#: and MAC of full mode; a card chaining beyond it is runaway
+MAX_RESPONSE = MAX_CARD_MEMORY + 64
+#: the fewest data bytes in a frame that continues an answer (GetDFNames: one application of AID,
+#: ISO FID and a 1-byte DF name per frame; other answers come in frames of 7 bytes or more)
+MIN_CHAINED_FRAME = 6
+#: the most frames of one answer, and of one command (a message is never longer than an answer)
+MAX_FRAMES = MAX_RESPONSE // MIN_CHAINED_FRAME + 1
 
 #: Defaults of the create methods (frozen dataclasses, so sharing one instance is safe).
 DEFAULT_KEY_SETTINGS = KeySettings()
@@ -239,6 +247,9 @@ class DESFire:
     def _send(self, cmd: int, body: bytes) -> list[bytes]:
         """Send a whole (already protected) message and collect every response frame."""
         size = self.frame_size
+        if len(body) > MAX_FRAMES * size:
+            raise InvalidArgument(f"a message of {len(body)} bytes needs more than {MAX_FRAMES} "
+                                  f"frames of {size} bytes")
         chunks = [body[i:i + size] for i in range(0, len(body), size)] or [b""]
         for i, chunk in enumerate(chunks):
             data, status = self._transceive(_apdu(cmd if i == 0 else STATUS_MORE, chunk))
@@ -247,11 +258,23 @@ class DESFire:
         frames = [data]
         total = len(data)
         while status == STATUS_MORE:
+            # Empty frames would never reach the byte limit: each frame must carry data, but for
+            # the first, with which a card still waiting for command data asks for more (the empty
+            # 90 AF that follows tells it there is none).
+            if not data and len(frames) > 1:
+                raise ChainingError(f"the card chains an empty frame (91 AF) in its answer to "
+                                    f"command 0x{cmd:02X}")
+            if len(frames) >= MAX_FRAMES or total > MAX_RESPONSE:
+                raise ChainingError(
+                    f"the card keeps chaining its answer to command 0x{cmd:02X} after "
+                    f"{len(frames)} frames and {total} bytes, past the largest answer a DESFire "
+                    f"gives")
             data, status = self._transceive(_apdu(STATUS_MORE, b""))
             frames.append(data)
             total += len(data)
-            if total > MAX_RESPONSE:
-                raise LengthMismatch("response exceeds the largest possible DESFire answer")
+        if total > MAX_RESPONSE:
+            raise ChainingError(f"the card answers command 0x{cmd:02X} with {total} bytes, more "
+                                f"than the largest answer a DESFire gives ({MAX_RESPONSE})")
         if status != STATUS_OK:
             self._fail(status, cmd)
         return frames
@@ -595,7 +618,7 @@ class DESFire:
                    comm: Comm | str | None = None) -> None:
         """Write ``data`` at ``offset`` of a data file (backup files: at commit)."""
         _file_no(file_no)
-        data = _check_bytes("data", data, 1, U24_MAX)
+        data = _check_bytes("data", data, 1, MAX_CARD_MEMORY)
         _check_int("offset", offset, 0, U24_MAX - len(data))
         mode = self._mode(file_no, comm, "write")
         self._write(Cmd.WRITE_DATA, bytes([file_no]) + u24le(offset) + u24le(len(data)), data,
@@ -632,7 +655,7 @@ class DESFire:
                      comm: Comm | str | None = None) -> None:
         """Write ``data`` at ``offset`` inside the record of this transaction (at commit)."""
         _file_no(file_no)
-        data = _check_bytes("data", data, 1, U24_MAX)
+        data = _check_bytes("data", data, 1, MAX_CARD_MEMORY)
         _check_int("offset", offset, 0, U24_MAX - len(data))
         mode = self._mode(file_no, comm, "write")
         self._write(Cmd.WRITE_RECORD, bytes([file_no]) + u24le(offset) + u24le(len(data)), data,

@@ -17,6 +17,7 @@ __all__ = [
     "I32_MAX",
     "I32_MIN",
     "MAX_APPLICATIONS",
+    "MAX_CARD_MEMORY",
     "MAX_DF_NAME",
     "MAX_FILES",
     "MAX_KEYS",
@@ -52,6 +53,8 @@ MAX_FILES = 32
 MAX_KEYS = 14
 #: an ISO DF name has 1..MAX_DF_NAME bytes
 MAX_DF_NAME = 16
+#: user memory of the largest DESFire (EV2 32K): no file, and so no answer, is larger
+MAX_CARD_MEMORY = 32 * 1024
 
 #: ISO 7816-4 DF name of the PICC level (the card's master application).
 DESFIRE_PICC_DF_NAME = bytes.fromhex("D2760000850100")

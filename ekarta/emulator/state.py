@@ -39,6 +39,7 @@ from ekarta.desfire.commands import (
     I32_MAX,
     I32_MIN,
     MAX_APPLICATIONS,
+    MAX_CARD_MEMORY,
     MAX_DF_NAME,
     MAX_FILES,
     MAX_KEYS,
@@ -147,7 +148,12 @@ class DataFile:
 
     @property
     def memory(self) -> int:
-        return blocks(self.size) * (2 if self.backup else 1)
+        return self.cost(self.size, self.backup)
+
+    @staticmethod
+    def cost(size: int, backup: bool) -> int:
+        """The memory a data file of ``size`` bytes takes (a backup file keeps two copies)."""
+        return blocks(size) * (2 if backup else 1)
 
     def settings(self) -> FileSettings:
         return FileSettings(file_type=self.file_type, comm=self.comm, access=self.access,
@@ -204,7 +210,12 @@ class RecordFile:
 
     @property
     def memory(self) -> int:
-        return blocks(self.record_size * self.max_records)
+        return self.cost(self.record_size, self.max_records)
+
+    @staticmethod
+    def cost(record_size: int, max_records: int) -> int:
+        """The memory a record file takes."""
+        return blocks(record_size * max_records)
 
     @property
     def capacity(self) -> int:
@@ -541,7 +552,7 @@ def _file_from_json(o: _Obj) -> File:
     iso_fid = o.hex_int("iso_fid", 4, optional=True)
     f: File
     if kind in ("std", "backup"):
-        size = o.integer("size", 1, U24_MAX)
+        size = o.integer("size", 1, MAX_CARD_MEMORY)
         data = o.hex("data", size, size)
         assert data is not None
         f = DataFile(file_no, comm, access, size, kind == "backup", iso_fid, bytearray(data))
@@ -557,6 +568,9 @@ def _file_from_json(o: _Obj) -> File:
         cyclic = kind == "cyclic"
         record_size = o.integer("record_size", 1, U24_MAX)
         max_records = o.integer("max_records", 2 if cyclic else 1, U24_MAX)
+        if RecordFile.cost(record_size, max_records) > MAX_CARD_MEMORY:
+            raise ValueError(f"{o.where}: {max_records} records of {record_size} bytes take more "
+                             f"memory than a card has")
         f = RecordFile(file_no, comm, access, record_size, max_records, cyclic, iso_fid)
         records = o.items("records")
         if len(records) > f.capacity:
@@ -603,6 +617,15 @@ def _app_from_json(o: _Obj) -> Application:
     return app
 
 
+def _ats(picc: _Obj) -> bytes:
+    """The ATS as SetConfiguration accepts it: 2..20 bytes, starting with its own length."""
+    ats = picc.hex("ats", 2, 20)
+    assert ats is not None
+    if ats[0] != len(ats):
+        raise ValueError(f"{picc.where}.ats must start with its own length, {len(ats):02X}")
+    return ats
+
+
 def _state_from_json(o: _Obj) -> CardState:
     uid = o.hex("uid", 7, 7)
     assert uid is not None
@@ -616,13 +639,15 @@ def _state_from_json(o: _Obj) -> CardState:
         configuration=picc.integer("configuration", 0, 0x03),
         default_key=picc.hex("default_key", 24, 24) or bytes(24),
         default_key_version=picc.integer("default_key_version", 0, U8_MAX),
-        ats=picc.hex("ats", 1, 20) or DEFAULT_ATS,
+        ats=_ats(picc),
         batch=o.hex("batch", 5, 5) or bytes(5),
         production_week=production.integer("week", 0, 99),
         production_year=production.integer("year", 0, 99),
-        total_memory=memory.integer("total", 0, U24_MAX),
-        reserved_memory=memory.integer("reserved", 0, U24_MAX),
+        total_memory=memory.integer("total", 0, MAX_CARD_MEMORY),
+        reserved_memory=memory.integer("reserved", 0, MAX_CARD_MEMORY),
     )
+    if state.reserved_memory > state.total_memory:
+        raise ValueError("memory.reserved is more than memory.total")
     apps = o.items("applications")
     if len(apps) > MAX_APPLICATIONS:
         raise ValueError(f"applications: at most {MAX_APPLICATIONS}, got {len(apps)}")

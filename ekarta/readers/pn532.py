@@ -307,6 +307,8 @@ class Pn532Reader(Reader):
         while answer[0] & _MI:
             answer = self._command(CMD_IN_DATA_EXCHANGE, bytes([tg]))
             self._check_status(answer)
+            if len(answer) < 2:  # empty parts would never reach the byte limit
+                raise ReaderError(f"{self.url}: the chip chains an empty part (MI) in its answer")
             response += answer[1:]
             if len(response) > MAX_RESPONSE:
                 raise ReaderError(f"{self.url}: the answer runs beyond {MAX_RESPONSE} bytes")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from ekarta.desfire.commands import GRANTING_RIGHTS, Cmd
+from ekarta.desfire.commands import GRANTING_RIGHTS, I32_MAX, Cmd
 from ekarta.desfire.session import Comm
 from ekarta.emulator.card.context import (
     Context,
@@ -159,6 +159,9 @@ def change_value(ctx: Context, cmd: int, msg: bytes) -> Reply:
     if cmd == Cmd.DEBIT:
         if stage.value - amount < f.lower_limit:
             fail(BoundaryError, "the debit goes below the lower limit")
+        # the debits become the LimitedCredit allowance, which the file keeps in 32 signed bits
+        if stage.debits + amount > I32_MAX:
+            fail(BoundaryError, "the transaction's debits exceed the limited credit range")
         stage.value -= amount
         stage.debits += amount
     else:

@@ -85,9 +85,14 @@ def _check_iso_fid(app: Application, fid: int | None) -> None:
         fail(DuplicateError, "another file has this ISO FID")
 
 
-def _add_file(ctx: Context, app: Application, f: File) -> Reply:
-    if f.memory > ctx.state.free_memory:
+def _need_memory(ctx: Context, size: int) -> None:
+    """Refuse a file of ``size`` bytes of memory before anything of it is built."""
+    if size > ctx.state.free_memory:
         fail(OutOfMemory, "not enough memory for the file")
+
+
+def _add_file(ctx: Context, app: Application, f: File) -> Reply:
+    _need_memory(ctx, f.memory)
     app.files[f.file_no] = f
     ctx.changed()
     return Reply()
@@ -113,9 +118,10 @@ def create_data_file(ctx: Context, cmd: int, msg: bytes) -> Reply:
     if params.size == 0:
         fail(ParameterError, "a data file has at least one byte")
     _check_iso_fid(app, params.iso_fid)
-    return _add_file(ctx, app, DataFile(
-        params.file_no, params.comm, params.access, params.size,
-        backup=cmd == Cmd.CREATE_BACKUP_DATA_FILE, iso_fid=params.iso_fid))
+    backup = cmd == Cmd.CREATE_BACKUP_DATA_FILE
+    _need_memory(ctx, DataFile.cost(params.size, backup))  # before its bytes exist
+    return _add_file(ctx, app, DataFile(params.file_no, params.comm, params.access, params.size,
+                                        backup=backup, iso_fid=params.iso_fid))
 
 
 def create_value_file(ctx: Context, cmd: int, msg: bytes) -> Reply:
@@ -140,6 +146,7 @@ def create_record_file(ctx: Context, cmd: int, msg: bytes) -> Reply:
     if params.record_size < 1 or params.max_records < (2 if cyclic else 1):
         fail(ParameterError, "record size >= 1, records >= 1 (cyclic files: >= 2)")
     _check_iso_fid(app, params.iso_fid)
+    _need_memory(ctx, RecordFile.cost(params.record_size, params.max_records))
     return _add_file(ctx, app, RecordFile(
         params.file_no, params.comm, params.access, params.record_size, params.max_records,
         cyclic, params.iso_fid))
