@@ -129,12 +129,12 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         epilog=(
             "examples:\n"
             "  ekarta card format --reader emulator:card.json --key 0:des:0000000000000000\n"
-            "  ekarta card format --key-file picc.key --yes\n\n" + KEY_HELP
+            "  ekarta card format --reader pcsc: --key-file picc.key --yes\n\n" + KEY_HELP
         ),
         formatter_class=EXAMPLES_FORMATTER,
     )
     fmt.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
-    add_reader_options(fmt)
+    add_reader_options(fmt, changes_card=True)
     add_key_options(fmt)
     fmt.set_defaults(func=run_format)
 
@@ -468,7 +468,7 @@ def _register_issue(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
             "  ekarta card issue --reader emulator:card.json --keys keys.json \\\n"
             "      --number 1234567894 --first-name Jana --surname Nováková \\\n"
             "      --profile student --birth-date 2008-04-01 --profile-end 2027-08-31\n"
-            "  ekarta card issue --keys keys.json --number 1234567894 --anonymous"
+            "  ekarta card issue --reader pcsc: --keys keys.json --number 1234567894 --anonymous"
         ),
         formatter_class=EXAMPLES_FORMATTER,
     )
@@ -493,7 +493,7 @@ def _register_issue(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
                         help="active (collected at a contact point, the default) or produced "
                              "(sent by post: the holder activates it)")
     issue.add_argument("--json", action="store_true", help="print one JSON document instead")
-    add_reader_options(issue)
+    add_reader_options(issue, changes_card=True)
     issue.set_defaults(func=run_issue)
 
 

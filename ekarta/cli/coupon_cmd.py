@@ -116,7 +116,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                       help="also write the signed coupon to FILE as JSON")
     load.add_argument("--lang", choices=LANGUAGES, default="en", help="language of the messages")
     load.add_argument("--json", action="store_true", help="print one JSON document instead")
-    add_reader_options(load)
+    add_reader_options(load, changes_card=True)
     load.set_defaults(func=run_load)
 
 
