@@ -64,7 +64,7 @@ def test_a_keystore_with_a_key_of_an_unknown_algorithm_fails_in_one_line(
     path.write_text(json.dumps(document))
     path.chmod(0o600)
     code = main(["card", "show", "--reader", "emulator:", "--keys", str(path)])
-    out, err = capsys.readouterr()
+    _, err = capsys.readouterr()
     assert code == 1
     assert "Traceback" not in err
     assert err.startswith(f"ekarta: error: keystore {path}: cannot load the ")
@@ -86,7 +86,7 @@ def _edit(path: Path, change) -> None:
     lambda d: d.update(picc_master={"aes": "00", "version": 1}),
     lambda d: d.update(signing_key=5),
     lambda d: d.update(verify_keys="x"),
-    lambda d: d.update(signing_key="-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"),
+    lambda d: d.update(signing_key=pem("PRIVATE KEY", b"\0\0\0").decode()),
     lambda d: d.pop("signing_key"),
 ], ids=["format", "system_id", "application", "role", "picc", "signing-type", "verify-type",
         "signing-pem", "no-keys"])
