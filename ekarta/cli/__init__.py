@@ -17,6 +17,7 @@ import importlib
 import logging
 import os
 import sys
+import unicodedata
 from collections.abc import Sequence
 
 from ekarta import __version__
@@ -144,12 +145,27 @@ def _configure_logging(verbosity: int, log_file: str | None) -> list[logging.Han
     return handlers
 
 
+_ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def _one_line(text: str) -> str:
+    """``text`` with its control and format characters (a newline, a bidi override taken from an
+    argument or a file name) escaped, so that an error stays one line that reads as it is."""
+    return "".join(c.encode("unicode_escape").decode("ascii")
+                   if unicodedata.category(c) in _ESCAPED_CATEGORIES else c for c in text)
+
+
 def _error(message: str) -> None:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
+    print(f"{PROG}: error: {_one_line(message)}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for number, arg in enumerate(argv, 1):
+        if "\0" in arg:  # no command line can hold one; a caller of main() can
+            _error(f"argument {number} holds a NUL character")
+            return 2
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
