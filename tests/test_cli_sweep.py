@@ -158,3 +158,16 @@ def test_option_values_fast(case, templates, tmp_path, monkeypatch, capsys):
 @pytest.mark.parametrize("case", cases(VALUES), ids=_id)
 def test_option_values_whole_range(case, templates, tmp_path, monkeypatch, capsys):
     sweep(case, templates, tmp_path, monkeypatch, capsys)
+
+
+@pytest.mark.parametrize(("words", "flag", "value"), [
+    (("emulator", "serve"), "--vpcd", "ž\u202e\U0001f600"),
+    (("emulator", "serve"), "--udp", "x" * 5000),
+    (("emulator", "serve"), "--udp", "\t:1"),
+    (("emulator", "control"), "--timeout", "99999999999999999999999999"),
+    (("emulator", "control"), "--timeout", "inf"),
+    (("card", "info"), "--key-file", "a\nb"),
+    (("card", "info"), "--log-file", "\0"),
+], ids=lambda v: v if isinstance(v, str) else " ".join(v))
+def test_values_the_sweep_found(words, flag, value, templates, tmp_path, monkeypatch, capsys):
+    sweep((words, flag, value), templates, tmp_path, monkeypatch, capsys)
