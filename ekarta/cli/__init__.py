@@ -118,13 +118,25 @@ class _OneTracePerFrame(logging.Filter):
         return not (record.levelno == TRACE and record.name == "ekarta.desfire.client")
 
 
+class _ConsoleFormatter(logging.Formatter):
+    """The console's lines: warnings and errors as the commands print their own
+    (``ekarta: warning: ...``); the diagnostics of ``-v`` with their level and the logger's name
+    (``ekarta: DEBUG: ekarta.readers.pcsc: ...``), to tell where a line comes from."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        if record.levelno >= logging.WARNING:
+            return f"{PROG}: {record.levelname.lower()}: {text}"
+        return f"{PROG}: {record.levelname}: {record.name}: {text}"
+
+
 def _configure_logging(verbosity: int, log_file: str | None) -> list[logging.Handler]:
     """Send ekarta's log to stderr (and ``log_file``); returns the handlers to remove later."""
     level = VERBOSITY_LEVELS[min(verbosity, len(VERBOSITY_LEVELS) - 1)]
     handlers: list[logging.Handler] = []
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(level)
-    console.setFormatter(logging.Formatter("ekarta: %(levelname)s: %(name)s: %(message)s"))
+    console.setFormatter(_ConsoleFormatter())
     handlers.append(console)
     file_level = min(level, logging.DEBUG)
     if log_file:

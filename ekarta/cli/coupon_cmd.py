@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import secrets
+import sys
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -89,7 +90,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     add_keystore_option(load)
     source = load.add_argument_group("the coupon")
-    source.add_argument("--coupon", metavar="FILE", help="a JSON coupon file")
+    source.add_argument("--coupon", metavar="FILE",
+                        help="a JSON coupon file ('-' reads standard input)")
     source.add_argument("--type", dest="coupon_type", type=enum_argument(CouponType, "coupon type"),
                         metavar="TYPE", help="the coupon type to sell (see below)")
     source.add_argument("--zones", type=argument(parse_zones), metavar="ZONES",
@@ -133,7 +135,8 @@ def _source(args: argparse.Namespace, keystore: KeyProvider, at: datetime,
     if args.coupon:
         if args.coupon_type or args.zones or args.start or args.follows:
             raise CLIError("give either --coupon FILE or --type/--zones, not both")
-        document = read_coupon_file(args.coupon)
+        document = (read_coupon_file("<stdin>", sys.stdin.buffer) if args.coupon == "-"
+                    else read_coupon_file(args.coupon))
         signed = document.signed
         return signed if signed is not None else signing_for_card(keystore, document.coupon)
     if args.coupon_type is None or args.zones is None:
