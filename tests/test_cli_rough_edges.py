@@ -116,3 +116,88 @@ def test_logged_warnings_look_like_the_commands_own(issued, capsys):
     for line in warnings:
         assert line.startswith("ekarta: warning: "), line
     assert "WARNING" not in err
+
+
+# --- card show in Czech, with price and channel ---------------------------------------------------
+
+ENGLISH_WORDS = ("transit card", "kind", "status", "profile", "expiry", "e-purse", "coupons",
+                 "slot", "empty", "events", "device", "zone", "verdict", "CZK", "December",
+                 "network", "ticket-office", "eshop", "load", "newest", "anonymous", "active")
+
+
+def test_card_show_in_czech_has_no_english_left(issued, capsys):
+    card, keys = issued
+    code, _, err = run(capsys, "coupon", "load", "-r", f"emulator:{card}", "--keys", str(keys),
+                       "--type", "transferable-30-day", "--zones", "1,2", "--serial", "5",
+                       "--price", "550", "--at", "2026-12-01T10:00")
+    assert code == 0, err
+    code, out, err = run(capsys, "card", "show", "-r", f"emulator:{card}", "--keys", str(keys),
+                         "--lang", "cs", "--at", "2026-12-10T08:00", "--zone", "1")
+    assert code == 0, err
+    for word in ENGLISH_WORDS:
+        assert word not in out, (word, out)
+    for czech in ("e-karta", "druh", "anonymní", "aktivní", "platnost do", "e-peněženka",
+                  "0,00 Kč", "kupony (5 míst)", "místo 0", "přenosný 30denní kupon", "zóny 1, 2",
+                  "1. 12. 2026 – 30. 12. 2026", "platný", "550 Kč", "pokladna", "prázdné",
+                  "události", "nahrání kuponu", "1. 12. 2026 10:00", "v zóně 1", "výsledek:"):
+        assert czech in out, (czech, out)
+
+
+def test_card_show_shows_price_and_sale_channel(issued, capsys):
+    card, keys = issued
+    assert run(capsys, "coupon", "load", "-r", f"emulator:{card}", "--keys", str(keys),
+               "--type", "transferable-30-day", "--zones", "1", "--serial", "6", "--price", "550",
+               "--channel", "kiosk")[0] == 0
+    _, out, _ = run(capsys, "card", "show", "-r", f"emulator:{card}", "--keys", str(keys))
+    slot = next(line for line in out.splitlines() if "#6" in line)
+    assert "550 CZK" in slot and "kiosk" in slot
+
+
+def test_every_enum_name_card_show_prints_has_czech():
+    from ekarta.transit.model.messages import LABELS_CS
+    from ekarta.transit.model.notation import enum_name
+    from ekarta.transit.model.report import Period
+    from ekarta.transit.model.values import CardKind, CardStatus, EventKind, SaleChannel
+
+    for enum in (CardKind, CardStatus, EventKind, SaleChannel):
+        for member in enum:
+            assert enum_name(member) in LABELS_CS, member
+    for period in Period:
+        assert period.value in LABELS_CS, period
+
+
+# --- why a bank transfer starts later -------------------------------------------------------------
+
+
+def test_the_bank_transfer_shift_comes_with_a_note():
+    from datetime import date
+
+    from ekarta.transit.model.card_number import CardNumber
+    from ekarta.transit.model.rules import PurchaseRequest, check_purchase
+    from ekarta.transit.model.values import (
+        CardKind,
+        CardRecord,
+        CardStatus,
+        CouponType,
+        Note,
+        Profile,
+        SaleChannel,
+    )
+
+    card = CardRecord(card_number=CardNumber.parse("1234567894"), kind=CardKind.PERSONAL,
+                      status=CardStatus.ACTIVE, expiry=date(2030, 1, 1),
+                      profile=Profile.ADULT_NON_TRANSFERABLE, first_name="Jana",
+                      surname="Nováková")
+    today = date(2026, 12, 1)
+
+    def buy(channel, **request):
+        return check_purchase(card, (), PurchaseRequest(CouponType.DAYS_30, (1,), channel,
+                                                        **request), today=today)
+
+    shifted = buy(SaleChannel.ESHOP_BANK_TRANSFER)
+    assert shifted.valid_from == date(2026, 12, 6)
+    assert shifted.notes == (Note.BANK_TRANSFER_START,)
+    assert "6. 12. 2026" in shifted.note_messages("cs")[0]
+    assert "bank transfer" in shifted.note_messages("en")[0]
+    assert buy(SaleChannel.ESHOP_CARD).notes == ()
+    assert buy(SaleChannel.ESHOP_BANK_TRANSFER, start=date(2026, 12, 8)).notes == ()
