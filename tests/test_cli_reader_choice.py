@@ -7,19 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from ekarta.cli import main
 from ekarta.cli.common import DEFAULT_READER, CLIError, reader_url
 from ekarta.transit.security.keystore import create_keystore
-from tests.support.cli import commands, defaults, option
+from tests.support.cli import commands, defaults, option, run
 
 CHANGING = [words for words, parser in commands() if defaults(parser).__dict__.get("changes_card")]
 WITH_READER = [words for words, parser in commands() if option(parser, "--reader") is not None]
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(autouse=True)

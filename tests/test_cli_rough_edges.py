@@ -15,12 +15,7 @@ from ekarta.readers import open_reader
 from ekarta.transit.errors import InvalidText
 from ekarta.transit.model.notation import parse_when
 from ekarta.transit.security.keystore import create_keystore
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.support.cli import run
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@
 
 :func:`commands` yields every leaf command of :func:`ekarta.cli.build_parser` as its words
 (``("card", "issue")``) and its parser, so that a test holds for commands added later without a
-list to keep up.
+list to keep up; :func:`run` runs a command line in-process.
 """
 
 from __future__ import annotations
@@ -10,9 +10,16 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 
-from ekarta.cli import build_parser
+from ekarta.cli import build_parser, main
 
-__all__ = ["commands", "defaults", "option"]
+__all__ = ["commands", "defaults", "option", "run"]
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    """``ekarta ARGV`` in this process: its exit status, standard output and standard error."""
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction | None:
