@@ -28,6 +28,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def run() -> int:
     """Run the command line of ``sys.argv``; return its exit status."""
+    _interrupted.clear()
     try:
         import signal  # a millisecond: its enum came with the console script's re
 
