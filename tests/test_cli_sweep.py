@@ -34,7 +34,7 @@ VALUES = [
 
 FAST_VALUES = ["-1", "", "\0", "99999999999999999999999999", "ž\u202e\U0001f600", "a\nb"]
 
-ALARM = 1.0
+ALARM = 0.5
 """A value that makes a command wait (a huge --timeout, a good address to serve on) is accepted:
 Ctrl-C ends it after this."""
 
