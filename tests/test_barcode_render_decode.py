@@ -133,6 +133,16 @@ def test_without_text_is_shorter_and_still_reads():
     assert decode_image(bare) == number
 
 
+def test_every_low_resolution_renders_and_reads():
+    # one pixel a module (72..112 dpi) once put a bar's end before its start
+    number = CardNumber.from_serial(987654321)
+    for dpi in range(72, 114):
+        image = barcode_image(number, text=False, dpi=dpi)
+        if dpi in (72, 112):
+            assert decode_image(image) == number, dpi
+    assert decode_image(render_card_face(number, dpi=72)) == number
+
+
 @pytest.mark.parametrize("dpi", [0, 71, 10_000, 300.0, True])
 def test_bad_dpi_refused(dpi):
     with pytest.raises(RenderError, match="dpi"):

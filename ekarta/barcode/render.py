@@ -73,7 +73,10 @@ def _options(dpi: int, text: bool) -> dict:
     # A whole number of pixels per module: python-barcode places bars at fractional millimetres
     # and a module of 2.36 px would come out as bars of 2 and 3 px, which a reader may misjudge.
     module_px = max(1, round(MODULE_INCH * dpi))
-    module_mm = module_px * MM_PER_INCH / dpi
+    # python-barcode draws a bar from mm2px(x) to mm2px(x + width) - 1: with one pixel a module,
+    # a product rounded down by the last bit puts the end before the start and Pillow raises.
+    # A millionth of a pixel more keeps every bar on its pixels and the end at or past the start.
+    module_mm = module_px * MM_PER_INCH / dpi * (1 + 1e-9)
     return {
         "module_width": module_mm,
         "module_height": BAR_HEIGHT_MM,

@@ -19,6 +19,7 @@ import os
 import re
 import stat
 import sys
+import unicodedata
 from collections.abc import Sequence
 from typing import TextIO
 
@@ -149,13 +150,25 @@ class _OneTracePerFrame(logging.Filter):
         return not (record.levelno == TRACE and record.name == "ekarta.desfire.client")
 
 
+class _ConsoleFormatter(logging.Formatter):
+    """The console's lines: warnings and errors as the commands print their own
+    (``ekarta: warning: ...``); the diagnostics of ``-v`` with their level and the logger's name
+    (``ekarta: DEBUG: ekarta.readers.pcsc: ...``), to tell where a line comes from."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        if record.levelno >= logging.WARNING:
+            return f"{PROG}: {record.levelname.lower()}: {text}"
+        return f"{PROG}: {record.levelname}: {record.name}: {text}"
+
+
 def _configure_logging(verbosity: int, log_file: str | None) -> list[logging.Handler]:
     """Send ekarta's log to stderr (and ``log_file``); returns the handlers to remove later."""
     level = VERBOSITY_LEVELS[min(verbosity, len(VERBOSITY_LEVELS) - 1)]
     handlers: list[logging.Handler] = []
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(level)
-    console.setFormatter(logging.Formatter("ekarta: %(levelname)s: %(name)s: %(message)s"))
+    console.setFormatter(_ConsoleFormatter())
     handlers.append(console)
     file_level = min(level, logging.DEBUG)
     if log_file:
@@ -209,12 +222,27 @@ def _open_log(name: str) -> TextIO:
     return os.fdopen(fd, "a", encoding="utf-8")
 
 
+_ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def _one_line(text: str) -> str:
+    """``text`` with its control and format characters (a newline, a bidi override taken from an
+    argument or a file name) escaped, so that an error stays one line that reads as it is."""
+    return "".join(c.encode("unicode_escape").decode("ascii")
+                   if unicodedata.category(c) in _ESCAPED_CATEGORIES else c for c in text)
+
+
 def _error(message: str) -> None:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
+    print(f"{PROG}: error: {_one_line(message)}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for number, arg in enumerate(argv, 1):
+        if "\0" in arg:  # no command line can hold one; a caller of main() can
+            _error(f"argument {number} holds a NUL character")
+            return 2
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

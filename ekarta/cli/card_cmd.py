@@ -9,6 +9,7 @@ import logging
 import sys
 from collections.abc import Callable
 from datetime import date, datetime
+from enum import IntEnum
 from typing import Any, TextIO, TypeVar
 
 from ekarta.cli.common import (
@@ -71,6 +72,8 @@ from ekarta.transit.model.messages import (
     LANGUAGES,
     coupon_type_name,
     format_date,
+    format_money,
+    label,
     profile_name,
     status_name,
 )
@@ -159,12 +162,12 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         epilog=(
             "examples:\n"
             "  ekarta card format --reader emulator:card.json --key 0:des:0000000000000000\n"
-            "  ekarta card format --key-file picc.key --yes\n\n" + KEY_HELP
+            "  ekarta card format --reader pcsc: --key-file picc.key --yes\n\n" + KEY_HELP
         ),
         formatter_class=EXAMPLES_FORMATTER,
     )
     fmt.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
-    add_reader_options(fmt)
+    add_reader_options(fmt, changes_card=True)
     add_key_options(fmt)
     fmt.set_defaults(func=run_format)
 
@@ -500,7 +503,7 @@ def _register_issue(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
             "  ekarta card issue --reader emulator:card.json --keys keys.json \\\n"
             "      --number 1234567894 --first-name Jana --surname Nováková \\\n"
             "      --profile student --birth-date 2008-04-01 --profile-end 2027-08-31\n"
-            "  ekarta card issue --keys keys.json --number 1234567894 --anonymous"
+            "  ekarta card issue --reader pcsc: --keys keys.json --number 1234567894 --anonymous"
         ),
         formatter_class=EXAMPLES_FORMATTER,
     )
@@ -530,7 +533,7 @@ def _register_issue(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
     issue.add_argument("--lang", choices=LANGUAGES, default="en",
                        help="language of a refusal's message")
     issue.add_argument("--json", action="store_true", help="print one JSON document instead")
-    add_reader_options(issue)
+    add_reader_options(issue, changes_card=True)
     issue.set_defaults(func=run_issue)
 
 
@@ -604,18 +607,11 @@ def _register_show(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
     show.add_argument("--dog", action="store_true",
                       help="the exit status follows the dog's verdict, not the holder's")
     add_hotlist_option(show)
-    show.add_argument("--lang", choices=LANGUAGES, default="en", help="language of the verdict")
+    show.add_argument("--lang", choices=LANGUAGES, default="en",
+                      help="language of the output (names, dates, messages)")
     show.add_argument("--json", action="store_true", help="print one JSON document instead")
     add_reader_options(show)
     show.set_defaults(func=run_show)
-
-
-def _purse_text(value: int | None) -> str:
-    if value is None:
-        return "not read"
-    sign = "-" if value < 0 else ""
-    crowns, haler = divmod(abs(value), 100)
-    return f"{sign}{crowns}.{haler:02d} CZK"
 
 
 def _when_text(at: datetime) -> str:
@@ -688,7 +684,7 @@ def report_json(report: TransitReport, lang: str = "en") -> dict[str, Any]:
 
 
 def render_show(report: TransitReport, lang: str = "en", out: TextIO | None = None) -> None:
-    """``card show``: the report for people (messages and names in ``lang``)."""
+    """``card show``: the report for people (every word, name and date in ``lang``)."""
     out = out or sys.stdout
 
     def p(text: str = "") -> None:
@@ -697,67 +693,81 @@ def render_show(report: TransitReport, lang: str = "en", out: TextIO | None = No
     def day(value: date) -> str:
         return format_date(value, lang)
 
+    def when(at: datetime) -> str:
+        local = to_local(at)
+        return f"{day(local.date())} {local:%H:%M}" if lang != "en" else _when_text(at)
+
+    def name(member: IntEnum) -> str:
+        return label(enum_name(member), lang)
+
+    def t(english: str) -> str:
+        return label(english, lang)
+
     record = report.record
-    p(f"transit card {record.card_number.formatted}   UID {hex_bytes(report.uid)}")
-    status = enum_name(record.status)
+    p(f"{t('transit card')} {record.card_number.formatted}   UID {hex_bytes(report.uid)}")
+    status = name(record.status)
     if report.blocked_by_hotlist:
-        status += " (on the hotlist: blocked)"
-    rows = [("kind", enum_name(record.kind))]
+        status += f" ({t('on the hotlist: blocked')})"
+    rows = [(t("kind"), name(record.kind))]
     if record.personal:
-        rows.append(("holder", f"{record.first_name} {record.surname}"))
-    rows.append(("status", status))
+        rows.append((t("holder"), f"{record.first_name} {record.surname}"))
+    rows.append((t("status"), status))
     text = profile_name(record.profile, lang)
     if report.profile_end is not None:
-        text += f", until {day(report.profile_end)}"
+        text += f", {t('until')} {day(report.profile_end)}"
     if report.effective_profile is not record.profile:
-        text += f" (now {profile_name(report.effective_profile, lang)})"
-    rows.append(("profile", text))
+        text += f" ({t('now')} {profile_name(report.effective_profile, lang)})"
+    rows.append((t("profile"), text))
     if record.birth_date is not None:
-        rows.append(("birth date", "recorded"))
-    rows += [("expiry", day(record.expiry)), ("e-purse", _purse_text(report.purse))]
+        rows.append((t("birth date"), t("recorded")))
+    rows += [(t("expiry"), day(record.expiry)),
+             (t("e-purse"), format_money(report.purse, lang, decimal=True)
+              if report.purse is not None else t("not read"))]
     print_fields(rows, out=out)
 
-    p(f"coupons ({len(report.slots)} slots)")
+    p(f"{t('coupons')} ({len(report.slots)} {t('slots')})")
     table = []
     for slot in report.slots:
-        cells = [f"slot {slot.index}"]
+        cells = [f"{t('slot')} {slot.index}"]
         if slot.coupon is not None:
             c = slot.coupon.coupon
-            zones = "network" if c.zones.network else \
-                "zones " + ", ".join(map(str, c.zones.numbers))
+            zones = t("network") if c.zones.network else \
+                f"{t('zones')} " + ", ".join(map(str, c.zones.numbers))
             assert slot.period is not None
-            state = slot.period.value if slot.genuine else "SIGNATURE INVALID"
+            state = t(slot.period.value) if slot.genuine else t("SIGNATURE INVALID")
             cells += [f"#{c.serial}", coupon_type_name(c.coupon_type, lang),
                       profile_name(c.profile, lang), zones,
-                      f"{day(c.valid_from)} – {day(c.valid_to)}", state]
+                      f"{day(c.valid_from)} – {day(c.valid_to)}", state,
+                      format_money(c.price, lang), name(c.channel)]
         elif slot.error is not None:
-            cells.append(f"unreadable: {slot.error.message}")
+            cells.append(f"{t('unreadable')}: {slot.error.message}")
         else:
-            cells.append("empty")
+            cells.append(t("empty"))
         table.append(cells)
     print_table(table, out=out)
 
-    p("events (newest first)" if report.events or report.unreadable_events else "events: none")
+    p(f"{t('events')} ({t('newest first')})" if report.events or report.unreadable_events
+      else f"{t('events')}: {t('none')}")
     table = []
     for event in report.events:
-        where = [f"{name} {value}" for name, value in
+        where = [f"{t(what)} {value}" for what, value in
                  (("line", event.line), ("vehicle", event.vehicle), ("zone", event.zone))
                  if value is not None]
         if event.coupon_serial is not None:
             # a purse event's serial is the back office's operation number, not a coupon's
-            label = "operation" if event.kind in PURSE_KINDS else "coupon"
-            where.append(f"{label} {event.coupon_serial}")
-        table.append([f"#{event.sequence}", _when_text(event.at), enum_name(event.kind),
-                      f"device {event.device}", " ".join(where), enum_name(event.result)])
+            what = t("operation") if event.kind in PURSE_KINDS else t("coupon")
+            where.append(f"{what} {event.coupon_serial}")
+        table.append([f"#{event.sequence}", when(event.at), name(event.kind),
+                      f"{t('device')} {event.device}", " ".join(where), enum_name(event.result)])
     for error in report.unreadable_events:
-        table.append([f"record {error.index}", f"unreadable: {error.message}"])
+        table.append([f"{t('record')} {error.index}", f"{t('unreadable')}: {error.message}"])
     print_table(table, out=out)
 
-    zone = "any zone" if report.zone is None else f"zone {report.zone}"
-    p(f"at {_when_text(report.at)} (Europe/Prague) in {zone}")
-    for label, verdict in (("verdict", report.verdict), ("dog", report.dog_verdict)):
+    zone = t("in any zone") if report.zone is None else f"{t('in zone')} {report.zone}"
+    p(f"{t('at')} {when(report.at)} (Europe/Prague) {zone}")
+    for what, verdict in (("verdict", report.verdict), ("dog", report.dog_verdict)):
         if verdict is not None:
-            p(f"{label}: {enum_name(verdict.reason)} — {verdict.message(lang)}")
+            p(f"{t(what)}: {enum_name(verdict.reason)} — {verdict.message(lang)}")
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -893,17 +903,17 @@ def _changes(before: CardRecord, after: CardRecord, lang: str) -> list[tuple[str
     personal data and shows only as changed."""
 
     def day(value: date | None) -> str:
-        return "none" if value is None else format_date(value, lang)
+        return label("none", lang) if value is None else format_date(value, lang)
 
     rows = []
     if before.status is not after.status:
         rows.append(("status", f"{status_name(before.status, lang)} → "
                                f"{status_name(after.status, lang)}"))
-    for label, name in (("first name", "first_name"), ("surname", "surname")):
+    for field, name in (("first name", "first_name"), ("surname", "surname")):
         if getattr(before, name) != getattr(after, name):
-            rows.append((label, f"{getattr(before, name)} → {getattr(after, name)}"))
+            rows.append((field, f"{getattr(before, name)} → {getattr(after, name)}"))
     if before.birth_date != after.birth_date:
-        rows.append(("birth date", "changed"))
+        rows.append(("birth date", label("changed", lang)))
     if before.profile is not after.profile:
         rows.append(("profile", f"{profile_name(before.profile, lang)} → "
                                 f"{profile_name(after.profile, lang)}"))
@@ -911,7 +921,7 @@ def _changes(before: CardRecord, after: CardRecord, lang: str) -> list[tuple[str
         rows.append(("profile end", f"{day(before.profile_end)} → {day(after.profile_end)}"))
     if before.expiry != after.expiry:
         rows.append(("expiry", f"{day(before.expiry)} → {day(after.expiry)}"))
-    return rows
+    return [(label(field, lang), text) for field, text in rows]
 
 
 def _run_operation(args: argparse.Namespace, operation: str,

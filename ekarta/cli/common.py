@@ -85,19 +85,28 @@ def default_reader() -> str:
     return os.environ.get(READER_ENV) or DEFAULT_READER
 
 
-def add_reader_options(parser: argparse.ArgumentParser) -> None:
-    """Add ``--reader URL`` and ``--wait SECONDS`` to a command that talks to a card."""
+def add_reader_options(parser: argparse.ArgumentParser, *, changes_card: bool = False) -> None:
+    """Add ``--reader URL`` and ``--wait SECONDS`` to a command that talks to a card.
+
+    ``changes_card=True`` declares a command that writes to the card: :func:`open_card` then
+    refuses the implicit default reader (a fresh emulated card thrown away at exit would make the
+    command report a success that is nowhere), so the user names the reader with ``--reader`` or
+    ``$EKARTA_READER``."""
     schemes = ", ".join(f"{s}:" for s in available_schemes())
     group = parser.add_argument_group("reader")
+    default_text = (
+        f"required: this command changes the card (or set ${READER_ENV})" if changes_card else
+        f"default ${READER_ENV}, or {DEFAULT_READER} (a fresh emulated card)"
+    )
     group.add_argument(
         "-r",
         "--reader",
         metavar="URL",
+        type=_reader_url,
         default=None,
         help=(
-            f"reader to use, as SCHEME:REST (schemes: {schemes}); default ${READER_ENV}, "
-            f"or {DEFAULT_READER} (a fresh emulated card); emulator:PATH uses the card stored "
-            "in PATH"
+            f"reader to use, as SCHEME:REST (schemes: {schemes}); {default_text}; "
+            "emulator:PATH uses the card stored in PATH"
         ),
     )
     group.add_argument(
@@ -108,6 +117,16 @@ def add_reader_options(parser: argparse.ArgumentParser) -> None:
         help=f"how long to wait for a card in the field, or for another process to let go "
              f"of the card file of emulator:PATH (default {DEFAULT_WAIT:g})",
     )
+    parser.set_defaults(changes_card=changes_card)
+
+
+def _reader_url(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            f"an empty reader URL names no reader; give SCHEME:REST, e.g. {DEFAULT_READER}PATH")
+    if "\0" in text:
+        raise argparse.ArgumentTypeError("a reader URL cannot hold a NUL character")
+    return text
 
 
 def _positive_float(text: str) -> float:
@@ -121,7 +140,19 @@ def _positive_float(text: str) -> float:
 
 
 def reader_url(args: argparse.Namespace) -> str:
-    return args.reader or default_reader()
+    """The reader the command uses: ``--reader``, else ``$EKARTA_READER``, else the default; a
+    command that changes the card (:func:`add_reader_options`) refuses the default."""
+    if args.reader:
+        return str(args.reader)
+    named = os.environ.get(READER_ENV)
+    if named:
+        return named
+    if getattr(args, "changes_card", False):
+        raise CLIError(
+            f"this command changes the card: name the reader with --reader URL (or "
+            f"${READER_ENV}), e.g. --reader emulator:card.json; without one it would write to a "
+            f"fresh emulated card that is gone when the command ends")
+    return DEFAULT_READER
 
 
 @contextmanager

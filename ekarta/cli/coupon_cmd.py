@@ -7,6 +7,7 @@ import argparse
 import json
 import logging
 import secrets
+import sys
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -109,7 +110,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     add_keystore_option(load)
     source = load.add_argument_group("the coupon")
     source.add_argument("--coupon", metavar="FILE", type=input_file,
-                        help="a JSON coupon file")
+                        help="a JSON coupon file ('-' reads standard input)")
     source.add_argument("--type", dest="coupon_type", type=enum_argument(CouponType, "coupon type"),
                         metavar="TYPE", help="the coupon type to sell (see below)")
     source.add_argument("--zones", type=argument(parse_zones), metavar="ZONES",
@@ -138,7 +139,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     add_force_option(load, "the file of --out")
     load.add_argument("--lang", choices=LANGUAGES, default="en", help="language of the messages")
     load.add_argument("--json", action="store_true", help="print one JSON document instead")
-    add_reader_options(load)
+    add_reader_options(load, changes_card=True)
     load.set_defaults(func=run_load)
     _register_cancel_replace(sub, common)
 
@@ -149,7 +150,8 @@ def _source(args: argparse.Namespace, keystore: KeyProvider, at: datetime,
     if args.coupon:
         if args.coupon_type or args.zones or args.start or args.follows:
             raise CLIError("give either --coupon FILE or --type/--zones, not both")
-        document = read_coupon_file(args.coupon)
+        document = (read_coupon_file("<stdin>", sys.stdin.buffer) if args.coupon == "-"
+                    else read_coupon_file(args.coupon))
         signed = document.signed
         return signed if signed is not None else signing_for_card(keystore, document.coupon)
     if args.coupon_type is None or args.zones is None:

@@ -254,9 +254,23 @@ def _register_control(sub: argparse._SubParsersAction, common: argparse.Argument
                          help="where the server listens: unix:PATH or tcp:127.0.0.1:PORT")
     control.add_argument("words", metavar="COMMAND", nargs="+",
                          help="the command and its arguments, e.g. 'tear after 3'")
-    control.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
+    control.add_argument("--timeout", type=_timeout, default=5.0, metavar="SECONDS",
                          help="how long to wait for the answer (default 5)")
     control.set_defaults(func=run_control)
+
+
+MAX_CONTROL_TIMEOUT = 3600.0
+
+
+def _timeout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= MAX_CONTROL_TIMEOUT:
+        raise argparse.ArgumentTypeError(
+            f"must be more than 0 and at most {MAX_CONTROL_TIMEOUT:g} s, got {text!r}")
+    return value
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -280,8 +294,6 @@ def run_serve(args: argparse.Namespace) -> int:
 def run_control(args: argparse.Namespace) -> int:
     from ekarta.emulator.control import send_control
 
-    if not args.timeout > 0:
-        raise CLIError(f"--timeout must be more than 0, got {args.timeout:g}")
     answer = send_control(args.address, " ".join(args.words), timeout=args.timeout)
     print(answer)
     return 1 if not answer.startswith("ok") else 0

@@ -91,11 +91,25 @@ def parse_host_port(value: Address | None, default: tuple[str, int]) -> tuple[st
         raise InvalidArgument(f"bad address {text!r}: write an IPv6 host as [HOST]:PORT")
     else:
         host = text
+    _check_host(host, text)
     if not port_text:
         return host, default[1]
-    if not port_text.isdigit() or int(port_text) > 65535:
+    if not port_text.isascii() or not port_text.isdigit() or int(port_text) > 65535:
         raise InvalidArgument(f"bad address {text!r}: the port must be 0..65535")
     return host, int(port_text)
+
+
+def _check_host(host: str, text: str) -> None:
+    """A host name or address the socket layer takes (it raises UnicodeError or TypeError,
+    not OSError, for the others)."""
+    if not host or not host.isprintable() or "\0" in host:
+        raise InvalidArgument(f"bad address {text!r}: the host is empty or holds control "
+                              "characters")
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        raise InvalidArgument(f"bad address {text!r}: {host!r} is not a valid host name") \
+            from None
 
 
 def _front_end_class(kind: str) -> Any:

@@ -298,4 +298,16 @@ class NfcpyReader(Reader):
 
 def open_nfcpy(rest: str) -> NfcpyReader:
     """The ``nfcpy:`` driver: ``rest`` is nfcpy's device path (empty: ``usb``)."""
+    _check_udp_path(rest)
     return NfcpyReader(rest or "usb")
+
+
+def _check_udp_path(path: str) -> None:
+    """nfcpy parses ``udp:HOST:PORT`` with int(): say what a bad port is before it does."""
+    parts = path.split(":")
+    if parts[0] != "udp" or len(parts) < 3 or not parts[2]:
+        return
+    port = parts[2]
+    if len(parts) > 3 or not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+        raise NoReaderError(f"nfcpy:{path}: the udp port must be a number 1..65535, got "
+                            f"{':'.join(parts[2:])!r} (nfcpy:udp[:HOST][:PORT])")

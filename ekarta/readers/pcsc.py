@@ -11,8 +11,10 @@ Opening checks that pcscd answers (else :class:`~ekarta.errors.NoReaderError` as
 is running) and that a reader matches (else ``NoReaderError`` listing the readers there are); it
 does not need a card.  :func:`list_readers` gives pcscd's reader names.
 
-The card: :meth:`PcscReader.wait_for_card` waits for a card and connects to it (shared, T=0 or
-T=1, whatever the card offers); :meth:`PcscReader.transceive` connects by itself if a card is
+The card: :meth:`PcscReader.wait_for_card` waits for a card, connects to it (shared, T=0 or
+T=1, whatever the card offers) and resets it (``SCardReconnect`` with ``SCARD_RESET_CARD``):
+pcscd leaves a card powered between applications, and a command must not find the session or
+selection the last one left; :meth:`PcscReader.transceive` connects by itself if a card is
 there, else raises :class:`~ekarta.errors.NoCardError`.  The card info holds the ATR and, when the
 ATR is the one PC/SC part 3 builds for a contactless card (``3B 8n 80 01 ...``), the UID the
 reader reports for ``FF CA 00 00 00`` (``None`` if it does not support that command).  ATS, ATQA
@@ -468,6 +470,7 @@ class PcscReader(Reader):
             raise ReaderError(f"{self.url}: pyscard returned {rest!r} from SCardConnect")
         self._card, self._protocol = rest[0], rest[1]
         try:
+            self._reset_card()
             status = self._card_status()
             if status[0] != S_SUCCESS:
                 self._raise_for(status[0], "reading the card status")
@@ -481,6 +484,21 @@ class PcscReader(Reader):
         self._log.debug("%s: card in %s (%s), ATR %s, UID %s", self.url, self.reader_name,
                         self.protocol, hexdump(atr), "?" if uid is None else hexdump(uid))
         return self._card_info
+
+    def _reset_card(self) -> None:
+        """Reset the card just connected to: pcscd keeps a card powered from one application to
+        the next (``SCARD_LEAVE_CARD``), so whatever the last holder left (an authenticated
+        session, a selected application, a transaction) would still be there."""
+        assert self._card is not None
+        hresult, *rest = _call("SCardReconnect", _scard.SCardReconnect, self._card,
+                               _scard.SCARD_SHARE_SHARED,
+                               _scard.SCARD_PROTOCOL_T0 | _scard.SCARD_PROTOCOL_T1,
+                               _scard.SCARD_RESET_CARD)
+        if hresult != S_SUCCESS:
+            self._raise_for(hresult, "resetting the card")
+        if rest and isinstance(rest[0], int):
+            self._protocol = rest[0]
+        self._log.debug("%s: card reset", self.url)
 
     def _atr_from(self, status: list[Any]) -> bytes:
         raw = status[4] if len(status) > 4 else None

@@ -26,7 +26,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import date
 from enum import IntEnum
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from ekarta.transit.codec.records import SIGNATURE_SIZE
 from ekarta.transit.errors import CouponFileError, InvalidField, InvalidText
@@ -199,12 +199,17 @@ def _uid(doc: dict[str, Any]) -> bytes | None:
         raise CouponFileError("coupon file: uid must be 4, 7 or 10 bytes in hex") from None
 
 
-def read_coupon_file(path: str | os.PathLike[str]) -> CouponDocument:
-    """The coupon document in the file ``path``; CouponFileError if it cannot be read."""
+def read_coupon_file(path: str | os.PathLike[str],
+                     stream: BinaryIO | None = None) -> CouponDocument:
+    """The coupon document in the file ``path`` (or read from ``stream``, ``path`` naming it in
+    errors); CouponFileError if it cannot be read."""
     name = os.fspath(path)
     try:
-        with open(name, "rb") as f:
-            data = f.read(MAX_COUPON_FILE + 1)
+        if stream is not None:
+            data = stream.read(MAX_COUPON_FILE + 1)
+        else:
+            with open(name, "rb") as f:
+                data = f.read(MAX_COUPON_FILE + 1)
     except OSError as exc:
         raise CouponFileError(f"cannot read coupon file {name}: {exc.strerror}") from None
     if len(data) > MAX_COUPON_FILE:

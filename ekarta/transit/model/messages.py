@@ -17,12 +17,15 @@ from ekarta.transit.model.values import CardStatus, CouponType, Money, Note, Pro
 
 __all__ = [
     "COUPON_TYPE_NAMES",
+    "LABELS_CS",
     "LANGUAGES",
     "PROFILE_NAMES",
     "STATUS_NAMES",
     "coupon_type_name",
     "format_amount",
     "format_date",
+    "format_money",
+    "label",
     "profile_name",
     "status_name",
     "text",
@@ -190,7 +193,114 @@ _NOTE_TEXTS: dict[Note, tuple[str, str]] = {
         "non-transferable profile.",
         "Platnost zlevněného profilu e-karty končí {date}: kupon je prodán pro profil "
         "občanský nepřenosný."),
+    Note.BANK_TRANSFER_START: (
+        "Paid by bank transfer: the coupon starts on {date}, the earliest day possible (5 days "
+        "after the purchase, for the payment to arrive).",
+        "Při platbě bankovním převodem začíná platnost kuponu {date}, nejdříve jak je možné "
+        "(5 dnů po nákupu, než platba dorazí)."),
 }
+
+
+LABELS_CS: dict[str, str] = {
+    # the card record
+    "transit card": "e-karta",
+    "kind": "druh",
+    "personal": "osobní",
+    "anonymous": "anonymní",
+    "holder": "držitel",
+    "status": "stav",
+    "ordered": "objednaná",
+    "produced": "vyrobená",
+    "active": "aktivní",
+    "blocked": "blokovaná",
+    "on the hotlist: blocked": "na seznamu blokovaných: blokovaná",
+    "profile": "profil",
+    "until": "do",
+    "now": "nyní",
+    "first name": "jméno",
+    "surname": "příjmení",
+    "birth date": "datum narození",
+    "recorded": "zaznamenáno",
+    "changed": "změněno",
+    "profile end": "konec profilu",
+    "expiry": "platnost do",
+    "e-purse": "e-peněženka",
+    "not read": "nenačtena",
+    # coupons
+    "coupons": "kupony",
+    "slots": "míst",
+    "slot": "místo",
+    "empty": "prázdné",
+    "unreadable": "nečitelné",
+    "network": "síťová",
+    "zones": "zóny",
+    "future": "budoucí",
+    "valid": "platný",
+    "ended": "ukončený",
+    "SIGNATURE INVALID": "NEPLATNÝ PODPIS",
+    "price": "cena",
+    "ticket-office": "pokladna",
+    "eshop-card": "e-shop, platba kartou",
+    "eshop-bank-transfer": "e-shop, bankovní převod",
+    "kiosk": "samoobslužný automat",
+    "inspector": "revizor",
+    "transfer": "převod",
+    # events
+    "events": "události",
+    "newest first": "nejnovější první",
+    "none": "žádné",
+    "record": "záznam",
+    "device": "zařízení",
+    "line": "linka",
+    "vehicle": "vůz",
+    "zone": "zóna",
+    "coupon": "kupon",
+    "operation": "operace",
+    "validation": "odbavení",
+    "inspection": "kontrola",
+    "load": "nahrání kuponu",
+    "kiosk-view": "zobrazení na automatu",
+    "blocking": "blokace",
+    "activation": "aktivace",
+    "unblocking": "odblokování",
+    "record-change": "změna údajů",
+    "purse-credit": "dobití e-peněženky",
+    "purse-debit": "platba z e-peněženky",
+    "purse-refund": "vrácení zůstatku e-peněženky",
+    "coupon-cancel": "zrušení kuponu",
+    "coupon-replace": "náhrada kuponu",
+    # the verdict
+    "at": "k",
+    "in any zone": "v libovolné zóně",
+    "in zone": "v zóně",
+    "verdict": "výsledek",
+    "dog": "pes",
+}
+"""The Czech of every word and enum name ``card show`` prints, by its English (the enum names as
+:func:`~ekarta.transit.model.notation.enum_name` writes them)."""
+
+CURRENCY = ("CZK", "Kč")
+
+
+def label(english: str, lang: str = "en") -> str:
+    """``english`` (a label or an enum's text name) in ``lang``; English where Czech lacks it."""
+    if _lang_index(lang) == 0:
+        return english
+    return LABELS_CS.get(english, english)
+
+
+def format_money(amount: int | float | str, lang: str = "en", *, decimal: bool = False) -> str:
+    """An amount in CZK as the language writes it: ``550 CZK``, ``550 Kč``; ``decimal``
+    amounts are given in hellers (``12.50 CZK``, ``12,50 Kč``)."""
+    index = _lang_index(lang)
+    if decimal:
+        value = int(amount)
+        sign = "-" if value < 0 else ""
+        crowns, haler = divmod(abs(value), 100)
+        number = f"{sign}{crowns}{'.,'[index]}{haler:02d}"
+    else:
+        number = str(amount)
+    return f"{number} {CURRENCY[index]}"
 
 
 def _lang_index(lang: str) -> int:

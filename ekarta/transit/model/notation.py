@@ -8,7 +8,7 @@ was expected and can be shown to a person as it is.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import IntEnum
 from typing import TypeVar
 
@@ -88,14 +88,24 @@ def parse_date(text: str) -> date:
 
 def parse_when(text: str) -> datetime:
     """An ISO date or date-time (``2026-12-01``, ``2026-12-01T08:30``), in Europe/Prague unless
-    it carries its own UTC offset; a date alone is its midnight."""
+    it carries its own UTC offset; a date alone is its midnight.
+
+    A Prague wall-clock time that does not exist (in the hour skipped when summer time starts,
+    ``2027-03-28T02:30``) is refused.  One that exists twice (in the hour repeated when it ends,
+    ``2027-10-31T02:30``) is the first of the two, still in summer time (+02:00); give the
+    offset (``2027-10-31T02:30+01:00``) for the second."""
     try:
         value = datetime.fromisoformat(text.strip())
     except (ValueError, AttributeError):
         raise InvalidText(
             f"not an ISO date or date-time (2026-12-01, 2026-12-01T08:30): {text!r}") from None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=PRAGUE)
+        value = value.replace(tzinfo=PRAGUE, fold=0)
+        if value.astimezone(UTC).astimezone(PRAGUE).replace(tzinfo=None) \
+                != value.replace(tzinfo=None):
+            raise InvalidText(
+                f"{text.strip()} does not exist in Europe/Prague: the clocks skip that hour "
+                "when summer time starts; give a UTC offset or another time")
     return value
 
 

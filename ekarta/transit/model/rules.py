@@ -485,6 +485,8 @@ def check_purchase(
     if start is None:
         start = suggest_start(existing, today=today, channel=request.channel,
                               follows=request.follows)
+        if start == earliest > today:  # the payment's delay, not a followed coupon, set it
+            notes.append((Note.BANK_TRANSFER_START, start))
     if start < today:
         refusals.append(Refusal.of(Reason.START_IN_PAST, date=today))
     elif start < earliest:

@@ -295,6 +295,9 @@ class Note(IntEnum):
     """The card expires before the coupon ends: usable with this card only until then."""
     PROFILE_FALLBACK = 3
     """The card's profile has ended by the start: the coupon is sold at the fallback profile."""
+    BANK_TRANSFER_START = 10
+    """Paid by bank transfer: the start offered was moved to the earliest day the payment
+    allows (5 days after the purchase)."""
 
 
 # --- helpers -------------------------------------------------------------------------------------

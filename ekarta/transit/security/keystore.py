@@ -158,7 +158,8 @@ class FileKeyStore(KeyProvider):
 
     def signer(self) -> CouponSigner:
         if self._signer is None:
-            raise KeyStoreError("this keystore holds no coupon-signing key")
+            where = f"keystore {self.path}" if self.path else "this keystore"
+            raise KeyStoreError(f"{where} holds no coupon-signing key")
         return self._signer
 
     def verifier(self) -> CouponVerifier:
@@ -202,7 +203,16 @@ class FileKeyStore(KeyProvider):
 
     @classmethod
     def from_document(cls, document: object, *, path: str | None = None) -> FileKeyStore:
-        """A keystore from its parsed JSON (hostile input: every field is checked)."""
+        """A keystore from its parsed JSON (hostile input: every field is checked); an error
+        names the keystore's ``path`` when it is given."""
+        try:
+            return cls._from_document(document, path=path)
+        except KeyStoreError as exc:
+            where = f"keystore {path}" if path else "keystore"
+            raise KeyStoreError(f"{where}: {exc}") from None
+
+    @classmethod
+    def _from_document(cls, document: object, *, path: str | None) -> FileKeyStore:
         if not isinstance(document, dict) or document.get("format") != FORMAT:
             raise KeyStoreError(f"not an ekarta keystore (format {FORMAT!r} expected)")
         system_id = document.get("system_id")
@@ -226,7 +236,7 @@ class FileKeyStore(KeyProvider):
                        signing_pem=None if signing is None else signing.encode("ascii"),
                        verify_pems=tuple(p.encode("ascii") for p in verify), path=path)
         except (KeyFormatError, UnicodeEncodeError) as exc:
-            raise KeyStoreError(f"keystore: {exc}") from None
+            raise KeyStoreError(str(exc)) from None
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> FileKeyStore:

@@ -25,7 +25,7 @@ import hashlib
 import logging
 from typing import Literal
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import (
@@ -106,8 +106,9 @@ class CouponSigner:
         """The signer of a PEM private key (PKCS#8, optionally encrypted with ``password``)."""
         try:
             key = serialization.load_pem_private_key(data, password=password)
-        except (ValueError, TypeError) as exc:
-            # cryptography's message names the problem (bad password, not PEM), never the key.
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+            # cryptography's message names the problem (bad password, not PEM, a key algorithm
+            # it does not know), never the key.
             raise KeyFormatError(f"cannot load the private key: {exc}") from None
         if not isinstance(key, ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey):
             raise KeyFormatError(f"unsupported key type {type(key).__name__}")
@@ -157,7 +158,7 @@ class CouponVerifier:
         for pem in pems:
             try:
                 key = serialization.load_pem_public_key(pem)
-            except (ValueError, TypeError) as exc:
+            except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
                 raise KeyFormatError(f"cannot load the public key: {exc}") from None
             if not isinstance(key, ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey):
                 raise KeyFormatError(f"unsupported key type {type(key).__name__}")
