@@ -237,7 +237,7 @@ def _register_cancel_replace(sub: argparse._SubParsersAction,
     cancel.add_argument("serial", type=argument(parse_serial), metavar="SERIAL",
                         help="the serial of the coupon to cancel")
     add_operation_options(cancel)
-    add_reader_options(cancel)
+    add_reader_options(cancel, changes_card=True)
     cancel.set_defaults(func=run_cancel)
     replace = sub.add_parser(
         "replace", parents=[common],
@@ -257,7 +257,7 @@ def _register_cancel_replace(sub: argparse._SubParsersAction,
     replace.add_argument("--coupon", metavar="FILE", required=True,
                          help="the new coupon, a JSON coupon file")
     add_operation_options(replace)
-    add_reader_options(replace)
+    add_reader_options(replace, changes_card=True)
     replace.set_defaults(func=run_replace)
 
 
