@@ -138,9 +138,17 @@ def test_load_takes_the_counted_commands(tmp_path, loaded_card, keystore, new_co
         assert reader.card.commands_processed - before == LOAD_COMMANDS
 
 
+def _point(kind, n, progress, *, fast):
+    marks = () if fast else (pytest.mark.slow,)
+    return pytest.param(kind, n, progress, marks=marks, id=f"{kind}-{n}-{progress}")
+
+
 def _load_points():
-    points = [("after", n, 0.0) for n in range(LOAD_COMMANDS + 1)]
-    points += [("during", n, p) for n in range(LOAD_COMMANDS) for p in (0.1, 0.9)]
+    # The fast loop tears after every command and half-way through the commit; the slow run
+    # also half-way through every other command.
+    points = [_point("after", n, 0.0, fast=True) for n in range(LOAD_COMMANDS + 1)]
+    points += [_point("during", n, p, fast=n == LOAD_COMMANDS - 1)
+               for n in range(LOAD_COMMANDS) for p in (0.1, 0.9)]
     return points
 
 
@@ -188,9 +196,13 @@ def test_issue_takes_the_counted_commands(tmp_path, fresh_card, keystore):
 
 
 def _issue_points():
-    points = [("after", n, 0.0) for n in range(ISSUE_COMMANDS)]
-    points += [("during", n, p) for n in (3, 8, 12, 20, 30, ISSUE_COMMANDS - 1)
-               for p in (0.1, 0.9)]
+    # The fast loop tears every fourth command, the last one and one command half-way; the
+    # slow run tears all of them.
+    last = ISSUE_COMMANDS - 1
+    points = [_point("after", n, 0.0, fast=n % 4 == 0 or n == last)
+              for n in range(ISSUE_COMMANDS)]
+    points += [_point("during", n, p, fast=(n, p) == (last, 0.9))
+               for n in (3, 8, 12, 20, 30, last) for p in (0.1, 0.9)]
     return points
 
 

@@ -70,6 +70,7 @@ from ekarta.transit.model.values import (
     ZONE_MAX,
     ZONE_MIN,
 )
+from tests.support.properties import BUDGETS, budgeted
 
 UID = bytes.fromhex("04A1B2C3D4E5F6")
 CZECH = "aábcčdďeéěfghiíjklmnňoópqrřsštťuúůvwxyýzžAÁBCČDĎEÉĚFGHIÍJKLMNŇOÓPQRŘSŠTŤUÚŮVWXYÝZŽ -'"
@@ -521,38 +522,49 @@ def sealed(version: int, size: int) -> st.SearchStrategy[bytes]:
         lambda b: bytes([version]) + b + crc(bytes([version]) + b))
 
 
-@settings(max_examples=400)
-@given(sealed(1, SLOT_SIZE))
-def test_sealed_random_slots_decode_canonically_or_are_corrupt(data: bytes) -> None:
-    try:
-        signed = decode_slot(data)
-    except CorruptRecord:
-        return
-    assert encode_slot(signed) == data
+@pytest.mark.parametrize("budget", BUDGETS)
+def test_sealed_random_slots_decode_canonically_or_are_corrupt(budget: int) -> None:
+    @budgeted(budget, fast=100)
+    @given(sealed(1, SLOT_SIZE))
+    def check(data: bytes) -> None:
+        try:
+            signed = decode_slot(data)
+        except CorruptRecord:
+            return
+        assert encode_slot(signed) == data
+
+    check()
 
 
-@settings(max_examples=400)
-@given(sealed(1, EVENT_RECORD_SIZE))
-def test_sealed_random_events_decode_canonically_or_are_corrupt(data: bytes) -> None:
-    try:
-        event = decode_event(data)
-    except CorruptRecord:
-        return
-    assert encode_event(event) == data
+@pytest.mark.parametrize("budget", BUDGETS)
+def test_sealed_random_events_decode_canonically_or_are_corrupt(budget: int) -> None:
+    @budgeted(budget, fast=100)
+    @given(sealed(1, EVENT_RECORD_SIZE))
+    def check(data: bytes) -> None:
+        try:
+            event = decode_event(data)
+        except CorruptRecord:
+            return
+        assert encode_event(event) == data
+
+    check()
 
 
-@settings(max_examples=400)
-@given(st.binary(min_size=13, max_size=13), st.binary(max_size=113))
-def test_sealed_random_card_records_decode_canonically_or_are_corrupt(
-        fixed: bytes, rest: bytes) -> None:
-    payload = b"\x01" + fixed[1:] + rest
-    payload = (payload + bytes(126))[:126]
-    data = payload + crc(payload)
-    try:
-        record = decode_card_record(data)
-    except CorruptRecord:
-        return
-    assert encode_card_record(record) == data
+@pytest.mark.parametrize("budget", BUDGETS)
+def test_sealed_random_card_records_decode_canonically_or_are_corrupt(budget: int) -> None:
+    @budgeted(budget, fast=100)
+    @given(st.binary(min_size=13, max_size=13), st.binary(max_size=113))
+    def check(fixed: bytes, rest: bytes) -> None:
+        payload = b"\x01" + fixed[1:] + rest
+        payload = (payload + bytes(126))[:126]
+        data = payload + crc(payload)
+        try:
+            record = decode_card_record(data)
+        except CorruptRecord:
+            return
+        assert encode_card_record(record) == data
+
+    check()
 
 
 def flip(data: bytes, bits: list[int], first: int, last: int) -> bytes:

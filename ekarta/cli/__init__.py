@@ -13,6 +13,7 @@ every :class:`~ekarta.errors.EkartaError` into one ``ekarta: error: ...`` line a
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import logging
 import os
@@ -236,6 +237,13 @@ def _error(message: str) -> None:
     print(f"{PROG}: error: {_one_line(message)}", file=sys.stderr)
 
 
+@functools.cache
+def _parser() -> argparse.ArgumentParser:
+    """The parser :func:`main` uses: built once a process, since building it costs more than
+    most commands do (parsing leaves it as it was)."""
+    return build_parser()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -243,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "\0" in arg:  # no command line can hold one; a caller of main() can
             _error(f"argument {number} holds a NUL character")
             return 2
-    parser = build_parser()
+    parser = _parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors (2)
