@@ -207,7 +207,7 @@ def _call_against_a_hostile_card(session: tuple | None, call: tuple) -> None:
 @pytest.mark.parametrize("budget", BUDGETS)
 @pytest.mark.parametrize("session", SESSIONS, ids=lambda s: s[2] + str(s[0]) if s else "plain")
 def test_a_hostile_card_gets_only_ekarta_errors_after_bounded_frames(budget, session):
-    @budgeted(budget, fast=6)
+    @budgeted(budget, fast=6, slow=200)
     @given(hostile_calls())
     @example(("get_version", [], {}, "empty", [], b"", []))  # 91 AF with no data, for ever
     @example(("read_data", [0], {"comm": "plain"}, "endless", [], b"\x00", []))

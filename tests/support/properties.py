@@ -45,10 +45,13 @@ BUDGETS = [
 ]
 
 
-def budgeted(budget: int, *, fast: int | None = None) -> Callable[[Any], Any]:
-    """Hypothesis settings for ``budget`` examples (``fast`` overrides the fast loop's count),
-    without a deadline: the slow run shares the machine with other tests."""
-    examples = fast if fast is not None and budget == FAST else budget
+def budgeted(budget: int, *, fast: int | None = None,
+             slow: int | None = None) -> Callable[[Any], Any]:
+    """Hypothesis settings for ``budget`` examples (``fast`` and ``slow`` override the count of
+    the fast loop and of the slow run, for a property whose examples cost more), without a
+    deadline: the slow run shares the machine with other tests."""
+    override = fast if budget == FAST else slow
+    examples = override if override is not None else budget
     return settings(max_examples=examples, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                            HealthCheck.filter_too_much])
