@@ -460,6 +460,10 @@ class EV2Session(Session):
         if comm is Comm.FULL and data:
             if len(data) % 16:
                 raise LengthMismatch("encrypted response data is not a whole number of blocks")
+            # Known data always pads to the next whole block: a ciphertext of any other size is
+            # refused as such, before its padding (which random bytes sometimes fake) is looked at.
+            if length is not None and len(data) != (length // 16 + 1) * 16:
+                raise LengthMismatch("encrypted response data has the wrong length")
             plain = unpad_iso9797_m2(self._enc.decrypt_cbc(data, self._iv(b"\x5A\xA5", 1)))
             if plain is None:
                 raise ChecksumMismatch("response padding is invalid")

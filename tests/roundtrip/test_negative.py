@@ -62,7 +62,7 @@ READ_REFUSALS: dict[str, dict[str, type[Exception]]] = {
     "legacy": {"full": ChecksumMismatch, "mac": LengthMismatch},
     "iso": {"full": ChecksumMismatch, "mac": ChecksumMismatch},
     "aes": {"full": ChecksumMismatch, "mac": LengthMismatch},
-    "ev2": {"full": LengthMismatch, "mac": ChecksumMismatch},
+    "ev2": {"full": LengthMismatch, "mac": LengthMismatch},
 }
 
 
