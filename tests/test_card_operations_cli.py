@@ -95,6 +95,9 @@ def test_credit_debit_refund_and_show(cli, card):
     assert "refund" in run.out
     run = cli("card", "show", *card, "--at", AT)
     assert "purse-credit" in run.out and "operation 1" in run.out
+    events = json.loads(cli("card", "show", *card, "--at", AT, "--json").out)["events"]
+    assert [(e["kind"], e["operation_serial"], e["coupon_serial"]) for e in events[:3]] == [
+        ("purse-refund", 3, None), ("purse-debit", 2, None), ("purse-credit", 1, None)]
 
 
 def test_a_retried_operation_is_not_done_twice(cli, card):

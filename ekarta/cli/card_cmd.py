@@ -650,7 +650,9 @@ def _event_json(event: EventRecord) -> dict[str, Any]:
         "kind": enum_name(event.kind), "result": enum_name(event.result),
         "device": event.device,
         "line": event.line, "vehicle": event.vehicle, "zone": event.zone,
-        "coupon_serial": event.coupon_serial}
+        # the same field holds a purse operation's number, which is no coupon's serial
+        "coupon_serial": None if event.kind in PURSE_KINDS else event.coupon_serial,
+        "operation_serial": event.coupon_serial if event.kind in PURSE_KINDS else None}
 
 
 def report_json(report: TransitReport, lang: str = "en") -> dict[str, Any]:

@@ -126,7 +126,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     source.add_argument("--profile", type=enum_argument(Profile, "profile"), metavar="PROFILE",
                         help="the profile it is sold for (default: the card's on the first day)")
     source.add_argument("--serial", type=int, metavar="N",
-                        help="the back office's serial number (default: a random one)")
+                        help="the back office's serial number (default: a random one; give "
+                             "it, so that retrying a sale finds the coupon already loaded)")
     source.add_argument("--price", type=int, default=0, metavar="CZK", help="price in CZK")
     load.add_argument("--device", type=int, default=0, metavar="N",
                       help="this terminal's device number (written to the card's log)")
