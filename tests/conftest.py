@@ -1,5 +1,5 @@
-"""Shared test helpers: a transceiver that replays a recorded card conversation, a served card;
-the tests that need pcscd marked ``interop``."""
+"""Shared test helpers: a transceiver that replays a recorded card conversation, a served card,
+a private PostgreSQL server; the tests that need pcscd or PostgreSQL marked ``interop``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,10 @@ import pytest
 
 from ekarta.emulator import CardHost, VirtualCard
 from tests.support.apdu import h
+from tests.support.postgres import PostgresServer
+
+#: fixtures that start a third-party daemon: a test using one is an ``interop`` test
+DAEMON_FIXTURES = frozenset({"pcscd", "postgres_server"})
 
 
 class ScriptedTransceiver:
@@ -58,11 +62,30 @@ class ScriptedTransceiver:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that uses the ``pcscd`` fixture (tests/support/pcsc.py) needs the daemon and its
-    vpcd driver: it is an ``interop`` test, whichever module it is in."""
+    """A test that uses the ``pcscd`` fixture (tests/support/pcsc.py, the daemon and its vpcd
+    driver) or a PostgreSQL server is an ``interop`` test, whichever module it is in."""
     for item in items:
-        if "pcscd" in getattr(item, "fixturenames", ()):
+        callspec = getattr(item, "callspec", None)
+        on_postgres = callspec is not None and callspec.params.get("database") == "postgresql"
+        if on_postgres or DAEMON_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.interop)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One private PostgreSQL server for the session (tests/support/postgres.py)."""
+    with PostgresServer.running() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path) -> str:
+    """The URL of a new, empty office database: an SQLite file, then a PostgreSQL database
+    (the same test on both stores)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "office.db")
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.new_database()
 
 
 @pytest.fixture
