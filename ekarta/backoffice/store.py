@@ -99,6 +99,12 @@ def newest_version() -> str:
     return ScriptDirectory.from_config(_alembic()).get_current_head() or ""
 
 
+def _aware(now: datetime) -> datetime:
+    if now.tzinfo is None:
+        raise OfficeError("an instant must carry its time zone")
+    return now
+
+
 def _token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
 
@@ -120,7 +126,7 @@ def add_device(engine: Engine, name: str, role: DeviceRole, *, now: datetime) ->
     token = secrets.token_urlsafe(TOKEN_BYTES)
     with Session(engine) as session:
         session.add(Device(name=_check_name(name), role=DeviceRole(role).value,
-                           token_hash=_token_hash(token), created_at=now))
+                           token_hash=_token_hash(token), created_at=_aware(now)))
         try:
             session.commit()
         except IntegrityError:
@@ -141,7 +147,7 @@ def revoke_device(engine: Engine, name: str, *, now: datetime) -> DeviceInfo:
         if device is None:
             raise DeviceNotFound(f"no device named {name!r}")
         if device.revoked_at is None:
-            device.revoked_at = now
+            device.revoked_at = _aware(now)
             session.commit()
             log.info("revoked device %s", name)
         return _info(device)
