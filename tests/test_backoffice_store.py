@@ -12,7 +12,7 @@ from sqlalchemy import inspect, text
 
 from ekarta.backoffice.database import open_engine
 from ekarta.backoffice.errors import OfficeError
-from ekarta.backoffice.schema import Base, DeviceRole
+from ekarta.backoffice.schema import Base
 from ekarta.backoffice.store import (
     DeviceExists,
     DeviceNotFound,
@@ -24,6 +24,7 @@ from ekarta.backoffice.store import (
     revoke_device,
     schema_version,
 )
+from ekarta.sync.roles import DeviceRole
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 LATER = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)

@@ -1,3 +1,14 @@
 """The back office: the system of record for cards, holders and coupons, and the HTTP API that
-terminals sync with.  To come.
+terminals sync with.
+
+- :mod:`~ekarta.backoffice.database`: the engine for a database URL (SQLite or PostgreSQL);
+- :mod:`~ekarta.backoffice.schema`: the tables, under the Alembic migrations of
+  :mod:`~ekarta.backoffice.migrations`;
+- :mod:`~ekarta.backoffice.store`: the records (so far: the schema version and the devices).
+
+The package itself stays light (the command line reads :data:`DEFAULT_DATABASE` without loading
+SQLAlchemy).
 """
+
+DEFAULT_DATABASE = "ekarta-office.db"
+"""The SQLite file used when no database is named (in the working directory)."""

@@ -18,14 +18,12 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from ekarta.backoffice import DEFAULT_DATABASE
 from ekarta.backoffice.errors import DatabaseError
 
 __all__ = ["DEFAULT_DATABASE", "SQLITE_BUSY_TIMEOUT", "database_url", "open_engine", "redacted"]
 
 log = logging.getLogger(__name__)
-
-DEFAULT_DATABASE = "ekarta-office.db"
-"""The SQLite file used when no ``--db`` is given (in the working directory)."""
 
 SQLITE_BUSY_TIMEOUT = 10.0
 """Seconds a connection waits for another process's write lock before it fails."""

@@ -8,7 +8,6 @@ and on PostgreSQL alike.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import DateTime, Dialect, LargeBinary, MetaData, String
@@ -16,6 +15,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from ekarta.backoffice.errors import OfficeError
+from ekarta.sync.roles import DeviceRole
 
 __all__ = ["Base", "Device", "DeviceRole", "Instant"]
 
@@ -51,15 +51,6 @@ class Instant(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-
-class DeviceRole(StrEnum):
-    """What a device's token may reach: a terminal's own lists and actions, or everything."""
-
-    VALIDATOR = "validator"
-    INSPECTOR = "inspector"
-    KIOSK = "kiosk"
-    OFFICE = "office"
 
 
 class Device(Base):

@@ -20,7 +20,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from ekarta.backoffice.errors import DatabaseError, OfficeError
-from ekarta.backoffice.schema import Device, DeviceRole
+from ekarta.backoffice.schema import Device
+from ekarta.sync.roles import DeviceRole
 
 __all__ = [
     "DeviceExists",
