@@ -78,9 +78,9 @@ def _value_options(parser: argparse.ArgumentParser) -> Iterator[str]:
         yield max(action.option_strings, key=len)
 
 
-def cases(values: list[str]) -> list[tuple[tuple[str, ...], str, str]]:
-    return [(words, flag, value) for words, parser in commands()
-            for flag in _value_options(parser) for value in values]
+def options() -> list[tuple[tuple[str, ...], str]]:
+    """Every option that takes a value, of every command."""
+    return [(words, flag) for words, parser in commands() for flag in _value_options(parser)]
 
 
 def one_each(values: list[str]) -> list[tuple[tuple[str, ...], str, str]]:
@@ -155,9 +155,13 @@ def test_option_values_fast(case, templates, tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", cases(VALUES), ids=_id)
-def test_option_values_whole_range(case, templates, tmp_path, monkeypatch, capsys):
-    sweep(case, templates, tmp_path, monkeypatch, capsys)
+@pytest.mark.parametrize("option", options(), ids=lambda o: f"{' '.join(o[0])} {o[1]}")
+def test_option_values_whole_range(option, templates, tmp_path, monkeypatch, capsys):
+    words, flag = option
+    for index, value in enumerate(VALUES):  # one test an option: thousands fewer to collect
+        where = tmp_path / str(index)
+        where.mkdir()
+        sweep((words, flag, value), templates, where, monkeypatch, capsys)
 
 
 @pytest.mark.parametrize(("words", "flag", "value"), [

@@ -18,8 +18,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import psycopg
-
 __all__ = ["PostgresServer", "postgres_binary"]
 
 SUPERUSER = "ekarta"
@@ -87,6 +85,8 @@ class PostgresServer:
 
     def new_database(self) -> str:
         """The URL of a new, empty database."""
+        import psycopg  # only the sessions that start a server pay for loading it
+
         self._databases += 1
         name = f"test_{self._databases}"
         with psycopg.connect(self.url(), autocommit=True) as connection:
