@@ -1,4 +1,6 @@
-"""The messages that terminals and the back office exchange (lists, journals, pending orders).
+"""What terminals and the back office share: the device roles (:mod:`~ekarta.sync.roles`) and
+the signed envelope every sync response travels in (:mod:`~ekarta.sync.envelope`).  The lists,
+journals and pending orders themselves are to come.
 
-Both sides import this package; it imports neither of them.  To come.
+Both sides import this package; it imports neither of them.
 """

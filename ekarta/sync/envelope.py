@@ -1,0 +1,151 @@
+"""Signed envelopes: how a terminal knows that a list came from the office, unchanged, recently,
+and not for the second time.
+
+The office seals every sync response (:func:`seal`): its payload, what kind of message it is,
+when it was issued, until when it may be used and the cursor it brings the terminal to, signed
+together with the operator's Ed25519 key.  The terminal opens it (:func:`open_envelope`) with the
+operator's public key and refuses it as
+
+- :class:`EnvelopeTampered`: not an envelope, another kind of message, or a signature that does
+  not verify (every byte is covered);
+- :class:`EnvelopeStale`: past its ``valid_until``, or issued further in the future than the
+  clocks may disagree;
+- :class:`EnvelopeReplayed`: not newer than the last envelope the terminal accepted.
+
+Pure functions: the clock and the last accepted issue time are the caller's.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from ekarta.errors import EkartaError
+
+__all__ = [
+    "CLOCK_SKEW",
+    "ENVELOPE_MAX",
+    "Envelope",
+    "EnvelopeRejected",
+    "EnvelopeReplayed",
+    "EnvelopeStale",
+    "EnvelopeTampered",
+    "open_envelope",
+    "seal",
+]
+
+DOMAIN = b"ekarta-sync-envelope/1\n"
+"""Signed before everything else, so that no other ekarta signature can pass for an envelope."""
+
+ENVELOPE_MAX = 256 * 1024 * 1024
+"""The largest envelope a terminal reads (a full snapshot of a large network's lists)."""
+
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far ahead of the terminal's clock the office's may be."""
+
+_FIELDS = ("kind", "issued_at", "valid_until", "cursor", "payload", "signature")
+
+
+class EnvelopeRejected(EkartaError):
+    """A terminal refuses a sync response."""
+
+
+class EnvelopeTampered(EnvelopeRejected):
+    """Not an envelope of the expected kind signed by the operator's key."""
+
+
+class EnvelopeStale(EnvelopeRejected):
+    """Outside the time the office gave it."""
+
+
+class EnvelopeReplayed(EnvelopeRejected):
+    """Not newer than the last envelope accepted."""
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """An opened envelope: what the office signed."""
+
+    kind: str
+    issued_at: datetime
+    valid_until: datetime
+    cursor: int
+    payload: bytes
+
+
+def _utc(at: datetime, what: str) -> datetime:
+    if at.tzinfo is None:
+        raise ValueError(f"{what} must carry its time zone")
+    return at.astimezone(UTC)
+
+
+def _signed_bytes(kind: str, issued_at: datetime, valid_until: datetime, cursor: int,
+                  payload: bytes) -> bytes:
+    head = json.dumps([kind, issued_at.isoformat(), valid_until.isoformat(), cursor],
+                      separators=(",", ":")).encode()
+    return DOMAIN + len(head).to_bytes(4, "big") + head + payload
+
+
+def seal(payload: bytes, *, kind: str, key: Ed25519PrivateKey, issued_at: datetime,
+         valid_for: timedelta, cursor: int) -> bytes:
+    """The envelope of ``payload`` as the office sends it (JSON)."""
+    issued_at = _utc(issued_at, "issued_at")
+    if valid_for <= timedelta(0) or cursor < 0 or not kind:
+        raise ValueError("an envelope needs a kind, a cursor >= 0 and a positive validity")
+    valid_until = issued_at + valid_for
+    signature = key.sign(_signed_bytes(kind, issued_at, valid_until, cursor, payload))
+    return json.dumps({
+        "kind": kind, "issued_at": issued_at.isoformat(), "valid_until": valid_until.isoformat(),
+        "cursor": cursor, "payload": base64.b64encode(payload).decode("ascii"),
+        "signature": base64.b64encode(signature).decode("ascii"),
+    }, separators=(",", ":")).encode()
+
+
+def _parse(data: bytes) -> tuple[str, datetime, datetime, int, bytes, bytes]:
+    if len(data) > ENVELOPE_MAX:
+        raise EnvelopeTampered(f"the envelope is larger than {ENVELOPE_MAX} bytes")
+    try:
+        document = json.loads(data)
+        if not isinstance(document, dict) or set(document) != set(_FIELDS):
+            raise ValueError("fields")
+        kind, cursor = document["kind"], document["cursor"]
+        if not isinstance(kind, str) or type(cursor) is not int or cursor < 0:
+            raise ValueError("kind or cursor")
+        issued_at = datetime.fromisoformat(document["issued_at"])
+        valid_until = datetime.fromisoformat(document["valid_until"])
+        if issued_at.tzinfo is None or valid_until.tzinfo is None:
+            raise ValueError("naive time")
+        payload = base64.b64decode(document["payload"], validate=True)
+        signature = base64.b64decode(document["signature"], validate=True)
+    except (ValueError, TypeError, binascii.Error, RecursionError):
+        raise EnvelopeTampered("the sync response is not a well-formed envelope") from None
+    return kind, issued_at.astimezone(UTC), valid_until.astimezone(UTC), cursor, payload, \
+        signature
+
+
+def open_envelope(data: bytes, *, key: Ed25519PublicKey, kind: str, now: datetime,
+                  last_issued_at: datetime | None = None) -> Envelope:
+    """The envelope in ``data`` if the office's ``key`` signed it as ``kind``, it is valid at
+    ``now`` and newer than ``last_issued_at`` (the last one accepted); else the refusal."""
+    now = _utc(now, "now")
+    found, issued_at, valid_until, cursor, payload, signature = _parse(data)
+    try:
+        key.verify(signature, _signed_bytes(found, issued_at, valid_until, cursor, payload))
+    except InvalidSignature:
+        raise EnvelopeTampered("the sync response's signature does not verify") from None
+    if found != kind:
+        raise EnvelopeTampered(f"expected a {kind!r} envelope, got {found!r}")
+    if now > valid_until:
+        raise EnvelopeStale(f"the {kind} list expired at {valid_until.isoformat()}")
+    if issued_at > now + CLOCK_SKEW:
+        raise EnvelopeStale(f"the {kind} list is dated {issued_at.isoformat()}, in the future")
+    if last_issued_at is not None and issued_at <= _utc(last_issued_at, "last_issued_at"):
+        raise EnvelopeReplayed(f"the {kind} list of {issued_at.isoformat()} is not newer than "
+                               "the one already held")
+    return Envelope(found, issued_at, valid_until, cursor, payload)

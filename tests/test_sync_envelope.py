@@ -1,0 +1,110 @@
+"""Signed sync envelopes: a terminal takes only the office's, unchanged, in time and newer than
+what it holds."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ekarta.sync.envelope import (
+    CLOCK_SKEW,
+    EnvelopeRejected,
+    EnvelopeReplayed,
+    EnvelopeStale,
+    EnvelopeTampered,
+    open_envelope,
+    seal,
+)
+from tests.support.properties import BUDGETS, budgeted
+
+OFFICE = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+STRANGER = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
+ISSUED = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
+PAYLOAD = b'{"hotlist":[1234567894]}'
+
+
+def sealed(**changes) -> bytes:
+    options = {"kind": "hotlist", "key": OFFICE, "issued_at": ISSUED, "valid_for": 3 * DAY,
+               "cursor": 42} | changes
+    return seal(PAYLOAD, **options)
+
+
+def opened(data: bytes, **changes):
+    options = {"key": OFFICE.public_key(), "kind": "hotlist", "now": ISSUED + DAY} | changes
+    return open_envelope(data, **options)
+
+
+def test_an_envelope_opens_to_what_the_office_sealed():
+    envelope = opened(sealed())
+    assert (envelope.kind, envelope.payload, envelope.cursor) == ("hotlist", PAYLOAD, 42)
+    assert (envelope.issued_at, envelope.valid_until) == (ISSUED, ISSUED + 3 * DAY)
+
+
+@pytest.mark.parametrize("field", ["kind", "issued_at", "valid_until", "cursor", "payload"])
+def test_changing_any_signed_field_is_tampering(field):
+    document = json.loads(sealed())
+    other = json.loads(sealed(kind="entitlements", issued_at=ISSUED + DAY,
+                              valid_for=4 * DAY, cursor=43))
+    other["payload"] = "eyJob3RsaXN0IjpbXX0="
+    document[field] = other[field]
+    with pytest.raises(EnvelopeTampered, match="signature"):
+        opened(json.dumps(document).encode())
+
+
+def test_another_key_or_another_kind_is_tampering():
+    with pytest.raises(EnvelopeTampered, match="signature"):
+        opened(sealed(key=STRANGER))
+    with pytest.raises(EnvelopeTampered, match="expected a 'entitlements' envelope"):
+        opened(sealed(), kind="entitlements")
+
+
+def test_an_envelope_is_used_only_in_its_time():
+    assert opened(sealed(), now=ISSUED + 3 * DAY).cursor == 42
+    with pytest.raises(EnvelopeStale, match="expired"):
+        opened(sealed(), now=ISSUED + 3 * DAY + timedelta(seconds=1))
+    assert opened(sealed(), now=ISSUED - CLOCK_SKEW).cursor == 42
+    with pytest.raises(EnvelopeStale, match="in the future"):
+        opened(sealed(), now=ISSUED - CLOCK_SKEW - timedelta(seconds=1))
+
+
+def test_an_envelope_not_newer_than_the_last_one_is_a_replay():
+    with pytest.raises(EnvelopeReplayed):
+        opened(sealed(), last_issued_at=ISSUED)
+    later = sealed(issued_at=ISSUED + timedelta(minutes=1))
+    assert opened(later, last_issued_at=ISSUED).cursor == 42
+
+
+@pytest.mark.parametrize("data", [b"", b"null", b"[]", b"{}", b"\xff\xfe", b"{" * 100_000,
+                                  b'{"kind":1}'])
+def test_what_is_no_envelope_is_refused_in_one_line(data):
+    with pytest.raises(EnvelopeTampered) as refused:
+        opened(data)
+    assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize("budget", BUDGETS)
+def test_a_damaged_envelope_is_refused_never_taken(budget):
+    original = sealed()
+
+    @budgeted(budget, fast=60)
+    @given(st.lists(st.tuples(st.integers(0, len(original) - 1), st.integers(1, 255)),
+                    min_size=1, max_size=4))
+    def check(flips):
+        data = bytearray(original)
+        for at, mask in flips:
+            data[at] ^= mask
+        try:
+            envelope = opened(bytes(data))
+        except EnvelopeRejected:
+            return
+        # JSON may spell the same envelope another way (an escaped character): then it is the
+        # same envelope
+        assert (envelope.payload, envelope.cursor, envelope.issued_at) == (PAYLOAD, 42, ISSUED)
+
+    check()
