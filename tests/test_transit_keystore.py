@@ -148,12 +148,41 @@ def test_bad_fields_are_refused_without_echoing_secrets(path, where, value, matc
         assert secret not in str(info.value)
 
 
-def test_a_missing_role_is_refused(path):
+def test_a_role_the_keystore_lacks_is_refused_when_asked_for(path):
     create_keystore(path)
     document = json.loads(path.read_text())
-    del document["application"]["validation"]
-    with pytest.raises(KeyStoreError, match=r"application\.validation"):
+    del document["application"]["validation"], document["picc_master"]
+    path.write_text(json.dumps(document))
+    keystore = FileKeyStore.load(path)
+    assert keystore.roles == {KeyRole.MASTER, KeyRole.LOAD, KeyRole.READ}
+    with pytest.raises(KeyStoreError, match=f"keystore {path} holds no validation key"):
+        keystore.card_key(KeyRole.VALIDATION, UID)
+    with pytest.raises(KeyStoreError, match="holds no PICC master key"):
+        keystore.picc_key(UID)
+    document["application"]["cashier"] = document["application"]["read"]
+    with pytest.raises(KeyStoreError, match="unknown key role 'cashier'"):
         FileKeyStore.from_document(document)
+    document["application"] = {}
+    with pytest.raises(KeyStoreError, match="holds no master key"):
+        FileKeyStore.from_document(document)
+
+
+def test_an_export_gives_a_terminal_only_its_keys(path):
+    full = create_keystore(path)
+    validator = full.export(frozenset({KeyRole.VALIDATION, KeyRole.READ}))
+    again = FileKeyStore.from_document(validator.to_document())
+    assert again.roles == {KeyRole.VALIDATION, KeyRole.READ}
+    assert again.card_key(KeyRole.READ, UID) == full.card_key(KeyRole.READ, UID)
+    assert "signing_key" not in validator.to_document()
+    assert "picc_master" not in validator.to_document()
+    with pytest.raises(KeyStoreError, match="coupon-signing key"):
+        again.signer()
+    signed = full.signer().sign(COUPON, uid=UID, card_number=1234567894)
+    assert again.verifier().verify(signed, uid=UID, card_number=1234567894)
+    with pytest.raises(KeyStoreError, match="holds no load key"):
+        again.card_key(KeyRole.LOAD, UID)
+    with pytest.raises(KeyStoreError, match="cannot give"):
+        validator.export(frozenset({KeyRole.LOAD}))
 
 
 def test_the_signer_signs_what_the_verifier_accepts(path):
@@ -235,3 +264,25 @@ def test_keys_show_prints_ids_and_the_public_key_only(path, capsys, as_json):
         assert secret not in out.lower()
     ids = FileKeyStore.load(path).key_ids()
     assert ids["application"]["load"]["id"] in out
+
+
+def test_keys_export_writes_a_terminal_keystore(path, tmp_path, capsys):
+    full = create_keystore(path)
+    out = tmp_path / "validator.json"
+    assert main(["keys", "export", str(path), "--role", "validator", "-o", str(out)]) == 0
+    assert "(read, validation)" in capsys.readouterr().out
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
+    part = FileKeyStore.load(out)
+    assert part.roles == {KeyRole.VALIDATION, KeyRole.READ}
+    assert part.card_key(KeyRole.VALIDATION, UID) == full.card_key(KeyRole.VALIDATION, UID)
+    document = json.loads(out.read_text())
+    assert "signing_key" not in document and "picc_master" not in document
+    assert main(["keys", "show", str(out)]) == 0
+    assert "PICC master key     none" in capsys.readouterr().out
+    assert main(["keys", "export", str(path), "--role", "kiosk", "-o", str(out)]) == 1
+    assert "exists; use --force" in capsys.readouterr().err
+    assert main(["keys", "export", str(path), "--role", "kiosk", "-o", str(path), "-f"]) == 1
+    assert "is also read by this command" in capsys.readouterr().err
+    office = tmp_path / "office.json"
+    assert main(["keys", "export", str(path), "--role", "office", "-o", str(office)]) == 0
+    assert FileKeyStore.load(office).signer().key_id == full.signer().key_id

@@ -82,7 +82,7 @@ def _edit(path: Path, change) -> None:
     lambda d: d.update(format="other"),
     lambda d: d.update(system_id=7),
     lambda d: d.update(application=[]),
-    lambda d: d["application"].pop("load"),
+    lambda d: d["application"].update(cashier=d["application"]["load"]),
     lambda d: d.update(picc_master={"aes": "00", "version": 1}),
     lambda d: d.update(signing_key=5),
     lambda d: d.update(verify_keys="x"),

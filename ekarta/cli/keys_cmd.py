@@ -5,19 +5,22 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 
 from ekarta.cli.common import (
     EXAMPLES_FORMATTER,
     KEYSTORE_ENV,
+    add_force_option,
     input_file,
     output_file,
     print_json,
     wrap,
+    write_output,
 )
 from ekarta.transit.codec.layout import DEFAULT_SYSTEM_ID, SYSTEM_ID_MAX
-from ekarta.transit.security.keystore import FileKeyStore, create_keystore
+from ekarta.transit.security.keystore import TERMINAL_KEYS, FileKeyStore, create_keystore
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,31 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     show.add_argument("--json", action="store_true", help="print one JSON document instead")
     show.set_defaults(func=run_show)
 
+    export = sub.add_parser(
+        "export", parents=[common],
+        help="a keystore with only the keys one kind of terminal needs",
+        description=wrap(
+            "Write to FILE (mode 0600) a keystore holding only what a terminal of ROLE needs: "
+            "a validator the validation and read keys' masters, an inspector and a kiosk the "
+            "load and read keys' masters, each with the coupon-verifying keys.  Never the "
+            "signing key, the application master key or the PICC master key: only --role "
+            "office exports everything.  A stolen terminal then gives away no more than its "
+            "role's keys."),
+        epilog=("examples:\n"
+                "  ekarta keys export keys.json --role validator -o validator-keys.json\n"
+                "  ekarta keys export keys.json --role kiosk -o kiosk-keys.json --force"),
+        formatter_class=EXAMPLES_FORMATTER,
+    )
+    export.add_argument("keystore", metavar="KEYSTORE", type=input_file,
+                        help="the full keystore")
+    export.add_argument("--role", required=True, choices=sorted(TERMINAL_KEYS),
+                        help="the kind of terminal the keys are for")
+    export.add_argument("-o", "--out", required=True, metavar="FILE", type=output_file,
+                        help="the keystore file to write")
+    add_force_option(export, "FILE")
+    export.add_argument("--json", action="store_true", help="print one JSON document instead")
+    export.set_defaults(func=run_export)
+
 
 def _system_id(text: str) -> bytes:
     if not text.isascii() or not text.isprintable() or not 1 <= len(text) <= SYSTEM_ID_MAX:
@@ -108,7 +136,8 @@ def run_show(args: argparse.Namespace) -> int:
     print(f"keystore {args.keystore}")
     print(f"  system id           {ids['system_id']}")
     picc = ids["picc_master"]
-    print(f"  PICC master key     id {picc['id']}  version {picc['version']}")
+    print("  PICC master key     " + ("none" if picc is None else
+                                     f"id {picc['id']}  version {picc['version']}"))
     for label, key in ids["application"].items():
         name = f"key {key['key_no']} ({label})"
         print(f"  {name:<18}  id {key['id']}  version {key['version']}")
@@ -120,4 +149,20 @@ def run_show(args: argparse.Namespace) -> int:
     for key in ids["verify_keys"]:
         print(f"verification key {key['id']}:")
         print(key["pem"].rstrip())
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    full = FileKeyStore.load(args.keystore)
+    roles = TERMINAL_KEYS[args.role]
+    office = args.role == "office"
+    part = full.export(roles, picc=office, signing=office)
+    data = (json.dumps(part.to_document(), indent=2) + "\n").encode("utf-8")
+    write_output(args.out, data, force=args.force, mode=0o600)
+    labels = sorted(role.label for role in roles)
+    if args.json:
+        print_json({"out": args.out, "role": args.role, "keys": labels,
+                    "signing_key": office, "picc_master": office})
+    else:
+        print(f"wrote the {args.role} keys ({', '.join(labels)}) to {args.out} (mode 0600)")
     return 0

@@ -51,6 +51,7 @@ from ekarta.transit.security.signing import CouponSigner, CouponVerifier
 
 __all__ = [
     "FORMAT",
+    "TERMINAL_KEYS",
     "FileKeyStore",
     "KeyProvider",
     "KeyStoreError",
@@ -64,6 +65,16 @@ FORMAT = "ekarta-keystore/1"
 MAX_FILE_SIZE = 256 * 1024
 """A keystore is a few kilobytes; anything much larger is not one (and is not read whole)."""
 KEY_VERSION = 1
+
+
+TERMINAL_KEYS: dict[str, frozenset[KeyRole]] = {
+    "validator": frozenset({KeyRole.VALIDATION, KeyRole.READ}),
+    "inspector": frozenset({KeyRole.LOAD, KeyRole.READ}),
+    "kiosk": frozenset({KeyRole.LOAD, KeyRole.READ}),
+    "office": frozenset(KeyRole),
+}
+"""The application keys each kind of terminal is given (see :meth:`FileKeyStore.export`): a
+validator reads and logs, an inspector and a kiosk load what the office holds for a card."""
 
 
 class KeyStoreError(CouponError):
@@ -117,15 +128,16 @@ def _check_master(key: object, what: str) -> Key:
 class FileKeyStore(KeyProvider):
     """Master keys, system identifier and coupon keys held in memory, loaded from a JSON file."""
 
-    def __init__(self, *, picc_master: Key, application: Mapping[KeyRole, Key], system_id: bytes,
-                 signing_pem: bytes | None = None, verify_pems: tuple[bytes, ...] = (),
-                 path: str | None = None) -> None:
-        self._picc = _check_master(picc_master, "the PICC master key")
-        missing = [role.label for role in KeyRole if role not in application]
-        if missing:
-            raise KeyStoreError(f"the keystore lacks the master key for {', '.join(missing)}")
+    def __init__(self, *, picc_master: Key | None, application: Mapping[KeyRole, Key],
+                 system_id: bytes, signing_pem: bytes | None = None,
+                 verify_pems: tuple[bytes, ...] = (), path: str | None = None) -> None:
+        # A terminal's keystore (see export) holds only the masters its role uses.
+        self._picc = None if picc_master is None else _check_master(picc_master,
+                                                                    "the PICC master key")
         self._masters = {role: _check_master(application[role], f"the {role.label} master key")
-                         for role in KeyRole}
+                         for role in KeyRole if role in application}
+        if self._picc is None and not self._masters:
+            raise KeyStoreError("the keystore holds no master key")
         try:
             self._system_id = check_system_id(system_id)
         except EkartaError as exc:
@@ -149,12 +161,43 @@ class FileKeyStore(KeyProvider):
     def system_id(self) -> bytes:
         return self._system_id
 
+    def _where(self) -> str:
+        return f"keystore {self.path}" if self.path else "this keystore"
+
     def card_key(self, role: KeyRole, uid: bytes) -> Key:
         role = KeyRole(role)
-        return diversify(self._masters[role], diversification_input(uid, AID, self._system_id))
+        master = self._masters.get(role)
+        if master is None:
+            raise KeyStoreError(f"{self._where()} holds no {role.label} key")
+        return diversify(master, diversification_input(uid, AID, self._system_id))
 
     def picc_key(self, uid: bytes) -> Key:
+        if self._picc is None:
+            raise KeyStoreError(f"{self._where()} holds no PICC master key")
         return diversify(self._picc, diversification_input(uid, PICC_AID, self._system_id))
+
+    @property
+    def roles(self) -> frozenset[KeyRole]:
+        """The application keys this keystore can give."""
+        return frozenset(self._masters)
+
+    def export(self, roles: frozenset[KeyRole], *, picc: bool = False,
+               signing: bool = False) -> FileKeyStore:
+        """A keystore with only ``roles``' master keys (and the PICC master key, the signing key
+        when asked): what one kind of terminal needs.  The coupon-verifying keys always go."""
+        missing = sorted(role.label for role in roles - self.roles)
+        if missing or (picc and self._picc is None) or (signing and self._signer is None):
+            raise KeyStoreError(f"{self._where()} cannot give what the export asks: "
+                                f"{', '.join(missing) or 'the PICC or signing key'}")
+        signer = self._signer if signing else None
+        return FileKeyStore(
+            picc_master=self._picc if picc else None,
+            application={role: self._masters[role] for role in roles},
+            system_id=self._system_id,
+            signing_pem=None if signer is None else signer.to_pem(),
+            verify_pems=tuple(pem for pem in self._verify_pems
+                              if signer is None or pem not in signer.verifier.to_pem()),
+            path=None)
 
     def signer(self) -> CouponSigner:
         if self._signer is None:
@@ -171,7 +214,8 @@ class FileKeyStore(KeyProvider):
         """Fingerprints and versions of every key, and the public keys: safe to print."""
         return {
             "system_id": self._system_id.decode("ascii"),
-            "picc_master": {"id": key_fingerprint(self._picc), "version": self._picc.version},
+            "picc_master": None if self._picc is None else {
+                "id": key_fingerprint(self._picc), "version": self._picc.version},
             "application": {role.label: {"key_no": int(role), "id": key_fingerprint(key),
                                          "version": key.version}
                             for role, key in self._masters.items()},
@@ -189,9 +233,10 @@ class FileKeyStore(KeyProvider):
         document: dict[str, Any] = {
             "format": FORMAT,
             "system_id": self._system_id.decode("ascii"),
-            "picc_master": key(self._picc),
             "application": {role.label: key(k) for role, k in self._masters.items()},
         }
+        if self._picc is not None:
+            document["picc_master"] = key(self._picc)
         if self._signer is not None:
             document["signing_key"] = self._signer.to_pem().decode("ascii")
             extra = self._verify_pems[1:]
@@ -222,8 +267,12 @@ class FileKeyStore(KeyProvider):
         application = document.get("application")
         if not isinstance(application, dict):
             raise KeyStoreError("application must map key roles to keys")
-        masters = {role: _parse_key(application.get(role.label), f"application.{role.label}")
-                   for role in KeyRole}
+        unknown = set(application) - {role.label for role in KeyRole}
+        if unknown:
+            raise KeyStoreError(f"application: unknown key role {sorted(unknown)[0]!r}")
+        masters = {role: _parse_key(application[role.label], f"application.{role.label}")
+                   for role in KeyRole if role.label in application}
+        picc = document.get("picc_master")
         signing = document.get("signing_key")
         if signing is not None and not isinstance(signing, str):
             raise KeyStoreError("signing_key must be a PEM text")
@@ -231,7 +280,7 @@ class FileKeyStore(KeyProvider):
         if not isinstance(verify, list) or not all(isinstance(p, str) for p in verify):
             raise KeyStoreError("verify_keys must be a list of PEM texts")
         try:
-            return cls(picc_master=_parse_key(document.get("picc_master"), "picc_master"),
+            return cls(picc_master=None if picc is None else _parse_key(picc, "picc_master"),
                        application=masters, system_id=system_id.encode("ascii"),
                        signing_pem=None if signing is None else signing.encode("ascii"),
                        verify_pems=tuple(p.encode("ascii") for p in verify), path=path)
