@@ -811,7 +811,6 @@ def _register_lifecycle(sub: argparse._SubParsersAction,
         epilog=_OPERATIONS_EPILOG.format(name="activate"),
         formatter_class=EXAMPLES_FORMATTER)
     add_operation_options(activate)
-    add_reader_options(activate, changes_card=True)
     activate.set_defaults(func=run_activate)
 
     block = sub.add_parser(
@@ -830,7 +829,6 @@ def _register_lifecycle(sub: argparse._SubParsersAction,
     block.add_argument("--role", choices=("validation", "load"), default="validation",
                        help="the key that writes the blocked status (default validation)")
     add_operation_options(block)
-    add_reader_options(block, changes_card=True)
     block.set_defaults(func=run_block)
 
     unblock = sub.add_parser(
@@ -846,7 +844,6 @@ def _register_lifecycle(sub: argparse._SubParsersAction,
         epilog=_OPERATIONS_EPILOG.format(name="unblock"),
         formatter_class=EXAMPLES_FORMATTER)
     add_operation_options(unblock)
-    add_reader_options(unblock, changes_card=True)
     unblock.set_defaults(func=run_unblock)
 
     update = sub.add_parser(
@@ -882,7 +879,6 @@ def _register_lifecycle(sub: argparse._SubParsersAction,
     change.add_argument("--expiry", type=argument(parse_date), metavar="DATE",
                         help="the card's new last day")
     add_operation_options(update)
-    add_reader_options(update, changes_card=True)
     update.set_defaults(func=run_update)
 
 

@@ -403,8 +403,8 @@ def enum_argument(enum: type[E], what: str) -> Callable[[str], E]:
 
 
 def add_operation_options(parser: argparse.ArgumentParser) -> None:
-    """Add what a ticket office's card operation takes besides its reader: ``--keys``,
-    ``--device``, ``--at``, ``--lang`` and ``--json``."""
+    """Add what a ticket office's card operation takes: ``--keys``, ``--device``, ``--at``,
+    ``--lang``, ``--json`` and the reader of a command that changes the card."""
     add_keystore_option(parser)
     parser.add_argument("--device", type=argument(parse_device), default=0, metavar="N",
                         help=f"this terminal's device number, 0..{DEVICE_MAX} (written to the "
@@ -415,6 +415,7 @@ def add_operation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lang", choices=LANGUAGES, default="en",
                         help="language of the messages and of a refusal")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead")
+    add_reader_options(parser, changes_card=True)
 
 
 def now() -> datetime:

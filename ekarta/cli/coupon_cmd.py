@@ -238,7 +238,6 @@ def _register_cancel_replace(sub: argparse._SubParsersAction,
     cancel.add_argument("serial", type=argument(parse_serial), metavar="SERIAL",
                         help="the serial of the coupon to cancel")
     add_operation_options(cancel)
-    add_reader_options(cancel, changes_card=True)
     cancel.set_defaults(func=run_cancel)
     replace = sub.add_parser(
         "replace", parents=[common],
@@ -255,10 +254,9 @@ def _register_cancel_replace(sub: argparse._SubParsersAction,
         epilog=_CHANGE_EXAMPLES, formatter_class=EXAMPLES_FORMATTER)
     replace.add_argument("serial", type=argument(parse_serial), metavar="SERIAL",
                          help="the serial of the coupon on the card to replace")
-    replace.add_argument("--coupon", metavar="FILE", required=True,
+    replace.add_argument("--coupon", metavar="FILE", required=True, type=input_file,
                          help="the new coupon, a JSON coupon file")
     add_operation_options(replace)
-    add_reader_options(replace, changes_card=True)
     replace.set_defaults(func=run_replace)
 
 

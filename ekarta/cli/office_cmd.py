@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -102,8 +104,10 @@ def _database(args: argparse.Namespace) -> str:
     return args.db or os.environ.get(DATABASE_ENV) or DEFAULT_DATABASE
 
 
-def _engine(args: argparse.Namespace, *, create: bool = False) -> Engine:
-    """The engine of --db; an office database at this version unless ``create``."""
+@contextmanager
+def _engine(args: argparse.Namespace, *, create: bool = False) -> Iterator[Engine]:
+    """The engine of --db, disposed of after; an office database at this version unless
+    ``create``."""
     # SQLAlchemy and Alembic are loaded by the office's commands only: every other command
     # would pay a quarter of a second for them
     from ekarta.backoffice.database import open_engine, redacted
@@ -111,17 +115,18 @@ def _engine(args: argparse.Namespace, *, create: bool = False) -> Engine:
 
     name = _database(args)
     engine = open_engine(name)
-    if not create:
-        version = schema_version(engine)
-        if version is None:
-            engine.dispose()
-            raise CLIError(f"{redacted(name)} is not an office database yet: run "
-                           f"'ekarta office init --db ...' first")
-        if version != newest_version():
-            engine.dispose()
-            raise CLIError(f"{redacted(name)} has an older schema ({version}): run "
-                           "'ekarta office init' to update it")
-    return engine
+    try:
+        if not create:
+            version = schema_version(engine)
+            if version is None:
+                raise CLIError(f"{redacted(name)} is not an office database yet: run "
+                               f"'ekarta office init --db ...' first")
+            if version != newest_version():
+                raise CLIError(f"{redacted(name)} has an older schema ({version}): run "
+                               "'ekarta office init' to update it")
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def _now() -> datetime:
@@ -132,12 +137,9 @@ def run_init(args: argparse.Namespace) -> int:
     from ekarta.backoffice.database import redacted
     from ekarta.backoffice.store import migrate, schema_version
 
-    engine = _engine(args, create=True)
-    try:
+    with _engine(args, create=True) as engine:
         before = schema_version(engine)
         version = migrate(engine)
-    finally:
-        engine.dispose()
     name = redacted(_database(args))
     if args.json:
         print_json({"database": name, "version": version, "previous_version": before,
@@ -159,11 +161,8 @@ def _device_json(device: DeviceInfo) -> dict[str, Any]:
 def run_device_add(args: argparse.Namespace) -> int:
     from ekarta.backoffice.store import add_device
 
-    engine = _engine(args)
-    try:
+    with _engine(args) as engine:
         token = add_device(engine, args.name, DeviceRole(args.role), now=_now())
-    finally:
-        engine.dispose()
     if args.json:
         print_json({"name": args.name, "role": args.role, "token": token})
     else:
@@ -175,11 +174,8 @@ def run_device_add(args: argparse.Namespace) -> int:
 def run_device_list(args: argparse.Namespace) -> int:
     from ekarta.backoffice.store import list_devices
 
-    engine = _engine(args)
-    try:
+    with _engine(args) as engine:
         devices = list_devices(engine)
-    finally:
-        engine.dispose()
     if args.json:
         print_json([_device_json(d) for d in devices])
         return 0
@@ -196,11 +192,8 @@ def run_device_list(args: argparse.Namespace) -> int:
 def run_device_revoke(args: argparse.Namespace) -> int:
     from ekarta.backoffice.store import revoke_device
 
-    engine = _engine(args)
-    try:
+    with _engine(args) as engine:
         device = revoke_device(engine, args.name, now=_now())
-    finally:
-        engine.dispose()
     if args.json:
         print_json(_device_json(device))
     else:

@@ -153,7 +153,6 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         command.add_argument("--serial", type=argument(parse_serial), required=True,
                              metavar="N", help=_SERIAL_HELP)
         add_operation_options(command)
-        add_reader_options(command, changes_card=True)
         command.set_defaults(func=run_operation, operation=name)
 
 
