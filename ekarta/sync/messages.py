@@ -1,0 +1,289 @@
+"""The messages terminals and the office exchange, as typed models (pydantic): the office's API
+declares them in its OpenAPI schema and checks every request against them, and a terminal checks
+every response the same way.
+
+Three feeds go to terminals, each a sequence of pages in signed envelopes
+(:mod:`~ekarta.sync.envelope`, ``kind`` = the feed's name, ``cursor`` = the last change the page
+holds):
+
+- ``hotlist``: the blocked cards a terminal must refuse (:class:`HotlistItem`);
+- ``entitlements``: per card number what the office knows and holds for it, with its signed
+  coupons and no names (:class:`Entitlement`);
+- ``actions``: what a terminal able to do it must do to a card (:class:`ActionItem`).
+
+A page (:class:`HotlistPage`, ...) holds the items changed after the terminal's cursor and the
+keys of those removed; ``reset`` says that the terminal's cursor was too old (or 0) and the pages
+up to the last one (``more`` false) are a full snapshot: what is not in them is to be dropped.
+
+Terminals push their journals as :class:`JournalBatch` and get a :class:`JournalAck` naming every
+event the office holds from the batch (a resent event is acknowledged again and stored once).
+
+The personal data of a holder is in none of these models: a card number, a UID, a profile and
+dates are all a terminal ever receives or sends.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from ekarta.sync.roles import DeviceRole
+from ekarta.transit.errors import InvalidCardNumber
+from ekarta.transit.model.card_number import CardNumber
+
+__all__ = [
+    "API_PREFIX",
+    "FEED_ROLES",
+    "JOURNAL_BATCH_MAX",
+    "PAGE_MAX",
+    "ROLE_ACTIONS",
+    "ActionItem",
+    "ActionKind",
+    "ActionPage",
+    "CardNumberText",
+    "DeviceView",
+    "EntitledCoupon",
+    "Entitlement",
+    "EntitlementPage",
+    "Feed",
+    "HotlistItem",
+    "HotlistPage",
+    "JournalAck",
+    "JournalBatch",
+    "JournalEvent",
+    "JournalKind",
+    "Lease",
+    "Message",
+    "SlotText",
+    "UidText",
+    "slot_bytes",
+    "slot_text",
+]
+
+API_PREFIX = "/v1"
+PAGE_MAX = 50_000
+"""The most items one feed page holds (a terminal asks for fewer with ``limit``)."""
+JOURNAL_BATCH_MAX = 1_000
+"""The most events one journal batch holds."""
+NOTE_MAX = 200
+SLOT_TEXT_MAX = 256
+"""A coupon slot is 96 bytes: 128 characters of base64; anything longer is not one."""
+
+
+class Message(BaseModel):
+    """Every sync message: immutable, and no field it does not declare."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _card_number(text: str) -> str:
+    try:
+        return CardNumber.parse(text, strict=True).digits
+    except InvalidCardNumber as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _slot(text: str) -> str:
+    try:
+        base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("a coupon slot is base64") from None
+    return text
+
+
+CardNumberText = Annotated[str, Field(min_length=10, max_length=10, pattern=r"^[0-9]{10}$"),
+                           AfterValidator(_card_number)]
+"""A card number (IDK): its 10 digits, the check digit checked."""
+UidText = Annotated[str, Field(pattern=r"^(?:[0-9a-f]{8}|[0-9a-f]{14}|[0-9a-f]{20})$")]
+"""A card's UID in lower-case hex: 4, 7 or 10 bytes."""
+SlotText = Annotated[str, Field(min_length=4, max_length=SLOT_TEXT_MAX),
+                     AfterValidator(_slot)]
+"""A signed coupon as a card slot holds it, in base64
+(:func:`~ekarta.transit.codec.records.encode_slot`)."""
+Serial = Annotated[int, Field(ge=1, le=2**32 - 1)]
+
+
+def slot_text(slot: bytes) -> str:
+    return base64.b64encode(slot).decode("ascii")
+
+
+def slot_bytes(text: str) -> bytes:
+    return base64.b64decode(text, validate=True)
+
+
+class Feed(StrEnum):
+    HOTLIST = "hotlist"
+    ENTITLEMENTS = "entitlements"
+    ACTIONS = "actions"
+
+
+class ActionKind(StrEnum):
+    LOAD_COUPON = "load-coupon"
+    CREDIT_PURSE = "credit-purse"
+    WRITE_BLOCKED = "write-blocked"
+    UPDATE_PROFILE = "update-profile"
+
+
+ROLE_ACTIONS: dict[DeviceRole, frozenset[ActionKind]] = {
+    DeviceRole.VALIDATOR: frozenset(),
+    DeviceRole.INSPECTOR: frozenset(ActionKind),
+    DeviceRole.KIOSK: frozenset(ActionKind),
+    DeviceRole.OFFICE: frozenset(ActionKind),
+}
+"""The actions each role performs.  A validator performs none from the office (it writes the
+blocked status of a card it finds on its hotlist by itself), so it is never given any."""
+
+FEED_ROLES: dict[Feed, frozenset[DeviceRole]] = {
+    Feed.HOTLIST: frozenset(DeviceRole),
+    Feed.ENTITLEMENTS: frozenset(DeviceRole),
+    Feed.ACTIONS: frozenset(r for r, kinds in ROLE_ACTIONS.items() if kinds),
+}
+"""Which roles may pull each feed."""
+
+
+# --- the feeds -----------------------------------------------------------------------------------
+
+
+class HotlistItem(Message):
+    """A blocked card a terminal must refuse (and write the blocked status onto)."""
+
+    card_number: CardNumberText
+    uid: UidText | None = None
+    expiry: date
+    """The card's expiry: after it the entry leaves the list (the card is refused anyway)."""
+
+
+class EntitledCoupon(Message):
+    """A valid or future coupon the office holds for a card, signed for the card's UID and
+    number: ``pending`` is paid but not yet on the card, ``written`` a terminal reported
+    loaded."""
+
+    serial: Serial
+    state: Literal["pending", "written"]
+    valid_from: date
+    valid_to: date
+    slot: SlotText
+
+
+class Entitlement(Message):
+    """What the office knows and holds for one card: enough to judge it by its number when its
+    chip cannot be read, and no names."""
+
+    card_number: CardNumberText
+    uid: UidText | None = None
+    status: Literal["ordered", "produced", "active", "blocked"]
+    kind: Literal["personal", "anonymous"]
+    profile: str = Field(max_length=32)
+    profile_end: date | None = None
+    expiry: date
+    coupons: tuple[EntitledCoupon, ...] = Field(default=(), max_length=64)
+
+
+class ActionItem(Message):
+    """One thing a terminal must do to a card the next time it sees it.
+
+    ``load-coupon``: ``slot`` holds the signed coupon (``serial`` its serial);
+    ``credit-purse``: ``amount`` haléř under the operation ``serial``;
+    ``write-blocked``: no more; ``update-profile``: ``profile`` and ``profile_end``.
+    """
+
+    id: Annotated[int, Field(ge=1)]
+    card_number: CardNumberText
+    uid: UidText | None = None
+    kind: ActionKind
+    serial: Serial | None = None
+    slot: SlotText | None = None
+    amount: Annotated[int, Field(ge=1, le=10**9)] | None = None
+    profile: str | None = Field(default=None, max_length=32)
+    profile_end: date | None = None
+
+
+class _Page(Message):
+    reset: bool
+    """The items up to the last page are the whole feed: drop what they do not hold."""
+    more: bool
+    """Another page follows after this one's cursor."""
+
+
+class HotlistPage(_Page):
+    items: tuple[HotlistItem, ...] = Field(default=(), max_length=PAGE_MAX)
+    removed: tuple[CardNumberText, ...] = Field(default=(), max_length=PAGE_MAX)
+
+
+class EntitlementPage(_Page):
+    items: tuple[Entitlement, ...] = Field(default=(), max_length=PAGE_MAX)
+    removed: tuple[CardNumberText, ...] = Field(default=(), max_length=PAGE_MAX)
+
+
+class ActionPage(_Page):
+    items: tuple[ActionItem, ...] = Field(default=(), max_length=PAGE_MAX)
+    removed: tuple[Annotated[int, Field(ge=1)], ...] = Field(default=(), max_length=PAGE_MAX)
+
+
+class Lease(Message):
+    """An action reserved for one device until ``until``: others are refused it meanwhile."""
+
+    action_id: int
+    device: str
+    until: datetime
+
+
+# --- the journal ---------------------------------------------------------------------------------
+
+
+class JournalKind(StrEnum):
+    VALIDATION = "validation"
+    INSPECTION = "inspection"
+    LOAD = "load"
+    PURSE_CREDIT = "purse-credit"
+    PROFILE_UPDATE = "profile-update"
+    BLOCKING = "blocking"
+    KIOSK_VIEW = "kiosk-view"
+    REFUSAL = "refusal"
+
+
+class JournalEvent(Message):
+    """One thing a terminal did, reported later: ``event_id`` is the terminal's own (a UUID),
+    which makes a resent event harmless.  ``result`` is the verdict's reason code (0: valid or
+    done).  ``action_id`` names the office's action a load, credit, profile update or blocking
+    performed; ``coupons`` the serials of the coupons the card held when read.  No names: the
+    ``note`` is the inspector's (a fine's number), never the holder's."""
+
+    event_id: UUID
+    kind: JournalKind
+    at: datetime
+    card_number: CardNumberText | None = None
+    result: Annotated[int, Field(ge=0, le=63)] = 0
+    line: Annotated[int, Field(ge=1, le=65535)] | None = None
+    vehicle: Annotated[int, Field(ge=1, le=65535)] | None = None
+    zone: Annotated[int, Field(ge=1, le=255)] | None = None
+    coupon_serial: Serial | None = None
+    action_id: Annotated[int, Field(ge=1)] | None = None
+    amount: Annotated[int, Field(ge=0, le=10**9)] | None = None
+    note: str | None = Field(default=None, max_length=NOTE_MAX)
+    coupons: tuple[SlotText, ...] | None = Field(default=None, max_length=16)
+    """The signed coupons the card held when read (inspection, kiosk view), so that the office
+    sells against what is on the card."""
+
+
+class JournalBatch(Message):
+    events: tuple[JournalEvent, ...] = Field(min_length=1, max_length=JOURNAL_BATCH_MAX)
+
+
+class JournalAck(Message):
+    """Every event of the batch the office now holds (stored by this batch or before)."""
+
+    acknowledged: tuple[UUID, ...]
+
+
+class DeviceView(Message):
+    """Who a token belongs to (``GET /v1/device``)."""
+
+    name: str
+    role: DeviceRole
