@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 from ekarta.backoffice.schema import (
     Action,
     Card,
-    CouponSale,
     Counter,
+    CouponSale,
     EntitlementEntry,
     HotlistEntry,
 )
@@ -85,6 +85,7 @@ def entitlement_of(session: Session, card: Card, *, today: date) -> Entitlement:
     sales = session.scalars(
         select(CouponSale).where(CouponSale.card_id == card.id,
                                  CouponSale.state.in_(HELD_STATES),
+                                 CouponSale.paid_at.is_not(None),
                                  CouponSale.valid_to >= today)
         .order_by(CouponSale.valid_from, CouponSale.serial))
     return Entitlement(
