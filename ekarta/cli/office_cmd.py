@@ -1,35 +1,32 @@
-"""``ekarta office``: the back office's database (``init``) and the devices that talk to its API
-(``device add|list|revoke``).  Every command takes ``--db`` (an SQLite file, by default
+"""``ekarta office``: the back office's database (``init``), the devices that talk to its API
+(``device add|list|revoke``), and the office's own operations: cards
+(:mod:`ekarta.cli.office_cards`), coupons, purses, the purge and the journal
+(:mod:`ekarta.cli.office_sales`).  Every command takes ``--db`` (an SQLite file, by default
 ``ekarta-office.db`` in the working directory, or ``postgresql://...``) and ``--json``."""
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ekarta.backoffice import DEFAULT_DATABASE
-from ekarta.cli.common import EXAMPLES_FORMATTER, CLIError, print_json, print_table, wrap
+from ekarta.cli.common import EXAMPLES_FORMATTER, print_json, print_table, wrap
+from ekarta.cli.office_cards import register_cards
+from ekarta.cli.office_sales import register_sales
+from ekarta.cli.office_support import add_database_options, database, engine_of
 from ekarta.sync.roles import DeviceRole
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
     from ekarta.backoffice.store import DeviceInfo
 
 log = logging.getLogger(__name__)
-
-DATABASE_ENV = "EKARTA_OFFICE_DB"
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
         "office",
-        help="the back office: its database and the devices of its API",
+        help="the back office: cards, coupons, blocks, its database and its devices",
         description=wrap(
             "The back office is the system of record: cards, holders, coupons, blocks and the "
             "terminals' journals, in an SQLite file (the default) or in PostgreSQL.  Terminals "
@@ -39,7 +36,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                 "  ekarta office init --db postgresql://ekarta@db.example/office\n"
                 "  ekarta office device add 'bus 1017' --role validator\n"
                 "  ekarta office device list --json\n"
-                "  ekarta office device revoke 'bus 1017'"),
+                "  ekarta office device revoke 'bus 1017'\n"
+                "  ekarta office card apply --anonymous\n"
+                "  ekarta office coupon sell 0000000013 --type 30-day --zones 1,2 "
+                "--keys keys.json"),
         formatter_class=EXAMPLES_FORMATTER,
     )
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", dest="office_command",
@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
             "Create the office's tables in --db, or update an older office database to this "
             "version's schema.  Running it again changes nothing."),
         formatter_class=EXAMPLES_FORMATTER)
-    _add_database_options(init)
+    add_database_options(init)
     init.set_defaults(func=run_init)
 
     device = sub.add_parser(
@@ -74,12 +74,12 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     add.add_argument("name", metavar="NAME", help="the device's name, unique (1..64 characters)")
     add.add_argument("--role", required=True, choices=[r.value for r in DeviceRole],
                      help="what the device does, and so what its token reaches")
-    _add_database_options(add)
+    add_database_options(add)
     add.set_defaults(func=run_device_add)
 
     listing = devices.add_parser("list", parents=[common], help="list the devices (no tokens)",
                                  formatter_class=EXAMPLES_FORMATTER)
-    _add_database_options(listing)
+    add_database_options(listing)
     listing.set_defaults(func=run_device_list)
 
     revoke = devices.add_parser(
@@ -88,45 +88,11 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                          "device stays listed, as revoked."),
         formatter_class=EXAMPLES_FORMATTER)
     revoke.add_argument("name", metavar="NAME", help="the device to revoke")
-    _add_database_options(revoke)
+    add_database_options(revoke)
     revoke.set_defaults(func=run_device_revoke)
 
-
-def _add_database_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--db", metavar="URL", default=None,
-        help=f"the office's database: an SQLite file or postgresql://USER@HOST/DB (default "
-             f"${DATABASE_ENV}, or {DEFAULT_DATABASE} in the working directory)")
-    parser.add_argument("--json", action="store_true", help="print one JSON document instead")
-
-
-def _database(args: argparse.Namespace) -> str:
-    return args.db or os.environ.get(DATABASE_ENV) or DEFAULT_DATABASE
-
-
-@contextmanager
-def _engine(args: argparse.Namespace, *, create: bool = False) -> Iterator[Engine]:
-    """The engine of --db, disposed of after; an office database at this version unless
-    ``create``."""
-    # SQLAlchemy and Alembic are loaded by the office's commands only: every other command
-    # would pay a quarter of a second for them
-    from ekarta.backoffice.database import open_engine, redacted
-    from ekarta.backoffice.store import newest_version, schema_version
-
-    name = _database(args)
-    engine = open_engine(name)
-    try:
-        if not create:
-            version = schema_version(engine)
-            if version is None:
-                raise CLIError(f"{redacted(name)} is not an office database yet: run "
-                               f"'ekarta office init --db ...' first")
-            if version != newest_version():
-                raise CLIError(f"{redacted(name)} has an older schema ({version}): run "
-                               "'ekarta office init' to update it")
-        yield engine
-    finally:
-        engine.dispose()
+    register_cards(sub, common)
+    register_sales(sub, common)
 
 
 def _now() -> datetime:
@@ -137,10 +103,10 @@ def run_init(args: argparse.Namespace) -> int:
     from ekarta.backoffice.database import redacted
     from ekarta.backoffice.store import migrate, schema_version
 
-    with _engine(args, create=True) as engine:
+    with engine_of(args, create=True) as engine:
         before = schema_version(engine)
         version = migrate(engine)
-    name = redacted(_database(args))
+    name = redacted(database(args))
     if args.json:
         print_json({"database": name, "version": version, "previous_version": before,
                     "changed": before != version})
@@ -161,7 +127,7 @@ def _device_json(device: DeviceInfo) -> dict[str, Any]:
 def run_device_add(args: argparse.Namespace) -> int:
     from ekarta.backoffice.store import add_device
 
-    with _engine(args) as engine:
+    with engine_of(args) as engine:
         token = add_device(engine, args.name, DeviceRole(args.role), now=_now())
     if args.json:
         print_json({"name": args.name, "role": args.role, "token": token})
@@ -174,7 +140,7 @@ def run_device_add(args: argparse.Namespace) -> int:
 def run_device_list(args: argparse.Namespace) -> int:
     from ekarta.backoffice.store import list_devices
 
-    with _engine(args) as engine:
+    with engine_of(args) as engine:
         devices = list_devices(engine)
     if args.json:
         print_json([_device_json(d) for d in devices])
@@ -192,7 +158,7 @@ def run_device_list(args: argparse.Namespace) -> int:
 def run_device_revoke(args: argparse.Namespace) -> int:
     from ekarta.backoffice.store import revoke_device
 
-    with _engine(args) as engine:
+    with engine_of(args) as engine:
         device = revoke_device(engine, args.name, now=_now())
     if args.json:
         print_json(_device_json(device))
