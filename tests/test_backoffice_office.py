@@ -15,17 +15,27 @@ from ekarta.backoffice.cards import Application
 from ekarta.backoffice.database import open_engine
 from ekarta.backoffice.errors import CardNotFound, OperationRefused
 from ekarta.backoffice.maintenance import run_daily
+from ekarta.backoffice.production import produce
 from ekarta.backoffice.purge import purge
 from ekarta.backoffice.schema import Action, Block, CouponSale, Fee, HotlistEntry
 from ekarta.backoffice.store import migrate
 from ekarta.desfire.client import DESFire
 from ekarta.emulator import CardHost, VirtualCard
-from ekarta.sync.messages import ActionItem, ActionKind, Entitlement, slot_bytes
+from ekarta.sync.messages import ActionItem, Entitlement, slot_bytes
+from ekarta.transit.cardio.issuance import issue_card
 from ekarta.transit.cardio.reading import read_card
 from ekarta.transit.codec.records import decode_slot
 from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.rules import PurchaseRequest
-from ekarta.transit.model.values import CardStatus, CouponType, Profile, Reason, SaleChannel
+from ekarta.transit.model.values import (
+    CardKind,
+    CardRecord,
+    CardStatus,
+    CouponType,
+    Profile,
+    Reason,
+    SaleChannel,
+)
 from ekarta.transit.security.keystore import create_keystore
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -54,7 +64,7 @@ def chip(uid: str) -> DESFire:
 
 def active_card(engine, keys, uid="04A1B2C3D4E5F6", application=JANA) -> CardNumber:
     number = cards.apply(engine, application, now=NOW).card_number
-    cards.produce(engine, number, chip(uid), keys, now=NOW, active=True)
+    produce(engine, number, chip(uid), keys, now=NOW, active=True)
     return number
 
 
@@ -87,7 +97,7 @@ def test_a_card_is_applied_for_produced_onto_a_chip_and_activated(engine, keys):
     assert applied.holder.purge_after == TODAY + timedelta(days=90)
     assert applied.expiry == date(2031, 12, 1)
     desfire = chip("04A1B2C3D4E5F6")
-    produced = cards.produce(engine, applied.card_number, desfire, keys, now=NOW)
+    produced = produce(engine, applied.card_number, desfire, keys, now=NOW)
     assert produced.card.status is CardStatus.PRODUCED
     assert produced.card.uid == bytes.fromhex("04A1B2C3D4E5F6")
     image = read_card(desfire, keys)
@@ -95,7 +105,7 @@ def test_a_card_is_applied_for_produced_onto_a_chip_and_activated(engine, keys):
     assert image.record.status is CardStatus.PRODUCED and image.record.surname == "Nováková"
     assert entitlement(engine, applied.card_number).status == "produced"
     with pytest.raises(OperationRefused, match="produced already"):
-        cards.produce(engine, applied.card_number, desfire, keys, now=NOW)
+        produce(engine, applied.card_number, desfire, keys, now=NOW)
 
     assert cards.activate(engine, applied.card_number, now=NOW).status is CardStatus.ACTIVE
     assert cards.activate(engine, applied.card_number, now=NOW).status is CardStatus.ACTIVE
@@ -220,7 +230,7 @@ def test_a_replacement_gets_the_coupons_resigned_and_hands_them_on(engine, keys)
         replacement.replace(engine, number, now=NOW)
 
     uid = bytes.fromhex("04B1B2B3B4B5B6")
-    made = cards.produce(engine, spare.card_number, chip(uid.hex()), keys, now=NOW)
+    made = produce(engine, spare.card_number, chip(uid.hex()), keys, now=NOW)
     assert made.card.status is CardStatus.ACTIVE and made.card.purse_balance == 20000
     moved = coupons.list_coupons(engine, number=spare.card_number)
     assert sorted(c.moved_from for c in moved) == [written.serial, future.serial]
@@ -262,7 +272,7 @@ def test_maintenance_cancels_orders_and_blocks_once(engine, keys):
     number = active_card(engine, keys)
     order = coupons.sell(engine, number, BANK, keys.signer(), now=NOW).coupon
     spare = replacement.replace(engine, number, now=NOW).card_number
-    cards.produce(engine, spare, chip("04B1B2B3B4B5B6"), keys, now=NOW)
+    produce(engine, spare, chip("04B1B2B3B4B5B6"), keys, now=NOW)
     short = active_card(engine, keys, "04D1D2D3D4D5D6", Application(expiry=TODAY))
 
     first = run_daily(engine, NOW + timedelta(days=2))
@@ -311,3 +321,17 @@ def test_purge_on_day_91_deletes_the_holder_and_nothing_else(engine, keys):
     info = cards.show(engine, number)
     assert info.holder is None and info.profile is Profile.STUDENT
     assert info.profile_end == date(2027, 8, 31)
+
+
+def test_producing_completes_a_card_issued_before_the_office_recorded_it(engine, keys):
+    number = cards.apply(engine, Application(), now=NOW).card_number
+    desfire = chip("04E1E2E3E4E5E6")
+    record = CardRecord(number, CardKind.ANONYMOUS, CardStatus.PRODUCED, date(2031, 12, 1),
+                        Profile.ADULT_TRANSFERABLE)
+    issue_card(desfire, keys, record, today=TODAY)  # the run that was torn before its commit
+    result = produce(engine, number, desfire, keys, now=NOW)
+    assert result.already_issued and result.card.uid == bytes.fromhex("04E1E2E3E4E5E6")
+    other = cards.apply(engine, Application(), now=NOW).card_number
+    with pytest.raises(OperationRefused, match="already issued as card"):
+        produce(engine, other, desfire, keys, now=NOW)
+    assert cards.show(engine, other).status is CardStatus.ORDERED

@@ -1,6 +1,6 @@
-"""Cards and their holders: applying (:func:`apply`), producing the card onto a chip
-(:func:`produce`), activating it (:func:`activate`), and looking at them (:func:`show`,
-:func:`list_cards`).
+"""Cards and their holders: applying (:func:`apply`), activating a card (:func:`activate`), and
+looking at them (:func:`show`, :func:`list_cards`); :mod:`~ekarta.backoffice.production` issues
+an ordered card onto a chip.
 
 The office's status of a card runs ordered -> produced -> active -> blocked.  The chip's own
 status is written once, when the card is produced: *produced* for a card sent by post (its
@@ -22,14 +22,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ekarta.backoffice.errors import CardNotFound, InvalidRequest, OperationRefused
 from ekarta.backoffice.feeds import next_number, refresh_entitlement
 from ekarta.backoffice.schema import Block, Card, Holder
-from ekarta.desfire.client import DESFire
-from ekarta.transit.cardio.issuance import IssueError, issue_card
 from ekarta.transit.errors import InvalidField
 from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.lifecycle import check_card_record, plan_activation
@@ -37,7 +34,6 @@ from ekarta.transit.model.notation import enum_name, parse_enum
 from ekarta.transit.model.rules import profile_end
 from ekarta.transit.model.timecodec import local_date
 from ekarta.transit.model.values import CardKind, CardRecord, CardStatus, Profile, add_years
-from ekarta.transit.security.keystore import KeyProvider
 
 __all__ = [
     "CARD_YEARS",
@@ -46,14 +42,12 @@ __all__ = [
     "BlockInfo",
     "CardInfo",
     "HolderInfo",
-    "ProduceResult",
     "activate",
     "apply",
     "card_info",
     "card_record",
     "find_card",
     "list_cards",
-    "produce",
     "show",
 ]
 
@@ -127,13 +121,6 @@ class CardInfo:
     returned_at: datetime | None = None
     holder: HolderInfo | None = None
     blocks: tuple[BlockInfo, ...] = ()
-
-
-@dataclass(frozen=True)
-class ProduceResult:
-    card: CardInfo
-    already_issued: bool
-    steps: tuple[str, ...]
 
 
 def aware(now: datetime) -> datetime:
@@ -246,63 +233,6 @@ def apply(engine: Engine, application: Application, *, now: datetime) -> CardInf
         session.commit()
     log.info("card applied for (%s)", enum_name(info.kind))
     return info
-
-
-def produce(engine: Engine, number: CardNumber, desfire: DESFire, keys: KeyProvider, *,
-            now: datetime, active: bool = False) -> ProduceResult:
-    """Issue the ordered card ``number`` onto the chip in the field with the office's data and
-    record its UID.
-
-    The office records the card as produced only once the chip is issued, so the two never
-    disagree; issuing again onto a chip that already holds this card's record is harmless
-    (a run torn between the chip and the database completes).  ``active``: the card is handed
-    over at a contact point and is active at once, on its chip and in the office.  A replacement
-    card is always handed over at the specialised workplace (active), and once it is produced
-    the coupons and the purse balance of the card it replaces move onto it
-    (:mod:`~ekarta.backoffice.replacement`).
-    """
-    from ekarta.backoffice.replacement import transfer  # replacement builds on this module
-
-    today = local_date(aware(now))
-    with Session(engine) as session:
-        card = find_card(session, number)
-        if card.status != "ordered":
-            raise OperationRefused(f"producing card {number}",
-                                   detail=f"the card is {card.status} already")
-        active = active or card.replaces_id is not None
-        holder = None if card.holder_id is None else session.get(Holder, card.holder_id)
-        status = CardStatus.ACTIVE if active else CardStatus.PRODUCED
-        record = card_record(card, holder, status=status)
-    try:
-        result = issue_card(desfire, keys, record, today=today)
-    except IssueError as exc:
-        raise OperationRefused(f"producing card {number}", detail=str(exc)) from exc
-    with Session(engine) as session:
-        card = find_card(session, number, lock=True)
-        if card.status != "ordered":  # another workplace produced it meanwhile
-            if card.uid != result.uid:
-                raise OperationRefused(f"producing card {number}",
-                                       detail=f"the card is {card.status} already")
-            return ProduceResult(card_info(session, card), True, result.steps)
-        card.uid = result.uid
-        card.produced_at = now
-        card.status = enum_name(status)
-        if active:
-            card.activated_at = now
-        refresh_entitlement(session, card, now=now)
-        if card.replaces_id is not None:
-            original = session.get(Card, card.replaces_id)
-            assert original is not None
-            transfer(session, original, card, keys.signer(), now=now)
-        try:
-            session.flush()
-        except IntegrityError:
-            raise OperationRefused(f"producing card {number}",
-                                   detail="the chip's UID belongs to another card") from None
-        info = card_info(session, card)
-        session.commit()
-    log.info("card produced (%s)", enum_name(info.status))
-    return ProduceResult(info, result.already_issued, result.steps)
 
 
 def activate(engine: Engine, number: CardNumber, *, now: datetime) -> CardInfo:

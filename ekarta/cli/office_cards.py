@@ -194,7 +194,7 @@ def run_apply(args: argparse.Namespace) -> int:
 
 
 def run_produce(args: argparse.Namespace) -> int:
-    from ekarta.backoffice.cards import produce
+    from ekarta.backoffice.production import produce
 
     keystore = load_keystore(args)
     with engine_of(args) as engine, open_card(args) as reader:
