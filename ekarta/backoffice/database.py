@@ -53,6 +53,8 @@ def database_url(text: str) -> URL:
 
 def redacted(text: str) -> str:
     """A database URL fit for a message or a log: its password replaced."""
+    if "://" not in text:
+        return text  # a file path holds no password
     try:
         return make_url(text).render_as_string(hide_password=True)
     except (ArgumentError, ValueError):

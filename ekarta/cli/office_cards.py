@@ -55,6 +55,8 @@ def register_cards(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
                 lang: bool = True) -> argparse.ArgumentParser:
         parser = cards.add_parser(name, parents=[common], help=help_,
                                   description=wrap(description),
+                                  epilog=f"example:\n  ekarta office card {name}"
+                                  + (" 0000000013" if number else ""),
                                   formatter_class=EXAMPLES_FORMATTER)
         if number:
             parser.add_argument("number", metavar="CARD", type=NUMBER,
@@ -104,6 +106,7 @@ def register_cards(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
         "Block the card: it goes on every terminal's hotlist and inspectors and kiosks write "
         "the blocked status onto it.  A blocked card stays as it is.", run_block)
     block.add_argument("--reason", required=True, choices=("lost", "stolen", "request"))
+    block.epilog = "example:\n  ekarta office card block 0000000013 --reason stolen"
     unblock = command(
         "unblock", "unblock a card (specialised workplace, for a fee)",
         "Unblock a card at the specialised workplace with the card at hand: it is active again "
@@ -127,6 +130,8 @@ def register_cards(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
         run_return)
     returning.add_argument("--to", required=True, type=NUMBER, metavar="CARD",
                            help="the card that takes over the coupons and the purse")
+    returning.epilog = ("example:\n  ekarta office card return 0000000021 --to 0000000039 "
+                        "--keys keys.json")
     add_keystore_option(returning)
     command("show", "show a card with its holder's data",
             "Everything the office knows of a card: status, profile, validity, UID, purse, "
