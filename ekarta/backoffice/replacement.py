@@ -15,6 +15,10 @@ The sequence:
 3. ``return_card(REPLACEMENT, to=NEW)``: the holder brings the replacement back with a new card
    (produced); what the replacement holds moves to the new card the same way, the replacement
    is blocked (``returned``) and the loan fee is paid back.
+
+The replacement's own expiry is a new card's (the loan, not the chip, bounds its use), and the
+unpaid bank-transfer orders of the original stay with it (they are cancelled unpaid or paid and
+moved by another replacement's transfer).
 """
 
 from __future__ import annotations
