@@ -209,6 +209,7 @@ def test_blocking_lists_the_card_and_unblocking_takes_it_off(engine, keys):
 # --- replacement ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_replacement_gets_the_coupons_resigned_and_hands_them_on(engine, keys):
     number = active_card(engine, keys)
     written = coupons.sell(engine, number, CARD_PAID, keys.signer(), now=NOW).coupon
@@ -268,6 +269,7 @@ def test_a_top_up_is_refused_like_at_a_terminal(engine, keys):
     assert reasons(refused) == [Reason.PURSE_LIMIT_EXCEEDED]
 
 
+@pytest.mark.slow
 def test_maintenance_cancels_orders_and_blocks_once(engine, keys):
     number = active_card(engine, keys)
     order = coupons.sell(engine, number, BANK, keys.signer(), now=NOW).coupon
