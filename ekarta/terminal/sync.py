@@ -17,7 +17,9 @@ cursor it already asked for in this sync is stopped (:class:`FeedStalled`), not 
 
 from __future__ import annotations
 
+import functools
 import logging
+import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -178,7 +180,8 @@ class OfficeClient:
     def __init__(self, config: TerminalConfig, client: httpx.Client | None = None) -> None:
         self._base = config.office + API_PREFIX
         self._own = client is None
-        self._client = client if client is not None else httpx.Client(timeout=TIMEOUT)
+        self._client = client if client is not None else httpx.Client(timeout=TIMEOUT,
+                                                                      verify=_tls())
         self._headers = {"Authorization": f"Bearer {config.token}"}
 
     def __enter__(self) -> Self:
@@ -238,6 +241,13 @@ class OfficeClient:
 
     def lease(self, action_id: int) -> Lease:
         return self._model(Lease, "POST", f"/actions/{action_id}/lease")
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """The TLS settings of every client of this process: made once (loading the certificate
+    authorities takes longer than a sync of a few changes)."""
+    return httpx.create_ssl_context()
 
 
 def _reason(exc: httpx.TransportError) -> str:
