@@ -20,7 +20,7 @@ from ekarta.sync.roles import DeviceRole
 from ekarta.terminal.config import load_config
 from ekarta.terminal.errors import FeedStalled, LeaseRefused
 from ekarta.terminal.sync import OfficeClient, lease, pull_feed, sync_once
-from ekarta.transit.security.keystore import create_keystore
+from ekarta.transit.security.keystore import TERMINAL_KEYS, create_keystore
 from tests.support.cli import run
 from tests.support.mini_office import MiniOffice, serve
 from tests.support.terminal import action, card, entitlement, hot
@@ -38,8 +38,7 @@ def keys(tmp_path_factory):
     assert isinstance(signing, Ed25519PrivateKey)
     exported = {"full": str(folder / "keys.json")}
     for role in ("validator", "inspector", "kiosk"):
-        part = full.export(frozenset(__import__(
-            "ekarta.transit.security.keystore", fromlist=["TERMINAL_KEYS"]).TERMINAL_KEYS[role]))
+        part = full.export(TERMINAL_KEYS[role])
         path = folder / f"{role}.json"
         path.write_text(json.dumps(part.to_document()))
         os.chmod(path, 0o600)
@@ -85,6 +84,9 @@ def test_init_makes_a_private_directory_and_never_shows_the_token(capsys, keys, 
     assert (config.role, config.device, config.office) == (DeviceRole.VALIDATOR,
                                                            "validator 1", url)
     assert TOKENS["validator"] not in repr(config)
+    # nor in the most verbose log of a sync
+    code, out, err = run(capsys, "-vvv", "terminal", "sync", str(tmp_path / "bus"))
+    assert code == 0 and TOKENS["validator"] not in out + err
 
 
 def test_the_token_comes_from_standard_input_or_the_environment(capsys, keys, office,

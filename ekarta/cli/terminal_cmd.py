@@ -273,7 +273,8 @@ def run_lookup(args: argparse.Namespace) -> int:
         actions = store.pending_actions(number)
     if args.json:
         print_json({"card_number": number.digits,
-                    "hotlist": None if hot is None else hot.model_dump(mode="json"),
+                    "hotlist": None if hot is None else {
+                        "uid": hot.uid, "expiry": hot.expiry.isoformat()},
                     "entitlement": None if entitled is None else entitled.model_dump(
                         mode="json"),
                     "actions": [a.model_dump(mode="json", exclude_none=True) for a in actions]})

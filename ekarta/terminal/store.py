@@ -43,18 +43,18 @@ from ekarta.sync.messages import (
     Entitlement,
     EntitlementPage,
     Feed,
-    HotlistItem,
     HotlistPage,
     JournalEvent,
     Lease,
 )
 from ekarta.terminal.errors import TerminalStoreError
 from ekarta.transit.errors import InvalidCardNumber
-from ekarta.transit.model.card_number import CardNumber
+from ekarta.transit.model.card_number import DIGITS, CardNumber
 
 __all__ = [
     "SCHEMA_VERSION",
     "FeedState",
+    "HotlistEntry",
     "PageApplied",
     "StoreStatus",
     "TerminalStore",
@@ -63,6 +63,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+CACHE_KIB = 32 * 1024
+"""SQLite's page cache per connection (allocated as used): a full snapshot of a large hotlist
+inserts in card-number order, not the order it arrives in, and a small cache makes every insert
+a read from the disk."""
 BUSY_TIMEOUT_MS = 10_000
 """How long a write waits for another process's write (an app journalling during a sync)."""
 
@@ -116,6 +120,17 @@ Page = HotlistPage | EntitlementPage | ActionPage
 _PAGE_TYPES: dict[Feed, type[Page]] = {Feed.HOTLIST: HotlistPage,
                                        Feed.ENTITLEMENTS: EntitlementPage,
                                        Feed.ACTIONS: ActionPage}
+
+
+@dataclass(frozen=True, slots=True)
+class HotlistEntry:
+    """A blocked card as the store holds it (what :class:`~ekarta.sync.messages.HotlistItem`
+    said, made without a model's checks: the lookup is on a terminal's critical path)."""
+
+    card_number: str
+    uid: str | None
+    """The chip's UID in lower-case hex, when the office knows it."""
+    expiry: date
 
 
 @dataclass(frozen=True)
@@ -175,6 +190,8 @@ def card_key(card_number: CardNumber | str | int) -> int:
     if isinstance(card_number, CardNumber):
         return int(card_number)
     if isinstance(card_number, str):
+        if len(card_number) == DIGITS and card_number.isascii() and card_number.isdigit():
+            return int(CardNumber(card_number))  # the bare digits: only the check digit to check
         return int(CardNumber.parse(card_number))
     if isinstance(card_number, int) and not isinstance(card_number, bool):
         return card_number
@@ -232,6 +249,7 @@ class TerminalStore:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version == SCHEMA_VERSION:
             return
@@ -281,13 +299,13 @@ class TerminalStore:
         return self._db.execute("SELECT 1 FROM hotlist WHERE card_number = ?",
                                 (card_number,)).fetchone() is not None
 
-    def hotlisted(self, card_number: CardNumber | str | int) -> HotlistItem | None:
+    def hotlisted(self, card_number: CardNumber | str | int) -> HotlistEntry | None:
         """The hotlist entry of a card number, None if it is not blocked."""
         row = self._db.execute("SELECT card_number, uid, expiry FROM hotlist "
                                "WHERE card_number = ?", (card_key(card_number),)).fetchone()
         return None if row is None else self._hotlist_item(row)
 
-    def hotlisted_uid(self, uid: bytes | str) -> HotlistItem | None:
+    def hotlisted_uid(self, uid: bytes | str) -> HotlistEntry | None:
         """The hotlist entry of a chip UID (bytes, or lower-case hex), None if none."""
         text = uid.hex() if isinstance(uid, bytes) else uid.lower()
         row = self._db.execute("SELECT card_number, uid, expiry FROM hotlist WHERE uid = ?",
@@ -295,9 +313,8 @@ class TerminalStore:
         return None if row is None else self._hotlist_item(row)
 
     @staticmethod
-    def _hotlist_item(row: tuple[int, str | None, str]) -> HotlistItem:
-        return HotlistItem.model_construct(card_number=_digits(row[0]), uid=row[1],
-                                           expiry=date.fromisoformat(row[2]))
+    def _hotlist_item(row: tuple[int, str | None, str]) -> HotlistEntry:
+        return HotlistEntry(_digits(row[0]), row[1], date.fromisoformat(row[2]))
 
     def entitlement(self, card_number: CardNumber | str | int) -> Entitlement | None:
         """What the office holds for a card number, None if it sent nothing for it."""
