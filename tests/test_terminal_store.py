@@ -6,9 +6,11 @@ from __future__ import annotations
 import os
 import stat
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ekarta.sync.envelope import EnvelopeReplayed, EnvelopeStale, EnvelopeTampered
 from ekarta.sync.messages import (
@@ -27,6 +29,8 @@ from ekarta.terminal.store import TerminalStore
 from ekarta.terminal.sync import apply_response, push_journal
 from ekarta.transit.errors import InvalidCardNumber
 from ekarta.transit.model.card_number import CardNumber
+from tests.support.mini_office import MiniOffice
+from tests.support.properties import BUDGETS, budgeted
 from tests.support.terminal import (
     OFFICE_KEY,
     T0,
@@ -258,3 +262,49 @@ def test_reset_feeds_keeps_the_outbox(store):
     status = store.status()
     assert (status.hotlist, status.outbox) == (0, 1)
     assert store.feed_state(Feed.HOTLIST).cursor == 0
+
+
+@pytest.mark.parametrize("budget", BUDGETS)
+def test_after_any_changes_and_interrupted_syncs_the_list_is_the_offices(budget, tmp_path):
+    """Whatever the office changed, however small its pages and wherever a sync was cut off
+    (the terminal killed between pages), a sync that reaches the last page leaves the terminal
+    with exactly the office's list."""
+
+    @budgeted(budget, fast=5, slow=200)
+    @given(st.lists(st.one_of(
+        st.tuples(st.just("put"), st.integers(1, 12)),
+        st.tuples(st.just("remove"), st.integers(1, 12)),
+        st.tuples(st.just("sync"), st.integers(1, 4), st.integers(0, 3))), max_size=30))
+    def check(steps):
+        office = MiniOffice(key=OFFICE_KEY)
+        path = tmp_path / f"{uuid.uuid4()}.sqlite"
+        TerminalStore.open(path, create=True).close()
+
+        def sync(limit: int, cut_after: int | None) -> None:
+            with TerminalStore.open(path) as store:
+                for pages in range(10_000):
+                    if pages == cut_after:
+                        return  # killed: the next sync goes on from the cursor
+                    cursor = store.feed_state(Feed.HOTLIST).cursor
+                    page, _ = apply_response(store, Feed.HOTLIST,
+                                             office.page(Feed.HOTLIST, cursor, limit),
+                                             keys=KEYS, now=datetime.now(UTC))
+                    if not page.more:
+                        return
+
+        for step in steps:
+            if step[0] == "put":
+                office.put(Feed.HOTLIST, hot(step[1]))
+            elif step[0] == "remove":
+                if card(step[1]) in office.feeds[Feed.HOTLIST]:
+                    office.remove(Feed.HOTLIST, card(step[1]))
+            else:
+                sync(step[1], step[2] or None)
+        sync(3, None)
+        live = {key for key, (_, item) in office.feeds[Feed.HOTLIST].items() if item}
+        with TerminalStore.open(path) as store:
+            held = {card(n) for n in range(1, 13) if store.hotlisted(card(n))}
+            assert held == live and store.status().hotlist == len(live)
+            assert store.feed_state(Feed.HOTLIST).snapshot is None
+
+    check()
