@@ -156,9 +156,17 @@ def test_init_refusals_are_one_line(capsys, keys, office, tmp_path, case, messag
 def test_init_refuses_an_existing_directory_without_force(capsys, keys, office, tmp_path):
     _, url = office
     assert init(capsys, keys, url, tmp_path / "bus")[0] == 0
+    mini, _ = office
+    mini.put(Feed.HOTLIST, hot(1))
+    assert run(capsys, "terminal", "sync", str(tmp_path / "bus"))[0] == 0
+    queue(tmp_path / "bus", 2)
     code, _, err = init(capsys, keys, url, tmp_path / "bus")
     assert code == 1 and "exists and is not empty" in err
     assert init(capsys, keys, url, tmp_path / "bus", "validator", "--force")[0] == 0
+    with load_config(str(tmp_path / "bus")).open_store() as store:
+        status = store.status()
+        assert (status.hotlist, status.outbox) == (0, 2), "lists pulled again, journal kept"
+        assert store.feed_state(Feed.HOTLIST).cursor == 0
 
 
 def test_sync_status_and_lookup(capsys, keys, office, tmp_path):
