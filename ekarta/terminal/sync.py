@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import logging
 import ssl
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -289,12 +290,14 @@ def pull_feed(store: TerminalStore, office: OfficeClient, feed: Feed, *,
               keys: Sequence[Ed25519PublicKey], now: datetime,
               progress: Progress | None = None, limit: int = PAGE_LIMIT) -> FeedReport:
     """Pull ``feed`` from the store's cursor until its last page; raises what stopped it."""
-    return _pull(store, office, feed, keys=keys, now=now, progress=progress, limit=limit)[0]
+    return _pull(store, office, feed, keys=keys, clock=lambda: now, progress=progress,
+                 limit=limit)[0]
 
 
 def _pull(store: TerminalStore, office: OfficeClient, feed: Feed, *,
-          keys: Sequence[Ed25519PublicKey], now: datetime, progress: Progress | None,
-          limit: int, keep_going: bool = False) -> tuple[FeedReport, OfficeError | None]:
+          keys: Sequence[Ed25519PublicKey], clock: Callable[[], datetime],
+          progress: Progress | None, limit: int,
+          keep_going: bool = False) -> tuple[FeedReport, OfficeError | None]:
     """The feed's report so far, and (with ``keep_going``) the office's error that stopped it
     (a refused page is reported in the report, not raised)."""
     report = FeedReport(feed, cursor=store.feed_state(feed).cursor)
@@ -307,7 +310,7 @@ def _pull(store: TerminalStore, office: OfficeClient, feed: Feed, *,
                                   f"move on from cursor {cursor}")
             asked.add(cursor)
             data = office.feed_page(feed, cursor, limit)
-            page, applied = apply_response(store, feed, data, keys=keys, now=now)
+            page, applied = apply_response(store, feed, data, keys=keys, now=clock())
             report = FeedReport(feed, report.pages + 1, report.items + applied.items,
                                 report.removed + applied.removed, applied.cursor,
                                 report.bytes + len(data),
@@ -330,6 +333,13 @@ def sync_once(config: TerminalConfig, store: TerminalStore, now: datetime, *,
     in the report's ``errors``: a refused page stops its feed (the store keeps its last
     applied page), an unreachable office or a refused token stops the sync."""
     keys = envelope_keys(config.load_keystore())
+    started = time.monotonic()
+
+    def clock() -> datetime:
+        # a long sync (a million entries on a slow card) must not take the office's later
+        # pages for pages from the future
+        return now + timedelta(seconds=time.monotonic() - started)
+
     feeds: list[FeedReport] = []
     errors: list[str] = []
     sent = acknowledged = 0
@@ -338,7 +348,7 @@ def sync_once(config: TerminalConfig, store: TerminalStore, now: datetime, *,
         for feed in Feed:
             if config.role not in FEED_ROLES[feed]:
                 continue
-            report, failure = _pull(store, office, feed, keys=keys, now=now,
+            report, failure = _pull(store, office, feed, keys=keys, clock=clock,
                                     progress=progress, limit=limit, keep_going=True)
             feeds.append(report)
             if report.error is not None:
@@ -348,7 +358,7 @@ def sync_once(config: TerminalConfig, store: TerminalStore, now: datetime, *,
                 break
         if not stopped:
             try:
-                sent, acknowledged = push_journal(store, office.push, now=now, batch=batch)
+                sent, acknowledged = push_journal(store, office.push, now=clock(), batch=batch)
             except OfficeError as exc:
                 log.warning("journal: %s", exc)
                 errors.append(str(exc))
