@@ -77,7 +77,7 @@ CREATE TABLE hotlist (
     expiry TEXT NOT NULL,
     gen INTEGER NOT NULL
 ) WITHOUT ROWID;
-CREATE INDEX hotlist_uid ON hotlist (uid) WHERE uid IS NOT NULL;
+CREATE INDEX hotlist_uid ON hotlist (uid, expiry) WHERE uid IS NOT NULL;
 CREATE TABLE entitlements (
     card_number INTEGER PRIMARY KEY,
     body TEXT NOT NULL,
