@@ -7,7 +7,8 @@ the passenger walks on) holds
 - ``hotlist``: the blocked cards to refuse, by card number (``WITHOUT ROWID``: a lookup is one
   B-tree descent) and by UID;
 - ``entitlements``: per card number what the office holds for it (the JSON of one
-  :class:`~ekarta.sync.messages.Entitlement`);
+  :class:`~ekarta.sync.messages.Entitlement`; a rowid table keyed by the card number, since a
+  card with many coupons makes a row too large for a ``WITHOUT ROWID`` one);
 - ``actions``: what the office asks the terminal's role to do to a card, with what this terminal
   already did (``done_at``) and the lease it holds;
 - ``journal``: the outbox of events this terminal did, until the office acknowledges them;
@@ -82,7 +83,7 @@ CREATE TABLE entitlements (
     card_number INTEGER PRIMARY KEY,
     body TEXT NOT NULL,
     gen INTEGER NOT NULL
-) WITHOUT ROWID;
+);
 CREATE TABLE actions (
     id INTEGER PRIMARY KEY,
     card_number INTEGER NOT NULL,
