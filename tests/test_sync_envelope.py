@@ -108,3 +108,12 @@ def test_a_damaged_envelope_is_refused_never_taken(budget):
         assert (envelope.payload, envelope.cursor, envelope.issued_at) == (PAYLOAD, 42, ISSUED)
 
     check()
+
+
+def test_any_of_several_operator_keys_opens_an_envelope():
+    keys = [STRANGER.public_key(), OFFICE.public_key()]
+    assert opened(sealed(), key=keys).cursor == 42
+    with pytest.raises(EnvelopeTampered, match="signature"):
+        opened(sealed(), key=[STRANGER.public_key()])
+    with pytest.raises(EnvelopeTampered, match="signature"):
+        opened(sealed(), key=[])

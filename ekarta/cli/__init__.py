@@ -43,6 +43,7 @@ COMMAND_MODULES = (
     "ekarta.cli.card_number_cmd",
     "ekarta.cli.purse_cmd",
     "ekarta.cli.office_cmd",
+    "ekarta.cli.terminal_cmd",
 )
 """The modules that each register one command group, in the order ``--help`` lists them."""
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -129,16 +130,27 @@ def _parse(data: bytes) -> tuple[str, datetime, datetime, int, bytes, bytes]:
         signature
 
 
-def open_envelope(data: bytes, *, key: Ed25519PublicKey, kind: str, now: datetime,
-                  last_issued_at: datetime | None = None) -> Envelope:
-    """The envelope in ``data`` if the office's ``key`` signed it as ``kind``, it is valid at
-    ``now`` and newer than ``last_issued_at`` (the last one accepted); else the refusal."""
+def _verifies(keys: Sequence[Ed25519PublicKey], signature: bytes, message: bytes) -> bool:
+    for candidate in keys:
+        try:
+            candidate.verify(signature, message)
+        except InvalidSignature:
+            continue
+        return True
+    return False
+
+
+def open_envelope(data: bytes, *, key: Ed25519PublicKey | Sequence[Ed25519PublicKey], kind: str,
+                  now: datetime, last_issued_at: datetime | None = None) -> Envelope:
+    """The envelope in ``data`` if the office's ``key`` (or one of several: the old and the new
+    key while the operator's key changes) signed it as ``kind``, it is valid at ``now`` and newer
+    than ``last_issued_at`` (the last one accepted); else the refusal."""
     now = _utc(now, "now")
+    keys = (key,) if isinstance(key, Ed25519PublicKey) else tuple(key)
     found, issued_at, valid_until, cursor, payload, signature = _parse(data)
-    try:
-        key.verify(signature, _signed_bytes(found, issued_at, valid_until, cursor, payload))
-    except InvalidSignature:
-        raise EnvelopeTampered("the sync response's signature does not verify") from None
+    if not _verifies(keys, signature, _signed_bytes(found, issued_at, valid_until, cursor,
+                                                    payload)):
+        raise EnvelopeTampered("the sync response's signature does not verify")
     if found != kind:
         raise EnvelopeTampered(f"expected a {kind!r} envelope, got {found!r}")
     if now > valid_until:

@@ -39,13 +39,28 @@ def _check_digit(serial_digits: str) -> str:
     return damm.calc_check_digit(serial_digits)
 
 
+# Damm's quasigroup of order 10 (the table of his thesis, as python-stdnum uses it), looked up
+# here directly: a terminal's full sync checks hundreds of thousands of numbers
+_DAMM = tuple(tuple(int(c) for c in row) for row in (
+    "0317598642", "7092154863", "4206871359", "1750983426", "6123045978",
+    "3674209581", "5869720134", "8945362017", "9438617205", "2581436790"))
+_DIGIT = {c: int(c) for c in "0123456789"}
+
+
+def _damm_checksum(digits: str) -> int:
+    interim = 0
+    for char in digits:
+        interim = _DAMM[interim][_DIGIT[char]]
+    return interim
+
+
 def _checked(digits: str, original: str) -> str:
     """``digits`` (only ASCII digits) if it is a whole valid number; else InvalidCardNumber."""
     if len(digits) != DIGITS:
         raise InvalidCardNumber(
             f"card number must have {DIGITS} digits, got {len(digits)} in {shown(original)}"
         )
-    if damm.checksum(digits) != 0:
+    if _damm_checksum(digits) != 0:
         # The message deliberately does not tell the expected check digit: that would invite
         # "fixing" a mistyped number into a valid but wrong one.
         raise InvalidCardNumber(
@@ -66,6 +81,9 @@ class CardNumber:
             raise InvalidCardNumber(
                 f"card number must be text, not {type(self.digits).__name__}"
             )
+        if self.digits.isascii() and self.digits.isdigit():  # the usual case, at once
+            _checked(self.digits, self.digits)
+            return
         for position, char in enumerate(self.digits, 1):
             if char not in _ASCII_DIGITS:
                 raise InvalidCardNumber(
