@@ -267,8 +267,13 @@ def _hotlist_item(card_number: int, uid: bytes | None, expiry: date) -> str:
 
 def prune(session: Session, now: datetime, *, keep: timedelta = TOMBSTONES_KEPT) -> int:
     """Delete the hotlist's and the entitlements' removals older than ``keep`` and raise each
-    feed's floor above them (a terminal behind the floor is sent a snapshot); returns how many
-    were deleted.  Done and cancelled actions stay: they are the office's record."""
+    feed's floor above them: a terminal behind the floor is sent a snapshot.  Returns how many
+    were deleted.  Done and cancelled actions stay: they are the office's record.
+
+    The entries left below the new floor are renumbered above every change so far (terminals
+    receive them once more, unchanged): the pages of a snapshot are asked for with their
+    cursors, which must never stand below the floor.
+    """
     before = now - keep
     deleted = 0
     for feed, table in ((Feed.HOTLIST, HotlistEntry), (Feed.ENTITLEMENTS, EntitlementEntry)):
@@ -278,6 +283,11 @@ def prune(session: Session, now: datetime, *, keep: timedelta = TOMBSTONES_KEPT)
             continue
         result = session.execute(delete(table).where(*old, table.seq <= top))
         deleted += result.rowcount  # type: ignore[attr-defined]  # a CursorResult
+        offset = next_seq(session)  # under the counter's lock until the commit
+        session.execute(update(table).where(table.seq < top).values(seq=table.seq + offset)
+                        .execution_options(synchronize_session=False))
+        session.execute(update(Counter).where(Counter.name == "feed")
+                        .values(value=offset + int(top)))
         floor = session.get(FeedFloor, feed.value)
         if floor is None:
             session.add(FeedFloor(feed=feed.value, floor=int(top)))
