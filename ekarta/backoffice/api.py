@@ -56,6 +56,7 @@ from ekarta.sync.messages import (
     FEED_ROLES,
     PAGE_MAX,
     ROLE_ACTIONS,
+    ROW_ID_MAX,
     DeviceView,
     EnvelopeDocument,
     Feed,
@@ -258,7 +259,7 @@ def _routes(app: FastAPI) -> None:
         return Response(body, media_type="application/json")
 
     @app.post(f"{API_PREFIX}/journal", response_model=JournalAck,
-              responses=_refusals(401, 413), tags=["journal"])
+              responses=_refusals(400, 401, 413), tags=["journal"])
     def journal(request: Request, batch: JournalBatch, device: Device) -> JournalAck:
         """Store a batch of journal events; the ack names every event of it (a resent event is
         acknowledged again and stored once)."""
@@ -271,7 +272,7 @@ def _routes(app: FastAPI) -> None:
     @app.post(f"{API_PREFIX}/actions/{{action_id}}/lease", response_model=Lease,
               responses=_refusals(401, 403, 404, 409, 410), tags=["actions"])
     def lease(request: Request,
-              action_id: Annotated[int, Path(ge=1, le=INT64_MAX)],
+              action_id: Annotated[int, Path(ge=1, le=ROW_ID_MAX)],
               device: Performer) -> Lease:
         """Reserve the action for this device before it performs it (or renew its lease)."""
         settings = _settings(request)

@@ -43,6 +43,7 @@ __all__ = [
     "JOURNAL_BATCH_MAX",
     "PAGE_MAX",
     "ROLE_ACTIONS",
+    "ROW_ID_MAX",
     "ActionItem",
     "ActionKind",
     "ActionPage",
@@ -121,8 +122,9 @@ def _note(text: str) -> str:
     return text
 
 
-RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
-"""The office's number of a record (an action): a 64-bit database key."""
+ROW_ID_MAX = 2**31 - 1
+RowId = Annotated[int, Field(ge=1, le=ROW_ID_MAX)]
+"""The office's number of a record (an action): a database key of 32 bits."""
 NoteText = Annotated[str, Field(max_length=NOTE_MAX), AfterValidator(_note)]
 
 

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -119,10 +119,8 @@ class OfficeServer:
             yield server
         finally:
             if server.process is not None and server.process.poll() is None:
-                try:
+                with suppress(subprocess.TimeoutExpired):
                     server.stop()
-                except subprocess.TimeoutExpired:
-                    pass
 
 
 @dataclass
