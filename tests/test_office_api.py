@@ -466,3 +466,38 @@ def test_entitlement_bodies_pass_through_unchanged(office):
         body = session.scalars(select(EntitlementEntry.body)).one()
     page, _ = office.page(Feed.ENTITLEMENTS)
     assert page.items[0].model_dump_json() == body
+
+
+# --- the envelope's key, the daily jobs ----------------------------------------------------------
+
+
+def test_an_envelope_is_signed_with_the_operator_key_and_opened_with_any_of_its_keys():
+    from ekarta.sync.envelope import EnvelopeKeyError, EnvelopeTampered, seal
+    from ekarta.sync.messages import EnvelopeDocument
+    from ekarta.transit.security.signing import CouponVerifier
+
+    sealed = seal(b"{}", kind="hotlist", key=KEY, issued_at=NOW, valid_for=timedelta(days=1),
+                  cursor=3)
+    assert EnvelopeDocument.model_validate_json(sealed).cursor == 3
+    older = CouponSigner.generate()
+    both = CouponVerifier.from_pem(*older.verifier.to_pem(), *SIGNER.verifier.to_pem())
+    assert open_envelope(sealed, key=verify_keys(both), kind="hotlist", now=NOW).cursor == 3
+    with pytest.raises(EnvelopeTampered):
+        open_envelope(sealed, key=verify_keys(older.verifier), kind="hotlist", now=NOW)
+    with pytest.raises(EnvelopeKeyError, match="Ed25519"):
+        envelope_key(CouponSigner.generate("ecdsa-p256"))
+    with pytest.raises(EnvelopeKeyError):
+        verify_keys(CouponSigner.generate("ecdsa-p256").verifier)
+
+
+def test_the_daily_jobs_prune_the_feeds(office):
+    from ekarta.backoffice.feeds import unlist_blocked
+    from ekarta.backoffice.service import DailyJobs
+
+    number = office.seed.card(1)
+    office.seed.block(number)
+    with Session(office.engine) as session, session.begin():
+        unlist_blocked(session, number, now=NOW)
+    jobs = DailyJobs(office.engine, clock=lambda: NOW + timedelta(days=40)).start()
+    jobs.stop()
+    assert jobs.runs == 1 and office.count(HotlistEntry) == 0

@@ -94,14 +94,15 @@ class DailyJobs:
             self._thread.join()
 
     def _run(self) -> None:
-        while not self._stop.is_set():
+        while True:
             try:
                 run_daily_jobs(self._engine, self._clock())
                 log.info("daily jobs done")
             except Exception:  # the server keeps serving; the next run tries again
                 log.exception("the daily jobs failed")
             self.runs += 1
-            self._stop.wait(self._every.total_seconds())
+            if self._stop.wait(self._every.total_seconds()):
+                return
 
 
 class _ToEkarta(logging.Handler):
