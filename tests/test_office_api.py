@@ -501,3 +501,25 @@ def test_the_daily_jobs_prune_the_feeds(office):
     jobs = DailyJobs(office.engine, clock=lambda: NOW + timedelta(days=40)).start()
     jobs.stop()
     assert jobs.runs == 1 and office.count(HotlistEntry) == 0
+
+
+def test_two_devices_asking_at_once_do_not_both_get_the_lease(office):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ekarta.backoffice.leases import ActionLeased, take_lease
+    from ekarta.backoffice.store import device_for_token
+
+    number = office.seed.card(1)
+    action = office.seed.action(number, ActionKind.UPDATE_PROFILE)
+    devices = [device_for_token(office.engine, office.tokens["kiosk"]),
+               device_for_token(office.engine, office.second_kiosk)] * 4
+
+    def ask(device):
+        try:
+            return take_lease(office.engine, device, action, now=NOW).device
+        except ActionLeased:
+            return None
+
+    with ThreadPoolExecutor(8) as pool:
+        holders = {name for name in pool.map(ask, devices) if name is not None}
+    assert len(holders) == 1
