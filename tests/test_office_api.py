@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -54,7 +56,9 @@ PAGES = {Feed.HOTLIST: HotlistPage, Feed.ENTITLEMENTS: EntitlementPage,
 class Office:
     """The app on a fresh database, a device of each role (and a revoked one), a clock."""
 
-    def __init__(self, database: str) -> None:
+    def __init__(self, database: str, template: Path | None = None) -> None:
+        if template is not None and "://" not in database:
+            shutil.copyfile(template, database)  # a migrated SQLite file: 50 times faster
         self.engine = open_engine(database)
         migrate(self.engine)
         self.now = NOW
@@ -90,9 +94,18 @@ class Office:
             return session.scalar(select(func.count()).select_from(table)) or 0
 
 
+@pytest.fixture(scope="module")
+def sqlite_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "office.db"
+    engine = open_engine(str(path))
+    migrate(engine)
+    engine.dispose()
+    return path
+
+
 @pytest.fixture
-def office(database):
-    office = Office(database)
+def office(database, sqlite_template):
+    office = Office(database, sqlite_template)
     yield office
     office.client.close()
     office.engine.dispose()
@@ -114,24 +127,23 @@ ENDPOINTS = [
 ]
 
 
-@pytest.mark.parametrize(("method", "path", "body"), ENDPOINTS)
-def test_every_endpoint_refuses_a_missing_unknown_or_revoked_token(office, method, path, body):
-    for token in (None, "not-a-token", office.revoked):
-        response = office.call(method, path, token, json=body)
-        assert response.status_code == 401, (token, response.text)
-        assert response.headers["www-authenticate"] == "Bearer"
-    response = office.client.request(method, path, json=body,
-                                     headers={"Authorization": f"Basic {office.tokens['office']}"})
-    assert response.status_code == 401
+def test_every_endpoint_refuses_a_missing_unknown_or_revoked_token(office):
+    for method, path, body in ENDPOINTS:
+        for token in (None, "not-a-token", office.revoked):
+            response = office.call(method, path, token, json=body)
+            assert response.status_code == 401, (path, token, response.text)
+            assert response.headers["www-authenticate"] == "Bearer"
+        response = office.client.request(method, path, json=body, headers={
+            "Authorization": f"Basic {office.tokens['office']}"})
+        assert response.status_code == 401
 
 
-@pytest.mark.parametrize(("method", "path"), [("GET", "/v1/feeds/actions"),
-                                              ("POST", "/v1/actions/1/lease")])
-def test_a_validator_reaches_no_actions(office, method, path):
+def test_a_validator_reaches_no_actions(office):
     number = office.seed.card(1)
     office.seed.action(number, ActionKind.UPDATE_PROFILE)
-    response = office.call(method, path, office.tokens[DeviceRole.VALIDATOR])
-    assert response.status_code == 403 and "validator" in response.json()["detail"]
+    for method, path in [("GET", "/v1/feeds/actions"), ("POST", "/v1/actions/1/lease")]:
+        response = office.call(method, path, office.tokens[DeviceRole.VALIDATOR])
+        assert response.status_code == 403 and "validator" in response.json()["detail"]
 
 
 def test_the_device_is_told_who_it_is(office):
@@ -246,11 +258,10 @@ def test_the_actions_feed_holds_only_the_kinds_of_the_role(office, monkeypatch):
     assert [a.id for a in ActionPage.model_validate_json(page.payload).items] == [credit]
 
 
-@pytest.mark.parametrize("query", ["cursor=-1", "limit=0", "limit=50001", "cursor=x",
-                                   f"cursor={2**63}"])
-def test_a_bad_page_request_is_422(office, query):
-    response = office.call("GET", f"/v1/feeds/hotlist?{query}", office.tokens["validator"])
-    assert response.status_code == 422
+def test_a_bad_page_request_is_422(office):
+    for query in ["cursor=-1", "limit=0", "limit=50001", "cursor=x", f"cursor={2**63}"]:
+        response = office.call("GET", f"/v1/feeds/hotlist?{query}", office.tokens["validator"])
+        assert response.status_code == 422, query
     assert office.call("GET", "/v1/feeds/lists", office.tokens["validator"]).status_code == 422
 
 
@@ -351,7 +362,7 @@ def _card_coupons(office) -> set[int]:
         return set(session.scalars(select(CardCoupon.serial)))
 
 
-@pytest.mark.parametrize("change", [
+MALFORMED = [
     {"at": "2026-12-01T09:00:00"},  # no time zone
     {"at": "0001-01-01T00:00:00+05:00"},  # before the first instant in UTC
     {"note": "fine\u0000 42"},
@@ -360,10 +371,13 @@ def _card_coupons(office) -> set[int]:
     {"kind": "teleport"},
     {"extra": 1},
     {"coupons": ["not base64!"]},
-])
-def test_a_malformed_event_is_refused_and_nothing_is_stored(office, change):
-    response = office.journal(office.tokens["validator"], event(), event() | change)
-    assert response.status_code == 422, response.text
+]
+
+
+def test_a_malformed_event_is_refused_and_nothing_is_stored(office):
+    for change in MALFORMED:
+        response = office.journal(office.tokens["validator"], event(), event() | change)
+        assert response.status_code == 422, (change, response.text)
     assert office.count(JournalEntry) == 0
 
 
@@ -503,6 +517,7 @@ def test_the_daily_jobs_prune_the_feeds(office):
     assert jobs.runs == 1 and office.count(HotlistEntry) == 0
 
 
+@pytest.mark.slow
 def test_two_devices_asking_at_once_do_not_both_get_the_lease(office):
     from concurrent.futures import ThreadPoolExecutor
 
