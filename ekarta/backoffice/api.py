@@ -20,7 +20,6 @@ them in its thread pool, each with its own database session.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -68,11 +67,8 @@ from ekarta.sync.roles import DeviceRole
 
 __all__ = [
     "BODY_MAX",
-    "ENV_DATABASE",
-    "ENV_KEYS",
     "VALID_FOR",
     "Refusal",
-    "app_from_environment",
     "create_app",
     "current_device",
     "require",
@@ -87,8 +83,6 @@ VALID_FOR = timedelta(days=3)
 """How long a terminal may use a list: the operator promises a block reaches every terminal
 within 3 days, so an older one is not to be trusted."""
 INT64_MAX = 2**63 - 1
-ENV_DATABASE = "EKARTA_OFFICE_DB"
-ENV_KEYS = "EKARTA_KEYS"
 
 
 class Refusal(BaseModel):
@@ -285,17 +279,3 @@ def _routes(app: FastAPI) -> None:
 
 _LEASE_STATUS: dict[type[LeaseRefused], int] = {ActionNotFound: 404, ActionLeased: 409,
                                                 ActionClosed: 410}
-
-
-def app_from_environment() -> FastAPI:
-    """The API as ``ekarta office serve`` runs it in each worker process: the database from
-    ``$EKARTA_OFFICE_DB``, the envelope key from the keystore ``$EKARTA_KEYS``
-    (``uvicorn --factory ekarta.backoffice.api:app_from_environment``)."""
-    from ekarta.backoffice.service import open_office
-
-    try:
-        database, keys = os.environ[ENV_DATABASE], os.environ[ENV_KEYS]
-    except KeyError as exc:
-        raise RuntimeError(f"set ${exc.args[0]} to serve the office's API") from None
-    engine, key = open_office(database, keys)
-    return create_app(engine, envelope_key=key, dispose=True)

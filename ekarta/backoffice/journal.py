@@ -20,9 +20,9 @@ import json
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, delete, func, select, text
+from sqlalchemy import Engine, Table, delete, func, select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
@@ -101,9 +101,9 @@ def _store(session: Session, rows: list[dict[str, Any]]) -> set[str]:
     if session.get_bind().dialect.name == "postgresql":
         document = json.dumps([{k: _json_value(v) for k, v in row.items()} for row in rows])
         return set(session.execute(_POSTGRES_INSERT, {"rows": document}).scalars())
-    statement = (sqlite.insert(JournalEntry.__table__)
-                 .on_conflict_do_nothing(index_elements=["event_id"])
-                 .returning(JournalEntry.__table__.c.event_id))
+    table = cast(Table, JournalEntry.__table__)  # Core, not the ORM's bulk insert: faster
+    statement = (sqlite.insert(table).on_conflict_do_nothing(index_elements=["event_id"])
+                 .returning(table.c.event_id))
     return set(session.execute(statement, rows).scalars())
 
 

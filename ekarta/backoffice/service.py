@@ -2,7 +2,7 @@
 (:func:`run_daily_jobs`, :class:`DailyJobs`).
 
 One process serves by default.  With ``workers`` > 1 uvicorn starts that many processes, each
-building the app from the environment (:func:`~ekarta.backoffice.api.app_from_environment`); they
+building the app from the environment (:func:`app_from_environment`); they
 share one database, which then had better be PostgreSQL (an SQLite file serialises every write).
 The daily jobs run once, in the process that started the workers.
 """
@@ -20,10 +20,12 @@ from types import FrameType
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from ekarta.backoffice import maintenance
+from ekarta.backoffice.api import create_app
 from ekarta.backoffice.database import open_engine, redacted
 from ekarta.backoffice.errors import DatabaseError, OfficeError
 from ekarta.backoffice.feeds import prune
@@ -32,7 +34,17 @@ from ekarta.errors import EkartaError
 from ekarta.sync.envelope import envelope_key
 from ekarta.transit.security.keystore import FileKeyStore
 
-__all__ = ["DAY", "POOL_SIZE", "DailyJobs", "open_office", "run_daily_jobs", "serve"]
+__all__ = [
+    "DAY",
+    "ENV_DATABASE",
+    "ENV_KEYS",
+    "POOL_SIZE",
+    "DailyJobs",
+    "app_from_environment",
+    "open_office",
+    "run_daily_jobs",
+    "serve",
+]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +53,8 @@ POOL_SIZE = 20
 """Database connections a serving process keeps (and as many more at a peak): about as many as
 requests it handles at once."""
 HTTP_LOGGER = "ekarta.backoffice.http"
+ENV_DATABASE = "EKARTA_OFFICE_DB"
+ENV_KEYS = "EKARTA_KEYS"
 
 
 def open_office(database: str, keys: str) -> tuple[Engine, Ed25519PrivateKey]:
@@ -61,6 +75,18 @@ def open_office(database: str, keys: str) -> tuple[Engine, Ed25519PrivateKey]:
         engine.dispose()
         raise
     return engine, key
+
+
+def app_from_environment() -> FastAPI:
+    """The API as each worker process of ``ekarta office serve --workers N`` builds it: the
+    database from ``$EKARTA_OFFICE_DB``, the envelope key from the keystore ``$EKARTA_KEYS``
+    (``uvicorn --factory ekarta.backoffice.service:app_from_environment``)."""
+    try:
+        database, keys = os.environ[ENV_DATABASE], os.environ[ENV_KEYS]
+    except KeyError as exc:
+        raise OfficeError(f"set ${exc.args[0]} to serve the office's API") from None
+    engine, key = open_office(database, keys)
+    return create_app(engine, envelope_key=key, dispose=True)
 
 
 def run_daily_jobs(engine: Engine, now: datetime) -> None:
@@ -141,8 +167,6 @@ def serve(database: str, keys: str, *, host: str = "127.0.0.1", port: int = 8000
     """Serve the API on ``host:port`` until SIGINT or SIGTERM, with the daily jobs running."""
     import uvicorn  # only the serving process loads the server
 
-    from ekarta.backoffice.api import ENV_DATABASE, ENV_KEYS, create_app
-
     _check_listen(host, port)
     engine, key = open_office(database, keys)
     stopped: list[int] = []
@@ -163,7 +187,7 @@ def serve(database: str, keys: str, *, host: str = "127.0.0.1", port: int = 8000
         else:
             os.environ[ENV_DATABASE] = database
             os.environ[ENV_KEYS] = keys
-            uvicorn.run("ekarta.backoffice.api:app_from_environment", factory=True, host=host,
+            uvicorn.run(f"{__name__}:app_from_environment", factory=True, host=host,
                         port=port, workers=workers, log_config=LOG_CONFIG, server_header=False)
     finally:
         daily.stop()
