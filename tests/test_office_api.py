@@ -538,3 +538,20 @@ def test_two_devices_asking_at_once_do_not_both_get_the_lease(office):
     with ThreadPoolExecutor(8) as pool:
         holders = {name for name in pool.map(ask, devices) if name is not None}
     assert len(holders) == 1
+
+
+def test_a_batch_and_its_resend_racing_each_other_store_every_event_once(office):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ekarta.backoffice.journal import ingest
+    from ekarta.backoffice.store import device_for_token
+    from ekarta.sync.messages import JournalBatch
+
+    device = device_for_token(office.engine, office.tokens["validator"])
+    events = [event(card_number="1234567894") for _ in range(200)]
+    batches = [JournalBatch.model_validate({"events": events}),
+               JournalBatch.model_validate({"events": events[::-1]})] * 2
+    with ThreadPoolExecutor(4) as pool:
+        acks = list(pool.map(lambda batch: ingest(office.engine, device, batch, NOW), batches))
+    assert all(len(set(ack.acknowledged)) == 200 for ack in acks)
+    assert office.count(JournalEntry) == 200

@@ -112,7 +112,10 @@ def ingest(engine: Engine, device: DeviceInfo, batch: JournalBatch, now: datetim
     every event of the batch, which the office now holds."""
     if now.tzinfo is None:
         raise OfficeError("an instant must carry its time zone")
-    rows = [_row(event, device.id, now) for event in batch.events]
+    # in one order for every batch: two batches holding the same events (a resend racing its
+    # original) then wait for each other instead of deadlocking
+    rows = sorted((_row(event, device.id, now) for event in batch.events),
+                  key=lambda row: row["event_id"])
     with Session(engine) as session, session.begin():
         new = _store(session, rows)
         fresh: dict[str, JournalEvent] = {}
