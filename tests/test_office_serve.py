@@ -73,8 +73,12 @@ def test_the_served_api_answers_and_stops_cleanly(office_db, tmp_path, workers):
     assert code == 0
     text = log.read_text()
     assert "ekarta.backoffice.http" in text and "Traceback" not in text
-    if workers == 1:  # Ctrl-C too
+    if workers == 1:  # Ctrl-C too, and a restart on the same port after a crash
         server = OfficeServer(database, keys, log=log).start()
+        server.kill()
+        server.start()
+        with server.client(tokens[DeviceRole.KIOSK]) as client:
+            assert client.get("/v1/device").status_code == 200
         assert server.stop(signal.SIGINT) == 0
 
 
