@@ -8,9 +8,11 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 
 from ekarta.backoffice.database import open_engine
@@ -73,6 +75,13 @@ def test_the_served_api_answers_and_stops_cleanly(office_db, tmp_path, workers):
     assert code == 0
     text = log.read_text()
     assert "ekarta.backoffice.http" in text and "Traceback" not in text
+    if workers == 2:  # a crash of the process that started the workers takes them along
+        server = OfficeServer(database, keys, workers=2, log=log).start()
+        server.kill()
+        deadline = time.monotonic() + 10
+        while _answers(server) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _answers(server)
     if workers == 1:  # Ctrl-C too, and a restart on the same port after a crash
         server = OfficeServer(database, keys, log=log).start()
         server.kill()
@@ -80,6 +89,14 @@ def test_the_served_api_answers_and_stops_cleanly(office_db, tmp_path, workers):
         with server.client(tokens[DeviceRole.KIOSK]) as client:
             assert client.get("/v1/device").status_code == 200
         assert server.stop(signal.SIGINT) == 0
+
+
+def _answers(server: OfficeServer) -> bool:
+    try:
+        httpx.get(f"{server.url}/openapi.json", timeout=1.0)
+    except httpx.TransportError:
+        return False
+    return True
 
 
 def test_serve_refuses_what_it_cannot_serve(tmp_path, capsys, monkeypatch):

@@ -9,6 +9,7 @@ The daily jobs run once, in the process that started the workers.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
@@ -55,6 +56,7 @@ requests it handles at once."""
 HTTP_LOGGER = "ekarta.backoffice.http"
 ENV_DATABASE = "EKARTA_OFFICE_DB"
 ENV_KEYS = "EKARTA_KEYS"
+PR_SET_PDEATHSIG = 1
 
 
 def open_office(database: str, keys: str) -> tuple[Engine, Ed25519PrivateKey]:
@@ -85,8 +87,21 @@ def app_from_environment() -> FastAPI:
         database, keys = os.environ[ENV_DATABASE], os.environ[ENV_KEYS]
     except KeyError as exc:
         raise OfficeError(f"set ${exc.args[0]} to serve the office's API") from None
+    _end_with_parent()
     engine, key = open_office(database, keys)
     return create_app(engine, envelope_key=key, dispose=True)
+
+
+def _end_with_parent() -> None:
+    """Have the kernel stop this worker when the process that started it dies, however it
+    dies: a worker left behind would go on serving the port (Linux only; elsewhere nothing)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before the request was made
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def run_daily_jobs(engine: Engine, now: datetime) -> None:
