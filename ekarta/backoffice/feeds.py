@@ -10,13 +10,19 @@ An office operation calls, inside its own session and before its commit:
 - :func:`list_blocked` / :func:`unlist_blocked` when a card goes on or leaves the hotlist;
 - :func:`refresh_entitlement` after anything about a card or its coupons changed;
 - :func:`publish_action` after adding an action or changing its state.
+
+The API reads the feeds page by page (:func:`read_feed`); :func:`prune` drops old removals.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import TypeVarTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, Select, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from ekarta.backoffice.schema import (
@@ -25,19 +31,41 @@ from ekarta.backoffice.schema import (
     Counter,
     CouponSale,
     EntitlementEntry,
+    FeedFloor,
     HotlistEntry,
 )
-from ekarta.sync.messages import EntitledCoupon, Entitlement, slot_text
+from ekarta.sync.messages import (
+    PAGE_MAX,
+    ROLE_ACTIONS,
+    EntitledCoupon,
+    Entitlement,
+    Feed,
+    slot_text,
+)
+from ekarta.sync.roles import DeviceRole
 
 __all__ = [
+    "TOMBSTONES_KEPT",
+    "FeedPage",
     "entitlement_of",
+    "feed_floor",
     "list_blocked",
     "next_number",
     "next_seq",
+    "prune",
     "publish_action",
+    "read_feed",
     "refresh_entitlement",
     "unlist_blocked",
 ]
+
+log = logging.getLogger(__name__)
+
+Columns = TypeVarTuple("Columns")
+
+TOMBSTONES_KEPT = timedelta(days=30)
+"""How long a removal stays in a feed: a terminal that has not synced for longer gets a
+snapshot."""
 
 HELD_STATES = ("pending", "written")
 """Coupon states a terminal is told about."""
@@ -128,3 +156,148 @@ def publish_action(session: Session, action: Action) -> None:
     """Give ``action``'s latest state a place in the actions feed (a pending one is listed, a
     done or cancelled one is a removal)."""
     action.seq = next_seq(session)
+
+
+# --- what terminals pull -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    """One page of a feed, ready to seal: ``payload`` is the JSON of a
+    :class:`~ekarta.sync.messages.HotlistPage`, :class:`~ekarta.sync.messages.EntitlementPage` or
+    :class:`~ekarta.sync.messages.ActionPage`; ``cursor`` the last change it holds (the cursor
+    asked for, or the feed's floor, when it holds none)."""
+
+    feed: Feed
+    payload: bytes
+    cursor: int
+    reset: bool
+    more: bool
+    items: int
+    removed: int
+
+
+def feed_floor(session: Session, feed: Feed) -> int:
+    floor = session.scalar(select(FeedFloor.floor).where(FeedFloor.feed == feed.value))
+    return int(floor or 0)
+
+
+def read_feed(session: Session, feed: Feed, *, cursor: int, role: DeviceRole,
+              limit: int = PAGE_MAX) -> FeedPage:
+    """The page of ``feed`` after ``cursor`` as ``role`` sees it: the changes in the order of
+    their numbers, at most ``limit``.
+
+    A cursor of 0 or below the feed's floor cannot be served a delta: the page starts a full
+    snapshot (``reset``), which holds no removals; the pages after it are asked for with its
+    cursor as usual, and once one says no ``more``, the terminal drops what none of them held.
+    Each page comes out of one statement, so it is one consistent view of the feed.
+    """
+    if not 1 <= limit <= PAGE_MAX:
+        raise ValueError(f"a page holds 1..{PAGE_MAX} changes")
+    reader = {Feed.HOTLIST: _hotlist, Feed.ENTITLEMENTS: _entitlements,
+              Feed.ACTIONS: _actions}[feed]
+    floor = feed_floor(session, feed)
+    while True:
+        reset = cursor <= 0 or cursor < floor
+        items, gone, last, more = reader(session, 0 if reset else cursor, limit, reset, role)
+        # a prune between the two statements may have taken removals this delta needed
+        floor, before = feed_floor(session, feed), floor
+        if floor == before:
+            break
+    if last is None:
+        last = floor if reset else cursor
+    payload = (f'{{"reset":{_json_bool(reset)},"more":{_json_bool(more)},"items":['
+               f'{",".join(items)}],"removed":[{",".join(gone)}]}}').encode()
+    return FeedPage(feed, payload, last, reset, more, len(items), len(gone))
+
+
+Chunk = tuple[list[str], list[str], int | None, bool]
+"""A page's items and removals as JSON texts, its last change (None: none), whether more
+follow."""
+
+
+def _rows(session: Session, statement: Select[int, *Columns],
+          limit: int) -> tuple[Sequence[Row[int, *Columns]], int | None, bool]:
+    """The first ``limit`` rows of ``statement``, the seq of the last (its
+    first column) and whether more follow.  Run on the session's connection: a page is tens of
+    thousands of rows, which the ORM's result handling would slow down several times."""
+    rows = session.connection().execute(statement.limit(limit + 1)).fetchall()
+    rows, more = rows[:limit], len(rows) > limit
+    return rows, (int(rows[-1][0]) if rows else None), more
+
+
+def _hotlist(session: Session, after: int, limit: int, reset: bool, _role: DeviceRole) -> Chunk:
+    rows, last, more = _rows(session, select(
+        HotlistEntry.seq, HotlistEntry.removed, HotlistEntry.card_number, HotlistEntry.uid,
+        HotlistEntry.expiry).where(HotlistEntry.seq > after).order_by(HotlistEntry.seq), limit)
+    return ([_hotlist_item(number, uid, expiry) for _, removed, number, uid, expiry in rows
+             if not removed],
+            [f'"{number:010d}"' for _, removed, number, _, _ in rows if removed and not reset],
+            last, more)
+
+
+def _entitlements(session: Session, after: int, limit: int, reset: bool,
+                  _role: DeviceRole) -> Chunk:
+    rows, last, more = _rows(session, select(
+        EntitlementEntry.seq, EntitlementEntry.removed, EntitlementEntry.card_number,
+        EntitlementEntry.body).where(EntitlementEntry.seq > after)
+        .order_by(EntitlementEntry.seq), limit)
+    return ([body for _, removed, _, body in rows if not removed],
+            [f'"{number:010d}"' for _, removed, number, _ in rows if removed and not reset],
+            last, more)
+
+
+def _actions(session: Session, after: int, limit: int, reset: bool, role: DeviceRole) -> Chunk:
+    kinds = sorted(kind.value for kind in ROLE_ACTIONS[role])
+    # a snapshot lists the pending actions only: the others are nothing to drop
+    rows, last, more = _rows(session, select(Action.seq, Action.state, Action.id, Action.body)
+                             .where(Action.seq > after, Action.kind.in_(kinds),
+                                    *([Action.state == "pending"] if reset else []))
+                             .order_by(Action.seq), limit)
+    return ([body for _, state, _, body in rows if state == "pending"],
+            [str(number) for _, state, number, _ in rows if state != "pending"], last, more)
+
+
+def _json_bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _hotlist_item(card_number: int, uid: bytes | None, expiry: date) -> str:
+    """A :class:`~ekarta.sync.messages.HotlistItem`'s JSON, as pydantic writes it (a test holds
+    the two together)."""
+    uid_json = "null" if uid is None else f'"{uid.hex()}"'
+    return (f'{{"card_number":"{card_number:010d}","uid":{uid_json},'
+            f'"expiry":"{expiry.isoformat()}"}}')
+
+
+def prune(session: Session, now: datetime, *, keep: timedelta = TOMBSTONES_KEPT) -> int:
+    """Delete the hotlist's and the entitlements' removals older than ``keep`` and raise each
+    feed's floor above them: a terminal behind the floor is sent a snapshot.  Returns how many
+    were deleted.  Done and cancelled actions stay: they are the office's record.
+
+    The entries left below the new floor are renumbered above every change so far (terminals
+    receive them once more, unchanged): the pages of a snapshot are asked for with their
+    cursors, which must never stand below the floor.
+    """
+    before = now - keep
+    deleted = 0
+    for feed, table in ((Feed.HOTLIST, HotlistEntry), (Feed.ENTITLEMENTS, EntitlementEntry)):
+        old = (table.removed.is_(True), table.changed_at < before)
+        top = session.scalar(select(func.max(table.seq)).where(*old))
+        if top is None:
+            continue
+        result = session.execute(delete(table).where(*old, table.seq <= top))
+        deleted += result.rowcount  # type: ignore[attr-defined]  # a CursorResult
+        offset = next_seq(session)  # under the counter's lock until the commit
+        session.execute(update(table).where(table.seq < top).values(seq=table.seq + offset)
+                        .execution_options(synchronize_session=False))
+        session.execute(update(Counter).where(Counter.name == "feed")
+                        .values(value=offset + int(top)))
+        floor = session.get(FeedFloor, feed.value)
+        if floor is None:
+            session.add(FeedFloor(feed=feed.value, floor=int(top)))
+        elif floor.floor < top:
+            floor.floor = int(top)
+    if deleted:
+        log.info("pruned %d removals from the feeds", deleted)
+    return deleted

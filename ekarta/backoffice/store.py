@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
 
@@ -58,6 +58,8 @@ class DeviceInfo:
     role: DeviceRole
     created_at: datetime
     revoked_at: datetime | None
+    id: int = field(default=0, compare=False)
+    """The device's row (what the office's records refer to it by)."""
 
     @property
     def active(self) -> bool:
@@ -111,7 +113,8 @@ def _token_hash(token: str) -> bytes:
 
 
 def _info(device: Device) -> DeviceInfo:
-    return DeviceInfo(device.name, DeviceRole(device.role), device.created_at, device.revoked_at)
+    return DeviceInfo(device.name, DeviceRole(device.role), device.created_at, device.revoked_at,
+                      id=device.id)
 
 
 def _check_name(name: str) -> str:

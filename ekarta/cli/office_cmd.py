@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ekarta.cli.common import EXAMPLES_FORMATTER, print_json, print_table, wrap
+from ekarta.cli.common import EXAMPLES_FORMATTER, CLIError, print_json, print_table, wrap
 from ekarta.cli.office_cards import register_cards
 from ekarta.cli.office_sales import register_sales
 from ekarta.cli.office_support import add_database_options, database, engine_of
@@ -39,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                 "  ekarta office device revoke 'bus 1017'\n"
                 "  ekarta office card apply --anonymous\n"
                 "  ekarta office coupon sell 0000000013 --type 30-day --zones 1,2 "
-                "--keys keys.json"),
+                "--keys keys.json\n"
+                "  ekarta office serve --keys keys.json"),
         formatter_class=EXAMPLES_FORMATTER,
     )
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", dest="office_command",
@@ -52,6 +54,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         formatter_class=EXAMPLES_FORMATTER)
     add_database_options(init)
     init.set_defaults(func=run_init)
+    _register_serve(sub, common)
 
     device = sub.add_parser(
         "device", help="the devices that may use the API",
@@ -164,4 +167,57 @@ def run_device_revoke(args: argparse.Namespace) -> int:
         print_json(_device_json(device))
     else:
         print(f"device {device.name} is revoked")
+    return 0
+
+
+# --- serve ---------------------------------------------------------------------------------------
+
+DEFAULT_LISTEN = "127.0.0.1:8000"
+KEYS_ENV = "EKARTA_KEYS"
+
+
+def _register_serve(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    serve = sub.add_parser(
+        "serve", parents=[common], help="serve the API terminals sync with",
+        description=wrap(
+            "Serve the office's HTTP API (its OpenAPI schema at /openapi.json, its pages at "
+            "/docs) until Ctrl-C or SIGTERM, and run the daily jobs (the purge, pruning the "
+            "feeds) once at start and every day.  Sync responses are signed with the keystore's "
+            "Ed25519 coupon-signing key.  It listens on loopback unless told otherwise: put a "
+            "TLS-terminating proxy in front of it to reach terminals.  With --workers N, N "
+            "processes serve the same database: use PostgreSQL for that."),
+        epilog=("examples:\n"
+                "  ekarta office serve --keys keys.json\n"
+                "  ekarta office serve --keys keys.json --listen 0.0.0.0:8443\n"
+                "  ekarta office serve --keys keys.json --workers 4 \\\n"
+                "      --db postgresql://ekarta@db.example/office"),
+        formatter_class=EXAMPLES_FORMATTER)
+    serve.add_argument("--listen", metavar="HOST:PORT", default=DEFAULT_LISTEN,
+                       help=f"the address to listen on (default {DEFAULT_LISTEN})")
+    serve.add_argument("--workers", metavar="N", type=int, default=1,
+                       help="how many processes serve (default 1)")
+    serve.add_argument("--keys", metavar="KEYSTORE", default=None,
+                       help=f"the office's keystore (default ${KEYS_ENV})")
+    add_database_options(serve)
+    serve.set_defaults(func=run_serve)
+
+
+def _listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise CLIError(f"--listen takes HOST:PORT, such as {DEFAULT_LISTEN}: not {text!r}")
+    return host, int(port)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from ekarta.backoffice.service import serve
+
+    host, port = _listen(args.listen)
+    if not 1 <= args.workers <= 64:
+        raise CLIError("--workers takes 1..64")
+    keys = args.keys or os.environ.get(KEYS_ENV)
+    if not keys:
+        raise CLIError(f"give the office's keystore with --keys (or ${KEYS_ENV})")
+    serve(database(args), keys, host=host, port=port, workers=args.workers)
     return 0

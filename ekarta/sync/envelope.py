@@ -25,20 +25,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ekarta.errors import EkartaError
+from ekarta.transit.security.signing import CouponSigner, CouponVerifier
 
 __all__ = [
     "CLOCK_SKEW",
     "ENVELOPE_MAX",
     "Envelope",
+    "EnvelopeKeyError",
     "EnvelopeRejected",
     "EnvelopeReplayed",
     "EnvelopeStale",
     "EnvelopeTampered",
+    "envelope_key",
     "open_envelope",
     "seal",
+    "verify_keys",
 ]
 
 DOMAIN = b"ekarta-sync-envelope/1\n"
@@ -55,6 +60,10 @@ _FIELDS = ("kind", "issued_at", "valid_until", "cursor", "payload", "signature")
 
 class EnvelopeRejected(EkartaError):
     """A terminal refuses a sync response."""
+
+
+class EnvelopeKeyError(EkartaError):
+    """The keystore holds no key fit for sync envelopes."""
 
 
 class EnvelopeTampered(EnvelopeRejected):
@@ -130,10 +139,31 @@ def _parse(data: bytes) -> tuple[str, datetime, datetime, int, bytes, bytes]:
         signature
 
 
-def _verifies(keys: Sequence[Ed25519PublicKey], signature: bytes, message: bytes) -> bool:
-    for candidate in keys:
+def envelope_key(signer: CouponSigner) -> Ed25519PrivateKey:
+    """The office's envelope key: the operator's coupon-signing key when it is Ed25519 (the
+    envelope's domain tag keeps the two uses apart)."""
+    key = serialization.load_pem_private_key(signer.to_pem(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise EnvelopeKeyError("sync responses are signed with Ed25519: the keystore's signing "
+                               f"key is {signer.algorithm}")
+    return key
+
+
+def verify_keys(verifier: CouponVerifier) -> tuple[Ed25519PublicKey, ...]:
+    """The Ed25519 keys among the operator's public keys: those an envelope may be signed
+    with (a terminal keeps older ones while the office rolls its key over)."""
+    keys = tuple(key for pem in verifier.to_pem()
+                 if isinstance(key := serialization.load_pem_public_key(pem), Ed25519PublicKey))
+    if not keys:
+        raise EnvelopeKeyError("the keystore holds no Ed25519 public key to check sync "
+                               "responses with")
+    return keys
+
+
+def _verified(keys: Sequence[Ed25519PublicKey], signature: bytes, signed: bytes) -> bool:
+    for key in keys:
         try:
-            candidate.verify(signature, message)
+            key.verify(signature, signed)
         except InvalidSignature:
             continue
         return True
@@ -142,13 +172,13 @@ def _verifies(keys: Sequence[Ed25519PublicKey], signature: bytes, message: bytes
 
 def open_envelope(data: bytes, *, key: Ed25519PublicKey | Sequence[Ed25519PublicKey], kind: str,
                   now: datetime, last_issued_at: datetime | None = None) -> Envelope:
-    """The envelope in ``data`` if the office's ``key`` (or one of several: the old and the new
-    key while the operator's key changes) signed it as ``kind``, it is valid at ``now`` and newer
-    than ``last_issued_at`` (the last one accepted); else the refusal."""
+    """The envelope in ``data`` if the office's ``key`` (or one of the keys) signed it as
+    ``kind``, it is valid at ``now`` and newer than ``last_issued_at`` (the last one accepted);
+    else the refusal."""
     now = _utc(now, "now")
-    keys = (key,) if isinstance(key, Ed25519PublicKey) else tuple(key)
     found, issued_at, valid_until, cursor, payload, signature = _parse(data)
-    if not _verifies(keys, signature, _signed_bytes(found, issued_at, valid_until, cursor,
+    keys = (key,) if isinstance(key, Ed25519PublicKey) else tuple(key)
+    if not _verified(keys, signature, _signed_bytes(found, issued_at, valid_until, cursor,
                                                     payload)):
         raise EnvelopeTampered("the sync response's signature does not verify")
     if found != kind:

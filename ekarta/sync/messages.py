@@ -31,7 +31,7 @@ from enum import StrEnum
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from ekarta.sync.roles import DeviceRole
 from ekarta.transit.errors import InvalidCardNumber
@@ -43,6 +43,7 @@ __all__ = [
     "JOURNAL_BATCH_MAX",
     "PAGE_MAX",
     "ROLE_ACTIONS",
+    "ROW_ID_MAX",
     "ActionItem",
     "ActionKind",
     "ActionPage",
@@ -51,6 +52,7 @@ __all__ = [
     "EntitledCoupon",
     "Entitlement",
     "EntitlementPage",
+    "EnvelopeDocument",
     "Feed",
     "HotlistItem",
     "HotlistPage",
@@ -108,6 +110,23 @@ SlotText = Annotated[str, Field(min_length=4, max_length=SLOT_TEXT_MAX),
 """A signed coupon as a card slot holds it, in base64
 (:func:`~ekarta.transit.codec.records.encode_slot`)."""
 Serial = Annotated[int, Field(ge=1, le=2**32 - 1)]
+
+
+def _note(text: str) -> str:
+    # what a database column can hold: no NUL, no lone surrogate
+    if "\x00" in text:
+        raise ValueError("a note holds no NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("a note is valid Unicode text") from None
+    return text
+
+
+ROW_ID_MAX = 2**31 - 1
+RowId = Annotated[int, Field(ge=1, le=ROW_ID_MAX)]
+"""The office's number of a record (an action): a database key of 32 bits."""
+NoteText = Annotated[str, Field(max_length=NOTE_MAX), AfterValidator(_note)]
 
 
 def slot_text(slot: bytes) -> str:
@@ -194,7 +213,7 @@ class ActionItem(Message):
     ``write-blocked``: no more; ``update-profile``: ``profile`` and ``profile_end``.
     """
 
-    id: Annotated[int, Field(ge=1)]
+    id: RowId
     card_number: CardNumberText
     uid: UidText | None = None
     kind: ActionKind
@@ -224,7 +243,20 @@ class EntitlementPage(_Page):
 
 class ActionPage(_Page):
     items: tuple[ActionItem, ...] = Field(default=(), max_length=PAGE_MAX)
-    removed: tuple[Annotated[int, Field(ge=1)], ...] = Field(default=(), max_length=PAGE_MAX)
+    removed: tuple[RowId, ...] = Field(default=(), max_length=PAGE_MAX)
+
+
+class EnvelopeDocument(Message):
+    """A signed envelope as the office sends it (:func:`~ekarta.sync.envelope.seal` writes it,
+    :func:`~ekarta.sync.envelope.open_envelope` checks it): the page's JSON in ``payload``, the
+    Ed25519 signature over everything in ``signature``, both base64."""
+
+    kind: str
+    issued_at: datetime
+    valid_until: datetime
+    cursor: Annotated[int, Field(ge=0)]
+    payload: str
+    signature: str
 
 
 class Lease(Message):
@@ -258,16 +290,16 @@ class JournalEvent(Message):
 
     event_id: UUID
     kind: JournalKind
-    at: datetime
+    at: AwareDatetime
     card_number: CardNumberText | None = None
     result: Annotated[int, Field(ge=0, le=63)] = 0
     line: Annotated[int, Field(ge=1, le=65535)] | None = None
     vehicle: Annotated[int, Field(ge=1, le=65535)] | None = None
     zone: Annotated[int, Field(ge=1, le=255)] | None = None
     coupon_serial: Serial | None = None
-    action_id: Annotated[int, Field(ge=1)] | None = None
+    action_id: RowId | None = None
     amount: Annotated[int, Field(ge=0, le=10**9)] | None = None
-    note: str | None = Field(default=None, max_length=NOTE_MAX)
+    note: NoteText | None = None
     coupons: tuple[SlotText, ...] | None = Field(default=None, max_length=16)
     """The signed coupons the card held when read (inspection, kiosk view), so that the office
     sells against what is on the card."""

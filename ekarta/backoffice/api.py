@@ -1,0 +1,281 @@
+"""The office's HTTP API for terminals (FastAPI): the contract of :mod:`ekarta.sync.messages`.
+
+Every request carries ``Authorization: Bearer TOKEN``; a missing, unknown or revoked token is
+refused with 401, a role that may not use an endpoint with 403 (:func:`require`).
+
+- ``GET /v1/device``: who the token belongs to (:class:`~ekarta.sync.messages.DeviceView`);
+- ``GET /v1/feeds/{feed}?cursor=N&limit=M``: a page of a feed after ``cursor`` in a signed
+  envelope (:class:`~ekarta.sync.messages.EnvelopeDocument`, see :func:`~ekarta.backoffice.feeds.
+  read_feed`); a validator is refused the actions feed;
+- ``POST /v1/journal``: a :class:`~ekarta.sync.messages.JournalBatch`, acknowledged by event id
+  (:func:`~ekarta.backoffice.journal.ingest`);
+- ``POST /v1/actions/{id}/lease``: a :class:`~ekarta.sync.messages.Lease` on an action (409
+  while another device holds one, 410 once it is done or cancelled).
+
+Bodies are limited to :data:`BODY_MAX` bytes; a malformed request gets 422, an unavailable
+database 503, and no input a 5xx of another kind.  The handlers are plain functions: FastAPI runs
+them in its thread pool, each with its own database session.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response, Security
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import Session
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ekarta import __version__
+from ekarta.backoffice.feeds import read_feed
+from ekarta.backoffice.journal import JournalRejected, ingest
+from ekarta.backoffice.leases import (
+    LEASE_TIME,
+    ActionClosed,
+    ActionLeased,
+    ActionNotFound,
+    LeaseRefused,
+    take_lease,
+)
+from ekarta.backoffice.store import DeviceInfo, device_for_token
+from ekarta.sync.envelope import seal
+from ekarta.sync.messages import (
+    API_PREFIX,
+    FEED_ROLES,
+    PAGE_MAX,
+    ROLE_ACTIONS,
+    ROW_ID_MAX,
+    DeviceView,
+    EnvelopeDocument,
+    Feed,
+    JournalAck,
+    JournalBatch,
+    Lease,
+)
+from ekarta.sync.roles import DeviceRole
+
+__all__ = [
+    "BODY_MAX",
+    "VALID_FOR",
+    "Refusal",
+    "create_app",
+    "current_device",
+    "require",
+]
+
+log = logging.getLogger(__name__)
+
+BODY_MAX = 8 * 1024 * 1024
+"""The largest request body read: a journal batch of the most events, each at its largest,
+with room to spare."""
+VALID_FOR = timedelta(days=3)
+"""How long a terminal may use a list: the operator promises a block reaches every terminal
+within 3 days, so an older one is not to be trusted."""
+INT64_MAX = 2**63 - 1
+
+
+class Refusal(BaseModel):
+    """Why a request was refused."""
+
+    detail: str
+
+
+def _refusals(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": Refusal} for code in codes}
+
+
+@dataclass(frozen=True)
+class _Settings:
+    engine: Engine
+    envelope_key: Ed25519PrivateKey
+    clock: Callable[[], datetime]
+    valid_for: timedelta
+    lease_for: timedelta
+
+
+def _settings(request: Request) -> _Settings:
+    settings: _Settings = request.app.state.office
+    return settings
+
+
+# --- who is asking -------------------------------------------------------------------------------
+
+_bearer = HTTPBearer(auto_error=False, description="the device's token "
+                     "(`ekarta office device add`)")
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def current_device(request: Request, credentials: Annotated[
+        HTTPAuthorizationCredentials | None, Security(_bearer)]) -> DeviceInfo:
+    """The device whose token the request carries; 401 without an active one."""
+    if credentials is None:
+        raise _unauthorized("a device token is required (Authorization: Bearer TOKEN)")
+    device = device_for_token(_settings(request).engine, credentials.credentials)
+    if device is None:
+        raise _unauthorized("the token is unknown or revoked")
+    return device
+
+
+Device = Annotated[DeviceInfo, Depends(current_device)]
+
+
+def require(*roles: DeviceRole) -> Callable[[DeviceInfo], DeviceInfo]:
+    """A dependency giving the requesting device if its role is one of ``roles``, else 403."""
+    allowed = frozenset(roles)
+
+    def device_in_role(device: Device) -> DeviceInfo:
+        if device.role not in allowed:
+            raise HTTPException(403, f"a {device.role} device may not do this")
+        return device
+
+    return device_in_role
+
+
+Performer = Annotated[DeviceInfo, Depends(require(*(role for role, kinds in ROLE_ACTIONS.items()
+                                                    if kinds)))]
+"""A device whose role performs actions."""
+
+
+# --- the request body's size ---------------------------------------------------------------------
+
+
+class _BodyLimit:
+    """Refuses (413) a request whose body is larger than ``limit``, before it is read whole."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            response = JSONResponse({"detail": f"the body is larger than {self.limit} bytes"},
+                                    status_code=413)
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:  # FastAPI renders it from where the body is read
+                raise HTTPException(413, f"the body is larger than {self.limit} bytes")
+            return message
+
+        await self.app(scope, counted, send)
+
+
+# --- the application -----------------------------------------------------------------------------
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(engine: Engine, *, envelope_key: Ed25519PrivateKey,
+               clock: Callable[[], datetime] = _now, valid_for: timedelta = VALID_FOR,
+               lease_for: timedelta = LEASE_TIME, dispose: bool = False) -> FastAPI:
+    """The API on ``engine``, sealing feeds with ``envelope_key`` (valid ``valid_for`` from
+    ``clock()``) and leasing actions for ``lease_for``; ``dispose``: the engine is the app's,
+    disposed of when it shuts down."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if dispose:
+            engine.dispose()
+
+    app = FastAPI(
+        title="ekarta office", version=__version__, lifespan=lifespan,
+        description="The back office's API for terminals: their feeds (hotlist, entitlements, "
+                    "actions) as signed envelopes, their journals, leases on actions.")
+    app.state.office = _Settings(engine, envelope_key, clock, valid_for, lease_for)
+    app.add_middleware(_BodyLimit, limit=BODY_MAX)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(PoolTimeout)
+    async def database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+        log.error("the database is unavailable: %s", exc)
+        return JSONResponse({"detail": "the office's database is unavailable: try again"},
+                            status_code=503, headers={"Retry-After": "5"})
+
+    _routes(app)
+    return app
+
+
+def _routes(app: FastAPI) -> None:
+    refused = _refusals(401, 403)
+
+    @app.get(f"{API_PREFIX}/device", response_model=DeviceView, responses=_refusals(401),
+             tags=["devices"])
+    def device_view(device: Device) -> DeviceView:
+        """Who the token belongs to."""
+        return DeviceView(name=device.name, role=device.role)
+
+    @app.get(f"{API_PREFIX}/feeds/{{feed}}", response_model=EnvelopeDocument,
+             responses=refused, tags=["feeds"])
+    def feed_page(
+        request: Request, feed: Feed, device: Device,
+        cursor: Annotated[int, Query(ge=0, le=INT64_MAX, description=(
+            "the last change the terminal holds (0: none; a snapshot follows)"))] = 0,
+        limit: Annotated[int, Query(ge=1, le=PAGE_MAX,
+                                    description="the most changes in the page")] = PAGE_MAX,
+    ) -> Response:
+        """A page of the feed after ``cursor``, sealed: its ``payload`` is a HotlistPage,
+        EntitlementPage or ActionPage."""
+        if device.role not in FEED_ROLES[feed]:
+            raise HTTPException(403, f"a {device.role} device does not receive the {feed} feed")
+        settings = _settings(request)
+        with Session(settings.engine) as session:
+            page = read_feed(session, feed, cursor=cursor, role=device.role, limit=limit)
+        body = seal(page.payload, kind=feed.value, key=settings.envelope_key,
+                    issued_at=settings.clock(), valid_for=settings.valid_for, cursor=page.cursor)
+        log.debug("%s: %s page after %d: %d items, %d removed%s", device.name, feed, cursor,
+                  page.items, page.removed, " (snapshot)" if page.reset else "")
+        return Response(body, media_type="application/json")
+
+    @app.post(f"{API_PREFIX}/journal", response_model=JournalAck,
+              responses=_refusals(400, 401, 413), tags=["journal"])
+    def journal(request: Request, batch: JournalBatch, device: Device) -> JournalAck:
+        """Store a batch of journal events; the ack names every event of it (a resent event is
+        acknowledged again and stored once)."""
+        settings = _settings(request)
+        try:
+            return ingest(settings.engine, device, batch, settings.clock())
+        except JournalRejected as exc:
+            raise HTTPException(422, str(exc)) from None
+
+    @app.post(f"{API_PREFIX}/actions/{{action_id}}/lease", response_model=Lease,
+              responses=_refusals(401, 403, 404, 409, 410), tags=["actions"])
+    def lease(request: Request,
+              action_id: Annotated[int, Path(ge=1, le=ROW_ID_MAX)],
+              device: Performer) -> Lease:
+        """Reserve the action for this device before it performs it (or renew its lease)."""
+        settings = _settings(request)
+        try:
+            return take_lease(settings.engine, device, action_id, now=settings.clock(),
+                              duration=settings.lease_for)
+        except LeaseRefused as exc:
+            raise HTTPException(_LEASE_STATUS.get(type(exc), 403), str(exc)) from None
+
+
+_LEASE_STATUS: dict[type[LeaseRefused], int] = {ActionNotFound: 404, ActionLeased: 409,
+                                                ActionClosed: 410}

@@ -1,0 +1,84 @@
+"""Leases on actions: a terminal reserves an action before it performs it, so that two terminals
+meeting the same card do not both load its coupon.
+
+A lease is one conditional ``UPDATE`` (the action is pending, of a kind the device's role
+performs, and not leased to another device until later than now), so two devices asking at
+once cannot both get it, on SQLite or PostgreSQL.  The device holding a lease may renew it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, or_, select, update
+from sqlalchemy.orm import Session
+
+from ekarta.backoffice.errors import OfficeError
+from ekarta.backoffice.schema import Action
+from ekarta.backoffice.store import DeviceInfo
+from ekarta.sync.messages import ROLE_ACTIONS, Lease
+
+__all__ = [
+    "LEASE_TIME",
+    "ActionClosed",
+    "ActionLeased",
+    "ActionNotFound",
+    "ActionNotPerformed",
+    "LeaseRefused",
+    "take_lease",
+]
+
+log = logging.getLogger(__name__)
+
+LEASE_TIME = timedelta(minutes=5)
+"""How long a lease holds unless renewed: ample for one card's write."""
+
+
+class LeaseRefused(OfficeError):
+    """The action cannot be leased to this device."""
+
+
+class ActionNotFound(LeaseRefused):
+    """No such action."""
+
+
+class ActionNotPerformed(LeaseRefused):
+    """The device's role does not perform actions of this kind."""
+
+
+class ActionClosed(LeaseRefused):
+    """The action is done or cancelled."""
+
+
+class ActionLeased(LeaseRefused):
+    """Another device holds an unexpired lease on the action."""
+
+
+def take_lease(engine: Engine, device: DeviceInfo, action_id: int, *, now: datetime,
+               duration: timedelta = LEASE_TIME) -> Lease:
+    """Lease action ``action_id`` to ``device`` until ``now + duration`` (or renew its lease);
+    raises the :class:`LeaseRefused` that says why not."""
+    kinds = sorted(kind.value for kind in ROLE_ACTIONS[device.role])
+    until = now + duration
+    with Session(engine) as session, session.begin():
+        taken = session.execute(
+            update(Action)
+            .where(Action.id == action_id, Action.state == "pending", Action.kind.in_(kinds),
+                   or_(Action.lease_device_id.is_(None), Action.lease_device_id == device.id,
+                       Action.lease_until <= now))
+            .values(lease_device_id=device.id, lease_until=until)
+            .execution_options(synchronize_session=False))
+        if taken.rowcount == 1:  # type: ignore[attr-defined]  # a CursorResult
+            log.info("action %d leased to %s until %s", action_id, device.name,
+                     until.isoformat(timespec="seconds"))
+            return Lease(action_id=action_id, device=device.name, until=until)
+        found = session.execute(select(Action.kind, Action.state)
+                                .where(Action.id == action_id)).one_or_none()
+    if found is None:
+        raise ActionNotFound(f"no action {action_id}")
+    if found.kind not in kinds:
+        raise ActionNotPerformed(f"a {device.role} does not perform {found.kind} actions")
+    if found.state != "pending":
+        raise ActionClosed(f"action {action_id} is {found.state}")
+    raise ActionLeased(f"action {action_id} is leased to another device")

@@ -1,0 +1,557 @@
+"""The office's HTTP API on both databases, through FastAPI's test client: who may call what,
+the feeds' pages (deltas, snapshots, the floor), the journal (idempotent, with its effects),
+leases, and what a terminal's token never sees."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from ekarta.backoffice.api import BODY_MAX, create_app
+from ekarta.backoffice.database import open_engine
+from ekarta.backoffice.feeds import _hotlist_item, prune, read_feed
+from ekarta.backoffice.schema import (
+    Action,
+    Block,
+    CardCoupon,
+    CouponSale,
+    EntitlementEntry,
+    HotlistEntry,
+    JournalEntry,
+)
+from ekarta.backoffice.store import add_device, migrate, revoke_device
+from ekarta.sync.envelope import envelope_key, open_envelope, verify_keys
+from ekarta.sync.messages import (
+    ActionKind,
+    ActionPage,
+    EntitlementPage,
+    Feed,
+    HotlistItem,
+    HotlistPage,
+    JournalAck,
+)
+from ekarta.sync.roles import DeviceRole
+from ekarta.transit.security.signing import CouponSigner
+from tests.support.office import Seed, card_number
+
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+UID = bytes.fromhex("04a1b2c3d4e5f6")
+SIGNER = CouponSigner.generate()
+KEY = envelope_key(SIGNER)
+HOLDER = ("Xaverína", "Quendlová")
+"""A holder whose names no terminal may ever see."""
+PAGES = {Feed.HOTLIST: HotlistPage, Feed.ENTITLEMENTS: EntitlementPage,
+         Feed.ACTIONS: ActionPage}
+
+
+class Office:
+    """The app on a fresh database, a device of each role (and a revoked one), a clock."""
+
+    def __init__(self, database: str, template: Path | None = None) -> None:
+        if template is not None and "://" not in database:
+            shutil.copyfile(template, database)  # a migrated SQLite file: 50 times faster
+        self.engine = open_engine(database)
+        migrate(self.engine)
+        self.now = NOW
+        self.tokens = {role: add_device(self.engine, f"{role} 1", role, now=NOW)
+                       for role in DeviceRole}
+        self.second_kiosk = add_device(self.engine, "kiosk 2", DeviceRole.KIOSK, now=NOW)
+        self.revoked = add_device(self.engine, "old bus", DeviceRole.VALIDATOR, now=NOW)
+        revoke_device(self.engine, "old bus", now=NOW)
+        self.app = create_app(self.engine, envelope_key=KEY, clock=lambda: self.now)
+        self.client = TestClient(self.app)
+        self.seed = Seed(self.engine, NOW, SIGNER)
+        self.last: dict[str, datetime] = {}
+
+    def call(self, method: str, path: str, token: str | None, **options):
+        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+        return self.client.request(method, path, headers=headers, **options)
+
+    def page(self, feed: Feed, role: DeviceRole = DeviceRole.INSPECTOR, *, cursor: int = 0,
+             limit: int | None = None):
+        """The feed's page, opened as a terminal opens it: (page, envelope cursor)."""
+        params = {"cursor": cursor} | ({} if limit is None else {"limit": limit})
+        response = self.call("GET", f"/v1/feeds/{feed}", self.tokens[role], params=params)
+        assert response.status_code == 200, response.text
+        envelope = open_envelope(response.content, key=verify_keys(SIGNER.verifier),
+                                 kind=feed.value, now=self.now)
+        return PAGES[feed].model_validate_json(envelope.payload), envelope.cursor
+
+    def journal(self, token: str, *events: dict):
+        return self.call("POST", "/v1/journal", token, json={"events": list(events)})
+
+    def count(self, table) -> int:
+        with Session(self.engine) as session:
+            return session.scalar(select(func.count()).select_from(table)) or 0
+
+
+@pytest.fixture(scope="module")
+def sqlite_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "office.db"
+    engine = open_engine(str(path))
+    migrate(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def office(database, sqlite_template):
+    office = Office(database, sqlite_template)
+    yield office
+    office.client.close()
+    office.engine.dispose()
+
+
+def event(kind: str = "validation", **fields) -> dict:
+    return {"event_id": str(uuid.uuid4()), "kind": kind, "at": NOW.isoformat()} | fields
+
+
+# --- who may call what ---------------------------------------------------------------------------
+
+ENDPOINTS = [
+    ("GET", "/v1/device", None),
+    ("GET", "/v1/feeds/hotlist", None),
+    ("GET", "/v1/feeds/entitlements", None),
+    ("GET", "/v1/feeds/actions", None),
+    ("POST", "/v1/journal", {"events": [event()]}),
+    ("POST", "/v1/actions/1/lease", None),
+]
+
+
+def test_every_endpoint_refuses_a_missing_unknown_or_revoked_token(office):
+    for method, path, body in ENDPOINTS:
+        for token in (None, "not-a-token", office.revoked):
+            response = office.call(method, path, token, json=body)
+            assert response.status_code == 401, (path, token, response.text)
+            assert response.headers["www-authenticate"] == "Bearer"
+        response = office.client.request(method, path, json=body, headers={
+            "Authorization": f"Basic {office.tokens['office']}"})
+        assert response.status_code == 401
+
+
+def test_a_validator_reaches_no_actions(office):
+    number = office.seed.card(1)
+    office.seed.action(number, ActionKind.UPDATE_PROFILE)
+    for method, path in [("GET", "/v1/feeds/actions"), ("POST", "/v1/actions/1/lease")]:
+        response = office.call(method, path, office.tokens[DeviceRole.VALIDATOR])
+        assert response.status_code == 403 and "validator" in response.json()["detail"]
+
+
+def test_the_device_is_told_who_it_is(office):
+    for role, token in office.tokens.items():
+        assert office.call("GET", "/v1/device", token).json() == {"name": f"{role} 1",
+                                                                  "role": role.value}
+
+
+def test_no_terminal_response_holds_holder_data(office):
+    number = office.seed.card(1, holder=HOLDER, uid=UID)
+    office.seed.load_action(number, 11, start=NOW.date())
+    office.seed.block(office.seed.card(2, holder=("Ignác", "Zrzavý"), uid=bytes(range(1, 8))))
+    office.seed.action(number, ActionKind.UPDATE_PROFILE)
+    for role in (DeviceRole.VALIDATOR, DeviceRole.INSPECTOR, DeviceRole.KIOSK):
+        token = office.tokens[role]
+        bodies = [office.call("GET", "/v1/device", token).content]
+        for feed in Feed:
+            response = office.call("GET", f"/v1/feeds/{feed}", token)
+            if response.status_code == 200:
+                bodies.append(base64.b64decode(response.json()["payload"]))
+            bodies.append(response.content)
+        bodies.append(office.journal(token, event(card_number=f"{number:010d}")).content)
+        seen = b"\n".join(bodies).decode()
+        assert f"{number:010d}" in seen or role is DeviceRole.VALIDATOR
+        for secret in (*HOLDER, "Ignác", "Zrzavý", "2004-02-29", "example.cz"):
+            assert secret not in seen, (role, secret)
+
+
+# --- feeds ---------------------------------------------------------------------------------------
+
+
+def test_a_hotlist_item_is_written_as_the_message_says():
+    for uid in (None, UID):
+        written = _hotlist_item(1234567894, uid, date(2030, 1, 31))
+        assert json.loads(written) == json.loads(HotlistItem(
+            card_number="1234567894", uid=None if uid is None else uid.hex(),
+            expiry=date(2030, 1, 31)).model_dump_json())
+
+
+def test_feeds_come_as_snapshots_then_deltas_in_pages(office):
+    numbers = [office.seed.card(serial, uid=bytes([serial] * 7)) for serial in range(1, 6)]
+    for number in numbers:
+        office.seed.block(number)
+    page, cursor = office.page(Feed.HOTLIST, limit=2)
+    assert page.reset and page.more and len(page.items) == 2
+    held = [item.card_number for item in page.items]
+    while page.more:
+        page, cursor = office.page(Feed.HOTLIST, cursor=cursor, limit=2)
+        assert not page.reset
+        held += [item.card_number for item in page.items]
+    assert held == [f"{n:010d}" for n in numbers]
+    assert office.page(Feed.HOTLIST, cursor=cursor) == (
+        HotlistPage(reset=False, more=False), cursor)
+
+    with Session(office.engine) as session, session.begin():
+        from ekarta.backoffice.feeds import unlist_blocked
+        unlist_blocked(session, numbers[1], now=NOW)
+    office.seed.block(office.seed.card(9))
+    delta, after = office.page(Feed.HOTLIST, cursor=cursor)
+    assert delta.removed == (f"{numbers[1]:010d}",) and len(delta.items) == 1 and after > cursor
+
+    entitlements, _ = office.page(Feed.ENTITLEMENTS, role=DeviceRole.VALIDATOR)
+    assert [e.card_number for e in entitlements.items] == [f"{n:010d}" for n in
+                                                           (*numbers, card_number(9))]
+    by_number = {e.card_number: e for e in entitlements.items}
+    assert by_number[f"{numbers[0]:010d}"].status == "blocked"
+
+
+def test_a_cursor_below_the_floor_gets_a_snapshot(office):
+    numbers = [office.seed.card(serial) for serial in range(1, 4)]
+    for number in numbers:
+        office.seed.block(number)
+    _, cursor = office.page(Feed.HOTLIST)
+    with Session(office.engine) as session, session.begin():
+        from ekarta.backoffice.feeds import unlist_blocked
+        unlist_blocked(session, numbers[0], now=NOW)
+    with Session(office.engine) as session, session.begin():
+        assert prune(session, NOW + timedelta(days=29)) == 0
+        assert prune(session, NOW + timedelta(days=31)) == 1
+    assert office.count(HotlistEntry) == 2
+    page, after = office.page(Feed.HOTLIST, cursor=cursor)
+    assert page.reset and {i.card_number for i in page.items} == {f"{n:010d}" for n in
+                                                                 numbers[1:]}
+    assert page.removed == () and after > cursor
+    assert not office.page(Feed.HOTLIST, cursor=after)[0].reset
+
+
+def test_the_actions_feed_lists_pending_actions_and_drops_closed_ones(office):
+    number = office.seed.card(1, uid=UID)
+    load = office.seed.load_action(number, 21, start=NOW.date())
+    profile = office.seed.action(number, ActionKind.UPDATE_PROFILE)
+    page, cursor = office.page(Feed.ACTIONS, role=DeviceRole.KIOSK)
+    assert page.reset and [(a.id, a.kind) for a in page.items] == [
+        (load, ActionKind.LOAD_COUPON), (profile, ActionKind.UPDATE_PROFILE)]
+    assert page.items[0].slot is not None and page.items[0].serial == 21
+    office.seed.close_action(profile)
+    delta, _ = office.page(Feed.ACTIONS, role=DeviceRole.KIOSK, cursor=cursor)
+    assert delta.items == () and delta.removed == (profile,)
+    snapshot, _ = office.page(Feed.ACTIONS, role=DeviceRole.OFFICE)
+    assert [a.id for a in snapshot.items] == [load] and snapshot.removed == ()
+
+
+def test_the_actions_feed_holds_only_the_kinds_of_the_role(office, monkeypatch):
+    number = office.seed.card(1)
+    office.seed.action(number, ActionKind.UPDATE_PROFILE)
+    credit = office.seed.action(number, ActionKind.CREDIT_PURSE)
+    from ekarta.sync import messages
+    monkeypatch.setitem(messages.ROLE_ACTIONS, DeviceRole.INSPECTOR,
+                        frozenset({ActionKind.CREDIT_PURSE}))
+    with Session(office.engine) as session:
+        page = read_feed(session, Feed.ACTIONS, cursor=0, role=DeviceRole.INSPECTOR)
+    assert [a.id for a in ActionPage.model_validate_json(page.payload).items] == [credit]
+
+
+def test_a_bad_page_request_is_422(office):
+    for query in ["cursor=-1", "limit=0", "limit=50001", "cursor=x", f"cursor={2**63}"]:
+        response = office.call("GET", f"/v1/feeds/hotlist?{query}", office.tokens["validator"])
+        assert response.status_code == 422, query
+    assert office.call("GET", "/v1/feeds/lists", office.tokens["validator"]).status_code == 422
+
+
+# --- the journal ---------------------------------------------------------------------------------
+
+
+def test_a_resent_batch_is_acknowledged_again_and_stored_once(office):
+    token = office.tokens[DeviceRole.VALIDATOR]
+    events = [event(card_number="1234567894", line=7, vehicle=1017, zone=1) for _ in range(5)]
+    first = office.journal(token, *events, events[0])
+    assert first.status_code == 200
+    ack = JournalAck.model_validate_json(first.content)
+    assert [str(e) for e in ack.acknowledged] == [e["event_id"] for e in events]
+    office.now += timedelta(minutes=5)
+    again = office.journal(token, *reversed(events))
+    assert set(JournalAck.model_validate_json(again.content).acknowledged) == \
+        set(ack.acknowledged)
+    assert office.count(JournalEntry) == 5
+    with Session(office.engine) as session:
+        received = session.scalars(select(JournalEntry.received_at)).all()
+    assert set(received) == {NOW}
+
+
+def test_a_reported_load_closes_its_action_and_writes_the_coupon(office):
+    number = office.seed.card(1, uid=UID)
+    action = office.seed.load_action(number, 31, start=NOW.date())
+    _, cursor = office.page(Feed.ACTIONS, role=DeviceRole.KIOSK)
+    load = event("load", card_number=f"{number:010d}", action_id=action, coupon_serial=31)
+    assert office.journal(office.tokens["kiosk"], load).status_code == 200
+    with Session(office.engine) as session:
+        done = session.get(Action, action)
+        sale = session.scalars(select(CouponSale)).one()
+        assert (done.state, sale.state, sale.written_at) == ("done", "written", NOW)
+    delta, _ = office.page(Feed.ACTIONS, role=DeviceRole.KIOSK, cursor=cursor)
+    assert delta.removed == (action,)
+    entitlements, _ = office.page(Feed.ENTITLEMENTS)
+    assert [c.state for c in entitlements.items[0].coupons] == ["written"]
+    # the same report again, or another terminal's, changes nothing
+    seq = _seq(office, action)
+    office.journal(office.tokens["kiosk"], load)
+    office.journal(office.tokens["inspector"], load | {"event_id": str(uuid.uuid4())})
+    assert _seq(office, action) == seq
+
+
+def _seq(office, action_id):
+    with Session(office.engine) as session:
+        return session.get(Action, action_id).seq
+
+
+def test_a_report_for_another_card_or_kind_leaves_the_action(office):
+    number = office.seed.card(1, uid=UID)
+    other = office.seed.card(2)
+    action = office.seed.load_action(number, 41, start=NOW.date())
+    office.journal(office.tokens["kiosk"],
+                   event("load", card_number=f"{other:010d}", action_id=action),
+                   event("purse-credit", card_number=f"{number:010d}", action_id=action),
+                   event("load", card_number=f"{number:010d}", action_id=action, result=5),
+                   event("validation", card_number=f"{number:010d}", action_id=action))
+    with Session(office.engine) as session:
+        assert session.get(Action, action).state == "pending"
+
+
+def test_a_blocking_written_onto_the_card_takes_it_off_the_hotlist(office):
+    number = office.seed.card(1, uid=UID)
+    office.seed.block(number)
+    page, cursor = office.page(Feed.HOTLIST)
+    assert [i.card_number for i in page.items] == [f"{number:010d}"]
+    office.now += timedelta(hours=1)
+    office.journal(office.tokens["validator"], event("blocking", card_number=f"{number:010d}",
+                                                     at=office.now.isoformat()))
+    delta, _ = office.page(Feed.HOTLIST, cursor=cursor)
+    assert delta.removed == (f"{number:010d}",)
+    with Session(office.engine) as session:
+        assert session.scalars(select(Block.written_at)).one() == NOW + timedelta(hours=1)
+
+
+def test_the_coupons_read_from_a_card_replace_what_the_office_knew(office):
+    number = office.seed.card(1, uid=UID)
+    slots = [office.seed.slot(number, UID, serial, NOW.date()) for serial in (51, 52)]
+    text_of = [base64.b64encode(s).decode() for s in slots]
+    empty = base64.b64encode(bytes(len(slots[0]))).decode()
+    card = f"{number:010d}"
+    office.journal(office.tokens["inspector"],
+                   event("inspection", card_number=card, coupons=[*text_of, empty]))
+    assert _card_coupons(office) == {51, 52}
+    later = (NOW + timedelta(hours=1)).isoformat()
+    office.journal(office.tokens["kiosk"], event("kiosk-view", card_number=card, at=later,
+                                                 coupons=[text_of[1], "AAAA"]))
+    assert _card_coupons(office) == {52}
+    # an older reading reported late changes nothing
+    office.journal(office.tokens["inspector"],
+                   event("inspection", card_number=card, coupons=text_of))
+    assert _card_coupons(office) == {52}
+
+
+def _card_coupons(office) -> set[int]:
+    with Session(office.engine) as session:
+        return set(session.scalars(select(CardCoupon.serial)))
+
+
+MALFORMED = [
+    {"at": "2026-12-01T09:00:00"},  # no time zone
+    {"at": "0001-01-01T00:00:00+05:00"},  # before the first instant in UTC
+    {"note": "fine\u0000 42"},
+    {"action_id": 2**31},
+    {"card_number": "1234567890"},  # a wrong check digit
+    {"kind": "teleport"},
+    {"extra": 1},
+    {"coupons": ["not base64!"]},
+]
+
+
+def test_a_malformed_event_is_refused_and_nothing_is_stored(office):
+    for change in MALFORMED:
+        response = office.journal(office.tokens["validator"], event(), event() | change)
+        assert response.status_code == 422, (change, response.text)
+    assert office.count(JournalEntry) == 0
+
+
+def test_bodies_are_limited(office):
+    token = office.tokens["validator"]
+    big = b'{"events": [' + b" " * BODY_MAX + b"]}"
+    assert office.call("POST", "/v1/journal", token, content=big).status_code == 413
+    assert office.call("POST", "/v1/journal", token, content=b"{not json").status_code == 422
+    assert office.call("POST", "/v1/journal", token, json={"events": []}).status_code == 422
+
+    def chunks():
+        yield b'{"events": ['
+        for _ in range(BODY_MAX // 65536 + 1):
+            yield b" " * 65536
+    assert office.call("POST", "/v1/journal", token, content=chunks()).status_code == 413
+
+
+# --- leases --------------------------------------------------------------------------------------
+
+
+def test_an_action_is_leased_to_one_device_at_a_time(office):
+    number = office.seed.card(1, uid=UID)
+    action = office.seed.load_action(number, 61, start=NOW.date())
+    path = f"/v1/actions/{action}/lease"
+    first = office.call("POST", path, office.tokens["kiosk"])
+    assert first.status_code == 200
+    assert first.json() == {"action_id": action, "device": "kiosk 1",
+                            "until": (NOW + timedelta(minutes=5)).isoformat().replace("+00:00",
+                                                                                     "Z")}
+    refused = office.call("POST", path, office.second_kiosk)
+    assert refused.status_code == 409
+    office.now += timedelta(minutes=3)
+    assert office.call("POST", path, office.tokens["kiosk"]).status_code == 200  # renewed
+    office.now += timedelta(minutes=4)
+    assert office.call("POST", path, office.second_kiosk).status_code == 409
+    office.now += timedelta(minutes=2)
+    taken = office.call("POST", path, office.second_kiosk)
+    assert taken.status_code == 200 and taken.json()["device"] == "kiosk 2"
+    assert office.call("POST", path, office.tokens["kiosk"]).status_code == 409
+
+    office.journal(office.second_kiosk, event("load", card_number=f"{number:010d}",
+                                              action_id=action))
+    assert office.call("POST", path, office.tokens["kiosk"]).status_code == 410
+    assert office.call("POST", "/v1/actions/999999/lease", office.tokens["kiosk"]).status_code \
+        == 404
+    assert office.call("POST", f"/v1/actions/{2**31}/lease",
+                       office.tokens["kiosk"]).status_code == 422
+    cancelled = office.seed.action(number, ActionKind.UPDATE_PROFILE)
+    office.seed.close_action(cancelled)
+    assert office.call("POST", f"/v1/actions/{cancelled}/lease",
+                       office.tokens["inspector"]).status_code == 410
+
+
+def test_a_role_that_does_not_perform_the_kind_is_refused_its_lease(office, monkeypatch):
+    number = office.seed.card(1)
+    action = office.seed.action(number, ActionKind.CREDIT_PURSE)
+    from ekarta.sync import messages
+    monkeypatch.setitem(messages.ROLE_ACTIONS, DeviceRole.INSPECTOR,
+                        frozenset({ActionKind.UPDATE_PROFILE}))
+    response = office.call("POST", f"/v1/actions/{action}/lease", office.tokens["inspector"])
+    assert response.status_code == 403
+
+
+# --- the schema ----------------------------------------------------------------------------------
+
+
+def test_the_openapi_schema_names_every_message(office):
+    schema = office.client.get("/openapi.json").json()
+    paths = schema["paths"]
+
+    def ok(path, method):
+        content = paths[path][method]["responses"]["200"]["content"]["application/json"]
+        return content["schema"]["$ref"].rsplit("/", 1)[1]
+
+    assert ok("/v1/device", "get") == "DeviceView"
+    assert ok("/v1/feeds/{feed}", "get") == "EnvelopeDocument"
+    assert ok("/v1/journal", "post") == "JournalAck"
+    assert ok("/v1/actions/{action_id}/lease", "post") == "Lease"
+    assert set(paths["/v1/actions/{action_id}/lease"]["post"]["responses"]) >= \
+        {"200", "401", "403", "404", "409", "410", "422"}
+    assert "HTTPBearer" in schema["components"]["securitySchemes"]
+
+
+def test_an_unavailable_database_is_503(tmp_path):
+    engine = open_engine(str(tmp_path / "office.db"))
+    migrate(engine)
+    token = add_device(engine, "bus", DeviceRole.VALIDATOR, now=NOW)
+    client = TestClient(create_app(engine, envelope_key=KEY))
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE hotlist"))
+    response = client.get("/v1/feeds/hotlist", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 503 and response.headers["retry-after"]
+    engine.dispose()
+
+
+def test_entitlement_bodies_pass_through_unchanged(office):
+    number = office.seed.card(1, uid=UID)
+    office.seed.load_action(number, 71, start=NOW.date())
+    with Session(office.engine) as session:
+        body = session.scalars(select(EntitlementEntry.body)).one()
+    page, _ = office.page(Feed.ENTITLEMENTS)
+    assert page.items[0].model_dump_json() == body
+
+
+# --- the envelope's key, the daily jobs ----------------------------------------------------------
+
+
+def test_an_envelope_is_signed_with_the_operator_key_and_opened_with_any_of_its_keys():
+    from ekarta.sync.envelope import EnvelopeKeyError, EnvelopeTampered, seal
+    from ekarta.sync.messages import EnvelopeDocument
+    from ekarta.transit.security.signing import CouponVerifier
+
+    sealed = seal(b"{}", kind="hotlist", key=KEY, issued_at=NOW, valid_for=timedelta(days=1),
+                  cursor=3)
+    assert EnvelopeDocument.model_validate_json(sealed).cursor == 3
+    older = CouponSigner.generate()
+    both = CouponVerifier.from_pem(*older.verifier.to_pem(), *SIGNER.verifier.to_pem())
+    assert open_envelope(sealed, key=verify_keys(both), kind="hotlist", now=NOW).cursor == 3
+    with pytest.raises(EnvelopeTampered):
+        open_envelope(sealed, key=verify_keys(older.verifier), kind="hotlist", now=NOW)
+    with pytest.raises(EnvelopeKeyError, match="Ed25519"):
+        envelope_key(CouponSigner.generate("ecdsa-p256"))
+    with pytest.raises(EnvelopeKeyError):
+        verify_keys(CouponSigner.generate("ecdsa-p256").verifier)
+
+
+def test_the_daily_jobs_prune_the_feeds(office):
+    from ekarta.backoffice.feeds import unlist_blocked
+    from ekarta.backoffice.service import DailyJobs
+
+    number = office.seed.card(1)
+    office.seed.block(number)
+    with Session(office.engine) as session, session.begin():
+        unlist_blocked(session, number, now=NOW)
+    jobs = DailyJobs(office.engine, clock=lambda: NOW + timedelta(days=40)).start()
+    jobs.stop()
+    assert jobs.runs == 1 and office.count(HotlistEntry) == 0
+
+
+@pytest.mark.slow
+def test_two_devices_asking_at_once_do_not_both_get_the_lease(office):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ekarta.backoffice.leases import ActionLeased, take_lease
+    from ekarta.backoffice.store import device_for_token
+
+    number = office.seed.card(1)
+    action = office.seed.action(number, ActionKind.UPDATE_PROFILE)
+    devices = [device_for_token(office.engine, office.tokens["kiosk"]),
+               device_for_token(office.engine, office.second_kiosk)] * 4
+
+    def ask(device):
+        try:
+            return take_lease(office.engine, device, action, now=NOW).device
+        except ActionLeased:
+            return None
+
+    with ThreadPoolExecutor(8) as pool:
+        holders = {name for name in pool.map(ask, devices) if name is not None}
+    assert len(holders) == 1
+
+
+def test_a_batch_and_its_resend_racing_each_other_store_every_event_once(office):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ekarta.backoffice.journal import ingest
+    from ekarta.backoffice.store import device_for_token
+    from ekarta.sync.messages import JournalBatch
+
+    device = device_for_token(office.engine, office.tokens["validator"])
+    events = [event(card_number="1234567894") for _ in range(200)]
+    batches = [JournalBatch.model_validate({"events": events}),
+               JournalBatch.model_validate({"events": events[::-1]})] * 2
+    with ThreadPoolExecutor(4) as pool:
+        acks = list(pool.map(lambda batch: ingest(office.engine, device, batch, NOW), batches))
+    assert all(len(set(ack.acknowledged)) == 200 for ack in acks)
+    assert office.count(JournalEntry) == 200
