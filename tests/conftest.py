@@ -4,6 +4,7 @@ a private PostgreSQL server; the tests that need pcscd or PostgreSQL marked ``in
 from __future__ import annotations
 
 import signal
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -11,6 +12,11 @@ import pytest
 from ekarta.emulator import CardHost, VirtualCard
 from tests.support.apdu import h
 from tests.support.postgres import PostgresServer
+
+# pytest rewrites the asserts of every test module at import and caches the result only where
+# Python may write bytecode; a machine exporting PYTHONDONTWRITEBYTECODE would redo it on every
+# run (about a fifth of the fast loop), so the suite's own modules are cached regardless.
+sys.dont_write_bytecode = False
 
 #: fixtures that start a third-party daemon: a test using one is an ``interop`` test
 DAEMON_FIXTURES = frozenset({"pcscd", "postgres_server"})
