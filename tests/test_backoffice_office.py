@@ -109,6 +109,10 @@ def test_a_card_is_applied_for_produced_onto_a_chip_and_activated(engine, keys):
 
     assert cards.activate(engine, applied.card_number, now=NOW).status is CardStatus.ACTIVE
     assert cards.activate(engine, applied.card_number, now=NOW).status is CardStatus.ACTIVE
+    # the chip still says produced: the next inspector or kiosk writes it active, once
+    with Session(engine) as session:
+        queued = session.scalars(select(Action.kind).where(Action.state == "pending")).all()
+    assert queued == ["activate"]
     anonymous = cards.apply(engine, Application(), now=NOW)
     with pytest.raises(OperationRefused) as refused:
         cards.activate(engine, anonymous.card_number, now=NOW)

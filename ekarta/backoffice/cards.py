@@ -24,9 +24,11 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from ekarta.backoffice.actions import add_action
 from ekarta.backoffice.errors import CardNotFound, InvalidRequest, OperationRefused
 from ekarta.backoffice.feeds import next_number, refresh_entitlement
 from ekarta.backoffice.schema import Block, Card, Holder
+from ekarta.sync.messages import ActionKind
 from ekarta.transit.errors import InvalidField
 from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.lifecycle import check_card_record, plan_activation
@@ -236,7 +238,8 @@ def apply(engine: Engine, application: Application, *, now: datetime) -> CardInf
 
 
 def activate(engine: Engine, number: CardNumber, *, now: datetime) -> CardInfo:
-    """Produced -> active, in the office (the holder confirms a card received by post)."""
+    """Produced -> active, in the office (the holder confirms a card received by post); a chip
+    issued as produced is written active by the next inspector or kiosk that sees it."""
     with Session(engine) as session:
         card = find_card(session, number, lock=True)
         holder = None if card.holder_id is None else session.get(Holder, card.holder_id)
@@ -247,6 +250,8 @@ def activate(engine: Engine, number: CardNumber, *, now: datetime) -> CardInfo:
         if plan.changed:
             card.status = "active"
             card.activated_at = now
+            if card.uid is not None:
+                add_action(session, card, ActionKind.ACTIVATE, now=now)
             refresh_entitlement(session, card, now=now)
         info = card_info(session, card)
         session.commit()

@@ -51,6 +51,7 @@ PERFORMS = {
     JournalKind.PURSE_CREDIT: ActionKind.CREDIT_PURSE,
     JournalKind.PROFILE_UPDATE: ActionKind.UPDATE_PROFILE,
     JournalKind.BLOCKING: ActionKind.WRITE_BLOCKED,
+    JournalKind.ACTIVATION: ActionKind.ACTIVATE,
 }
 """The action each kind of report performs."""
 

@@ -148,6 +148,9 @@ class ActionKind(StrEnum):
     CREDIT_PURSE = "credit-purse"
     WRITE_BLOCKED = "write-blocked"
     UPDATE_PROFILE = "update-profile"
+    ACTIVATE = "activate"
+    """A card sent by post and activated by its holder at the office: its chip still says
+    produced until a terminal writes it active."""
 
 
 ROLE_ACTIONS: dict[DeviceRole, frozenset[ActionKind]] = {
@@ -210,7 +213,8 @@ class ActionItem(Message):
 
     ``load-coupon``: ``slot`` holds the signed coupon (``serial`` its serial);
     ``credit-purse``: ``amount`` haléř under the operation ``serial``;
-    ``write-blocked``: no more; ``update-profile``: ``profile`` and ``profile_end``.
+    ``write-blocked`` and ``activate``: no more; ``update-profile``: ``profile`` and
+    ``profile_end``.
     """
 
     id: RowId
@@ -279,6 +283,7 @@ class JournalKind(StrEnum):
     BLOCKING = "blocking"
     KIOSK_VIEW = "kiosk-view"
     REFUSAL = "refusal"
+    ACTIVATION = "activation"
 
 
 class JournalEvent(Message):
