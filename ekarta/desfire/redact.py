@@ -110,6 +110,13 @@ class TraceState:
     """The last answer was secret: a repeat of it (a link resending a lost block) is too."""
 
 
+# The states after a plain command and after its plain answer, by the command's form: shared,
+# as a trace state is immutable and these two follow almost every frame on a link.
+_AWAITING_PLAIN: Final = {native: TraceState(answer_native=native, awaiting=True)
+                          for native in (False, True)}
+_ANSWERED_PLAIN: Final = {native: TraceState(answer_native=native) for native in (False, True)}
+
+
 def _classify_command(frame: bytes, continues_secret: bool) -> tuple[bool, bool]:
     """Whether the command ``frame`` is secret, and whether it is in the native form."""
     if len(frame) >= 4 and frame[0] == _WRAPPED_CLA:
@@ -164,6 +171,8 @@ def redact(state: TraceState, frame: bytes, *, to_card: bool,
     if to_card:
         if first:
             secret, native = _classify_command(frame, state.continues_secret)
+            if not secret and not more:  # nearly every command: no new state object
+                return _AWAITING_PLAIN[native], None
             span = _command_span(frame, native) if secret else None
             state = TraceState(answer_secret=secret, answer_native=native,
                                piece_to_card=secret if more else None, awaiting=True)
@@ -180,8 +189,10 @@ def redact(state: TraceState, frame: bytes, *, to_card: bool,
     else:
         secret = state.last_secret
     if not secret:
+        if not more:
+            return _ANSWERED_PLAIN[state.answer_native], None
         return (replace(state, answer_secret=False, continues_secret=False, awaiting=False,
-                        piece_from_card=False if more else None, last_secret=False), None)
+                        piece_from_card=False, last_secret=False), None)
     span, status = _answer_span(frame, state.answer_native, first=first, last=not more)
     if more:
         state = replace(state, piece_from_card=True,
