@@ -25,6 +25,7 @@ from ekarta.cli.office_support import add_database_options, card_json, clock, en
 from ekarta.desfire.client import DESFire
 from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.notation import enum_name, parse_amount, parse_date
+from ekarta.transit.model.timecodec import to_local
 from ekarta.transit.model.values import CardStatus, Profile
 
 if TYPE_CHECKING:
@@ -178,8 +179,9 @@ def _print(args: argparse.Namespace, card: CardInfo, headline: str) -> None:
                                + (f", born {h.birth_date}" if h.birth_date else "")))
         rows.append(("purge after", str(h.purge_after)))
     for b in card.blocks:
-        rows.append(("block", f"{b.reason} {b.blocked_at:%Y-%m-%d %H:%M}"
-                              + (f", unblocked {b.unblocked_at:%Y-%m-%d}" if b.unblocked_at
+        rows.append(("block", f"{b.reason} {to_local(b.blocked_at):%Y-%m-%d %H:%M}"
+                              + (f", unblocked {to_local(b.unblocked_at):%Y-%m-%d}"
+                                 if b.unblocked_at
                                  else "")))
     print_fields(rows)
 
@@ -205,8 +207,9 @@ def run_produce(args: argparse.Namespace) -> int:
     with engine_of(args) as engine, open_card(args) as reader:
         result = produce(engine, args.number, DESFire(reader), keystore, now=clock(args),
                          active=args.active)
-    _print(args, result.card, f"card {result.card.card_number.formatted} produced "
-                              f"({enum_name(result.card.status)})")
+    # the chip's status: produced, or active when handed over at a contact point (--active)
+    _print(args, result.card, f"card {result.card.card_number.formatted} issued onto the chip "
+                              f"as {enum_name(result.card.status)}")
     return 0
 
 
