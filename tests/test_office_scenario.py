@@ -190,7 +190,7 @@ def test_a_card_from_application_to_purge_through_the_office_and_its_terminals(
     assert after["purges"][:-1] == before["purges"]
     # the card loses the link to its holder's row and nothing more
     link = columns(database, "cards").index("holder_id")
-    unlinked = sorted((row[:link] + ("None",) + row[link + 1:] for row in before["cards"]),
+    unlinked = sorted(((*row[:link], "None", *row[link + 1:]) for row in before["cards"]),
                       key=repr)
     assert after["cards"] == unlinked
     for name in sorted(set(before) - {"holders", "purges", "cards"}):

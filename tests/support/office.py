@@ -22,8 +22,17 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from ekarta.backoffice.feeds import list_blocked, publish_action, refresh_entitlement
-from ekarta.backoffice.schema import Action, Block, Card, CouponSale, Holder
-from ekarta.sync.messages import ActionItem, ActionKind
+from ekarta.backoffice.schema import (
+    Action,
+    Block,
+    Card,
+    Counter,
+    CouponSale,
+    EntitlementEntry,
+    Holder,
+    HotlistEntry,
+)
+from ekarta.sync.messages import ActionItem, ActionKind, Entitlement
 from ekarta.transit import CardNumber
 from ekarta.transit.codec.records import encode_slot
 from ekarta.transit.model.values import Coupon, CouponType, Profile, SaleChannel, Zones
@@ -152,6 +161,34 @@ class Seed:
             session.flush()
             refresh_entitlement(session, card, now=self.now)
         return number
+
+    def blocked_cards(self, first: int, count: int) -> None:
+        """``count`` blocked anonymous cards from serial ``first``, on the hotlist and the
+        entitlements feed, in bulk (a large feed for a sync to be in the middle of)."""
+        from sqlalchemy import insert, select, update
+
+        expiry = date(2031, 12, 31)
+        with Session(self.engine) as session, session.begin():
+            seq = session.scalars(select(Counter.value).where(Counter.name == "feed")).one()
+            cards, entries, hot = [], [], []
+            for serial in range(first, first + count):
+                number = card_number(serial)
+                uid = b"\x04" + serial.to_bytes(6, "big")
+                cards.append({"card_number": number, "uid": uid, "kind": "anonymous",
+                              "status": "blocked", "profile": "adult-transferable",
+                              "expiry": expiry, "applied_at": self.now, "purse_balance": 0})
+                body = Entitlement(card_number=f"{number:010d}", uid=uid.hex(),
+                                   status="blocked", kind="anonymous",
+                                   profile="adult-transferable", expiry=expiry)
+                entries.append({"card_number": number, "body": body.model_dump_json(),
+                                "removed": False, "seq": seq + 1, "changed_at": self.now})
+                hot.append({"card_number": number, "uid": uid, "expiry": expiry,
+                            "removed": False, "seq": seq + 2, "changed_at": self.now})
+                seq += 2
+            session.execute(insert(Card.__table__), cards)
+            session.execute(insert(EntitlementEntry.__table__), entries)
+            session.execute(insert(HotlistEntry.__table__), hot)
+            session.execute(update(Counter).where(Counter.name == "feed").values(value=seq))
 
     def _card(self, session: Session, number: int) -> Card:
         from sqlalchemy import select
