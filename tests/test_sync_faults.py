@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from ekarta.backoffice.database import open_engine
 from ekarta.backoffice.schema import EntitlementEntry, HotlistEntry, JournalEntry
@@ -87,11 +87,18 @@ def restart(server: OfficeServer) -> None:
             time.sleep(0.2)
 
 
-def test_two_hundred_terminals_push_through_two_office_crashes(database, keys, stores_dir,
-                                                               tmp_path):
-    keystore, export = keys
+@pytest.fixture
+def engine(database) -> Iterator[Engine]:
+    """The office's database, migrated."""
     engine = open_engine(database)
     migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+def test_two_hundred_terminals_push_through_two_office_crashes(database, engine, keys,
+                                                               stores_dir, tmp_path):
+    keystore, export = keys
     now = utc_now()
     tokens = [add_device(engine, f"validator {i}", DeviceRole.VALIDATOR, now=now)
               for i in range(TERMINALS)]
@@ -159,7 +166,6 @@ def test_two_hundred_terminals_push_through_two_office_crashes(database, keys, s
     with engine.connect() as db:
         counted = dict(db.execute(select(JournalEntry.event_id, func.count())
                                   .group_by(JournalEntry.event_id)).all())
-    engine.dispose()
     sent = {str(e.event_id) for mine in events for e in mine}
     assert len(sent) == TERMINALS * EVENTS
     assert set(counted) == sent, "every event stored, and nothing else"
@@ -177,11 +183,9 @@ def test_two_hundred_terminals_push_through_two_office_crashes(database, keys, s
 BLOCKED = 30_000
 
 
-def test_a_terminal_killed_mid_sync_keeps_its_store_and_catches_up(database, keys, tmp_path,
-                                                                    capsys):
+def test_a_terminal_killed_mid_sync_keeps_its_store_and_catches_up(database, engine, keys,
+                                                                    tmp_path, capsys):
     keystore, export = keys
-    engine = open_engine(database)
-    migrate(engine)
     now = utc_now()
     token = add_device(engine, "validator 1", DeviceRole.VALIDATOR, now=now)
     Seed(engine, now).blocked_cards(1, BLOCKED)
@@ -218,7 +222,6 @@ def test_a_terminal_killed_mid_sync_keeps_its_store_and_catches_up(database, key
         entitled = {n: Entitlement.model_validate_json(b) for n, b in db.execute(
             select(EntitlementEntry.card_number, EntitlementEntry.body)
             .where(EntitlementEntry.removed.is_(False)))}
-    engine.dispose()
     assert len(hotlist) == len(entitled) == BLOCKED
     with closing(sqlite3.connect(store_path)) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
