@@ -6,36 +6,45 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import socket
 import stat
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 
-from ekarta.sync.messages import DeviceView, Feed, JournalEvent, JournalKind
+from ekarta.backoffice.api import create_app
+from ekarta.backoffice.database import open_engine
+from ekarta.backoffice.feeds import unlist_blocked
+from ekarta.backoffice.schema import JournalEntry
+from ekarta.backoffice.store import add_device, migrate, revoke_device
+from ekarta.sync.envelope import envelope_key
+from ekarta.sync.messages import ActionKind, Feed, JournalEvent, JournalKind
 from ekarta.sync.roles import DeviceRole
 from ekarta.terminal.config import load_config
 from ekarta.terminal.errors import FeedStalled, LeaseRefused
 from ekarta.terminal.sync import OfficeClient, lease, pull_feed, sync_once
 from ekarta.transit.security.keystore import TERMINAL_KEYS, create_keystore
 from tests.support.cli import run
-from tests.support.mini_office import MiniOffice, serve
-from tests.support.terminal import action, card, entitlement, hot
+from tests.support.office import FaultyOffice, Seed, served
+from tests.support.terminal import card
 
-TOKENS = {"validator": "tok-validator-0123456789", "inspector": "tok-inspector-0123456789",
-          "kiosk": "tok-kiosk-0123456789", "kiosk2": "tok-kiosk2-0123456789"}
+TOKENS: dict[str, str] = {}
+"""Every device's token, by its name's first word (the office makes them)."""
+DEVICES = {"validator": DeviceRole.VALIDATOR, "inspector": DeviceRole.INSPECTOR,
+           "kiosk": DeviceRole.KIOSK, "kiosk2": DeviceRole.KIOSK}
 
 
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory):
-    """The operator's keystore and the exports of every terminal role."""
+    """The operator's envelope key, its keystore and the exports of every terminal role."""
     folder = tmp_path_factory.mktemp("keys")
     full = create_keystore(folder / "keys.json")
-    signing = serialization.load_pem_private_key(full.signer().to_pem(), password=None)
-    assert isinstance(signing, Ed25519PrivateKey)
     exported = {"full": str(folder / "keys.json")}
     for role in ("validator", "inspector", "kiosk"):
         part = full.export(TERMINAL_KEYS[role])
@@ -43,28 +52,50 @@ def keys(tmp_path_factory):
         path.write_text(json.dumps(part.to_document()))
         os.chmod(path, 0o600)
         exported[role] = str(path)
-    return signing, exported
+    return envelope_key(full.signer()), exported
 
 
 @pytest.fixture(scope="module")
-def served(keys):
-    office = MiniOffice(key=keys[0])
-    for name, token in TOKENS.items():
-        role = DeviceRole("kiosk" if name == "kiosk2" else name)
-        office.devices[token] = DeviceView(name=f"{name} 1", role=role)
-    with serve(office) as url:
-        yield office, url
+def front(tmp_path_factory):
+    """The office served on loopback for the module, and a migrated database with its devices
+    to copy for each test."""
+    folder = tmp_path_factory.mktemp("office")
+    engine = open_engine(str(folder / "template.db"))
+    migrate(engine)
+    now = datetime.now(UTC)
+    for name, role in DEVICES.items():
+        TOKENS[name] = add_device(engine, f"{name} 1", role, now=now)
+    engine.dispose()
+    office = FaultyOffice()
+    with served(office) as url:
+        yield office, url, folder / "template.db"
+
+
+@dataclass
+class Office:
+    url: str
+    engine: Engine
+    seed: Seed
+    front: FaultyOffice
 
 
 @pytest.fixture
-def office(served):
-    office, url = served
-    office.feeds = {feed: {} for feed in Feed}
-    office.journal.clear()
-    office.leases.clear()
-    office.revoked.clear()
-    office.fail_journal = office.stall = False
-    return office, url
+def office(front, keys, tmp_path):
+    faulty, url, template = front
+    shutil.copy(template, tmp_path / "office.db")
+    engine = open_engine(str(tmp_path / "office.db"))
+    faulty.app = create_app(engine, envelope_key=keys[0])
+    faulty.fail_journal = False
+    faulty.stall_key = None
+    yield Office(url, engine, Seed(engine, datetime.now(UTC)), faulty)
+    faulty.app = None
+    engine.dispose()
+
+
+def blocked(office: Office, serial: int, uid: str | None = None) -> int:
+    number = office.seed.card(serial, uid=None if uid is None else bytes.fromhex(uid))
+    office.seed.block(number)
+    return number
 
 
 def init(capsys, keys, url, directory, role="validator", *extra):
@@ -74,7 +105,7 @@ def init(capsys, keys, url, directory, role="validator", *extra):
 
 def test_init_makes_a_private_directory_and_never_shows_the_token(capsys, keys, office,
                                                                   tmp_path):
-    _, url = office
+    url = office.url
     code, out, err = init(capsys, keys, url, tmp_path / "bus")
     assert code == 0, err
     assert "validator 'validator 1'" in out and TOKENS["validator"] not in out + err
@@ -91,7 +122,7 @@ def test_init_makes_a_private_directory_and_never_shows_the_token(capsys, keys, 
 
 def test_the_token_comes_from_standard_input_or_the_environment(capsys, keys, office,
                                                                 tmp_path, monkeypatch):
-    _, url = office
+    url = office.url
     monkeypatch.setattr("sys.stdin", io.StringIO(TOKENS["kiosk"] + "\n"))
     code, out, err = run(capsys, "terminal", "init", str(tmp_path / "a"), "--office", url,
                          "--role", "kiosk", "--keys", keys[1]["kiosk"], "--token", "-",
@@ -116,7 +147,7 @@ def test_the_token_comes_from_standard_input_or_the_environment(capsys, keys, of
 ])
 def test_init_refuses_a_keystore_that_is_not_the_roles_export(capsys, keys, office, tmp_path,
                                                               keystore, role, message):
-    _, url = office
+    url = office.url
     code, _, err = run(capsys, "terminal", "init", str(tmp_path / "t"), "--office", url,
                        "--role", role, "--keys", keys[1][keystore], "--token", TOKENS[role])
     assert code == 1
@@ -132,7 +163,7 @@ def test_init_refuses_a_keystore_that_is_not_the_roles_export(capsys, keys, offi
     ("bad token", "the token must be"),
 ])
 def test_init_refusals_are_one_line(capsys, keys, office, tmp_path, case, message):
-    _, url = office
+    url = office.url
     token = TOKENS["validator"]
     if case == "other role":
         token = TOKENS["kiosk"]
@@ -154,10 +185,9 @@ def test_init_refusals_are_one_line(capsys, keys, office, tmp_path, case, messag
 
 
 def test_init_refuses_an_existing_directory_without_force(capsys, keys, office, tmp_path):
-    _, url = office
+    url = office.url
     assert init(capsys, keys, url, tmp_path / "bus")[0] == 0
-    mini, _ = office
-    mini.put(Feed.HOTLIST, hot(1))
+    blocked(office, 1)
     assert run(capsys, "terminal", "sync", str(tmp_path / "bus"))[0] == 0
     queue(tmp_path / "bus", 2)
     code, _, err = init(capsys, keys, url, tmp_path / "bus")
@@ -170,10 +200,10 @@ def test_init_refuses_an_existing_directory_without_force(capsys, keys, office, 
 
 
 def test_sync_status_and_lookup(capsys, keys, office, tmp_path):
-    mini, url = office
-    mini.put(Feed.HOTLIST, hot(1, uid="04a1b2c3d4e5f6"))
-    mini.put(Feed.ENTITLEMENTS, entitlement(2, "student"))
-    mini.put(Feed.ACTIONS, action(5, 2))
+    url = office.url
+    one = blocked(office, 1, uid="04a1b2c3d4e5f6")
+    two = office.seed.card(2, holder=("Jana", "Nová"))
+    pending = office.seed.action(two, ActionKind.WRITE_BLOCKED)
     assert init(capsys, keys, url, tmp_path / "bus")[0] == 0
     assert init(capsys, keys, url, tmp_path / "kiosk", "kiosk")[0] == 0
 
@@ -186,7 +216,7 @@ def test_sync_status_and_lookup(capsys, keys, office, tmp_path):
 
     code, out, _ = run(capsys, "terminal", "status", str(tmp_path / "bus"), "--json")
     status = json.loads(out)
-    assert status["lists"] == {"hotlist": 1, "entitlements": 1, "actions": 0}
+    assert status["lists"] == {"hotlist": 1, "entitlements": 2, "actions": 0}
     assert [f["stale"] for f in status["feeds"]] == [False, False, True]
     assert TOKENS["validator"] not in out
     code, out, _ = run(capsys, "terminal", "status", str(tmp_path / "bus"),
@@ -198,14 +228,15 @@ def test_sync_status_and_lookup(capsys, keys, office, tmp_path):
     code, out, _ = run(capsys, "terminal", "lookup", str(tmp_path / "bus"), card(2), "--json")
     found = json.loads(out)
     assert found["hotlist"] is None and found["entitlement"]["profile"] == "student"
-    assert found["actions"] == []
+    assert "Jana" not in out and found["actions"] == []
 
     assert run(capsys, "terminal", "sync", str(tmp_path / "kiosk"))[0] == 0
     code, out, _ = run(capsys, "terminal", "lookup", str(tmp_path / "kiosk"), card(2))
-    assert "action 5" in out and "write-blocked" in out
+    assert f"action {pending}" in out and "write-blocked" in out
 
-    # the office unblocks card 1: the next sync drops it
-    mini.remove(Feed.HOTLIST, card(1))
+    # the office takes card 1 off the hotlist: the next sync drops it
+    with Session(office.engine) as session, session.begin():
+        unlist_blocked(session, one, now=datetime.now(UTC))
     code, out, _ = run(capsys, "terminal", "sync", str(tmp_path / "bus"))
     assert code == 0 and "hotlist" in out
     assert "not listed" in run(capsys, "terminal", "lookup", str(tmp_path / "bus"), card(1))[1]
@@ -229,45 +260,44 @@ def queue(directory, n):
 
 def test_sync_pushes_the_journal_and_keeps_what_the_office_did_not_take(capsys, keys, office,
                                                                        tmp_path):
-    mini, url = office
+    url = office.url
     assert init(capsys, keys, url, tmp_path / "bus")[0] == 0
     queue(tmp_path / "bus", 3)
-    mini.fail_journal = True
+    office.front.fail_journal = True
     code, out, err = run(capsys, "terminal", "sync", str(tmp_path / "bus"), "--json")
     assert code == 1 and json.loads(out)["journal"]["outbox"] == 3
     assert "failed to answer /journal (HTTP 503)" in err and "Traceback" not in err
-    mini.fail_journal = False
+    office.front.fail_journal = False
     code, out, _ = run(capsys, "terminal", "sync", str(tmp_path / "bus"), "--json")
     assert code == 0 and json.loads(out)["journal"] == {"pushed": 3, "acknowledged": 3,
                                                         "outbox": 0}
-    assert len(mini.journal) == 3
+    with Session(office.engine) as session:
+        assert session.scalar(select(func.count()).select_from(JournalEntry)) == 3
 
 
-def test_a_revoked_token_or_a_foreign_key_fails_the_sync_in_one_line(capsys, keys, office,
+def test_a_foreign_key_or_a_revoked_token_fails_the_sync_in_one_line(capsys, keys, office,
                                                                      tmp_path):
-    mini, url = office
-    mini.put(Feed.HOTLIST, hot(1))
-    assert init(capsys, keys, url, tmp_path / "bus")[0] == 0
-    mini.revoked.add(TOKENS["validator"])
-    code, _, err = run(capsys, "terminal", "sync", str(tmp_path / "bus"))
-    assert code == 1 and err.count("ekarta: error:") == 1 and "unknown or revoked" in err
-    mini.revoked.clear()
-    original = mini.key
-    mini.key = Ed25519PrivateKey.generate()
+    blocked(office, 1)
+    assert init(capsys, keys, office.url, tmp_path / "bus")[0] == 0
+    original = office.front.app
+    office.front.app = create_app(office.engine, envelope_key=Ed25519PrivateKey.generate())
     try:
         code, _, err = run(capsys, "terminal", "sync", str(tmp_path / "bus"))
     finally:
-        mini.key = original
+        office.front.app = original
     assert code == 1 and "signature does not verify" in err
     with load_config(str(tmp_path / "bus")).open_store() as store:
         assert store.status().hotlist == 0
+    revoke_device(office.engine, "validator 1", now=datetime.now(UTC))
+    code, _, err = run(capsys, "terminal", "sync", str(tmp_path / "bus"))
+    assert code == 1 and err.count("ekarta: error:") == 1 and "unknown or revoked" in err
 
 
 def test_a_snapshot_over_many_pages_a_stalled_feed_and_leases(keys, office, tmp_path, capsys):
-    mini, url = office
+    url = office.url
     for n in range(1, 8):
-        mini.put(Feed.HOTLIST, hot(n))
-    mini.put(Feed.ACTIONS, action(5, 2))
+        blocked(office, n)
+    pending = office.seed.action(office.seed.card(8), ActionKind.WRITE_BLOCKED)
     assert init(capsys, keys, url, tmp_path / "kiosk", "kiosk")[0] == 0
     config = load_config(str(tmp_path / "kiosk"))
     with config.open_store() as store:
@@ -275,19 +305,19 @@ def test_a_snapshot_over_many_pages_a_stalled_feed_and_leases(keys, office, tmp_
         assert report.ok and report.feeds[0].pages == 4 and report.feeds[0].items == 7
         assert report.feeds[0].snapshot_done and store.status().hotlist == 7
 
-        mini.stall = True
+        office.front.stall_key = keys[0]
         with OfficeClient(config) as client, pytest.raises(FeedStalled):
-            pull_feed(store, client, Feed.HOTLIST, keys=[mini.key.public_key()],
+            pull_feed(store, client, Feed.HOTLIST, keys=[keys[0].public_key()],
                       now=datetime.now(UTC))
-        mini.stall = False
+        office.front.stall_key = None
 
-        taken = lease(config, store, 5)
-        assert taken.device == "kiosk 1" and store.lease_until(5) == taken.until
-        with pytest.raises(LeaseRefused, match="no action 6") as refused:
-            lease(config, store, 6)
+        taken = lease(config, store, pending)
+        assert taken.device == "kiosk 1" and store.lease_until(pending) == taken.until
+        with pytest.raises(LeaseRefused, match=f"no action {pending + 1}") as refused:
+            lease(config, store, pending + 1)
         assert refused.value.status == 404
     assert init(capsys, keys, url, tmp_path / "kiosk2", "kiosk")[0] == 0
     other = load_config(str(tmp_path / "kiosk2"))
     other = type(other)(**{**other.__dict__, "token": TOKENS["kiosk2"]})
     with other.open_store() as store, pytest.raises(LeaseRefused, match="another device"):
-        lease(other, store, 5)
+        lease(other, store, pending)

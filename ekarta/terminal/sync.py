@@ -61,6 +61,7 @@ __all__ = [
     "JOURNAL_KEPT",
     "PAGE_LIMIT",
     "FeedReport",
+    "JournalTally",
     "OfficeClient",
     "Progress",
     "SyncReport",
@@ -152,21 +153,34 @@ def apply_response(store: TerminalStore, feed: Feed, data: bytes, *,
     return page, applied
 
 
+@dataclass
+class JournalTally:
+    """What a push did so far: kept by the caller, so that a push the office broke off still
+    counts the batches it acknowledged before."""
+
+    sent: int = 0
+    """Journal events sent (a resent one counts again)."""
+    acknowledged: int = 0
+    """Events the office acknowledged that were waiting here."""
+
+
 def push_journal(store: TerminalStore, send: Callable[[JournalBatch], JournalAck], *,
-                 now: datetime, batch: int = JOURNAL_BATCH) -> tuple[int, int]:
+                 now: datetime, batch: int = JOURNAL_BATCH,
+                 tally: JournalTally | None = None) -> tuple[int, int]:
     """Send the outbox in batches of ``batch`` through ``send`` and mark what the office
-    acknowledged; returns (sent, acknowledged).  A batch the office acknowledges nothing of
-    stops the push (:class:`OfficeProtocolError`; it is sent again next time)."""
-    sent = acknowledged = 0
+    acknowledged; returns (sent, acknowledged), also counted in ``tally`` as it goes.  A batch
+    the office acknowledges nothing of stops the push (:class:`OfficeProtocolError`; it is sent
+    again next time)."""
+    tally = JournalTally() if tally is None else tally
     while True:
         events = store.outbox(batch)
         if not events:
-            return sent, acknowledged
+            return tally.sent, tally.acknowledged
         ack = send(JournalBatch(events=events))
-        sent += len(events)
+        tally.sent += len(events)
         ids = {event.event_id for event in events}
         marked = store.acknowledge((i for i in ack.acknowledged if i in ids), now=now)
-        acknowledged += marked
+        tally.acknowledged += marked
         if marked == 0:
             raise OfficeProtocolError(f"the office acknowledged none of {len(events)} journal "
                                       "events")
@@ -342,7 +356,7 @@ def sync_once(config: TerminalConfig, store: TerminalStore, now: datetime, *,
 
     feeds: list[FeedReport] = []
     errors: list[str] = []
-    sent = acknowledged = 0
+    tally = JournalTally()
     with OfficeClient(config, client) as office:
         stopped = False
         for feed in Feed:
@@ -358,12 +372,13 @@ def sync_once(config: TerminalConfig, store: TerminalStore, now: datetime, *,
                 break
         if not stopped:
             try:
-                sent, acknowledged = push_journal(store, office.push, now=clock(), batch=batch)
+                push_journal(store, office.push, now=clock(), batch=batch, tally=tally)
             except OfficeError as exc:
                 log.warning("journal: %s", exc)
                 errors.append(str(exc))
     store.prune_journal(now - JOURNAL_KEPT)
-    return SyncReport(tuple(feeds), sent, acknowledged, store.status().outbox, tuple(errors))
+    return SyncReport(tuple(feeds), tally.sent, tally.acknowledged, store.status().outbox,
+                      tuple(errors))
 
 
 def lease(config: TerminalConfig, store: TerminalStore, action_id: int, *,

@@ -16,20 +16,40 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from ekarta.backoffice.feeds import list_blocked, publish_action, refresh_entitlement
-from ekarta.backoffice.schema import Action, Block, Card, CouponSale, Holder
-from ekarta.sync.messages import ActionItem, ActionKind
+from ekarta.backoffice.schema import (
+    Action,
+    Block,
+    Card,
+    Counter,
+    CouponSale,
+    EntitlementEntry,
+    Holder,
+    HotlistEntry,
+)
+from ekarta.sync.messages import (
+    ActionItem,
+    ActionKind,
+    ActionPage,
+    Entitlement,
+    EntitlementPage,
+    Feed,
+    HotlistPage,
+)
 from ekarta.transit import CardNumber
 from ekarta.transit.codec.records import encode_slot
 from ekarta.transit.model.values import Coupon, CouponType, Profile, SaleChannel, Zones
 from ekarta.transit.security.signing import CouponSigner
 
-__all__ = ["OfficeServer", "Seed", "card_number", "free_port"]
+__all__ = ["FaultyOffice", "OfficeServer", "Seed", "card_number", "free_port", "served"]
 
 READY_TIMEOUT = 30.0
 
@@ -153,6 +173,34 @@ class Seed:
             refresh_entitlement(session, card, now=self.now)
         return number
 
+    def blocked_cards(self, first: int, count: int) -> None:
+        """``count`` blocked anonymous cards from serial ``first``, on the hotlist and the
+        entitlements feed, in bulk (a large feed for a sync to be in the middle of)."""
+        from sqlalchemy import insert, select, update
+
+        expiry = date(2031, 12, 31)
+        with Session(self.engine) as session, session.begin():
+            seq = session.scalars(select(Counter.value).where(Counter.name == "feed")).one()
+            cards, entries, hot = [], [], []
+            for serial in range(first, first + count):
+                number = card_number(serial)
+                uid = b"\x04" + serial.to_bytes(6, "big")
+                cards.append({"card_number": number, "uid": uid, "kind": "anonymous",
+                              "status": "blocked", "profile": "adult-transferable",
+                              "expiry": expiry, "applied_at": self.now, "purse_balance": 0})
+                body = Entitlement(card_number=f"{number:010d}", uid=uid.hex(),
+                                   status="blocked", kind="anonymous",
+                                   profile="adult-transferable", expiry=expiry)
+                entries.append({"card_number": number, "body": body.model_dump_json(),
+                                "removed": False, "seq": seq + 1, "changed_at": self.now})
+                hot.append({"card_number": number, "uid": uid, "expiry": expiry,
+                            "removed": False, "seq": seq + 2, "changed_at": self.now})
+                seq += 2
+            session.execute(insert(Card.__table__), cards)
+            session.execute(insert(EntitlementEntry.__table__), entries)
+            session.execute(insert(HotlistEntry.__table__), hot)
+            session.execute(update(Counter).where(Counter.name == "feed").values(value=seq))
+
     def _card(self, session: Session, number: int) -> Card:
         from sqlalchemy import select
 
@@ -217,3 +265,67 @@ class Seed:
             assert action is not None
             action.state = state
             publish_action(session, action)
+
+
+class FaultyOffice:
+    """The office's app (``self.app``, swapped by a test) behind faults the real office never
+    shows: a journal endpoint that fails (503) and a feed that announces more pages without
+    moving on from the cursor asked for (sealed with ``stall_key``)."""
+
+    def __init__(self) -> None:
+        self.app: Any = None
+        self.fail_journal = False
+        self.stall_key: Ed25519PrivateKey | None = None
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        from starlette.responses import Response
+
+        path = scope.get("path", "")
+        if scope["type"] == "http" and self.fail_journal and path == "/v1/journal":
+            await Response(b'{"detail": "down"}', 503, media_type="application/json")(
+                scope, receive, send)
+            return
+        if scope["type"] == "http" and self.stall_key is not None and \
+                path.startswith("/v1/feeds/"):
+            query = parse_qs(scope.get("query_string", b"").decode())
+            await Response(self._stalled(Feed(path.rsplit("/", 1)[1]),
+                                         int(query.get("cursor", ["0"])[0])), 200,
+                           media_type="application/json")(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _stalled(self, feed: Feed, cursor: int) -> bytes:
+        from datetime import UTC
+
+        from ekarta.sync.envelope import seal
+
+        assert self.stall_key is not None
+        page = {Feed.HOTLIST: HotlistPage, Feed.ENTITLEMENTS: EntitlementPage,
+                Feed.ACTIONS: ActionPage}[feed](reset=False, more=True)
+        return seal(page.model_dump_json().encode(), kind=feed.value, key=self.stall_key,
+                    issued_at=datetime.now(UTC), valid_for=timedelta(days=1), cursor=cursor)
+
+
+@contextmanager
+def served(app: Any) -> Iterator[str]:
+    """``app`` served by uvicorn in a thread of this process on a free loopback port; yields
+    its base URL."""
+    import threading
+
+    import uvicorn
+
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the office did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
