@@ -350,7 +350,7 @@ def _office_routes(app: FastAPI) -> None:
         return _card_view(_settings(request).engine, CardNumber(card_number))
 
     @app.post(f"{API_PREFIX}/cards/{{card_number}}/block", response_model=CardView,
-              responses=_refusals(401, 403, 404), tags=["office"])
+              responses=_refusals(400, 401, 403, 404, 413), tags=["office"])
     def block(request: Request, card_number: CardNumberPath, body: BlockRequest,
               device: Office) -> CardView:
         """Block the card for its holder: it goes on the terminals' hotlist (a blocked card
@@ -362,7 +362,7 @@ def _office_routes(app: FastAPI) -> None:
         return _card_view(settings.engine, number)
 
     @app.post(f"{API_PREFIX}/coupons", response_model=SaleView,
-              responses={**office_refusals, **_refusals(503)}, tags=["office"])
+              responses={**office_refusals, **_refusals(400, 413, 503)}, tags=["office"])
     def sell(request: Request, body: SaleRequest, device: Office) -> SaleView:
         """Sell a coupon, signed for the card at once; paid at once unless by bank transfer
         (then ``pay``).  Refused (409) with the reason code of every rule that forbids it."""
