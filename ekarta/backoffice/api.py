@@ -332,7 +332,8 @@ _LEASE_STATUS: dict[type[LeaseRefused], int] = {ActionNotFound: 404, ActionLease
 
 # --- the office's workplaces ---------------------------------------------------------------------
 
-CardNumberPath = Annotated[CardNumberText, Path(description="the card number (IDK): 10 digits")]
+CardNumberPath = Annotated[CardNumberText, Path(description="the card number (IDK): 10 digits",
+                                                 examples=["0000000013"])]
 
 
 def _card_view(engine: Engine, number: CardNumber) -> CardView:
@@ -357,8 +358,9 @@ def _office_routes(app: FastAPI) -> None:
         stays as it is)."""
         settings = _settings(request)
         number = CardNumber(card_number)
-        blocking.block(settings.engine, number, body.reason, now=settings.clock())
-        log.info("%s: card blocked (%s)", device.name, body.reason)
+        result = blocking.block(settings.engine, number, body.reason, now=settings.clock())
+        log.info("%s: card blocked (%s)%s", device.name, body.reason,
+                 "" if result.changed else ": it was blocked already")
         return _card_view(settings.engine, number)
 
     @app.post(f"{API_PREFIX}/coupons", response_model=SaleView,

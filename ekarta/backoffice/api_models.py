@@ -14,7 +14,7 @@ from datetime import date, datetime
 from enum import IntEnum
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import Field, PlainSerializer, PlainValidator, WithJsonSchema
+from pydantic import ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
 
 from ekarta.backoffice.cards import CardInfo, HolderInfo
 from ekarta.backoffice.coupons import CouponInfo, Sale
@@ -95,6 +95,12 @@ class SaleRequest(Message):
     ``start``, ``follows`` and ``profile`` as for ``ekarta office coupon sell``; ``price`` in
     whole CZK."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"card_number": "0000000013", "type": "30-day", "zones": [1, 2],
+         "channel": "eshop-card"},
+        {"card_number": "0000000013", "type": "yearly", "zones": "network",
+         "channel": "eshop-bank-transfer", "profile": "adult-non-transferable"}]})
+
     card_number: CardNumberText
     type: CouponTypeName
     zones: ZoneList
@@ -113,6 +119,8 @@ class SaleRequest(Message):
 
 class BlockRequest(Message):
     """Why the holder has the card blocked."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "lost"}]})
 
     reason: Literal["lost", "stolen", "request"]
 
