@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -67,7 +68,8 @@ class Office:
         self.second_kiosk = add_device(self.engine, "kiosk 2", DeviceRole.KIOSK, now=NOW)
         self.revoked = add_device(self.engine, "old bus", DeviceRole.VALIDATOR, now=NOW)
         revoke_device(self.engine, "old bus", now=NOW)
-        self.app = create_app(self.engine, envelope_key=KEY, clock=lambda: self.now)
+        self.app = create_app(self.engine, envelope_key=KEY, signer=SIGNER,
+                              clock=lambda: self.now)
         self.client = TestClient(self.app)
         self.seed = Seed(self.engine, NOW, SIGNER)
         self.last: dict[str, datetime] = {}
@@ -117,6 +119,15 @@ def event(kind: str = "validation", **fields) -> dict:
 
 # --- who may call what ---------------------------------------------------------------------------
 
+OFFICE_ENDPOINTS = [
+    ("GET", f"/v1/cards/{card_number(1):010d}", None),
+    ("POST", f"/v1/cards/{card_number(1):010d}/block", {"reason": "lost"}),
+    ("POST", "/v1/coupons", {"card_number": f"{card_number(1):010d}", "type": "30-day",
+                             "zones": [1, 2], "channel": "eshop-card"}),
+    ("POST", "/v1/coupons/1/pay", None),
+]
+"""What only an office workplace reaches: holder data, sales, blocks."""
+
 ENDPOINTS = [
     ("GET", "/v1/device", None),
     ("GET", "/v1/feeds/hotlist", None),
@@ -124,6 +135,7 @@ ENDPOINTS = [
     ("GET", "/v1/feeds/actions", None),
     ("POST", "/v1/journal", {"events": [event()]}),
     ("POST", "/v1/actions/1/lease", None),
+    *OFFICE_ENDPOINTS,
 ]
 
 
@@ -138,12 +150,34 @@ def test_every_endpoint_refuses_a_missing_unknown_or_revoked_token(office):
         assert response.status_code == 401
 
 
+def test_the_endpoints_checked_are_every_endpoint_served(office):
+    served = office.client.get("/openapi.json").json()["paths"]
+    for template, operations in served.items():
+        pattern = re.compile(re.sub(r"\\{[a-z_]+\\}", "[^/]+", re.escape(template)) + "$")
+        for method in operations:
+            assert any(m == method.upper() and pattern.match(p) for m, p, _ in ENDPOINTS), \
+                (method, template)
+
+
 def test_a_validator_reaches_no_actions(office):
     number = office.seed.card(1)
     office.seed.action(number, ActionKind.UPDATE_PROFILE)
     for method, path in [("GET", "/v1/feeds/actions"), ("POST", "/v1/actions/1/lease")]:
         response = office.call(method, path, office.tokens[DeviceRole.VALIDATOR])
         assert response.status_code == 403 and "validator" in response.json()["detail"]
+
+
+def test_only_an_office_token_reaches_holders_sales_and_blocks(office):
+    number = office.seed.card(1, holder=HOLDER, uid=UID)
+    office.seed.load_action(number, 1, start=NOW.date())
+    for method, path, body in OFFICE_ENDPOINTS:
+        for role in (DeviceRole.VALIDATOR, DeviceRole.INSPECTOR, DeviceRole.KIOSK):
+            response = office.call(method, path, office.tokens[role], json=body)
+            assert response.status_code == 403, (path, role, response.text)
+            assert role.value in response.json()["detail"]
+    with Session(office.engine) as session:  # nothing was sold or blocked on the way
+        assert session.scalars(select(CouponSale.serial)).all() == [1]
+        assert session.scalars(select(Block)).all() == []
 
 
 def test_the_device_is_told_who_it_is(office):
@@ -159,13 +193,12 @@ def test_no_terminal_response_holds_holder_data(office):
     office.seed.action(number, ActionKind.UPDATE_PROFILE)
     for role in (DeviceRole.VALIDATOR, DeviceRole.INSPECTOR, DeviceRole.KIOSK):
         token = office.tokens[role]
-        bodies = [office.call("GET", "/v1/device", token).content]
-        for feed in Feed:
-            response = office.call("GET", f"/v1/feeds/{feed}", token)
-            if response.status_code == 200:
+        bodies = [office.journal(token, event(card_number=f"{number:010d}")).content]
+        for method, path, body in ENDPOINTS:  # every endpoint there is (see below)
+            response = office.call(method, path, token, json=body)
+            if path.startswith("/v1/feeds/") and response.status_code == 200:
                 bodies.append(base64.b64decode(response.json()["payload"]))
             bodies.append(response.content)
-        bodies.append(office.journal(token, event(card_number=f"{number:010d}")).content)
         seen = b"\n".join(bodies).decode()
         assert f"{number:010d}" in seen or role is DeviceRole.VALIDATOR
         for secret in (*HOLDER, "Ignác", "Zrzavý", "2004-02-29", "example.cz"):
@@ -441,6 +474,137 @@ def test_a_role_that_does_not_perform_the_kind_is_refused_its_lease(office, monk
     assert response.status_code == 403
 
 
+# --- the office's workplaces ---------------------------------------------------------------------
+
+
+def sale(number: int, **fields) -> dict:
+    return {"card_number": f"{number:010d}", "type": "30-day", "zones": [1, 2],
+            "channel": "eshop-card"} | fields
+
+
+def test_an_office_token_sees_the_card_with_its_holder_blocks_and_coupons(office):
+    number = office.seed.card(1, holder=HOLDER, uid=UID)
+    office.seed.load_action(number, 1, start=NOW.date())
+    office.seed.block(number, reason="stolen")
+    response = office.call("GET", f"/v1/cards/{number:010d}", office.tokens["office"])
+    assert response.status_code == 200, response.text
+    card = response.json()
+    assert (card["status"], card["uid"], card["profile"]) == ("blocked", UID.hex(), "student")
+    assert (card["holder"]["first_name"], card["holder"]["surname"]) == HOLDER
+    assert card["holder"]["birth_date"] == "2004-02-29"
+    assert [b["reason"] for b in card["blocks"]] == ["stolen"]
+    assert [(c["serial"], c["state"], c["type"], c["zones"]) for c in card["coupons"]] == [
+        (1, "pending", "30-day", [1, 2])]
+    anonymous = office.seed.card(2)
+    assert office.call("GET", f"/v1/cards/{anonymous:010d}",
+                       office.tokens["office"]).json()["holder"] is None
+
+
+def test_a_coupon_sold_by_the_office_reaches_the_entitlements(office):
+    number = office.seed.card(1, holder=HOLDER, uid=UID)
+    _, cursor = office.page(Feed.ENTITLEMENTS, role=DeviceRole.VALIDATOR)
+    response = office.call("POST", "/v1/coupons", office.tokens["office"],
+                           json=sale(number, price=550))
+    assert response.status_code == 200, response.text
+    sold = response.json()["coupon"]
+    assert (sold["state"], sold["paid"], sold["profile"], sold["price"]) == (
+        "pending", True, "student", 550)
+    assert (sold["valid_from"], sold["valid_to"]) == ("2026-12-01", "2026-12-30")
+    delta, _ = office.page(Feed.ENTITLEMENTS, role=DeviceRole.VALIDATOR, cursor=cursor)
+    assert [c.serial for c in delta.items[0].coupons] == [sold["serial"]]
+    actions, _ = office.page(Feed.ACTIONS, role=DeviceRole.KIOSK)
+    assert [(a.kind, a.serial) for a in actions.items] == [(ActionKind.LOAD_COUPON,
+                                                            sold["serial"])]
+
+
+def test_a_bank_transfer_order_waits_for_its_payment(office):
+    number = office.seed.card(1, uid=UID)
+    response = office.call("POST", "/v1/coupons", office.tokens["office"],
+                           json=sale(number, type="transferable-30-day", zones="network",
+                                     channel="eshop-bank-transfer"))
+    assert response.status_code == 200, response.text
+    order = response.json()
+    assert not order["coupon"]["paid"] and order["coupon"]["zones"] == "network"
+    assert order["notes_en"] and order["notes_cs"]
+    assert office.page(Feed.ACTIONS, role=DeviceRole.KIOSK)[0].items == ()
+    serial = order["coupon"]["serial"]
+    paid = office.call("POST", f"/v1/coupons/{serial}/pay", office.tokens["office"])
+    assert paid.status_code == 200 and paid.json()["paid"]
+    assert [a.serial for a in office.page(Feed.ACTIONS, role=DeviceRole.KIOSK)[0].items] == [
+        serial]
+    assert office.call("POST", "/v1/coupons/999/pay", office.tokens["office"]).status_code \
+        == 404
+
+
+def test_a_refused_sale_names_the_reason_codes_of_a_terminal(office):
+    number = office.seed.card(1, holder=HOLDER, uid=UID)
+    response = office.call("POST", "/v1/coupons", office.tokens["office"],
+                           json=sale(number, type="transferable-yearly", start="2026-11-30"))
+    assert response.status_code == 409, response.text
+    refusal = response.json()
+    assert [(r["reason"], r["code"]) for r in refusal["refusals"]] == [
+        ("transferable-only-anonymous", 33), ("start-in-past", 35)]
+    assert refusal["refusals"][0]["message_cs"].startswith("Přenosný kupon")
+    assert "transferable-only-anonymous" in refusal["detail"]
+    assert office.count(CouponSale) == 0
+
+
+def test_blocking_puts_the_card_on_the_hotlist(office):
+    number = office.seed.card(1, holder=HOLDER, uid=UID)
+    _, cursor = office.page(Feed.HOTLIST)
+    path = f"/v1/cards/{number:010d}/block"
+    response = office.call("POST", path, office.tokens["office"], json={"reason": "lost"})
+    assert response.status_code == 200, response.text
+    card = response.json()
+    assert card["status"] == "blocked" and [b["reason"] for b in card["blocks"]] == ["lost"]
+    delta, after = office.page(Feed.HOTLIST, cursor=cursor)
+    assert [i.card_number for i in delta.items] == [f"{number:010d}"]
+    again = office.call("POST", path, office.tokens["office"], json={"reason": "stolen"})
+    assert again.status_code == 200 and len(again.json()["blocks"]) == 1
+    assert office.page(Feed.HOTLIST, cursor=after)[0].items == ()
+    refused = office.call("POST", "/v1/coupons", office.tokens["office"], json=sale(number))
+    assert [r["code"] for r in refused.json()["refusals"]] == [7]
+
+
+BAD_OFFICE_REQUESTS = [
+    ("GET", "/v1/cards/0000000021", None, 404),
+    ("GET", "/v1/cards/0000000020", None, 422),  # a wrong check digit
+    ("GET", "/v1/cards/12", None, 422),
+    ("POST", "/v1/cards/0000000013/block", {"reason": "expired"}, 422),
+    ("POST", "/v1/cards/0000000013/block", {}, 422),
+    ("POST", "/v1/coupons", sale(card_number(9)), 404),
+    ("POST", "/v1/coupons", sale(card_number(1), type="weekly"), 422),
+    ("POST", "/v1/coupons", sale(card_number(1), type=1), 422),
+    ("POST", "/v1/coupons", sale(card_number(1), zones=[]), 422),
+    ("POST", "/v1/coupons", sale(card_number(1), zones=[0]), 422),
+    ("POST", "/v1/coupons", sale(card_number(1), channel="post"), 422),
+    ("POST", "/v1/coupons", sale(card_number(1), start="1999-12-31"), 422),
+    ("POST", "/v1/coupons", sale(card_number(1), type="yearly", start="2179-06-01"), 422),
+    ("POST", "/v1/coupons", sale(card_number(1), price=-1), 422),
+    ("POST", "/v1/coupons", sale(card_number(1), extra=1), 422),
+    ("POST", "/v1/coupons/0/pay", None, 422),
+    ("POST", f"/v1/coupons/{2**32}/pay", None, 422),
+]
+
+
+def test_an_office_request_the_office_cannot_do_is_4xx(office):
+    office.seed.card(1, holder=HOLDER, uid=UID)
+    for method, path, body, status in BAD_OFFICE_REQUESTS:
+        response = office.call(method, path, office.tokens["office"], json=body)
+        assert response.status_code == status, (path, body, response.text)
+        detail = response.json()["detail"]
+        assert isinstance(detail, str if status == 404 else list), detail
+    assert office.count(CouponSale) == 0 and office.count(Block) == 0
+
+
+def test_an_office_without_the_signing_key_sells_nothing(office):
+    office.seed.card(1, uid=UID)
+    with TestClient(create_app(office.engine, envelope_key=KEY)) as client:
+        response = client.post("/v1/coupons", json=sale(card_number(1)),
+                               headers={"Authorization": f"Bearer {office.tokens['office']}"})
+    assert response.status_code == 503 and office.count(CouponSale) == 0
+
+
 # --- the schema ----------------------------------------------------------------------------------
 
 
@@ -458,6 +622,17 @@ def test_the_openapi_schema_names_every_message(office):
     assert ok("/v1/actions/{action_id}/lease", "post") == "Lease"
     assert set(paths["/v1/actions/{action_id}/lease"]["post"]["responses"]) >= \
         {"200", "401", "403", "404", "409", "410", "422"}
+    assert ok("/v1/cards/{card_number}", "get") == "CardView"
+    assert ok("/v1/cards/{card_number}/block", "post") == "CardView"
+    assert ok("/v1/coupons", "post") == "SaleView"
+    assert ok("/v1/coupons/{serial}/pay", "post") == "CouponView"
+    refusal = paths["/v1/coupons"]["post"]["responses"]["409"]["content"]["application/json"]
+    assert refusal["schema"]["$ref"].endswith("/OperationRefusal")
+    for path, method in [("/v1/cards/{card_number}", "get"), ("/v1/coupons", "post"),
+                         ("/v1/cards/{card_number}/block", "post"),
+                         ("/v1/coupons/{serial}/pay", "post")]:
+        assert set(paths[path][method]["responses"]) >= {"200", "401", "403", "404", "422"}
+        assert paths[path][method]["tags"] == ["office"]
     assert "HTTPBearer" in schema["components"]["securitySchemes"]
 
 

@@ -8,7 +8,8 @@ terminals sync with.
 - :mod:`~ekarta.backoffice.feeds`: the feeds terminals pull, kept current and read page by page;
 - :mod:`~ekarta.backoffice.journal`: the terminals' journal batches, stored once per event;
 - :mod:`~ekarta.backoffice.leases`: a terminal's lease on an action before it performs it;
-- :mod:`~ekarta.backoffice.api`: the HTTP API for terminals, and
+- :mod:`~ekarta.backoffice.api`: the HTTP API for terminals and the office's workplaces (the
+  latter's models in :mod:`~ekarta.backoffice.api_models`), and
   :mod:`~ekarta.backoffice.service`: serving it, with the daily jobs.
 
 The package itself stays light (the command line reads :data:`DEFAULT_DATABASE` without loading

@@ -12,6 +12,18 @@ refused with 401, a role that may not use an endpoint with 403 (:func:`require`)
 - ``POST /v1/actions/{id}/lease``: a :class:`~ekarta.sync.messages.Lease` on an action (409
   while another device holds one, 410 once it is done or cancelled).
 
+The office role alone reaches the holders' data and sells and blocks (models in
+:mod:`~ekarta.backoffice.api_models`):
+
+- ``GET /v1/cards/{card_number}``: the card, its holder's data, blocks and coupons;
+- ``POST /v1/cards/{card_number}/block``: block it for its holder (lost, stolen, request);
+- ``POST /v1/coupons``: sell a coupon, signed with the operator's key (409 with the rules'
+  reason codes when they forbid it);
+- ``POST /v1/coupons/{serial}/pay``: a bank transfer for an order arrived.
+
+An unknown card or coupon is 404, an operation the office refuses 409, a request that makes no
+sense 422.
+
 Bodies are limited to :data:`BODY_MAX` bytes; a malformed request gets 422, an unavailable
 database 503, and no input a 5xx of another kind.  The handlers are plain functions: FastAPI runs
 them in its thread pool, each with its own database session.
@@ -38,6 +50,16 @@ from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ekarta import __version__
+from ekarta.backoffice import blocking, cards, coupons
+from ekarta.backoffice.api_models import (
+    BlockRequest,
+    CardView,
+    CouponView,
+    OperationRefusal,
+    SaleRequest,
+    SaleView,
+)
+from ekarta.backoffice.errors import InvalidRequest, NotFound, OperationRefused
 from ekarta.backoffice.feeds import read_feed
 from ekarta.backoffice.journal import JournalRejected, ingest
 from ekarta.backoffice.leases import (
@@ -56,6 +78,7 @@ from ekarta.sync.messages import (
     PAGE_MAX,
     ROLE_ACTIONS,
     ROW_ID_MAX,
+    CardNumberText,
     DeviceView,
     EnvelopeDocument,
     Feed,
@@ -64,6 +87,10 @@ from ekarta.sync.messages import (
     Lease,
 )
 from ekarta.sync.roles import DeviceRole
+from ekarta.transit.errors import InvalidField
+from ekarta.transit.model.card_number import CardNumber
+from ekarta.transit.model.values import SERIAL_MAX
+from ekarta.transit.security.signing import CouponSigner
 
 __all__ = [
     "BODY_MAX",
@@ -102,6 +129,7 @@ class _Settings:
     clock: Callable[[], datetime]
     valid_for: timedelta
     lease_for: timedelta
+    signer: CouponSigner | None
 
 
 def _settings(request: Request) -> _Settings:
@@ -148,6 +176,8 @@ def require(*roles: DeviceRole) -> Callable[[DeviceInfo], DeviceInfo]:
 Performer = Annotated[DeviceInfo, Depends(require(*(role for role, kinds in ROLE_ACTIONS.items()
                                                     if kinds)))]
 """A device whose role performs actions."""
+Office = Annotated[DeviceInfo, Depends(require(DeviceRole.OFFICE))]
+"""An office workplace: the only role that sees holders' data, sells and blocks."""
 
 
 # --- the request body's size ---------------------------------------------------------------------
@@ -191,11 +221,13 @@ def _now() -> datetime:
 
 
 def create_app(engine: Engine, *, envelope_key: Ed25519PrivateKey,
-               clock: Callable[[], datetime] = _now, valid_for: timedelta = VALID_FOR,
-               lease_for: timedelta = LEASE_TIME, dispose: bool = False) -> FastAPI:
+               signer: CouponSigner | None = None, clock: Callable[[], datetime] = _now,
+               valid_for: timedelta = VALID_FOR, lease_for: timedelta = LEASE_TIME,
+               dispose: bool = False) -> FastAPI:
     """The API on ``engine``, sealing feeds with ``envelope_key`` (valid ``valid_for`` from
-    ``clock()``) and leasing actions for ``lease_for``; ``dispose``: the engine is the app's,
-    disposed of when it shuts down."""
+    ``clock()``), leasing actions for ``lease_for`` and signing the coupons it sells with
+    ``signer`` (none: it sells none); ``dispose``: the engine is the app's, disposed of when it
+    shuts down."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -206,8 +238,9 @@ def create_app(engine: Engine, *, envelope_key: Ed25519PrivateKey,
     app = FastAPI(
         title="ekarta office", version=__version__, lifespan=lifespan,
         description="The back office's API for terminals: their feeds (hotlist, entitlements, "
-                    "actions) as signed envelopes, their journals, leases on actions.")
-    app.state.office = _Settings(engine, envelope_key, clock, valid_for, lease_for)
+                    "actions) as signed envelopes, their journals, leases on actions; and for "
+                    "office workplaces: cards with their holders' data, sales, blocks.")
+    app.state.office = _Settings(engine, envelope_key, clock, valid_for, lease_for, signer)
     app.add_middleware(_BodyLimit, limit=BODY_MAX)
 
     @app.exception_handler(OperationalError)
@@ -217,7 +250,23 @@ def create_app(engine: Engine, *, envelope_key: Ed25519PrivateKey,
         return JSONResponse({"detail": "the office's database is unavailable: try again"},
                             status_code=503, headers={"Retry-After": "5"})
 
+    @app.exception_handler(NotFound)
+    async def not_found(_request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(Refusal(detail=str(exc)).model_dump(), status_code=404)
+
+    @app.exception_handler(OperationRefused)
+    async def refused(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, OperationRefused)
+        return JSONResponse(OperationRefusal.of(exc).model_dump(mode="json"), status_code=409)
+
+    @app.exception_handler(InvalidRequest)
+    async def invalid(_request: Request, exc: Exception) -> JSONResponse:
+        # shaped as FastAPI's own 422, so that a client reads every 422 alike
+        return JSONResponse({"detail": [{"loc": ["body"], "msg": str(exc),
+                                         "type": "value_error"}]}, status_code=422)
+
     _routes(app)
+    _office_routes(app)
     return app
 
 
@@ -279,3 +328,66 @@ def _routes(app: FastAPI) -> None:
 
 _LEASE_STATUS: dict[type[LeaseRefused], int] = {ActionNotFound: 404, ActionLeased: 409,
                                                 ActionClosed: 410}
+
+
+# --- the office's workplaces ---------------------------------------------------------------------
+
+CardNumberPath = Annotated[CardNumberText, Path(description="the card number (IDK): 10 digits",
+                                                 examples=["0000000013"])]
+
+
+def _card_view(engine: Engine, number: CardNumber) -> CardView:
+    return CardView.of(cards.show(engine, number),
+                       tuple(coupons.list_coupons(engine, number=number)))
+
+
+def _office_routes(app: FastAPI) -> None:
+    office_refusals = {**_refusals(401, 403, 404), 409: {"model": OperationRefusal}}
+
+    @app.get(f"{API_PREFIX}/cards/{{card_number}}", response_model=CardView,
+             responses=_refusals(401, 403, 404), tags=["office"])
+    def card(request: Request, card_number: CardNumberPath, _device: Office) -> CardView:
+        """The card with its holder's data, its blocks and the coupons the office sold for it."""
+        return _card_view(_settings(request).engine, CardNumber(card_number))
+
+    @app.post(f"{API_PREFIX}/cards/{{card_number}}/block", response_model=CardView,
+              responses=_refusals(400, 401, 403, 404, 413), tags=["office"])
+    def block(request: Request, card_number: CardNumberPath, body: BlockRequest,
+              device: Office) -> CardView:
+        """Block the card for its holder: it goes on the terminals' hotlist (a blocked card
+        stays as it is)."""
+        settings = _settings(request)
+        number = CardNumber(card_number)
+        result = blocking.block(settings.engine, number, body.reason, now=settings.clock())
+        log.info("%s: card blocked (%s)%s", device.name, body.reason,
+                 "" if result.changed else ": it was blocked already")
+        return _card_view(settings.engine, number)
+
+    @app.post(f"{API_PREFIX}/coupons", response_model=SaleView,
+              responses={**office_refusals, **_refusals(400, 413, 503)}, tags=["office"])
+    def sell(request: Request, body: SaleRequest, device: Office) -> SaleView:
+        """Sell a coupon, signed for the card at once; paid at once unless by bank transfer
+        (then ``pay``).  Refused (409) with the reason code of every rule that forbids it."""
+        settings = _settings(request)
+        if settings.signer is None:
+            raise HTTPException(503, "this office sells no coupons: it runs without the "
+                                     "operator's signing key")
+        try:
+            purchase = body.purchase()
+            sale = coupons.sell(settings.engine, CardNumber(body.card_number), purchase,
+                                settings.signer, now=settings.clock(), price=body.price)
+        except InvalidField as exc:  # a coupon its record cannot hold
+            raise InvalidRequest(f"the coupon cannot be sold: {exc}") from exc
+        log.info("%s: coupon %d sold", device.name, sale.coupon.serial)
+        return SaleView.of(sale)
+
+    @app.post(f"{API_PREFIX}/coupons/{{serial}}/pay", response_model=CouponView,
+              responses=office_refusals, tags=["office"])
+    def pay(request: Request, serial: Annotated[int, Path(ge=1, le=SERIAL_MAX)],
+            device: Office) -> CouponView:
+        """The bank transfer for an order arrived: the coupon is paid and queued for loading
+        (paying it again changes nothing)."""
+        settings = _settings(request)
+        info = coupons.pay(settings.engine, serial, now=settings.clock())
+        log.info("%s: coupon %d paid", device.name, serial)
+        return CouponView.of(info)

@@ -16,6 +16,7 @@ import signal
 import socket
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
@@ -34,6 +35,7 @@ from ekarta.backoffice.store import newest_version, schema_version
 from ekarta.errors import EkartaError
 from ekarta.sync.envelope import envelope_key
 from ekarta.transit.security.keystore import FileKeyStore
+from ekarta.transit.security.signing import CouponSigner
 
 __all__ = [
     "DAY",
@@ -41,6 +43,7 @@ __all__ = [
     "ENV_KEYS",
     "POOL_SIZE",
     "DailyJobs",
+    "OfficeKeys",
     "app_from_environment",
     "open_office",
     "run_daily_jobs",
@@ -59,11 +62,21 @@ ENV_KEYS = "EKARTA_KEYS"
 PR_SET_PDEATHSIG = 1
 
 
-def open_office(database: str, keys: str) -> tuple[Engine, Ed25519PrivateKey]:
-    """The engine of an office database at this version and the envelope key of the keystore
-    ``keys``: what serving needs, checked before anything is served."""
+@dataclass(frozen=True)
+class OfficeKeys:
+    """What the office signs with: sync responses (``envelope``) and the coupons it sells
+    (``signer``), both the operator's one signing key."""
+
+    envelope: Ed25519PrivateKey
+    signer: CouponSigner
+
+
+def open_office(database: str, keys: str) -> tuple[Engine, OfficeKeys]:
+    """The engine of an office database at this version and the keys of the keystore ``keys``:
+    what serving needs, checked before anything is served."""
     try:
-        key = envelope_key(FileKeyStore.load(keys).signer())
+        signer = FileKeyStore.load(keys).signer()
+        office_keys = OfficeKeys(envelope_key(signer), signer)
     except EkartaError as exc:
         raise OfficeError(f"cannot sign sync responses: {exc}") from exc
     engine = open_engine(database, pool_size=POOL_SIZE, max_overflow=POOL_SIZE)
@@ -76,7 +89,7 @@ def open_office(database: str, keys: str) -> tuple[Engine, Ed25519PrivateKey]:
     except BaseException:
         engine.dispose()
         raise
-    return engine, key
+    return engine, office_keys
 
 
 def app_from_environment() -> FastAPI:
@@ -88,8 +101,9 @@ def app_from_environment() -> FastAPI:
     except KeyError as exc:
         raise OfficeError(f"set ${exc.args[0]} to serve the office's API") from None
     _end_with_parent()
-    engine, key = open_office(database, keys)
-    return create_app(engine, envelope_key=key, dispose=True)
+    engine, office_keys = open_office(database, keys)
+    return create_app(engine, envelope_key=office_keys.envelope, signer=office_keys.signer,
+                      dispose=True)
 
 
 def _end_with_parent() -> None:
@@ -183,7 +197,7 @@ def serve(database: str, keys: str, *, host: str = "127.0.0.1", port: int = 8000
     import uvicorn  # only the serving process loads the server
 
     _check_listen(host, port)
-    engine, key = open_office(database, keys)
+    engine, office_keys = open_office(database, keys)
     stopped: list[int] = []
 
     def note(signum: int, _frame: FrameType | None) -> None:
@@ -197,8 +211,9 @@ def serve(database: str, keys: str, *, host: str = "127.0.0.1", port: int = 8000
              "" if workers == 1 else "s")
     try:
         if workers == 1:
-            uvicorn.run(create_app(engine, envelope_key=key), host=host, port=port,
-                        log_config=LOG_CONFIG, server_header=False)
+            app = create_app(engine, envelope_key=office_keys.envelope,
+                             signer=office_keys.signer)
+            uvicorn.run(app, host=host, port=port, log_config=LOG_CONFIG, server_header=False)
         else:
             os.environ[ENV_DATABASE] = database
             os.environ[ENV_KEYS] = keys
