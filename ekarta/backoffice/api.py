@@ -310,7 +310,7 @@ def _routes(app: FastAPI) -> None:
         try:
             return ingest(settings.engine, device, batch, settings.clock())
         except JournalRejected as exc:
-            raise HTTPException(422, str(exc)) from None
+            raise InvalidRequest(str(exc)) from exc
 
     @app.post(f"{API_PREFIX}/actions/{{action_id}}/lease", response_model=Lease,
               responses=_refusals(401, 403, 404, 409, 410), tags=["actions"])

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from ekarta.backoffice.actions import add_action, cancel_actions
 from ekarta.backoffice.cards import aware, card_record, find_card
-from ekarta.backoffice.errors import CouponNotFound, OperationRefused
+from ekarta.backoffice.errors import CouponNotFound, InvalidRequest, OperationRefused
 from ekarta.backoffice.feeds import next_number, refresh_entitlement
 from ekarta.backoffice.schema import Card, CardCoupon, CouponSale, Holder
 from ekarta.sync.messages import ActionKind
@@ -118,7 +118,9 @@ def known_coupons(session: Session, card: Card) -> tuple[SignedCoupon, ...]:
 def record_sale(session: Session, card: Card, coupon: Coupon, signer: CouponSigner, *,
                 now: datetime, paid: bool, moved_from: int | None = None) -> CouponSale:
     """Sign ``coupon`` for ``card`` and keep it; a paid one gets its load action."""
-    assert card.uid is not None
+    if card.uid is None:  # a coupon is signed for the chip's UID: none before it is produced
+        raise InvalidRequest(f"card {CardNumber.of(card.card_number)} has no chip yet: produce "
+                             "it before selling a coupon for it")
     signed = signer.sign(coupon, uid=card.uid, card_number=CardNumber.of(card.card_number))
     sale = CouponSale(serial=coupon.serial, card_id=card.id, state="pending",
                       channel=enum_name(coupon.channel), valid_from=coupon.valid_from,
