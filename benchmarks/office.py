@@ -50,7 +50,7 @@ from ekarta.backoffice.store import add_device, migrate
 from ekarta.sync.messages import DeviceView
 from ekarta.sync.roles import DeviceRole
 from ekarta.terminal.config import TerminalConfig, init_terminal
-from ekarta.terminal.sync import SyncReport, sync_once
+from ekarta.terminal.sync import PAGE_LIMIT, SyncReport, sync_once
 from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.security.keystore import TERMINAL_KEYS, FileKeyStore, create_keystore
 from tests.support.office import OfficeServer
@@ -106,10 +106,10 @@ def ingest(server: OfficeServer, token: str, bodies: Sequence[bytes]) -> float:
     return len(bodies) * BATCH / seconds
 
 
-def _synced(config: TerminalConfig) -> tuple[float, SyncReport, tuple[int, int]]:
+def _synced(config: TerminalConfig, limit: int) -> tuple[float, SyncReport, tuple[int, int]]:
     with config.open_store() as store:
         started = time.perf_counter()
-        report = sync_once(config, store, datetime.now(UTC))
+        report = sync_once(config, store, datetime.now(UTC), limit=limit)
         seconds = time.perf_counter() - started
         status = store.status()
     if not report.ok:
@@ -133,8 +133,8 @@ def change(engine: Engine, round_: int, now: datetime) -> int:
     return 250 * 2 + len(cards[250:])
 
 
-def run(name: str, url: str, scale: Scale, folder: Path, keys: Path, validator_keys: Path
-        ) -> dict[str, float]:
+def run(name: str, url: str, scale: Scale, folder: Path, keys: Path, validator_keys: Path,
+        limit: int) -> dict[str, float]:
     print(f"{name}:", flush=True)
     now = datetime.now(UTC)
     engine = open_engine(url)
@@ -154,7 +154,7 @@ def run(name: str, url: str, scale: Scale, folder: Path, keys: Path, validator_k
                                role=DeviceRole.VALIDATOR,
                                keystore=FileKeyStore.load(validator_keys),
                                device=DeviceView(name="validator 1", role=DeviceRole.VALIDATOR))
-        seconds, report, (hot, held) = _synced(config)
+        seconds, report, (hot, held) = _synced(config, limit)
         if (hot, held) != (scale.blocked, scale.entitled):
             raise RuntimeError(f"the full sync brought {hot} blocked and {held} entitled cards")
         figures["full"] = seconds
@@ -166,7 +166,7 @@ def run(name: str, url: str, scale: Scale, folder: Path, keys: Path, validator_k
         times = []
         for round_ in range(DELTA_ROUNDS):
             changes = change(engine, round_, datetime.now(UTC))
-            seconds, report, _ = _synced(config)
+            seconds, report, _ = _synced(config, limit)
             items = sum(feed.items + feed.removed for feed in report.feeds)
             if items != changes:
                 raise RuntimeError(f"the delta brought {items} changes, not {changes}")
@@ -198,6 +198,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--database", choices=("both", "sqlite", "postgresql"), default="both")
     parser.add_argument("--no-fsync", action="store_true",
                         help="PostgreSQL without fsync and synchronous commits (as the tests)")
+    parser.add_argument("--limit", type=int, default=PAGE_LIMIT,
+                        help=f"items the terminal asks for per page (default {PAGE_LIMIT:,})")
+    parser.add_argument("--no-lookup", action="store_true", help="leave the lookup out")
     args = parser.parse_args(argv)
     scale = QUICK if args.quick else FULL
     print(f"office benchmark: {scale.entitled:,} entitled cards, {scale.blocked:,} blocked; "
@@ -212,7 +215,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.chmod(validator_keys, 0o600)
         with _databases(args.database, folder, not args.no_fsync) as databases:
             for database, url in databases:
-                run(database, url, scale, folder, keys, validator_keys)
+                run(database, url, scale, folder, keys, validator_keys, args.limit)
+    if args.no_lookup:
+        return 0
     figures = measure(scale.lookup_entries)
     by_number = figures.medians[0]
     worst = max(by_number[1], by_number[2])
