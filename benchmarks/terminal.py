@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from ekarta.sync.messages import Feed, HotlistItem, HotlistPage
@@ -56,33 +57,51 @@ def median_us(lookup: Callable[[object], object], keys: Sequence[object], rounds
     return statistics.median(times) * 1e6
 
 
+@dataclass(frozen=True)
+class LookupFigures:
+    entries: int
+    fill_seconds: float
+    size_bytes: int
+    medians: tuple[tuple[str, float, float], ...]
+    """Per lookup: its name, the median µs for a listed card and for one not listed."""
+
+
+def measure(entries: int, lookups: int = 20_000, seed: int = 10) -> LookupFigures:
+    """A store of ``entries`` blocked cards, and the median time of each lookup in it."""
+    rng = random.Random(seed)
+    serials = rng.sample(range(MAX_SERIAL + 1), entries)
+    uids = [rng.randbytes(7) for _ in serials]
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "store.sqlite")
+        with TerminalStore.open(path, create=True) as store:
+            seconds = fill(store, serials, uids)
+            size = os.path.getsize(path)
+            listed = rng.sample(range(entries), min(lookups, entries))
+            hit = [int(CardNumber.from_serial(serials[i])) for i in listed]
+            miss = [int(CardNumber.from_serial(rng.randrange(MAX_SERIAL + 1)))
+                    for _ in range(lookups)]
+            medians = tuple(
+                (name, median_us(lookup, found), median_us(lookup, missed))
+                for name, lookup, found, missed in (
+                    ("is_hotlisted(int)", store.is_hotlisted, hit, miss),
+                    ("hotlisted_uid(bytes)", store.hotlisted_uid, [uids[i] for i in listed],
+                     [rng.randbytes(7) for _ in range(lookups)]),
+                    ("hotlisted(text)", store.hotlisted, [f"{n:010d}" for n in hit],
+                     [f"{n:010d}" for n in miss])))
+    return LookupFigures(entries, seconds, size, medians)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--lookups", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=10)
     args = parser.parse_args(argv)
-    rng = random.Random(args.seed)
-    serials = rng.sample(range(MAX_SERIAL + 1), args.entries)
-    uids = [rng.randbytes(7) for _ in serials]
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "store.sqlite")
-        with TerminalStore.open(path, create=True) as store:
-            seconds = fill(store, serials, uids)
-            print(f"hotlist of {args.entries:,} entries applied in {seconds:.1f} s, "
-                  f"{os.path.getsize(path) / 1e6:.0f} MB on disk")
-            listed = rng.sample(range(args.entries), min(args.lookups, args.entries))
-            hit = [int(CardNumber.from_serial(serials[i])) for i in listed]
-            miss = [int(CardNumber.from_serial(rng.randrange(MAX_SERIAL + 1)))
-                    for _ in range(args.lookups)]
-            for name, lookup, found, missed in (
-                    ("is_hotlisted(int)", store.is_hotlisted, hit, miss),
-                    ("hotlisted_uid(bytes)", store.hotlisted_uid, [uids[i] for i in listed],
-                     [rng.randbytes(7) for _ in range(args.lookups)]),
-                    ("hotlisted(text)", store.hotlisted, [f"{n:010d}" for n in hit],
-                     [f"{n:010d}" for n in miss])):
-                print(f"{name:<22} listed {median_us(lookup, found):6.2f} µs   "
-                      f"not listed {median_us(lookup, missed):6.2f} µs")
+    figures = measure(args.entries, args.lookups, args.seed)
+    print(f"hotlist of {figures.entries:,} entries applied in {figures.fill_seconds:.1f} s, "
+          f"{figures.size_bytes / 1e6:.0f} MB on disk")
+    for name, listed, unlisted in figures.medians:
+        print(f"{name:<22} listed {listed:6.2f} µs   not listed {unlisted:6.2f} µs")
     return 0
 
 

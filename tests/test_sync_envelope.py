@@ -4,12 +4,13 @@ what it holds."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from ekarta.sync.envelope import (
     CLOCK_SKEW,
@@ -20,6 +21,8 @@ from ekarta.sync.envelope import (
     open_envelope,
     seal,
 )
+from ekarta.sync.messages import EntitledCoupon, HotlistItem
+from ekarta.transit.model.card_number import CardNumber
 from tests.support.properties import BUDGETS, budgeted
 
 OFFICE = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
@@ -117,3 +120,19 @@ def test_any_of_several_operator_keys_opens_an_envelope():
         opened(sealed(), key=[STRANGER.public_key()])
     with pytest.raises(EnvelopeTampered, match="signature"):
         opened(sealed(), key=[])
+
+
+@pytest.mark.parametrize("slot", ["abc", "ab=c", "abcd=", "ab==cd==", "abcd\n", "a b c d",
+                                  "éééé", "abc*"])
+def test_a_coupon_slot_that_is_not_base64_is_refused(slot):
+    with pytest.raises(ValidationError):
+        EntitledCoupon(serial=1, state="pending", valid_from=date(2026, 1, 1),
+                       valid_to=date(2026, 1, 30), slot=slot)
+
+
+def test_a_card_number_is_checked_by_its_check_digit_with_the_usual_reason():
+    good = CardNumber.from_serial(5).digits
+    assert HotlistItem(card_number=good, expiry=date(2030, 1, 1)).card_number == good
+    bad = good[:-1] + str((int(good[-1]) + 1) % 10)
+    with pytest.raises(ValidationError, match="fails its check digit"):
+        HotlistItem(card_number=bad, expiry=date(2030, 1, 1))

@@ -22,6 +22,7 @@ import logging
 import ssl
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -31,7 +32,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import BaseModel, ValidationError
 
-from ekarta.sync.envelope import ENVELOPE_MAX, EnvelopeRejected, open_envelope
+from ekarta.sync.envelope import ENVELOPE_MAX, Envelope, EnvelopeRejected, open_envelope
 from ekarta.sync.messages import (
     API_PREFIX,
     FEED_ROLES,
@@ -88,6 +89,10 @@ _PAGE_TYPES: dict[Feed, type[Page]] = {Feed.HOTLIST: HotlistPage,
                                        Feed.ENTITLEMENTS: EntitlementPage,
                                        Feed.ACTIONS: ActionPage}
 
+_MORE = b'"more":true'
+_MORE_WITHIN = 64
+"""Where the office's page says whether more follow (a hint to fetch ahead, nothing more)."""
+
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -133,23 +138,32 @@ def open_page(feed: Feed, data: bytes, *, keys: Sequence[Ed25519PublicKey], now:
     for a signed payload that is not a page of ``feed``."""
     envelope = open_envelope(data, key=keys, kind=feed.value, now=now,
                              last_issued_at=last_issued_at)
+    return _page(feed, envelope), envelope.cursor, envelope.issued_at, envelope.valid_until
+
+
+def _page(feed: Feed, envelope: Envelope) -> Page:
     try:
-        page = _PAGE_TYPES[feed].model_validate_json(envelope.payload)
+        return _PAGE_TYPES[feed].model_validate_json(envelope.payload)
     except ValidationError as exc:
         raise OfficeProtocolError(f"the office's {feed} page is not one "
                                   f"({exc.error_count()} errors)") from None
-    return page, envelope.cursor, envelope.issued_at, envelope.valid_until
 
 
 def apply_response(store: TerminalStore, feed: Feed, data: bytes, *,
-                   keys: Sequence[Ed25519PublicKey], now: datetime) -> tuple[Page, PageApplied]:
+                   keys: Sequence[Ed25519PublicKey], now: datetime,
+                   opened: Callable[[Envelope], None] | None = None
+                   ) -> tuple[Page, PageApplied]:
     """Open the office's response ``data`` for ``feed`` and apply its page to ``store`` in one
-    transaction with its cursor; the store is unchanged when it is refused."""
+    transaction with its cursor; the store is unchanged when it is refused.  ``opened`` is
+    told of the envelope once its signature and times are checked, before its page is."""
     state = store.feed_state(feed)
-    page, cursor, issued_at, valid_until = open_page(feed, data, keys=keys, now=now,
-                                                     last_issued_at=state.issued_at)
-    applied = store.apply_page(feed, page, cursor=cursor, issued_at=issued_at,
-                               valid_until=valid_until, now=now)
+    envelope = open_envelope(data, key=keys, kind=feed.value, now=now,
+                             last_issued_at=state.issued_at)
+    if opened is not None:
+        opened(envelope)
+    page = _page(feed, envelope)
+    applied = store.apply_page(feed, page, cursor=envelope.cursor, issued_at=envelope.issued_at,
+                               valid_until=envelope.valid_until, now=now)
     return page, applied
 
 
@@ -316,6 +330,18 @@ def _pull(store: TerminalStore, office: OfficeClient, feed: Feed, *,
     (a refused page is reported in the report, not raised)."""
     report = FeedReport(feed, cursor=store.feed_state(feed).cursor)
     asked: set[int] = set()
+    ahead: tuple[int, Future[bytes]] | None = None
+
+    def fetch_ahead(envelope: Envelope) -> None:
+        # the next page is asked for while this one is checked and applied (the office reads
+        # and seals it meanwhile); a page that says more follow begins so, and a wrong guess
+        # only costs one request
+        nonlocal ahead
+        if _MORE in envelope.payload[:_MORE_WITHIN] and envelope.cursor not in asked:
+            ahead = envelope.cursor, fetcher.submit(office.feed_page, feed, envelope.cursor,
+                                                    limit)
+
+    fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ekarta-{feed}")
     try:
         while True:
             cursor = store.feed_state(feed).cursor
@@ -323,8 +349,13 @@ def _pull(store: TerminalStore, office: OfficeClient, feed: Feed, *,
                 raise FeedStalled(f"the office's {feed} feed announced more pages but does not "
                                   f"move on from cursor {cursor}")
             asked.add(cursor)
-            data = office.feed_page(feed, cursor, limit)
-            page, applied = apply_response(store, feed, data, keys=keys, now=clock())
+            if ahead is not None and ahead[0] == cursor:
+                data = ahead[1].result()
+            else:
+                data = office.feed_page(feed, cursor, limit)
+            ahead = None
+            page, applied = apply_response(store, feed, data, keys=keys, now=clock(),
+                                           opened=fetch_ahead)
             report = FeedReport(feed, report.pages + 1, report.items + applied.items,
                                 report.removed + applied.removed, applied.cursor,
                                 report.bytes + len(data),
@@ -338,6 +369,8 @@ def _pull(store: TerminalStore, office: OfficeClient, feed: Feed, *,
             raise
         log.warning("%s: %s", feed, exc)
         return replace(report, error=str(exc)), exc if isinstance(exc, OfficeError) else None
+    finally:
+        fetcher.shutdown(wait=True, cancel_futures=True)
 
 
 def sync_once(config: TerminalConfig, store: TerminalStore, now: datetime, *,

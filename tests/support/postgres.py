@@ -44,7 +44,10 @@ def _free_port() -> int:
 class PostgresServer:
     """One PostgreSQL cluster in a temporary directory (see the module's docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
+        self.durable = durable
+        """Keep fsync and synchronous commits on (a benchmark's figures then hold for a
+        server that keeps what it acknowledged); the tests run without, which is faster."""
         self.base = Path(tempfile.mkdtemp(prefix="ekarta-pg-"))
         self.data = self.base / "data"
         self.port = _free_port()
@@ -68,7 +71,9 @@ class PostgresServer:
         self._run(postgres_binary("initdb"), "-D", str(self.data), "-U", SUPERUSER,
                   "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8")
         options = (f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 "
-                   "-c fsync=off -c synchronous_commit=off -c max_connections=300")
+                   "-c max_connections=300")
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off"
         self._run(postgres_binary("pg_ctl"), "-D", str(self.data), "-o", options,
                   "-l", str(self.base / "server.log"), "-w", "-t", "60", "start")
         return self
@@ -95,8 +100,8 @@ class PostgresServer:
 
     @classmethod
     @contextmanager
-    def running(cls) -> Iterator[PostgresServer]:
-        server = cls().start()
+    def running(cls, *, durable: bool = False) -> Iterator[PostgresServer]:
+        server = cls(durable=durable).start()
         try:
             yield server
         finally:
