@@ -125,6 +125,7 @@ def test_a_card_is_applied_for_produced_onto_a_chip_and_activated(engine, keys):
         cards.show(engine, CardNumber.from_serial(99))
 
 
+@pytest.mark.slow
 def test_an_application_is_checked_like_a_card_record(engine):
     with pytest.raises(OperationRefused) as refused:
         cards.apply(engine, Application("Jan", "Novák", profile=Profile.STUDENT), now=NOW)
@@ -175,6 +176,7 @@ def test_a_sale_counts_the_pending_coupons_and_the_bank_transfer_waits(engine, k
     assert len(coupons.list_coupons(engine, number=number, state="pending")) == 2
 
 
+@pytest.mark.slow
 def test_a_blocked_card_is_sold_nothing(engine, keys):
     number = active_card(engine, keys)
     blocking.block(engine, number, "stolen", now=NOW)
@@ -265,6 +267,7 @@ def test_a_replacement_gets_the_coupons_resigned_and_hands_them_on(engine, keys)
 # --- purse, maintenance, purge -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_top_up_is_refused_like_at_a_terminal(engine, keys):
     number = active_card(engine, keys)
     assert purse.top_up(engine, number, 999_000, now=NOW).balance == 999_000
@@ -329,6 +332,7 @@ def test_purge_on_day_91_deletes_the_holder_and_nothing_else(engine, keys):
     assert info.profile_end == date(2027, 8, 31)
 
 
+@pytest.mark.slow
 def test_producing_completes_a_card_issued_before_the_office_recorded_it(engine, keys):
     number = cards.apply(engine, Application(), now=NOW).card_number
     desfire = chip("04E1E2E3E4E5E6")

@@ -180,6 +180,7 @@ def test_only_an_office_token_reaches_holders_sales_and_blocks(office):
         assert session.scalars(select(Block)).all() == []
 
 
+@pytest.mark.slow
 def test_the_device_is_told_who_it_is(office):
     for role, token in office.tokens.items():
         assert office.call("GET", "/v1/device", token).json() == {"name": f"{role} 1",
@@ -208,6 +209,7 @@ def test_no_terminal_response_holds_holder_data(office):
 # --- feeds ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_hotlist_item_is_written_as_the_message_says():
     for uid in (None, UID):
         written = _hotlist_item(1234567894, uid, date(2030, 1, 31))
@@ -245,6 +247,7 @@ def test_feeds_come_as_snapshots_then_deltas_in_pages(office):
     assert by_number[f"{numbers[0]:010d}"].status == "blocked"
 
 
+@pytest.mark.slow
 def test_a_cursor_below_the_floor_gets_a_snapshot(office):
     numbers = [office.seed.card(serial) for serial in range(1, 4)]
     for number in numbers:
@@ -264,6 +267,7 @@ def test_a_cursor_below_the_floor_gets_a_snapshot(office):
     assert not office.page(Feed.HOTLIST, cursor=after)[0].reset
 
 
+@pytest.mark.slow
 def test_the_actions_feed_lists_pending_actions_and_drops_closed_ones(office):
     number = office.seed.card(1, uid=UID)
     load = office.seed.load_action(number, 21, start=NOW.date())
@@ -279,6 +283,7 @@ def test_the_actions_feed_lists_pending_actions_and_drops_closed_ones(office):
     assert [a.id for a in snapshot.items] == [load] and snapshot.removed == ()
 
 
+@pytest.mark.slow
 def test_the_actions_feed_holds_only_the_kinds_of_the_role(office, monkeypatch):
     number = office.seed.card(1)
     office.seed.action(number, ActionKind.UPDATE_PROFILE)
@@ -291,6 +296,7 @@ def test_the_actions_feed_holds_only_the_kinds_of_the_role(office, monkeypatch):
     assert [a.id for a in ActionPage.model_validate_json(page.payload).items] == [credit]
 
 
+@pytest.mark.slow
 def test_a_bad_page_request_is_422(office):
     for query in ["cursor=-1", "limit=0", "limit=50001", "cursor=x", f"cursor={2**63}"]:
         response = office.call("GET", f"/v1/feeds/hotlist?{query}", office.tokens["validator"])
@@ -318,6 +324,7 @@ def test_a_resent_batch_is_acknowledged_again_and_stored_once(office):
     assert set(received) == {NOW}
 
 
+@pytest.mark.slow
 def test_a_reported_load_closes_its_action_and_writes_the_coupon(office):
     number = office.seed.card(1, uid=UID)
     action = office.seed.load_action(number, 31, start=NOW.date())
@@ -344,6 +351,7 @@ def _seq(office, action_id):
         return session.get(Action, action_id).seq
 
 
+@pytest.mark.slow
 def test_a_report_for_another_card_or_kind_leaves_the_action(office):
     number = office.seed.card(1, uid=UID)
     other = office.seed.card(2)
@@ -357,6 +365,7 @@ def test_a_report_for_another_card_or_kind_leaves_the_action(office):
         assert session.get(Action, action).state == "pending"
 
 
+@pytest.mark.slow
 def test_a_blocking_written_onto_the_card_takes_it_off_the_hotlist(office):
     number = office.seed.card(1, uid=UID)
     office.seed.block(number)
@@ -371,6 +380,7 @@ def test_a_blocking_written_onto_the_card_takes_it_off_the_hotlist(office):
         assert session.scalars(select(Block.written_at)).one() == NOW + timedelta(hours=1)
 
 
+@pytest.mark.slow
 def test_the_coupons_read_from_a_card_replace_what_the_office_knew(office):
     number = office.seed.card(1, uid=UID)
     slots = [office.seed.slot(number, UID, serial, NOW.date()) for serial in (51, 52)]
@@ -416,6 +426,7 @@ def test_a_malformed_event_is_refused_and_nothing_is_stored(office):
     assert office.count(JournalEntry) == 0
 
 
+@pytest.mark.slow
 def test_bodies_are_limited(office):
     token = office.tokens["validator"]
     big = b'{"events": [' + b" " * BODY_MAX + b"]}"
@@ -466,6 +477,7 @@ def test_an_action_is_leased_to_one_device_at_a_time(office):
                        office.tokens["inspector"]).status_code == 410
 
 
+@pytest.mark.slow
 def test_a_role_that_does_not_perform_the_kind_is_refused_its_lease(office, monkeypatch):
     number = office.seed.card(1)
     action = office.seed.action(number, ActionKind.CREDIT_PURSE)
@@ -484,6 +496,7 @@ def sale(number: int, **fields) -> dict:
             "channel": "eshop-card"} | fields
 
 
+@pytest.mark.slow
 def test_an_office_token_sees_the_card_with_its_holder_blocks_and_coupons(office):
     number = office.seed.card(1, holder=HOLDER, uid=UID)
     office.seed.load_action(number, 1, start=NOW.date())
@@ -519,6 +532,7 @@ def test_a_coupon_sold_by_the_office_reaches_the_entitlements(office):
                                                             sold["serial"])]
 
 
+@pytest.mark.slow
 def test_a_bank_transfer_order_waits_for_its_payment(office):
     number = office.seed.card(1, uid=UID)
     response = office.call("POST", "/v1/coupons", office.tokens["office"],
@@ -538,6 +552,7 @@ def test_a_bank_transfer_order_waits_for_its_payment(office):
         == 404
 
 
+@pytest.mark.slow
 def test_a_refused_sale_names_the_reason_codes_of_a_terminal(office):
     number = office.seed.card(1, holder=HOLDER, uid=UID)
     response = office.call("POST", "/v1/coupons", office.tokens["office"],
@@ -551,6 +566,7 @@ def test_a_refused_sale_names_the_reason_codes_of_a_terminal(office):
     assert office.count(CouponSale) == 0
 
 
+@pytest.mark.slow
 def test_blocking_puts_the_card_on_the_hotlist(office):
     number = office.seed.card(1, holder=HOLDER, uid=UID)
     _, cursor = office.page(Feed.HOTLIST)
@@ -589,6 +605,7 @@ BAD_OFFICE_REQUESTS = [
 ]
 
 
+@pytest.mark.slow
 def test_an_office_request_the_office_cannot_do_is_4xx(office):
     office.seed.card(1, holder=HOLDER, uid=UID)
     for method, path, body, status in BAD_OFFICE_REQUESTS:
@@ -599,6 +616,7 @@ def test_an_office_request_the_office_cannot_do_is_4xx(office):
     assert office.count(CouponSale) == 0 and office.count(Block) == 0
 
 
+@pytest.mark.slow
 def test_an_office_without_the_signing_key_sells_nothing(office):
     office.seed.card(1, uid=UID)
     with TestClient(create_app(office.engine, envelope_key=KEY)) as client:
@@ -610,6 +628,7 @@ def test_an_office_without_the_signing_key_sells_nothing(office):
 # --- the schema ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_openapi_schema_names_every_message(office):
     schema = office.client.get("/openapi.json").json()
     paths = schema["paths"]
@@ -638,6 +657,7 @@ def test_the_openapi_schema_names_every_message(office):
     assert "HTTPBearer" in schema["components"]["securitySchemes"]
 
 
+@pytest.mark.slow
 def test_an_unavailable_database_is_503(tmp_path):
     engine = open_engine(str(tmp_path / "office.db"))
     migrate(engine)
@@ -650,6 +670,7 @@ def test_an_unavailable_database_is_503(tmp_path):
     engine.dispose()
 
 
+@pytest.mark.slow
 def test_entitlement_bodies_pass_through_unchanged(office):
     number = office.seed.card(1, uid=UID)
     office.seed.load_action(number, 71, start=NOW.date())
@@ -662,6 +683,7 @@ def test_entitlement_bodies_pass_through_unchanged(office):
 # --- the envelope's key, the daily jobs ----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_an_envelope_is_signed_with_the_operator_key_and_opened_with_any_of_its_keys():
     from ekarta.sync.envelope import EnvelopeKeyError, EnvelopeTampered, seal
     from ekarta.sync.messages import EnvelopeDocument
@@ -681,6 +703,7 @@ def test_an_envelope_is_signed_with_the_operator_key_and_opened_with_any_of_its_
         verify_keys(CouponSigner.generate("ecdsa-p256").verifier)
 
 
+@pytest.mark.slow
 def test_the_daily_jobs_prune_the_feeds(office):
     from ekarta.backoffice.feeds import unlist_blocked
     from ekarta.backoffice.service import DailyJobs

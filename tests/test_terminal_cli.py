@@ -120,6 +120,7 @@ def test_init_makes_a_private_directory_and_never_shows_the_token(capsys, keys, 
     assert code == 0 and TOKENS["validator"] not in out + err
 
 
+@pytest.mark.slow
 def test_the_token_comes_from_standard_input_or_the_environment(capsys, keys, office,
                                                                 tmp_path, monkeypatch):
     url = office.url
@@ -145,6 +146,7 @@ def test_the_token_comes_from_standard_input_or_the_environment(capsys, keys, of
     ("inspector", "validator", "lacks the validation key"),
     ("validator", "kiosk", "lacks the load key"),
 ])
+@pytest.mark.slow
 def test_init_refuses_a_keystore_that_is_not_the_roles_export(capsys, keys, office, tmp_path,
                                                               keystore, role, message):
     url = office.url
@@ -162,6 +164,7 @@ def test_init_refuses_a_keystore_that_is_not_the_roles_export(capsys, keys, offi
     ("bad url", "must be an http:// or https:// URL"),
     ("bad token", "the token must be"),
 ])
+@pytest.mark.slow
 def test_init_refusals_are_one_line(capsys, keys, office, tmp_path, case, message):
     url = office.url
     token = TOKENS["validator"]
@@ -184,6 +187,7 @@ def test_init_refusals_are_one_line(capsys, keys, office, tmp_path, case, messag
     assert "Traceback" not in err and token not in err
 
 
+@pytest.mark.slow
 def test_init_refuses_an_existing_directory_without_force(capsys, keys, office, tmp_path):
     url = office.url
     assert init(capsys, keys, url, tmp_path / "bus")[0] == 0
@@ -242,6 +246,7 @@ def test_sync_status_and_lookup(capsys, keys, office, tmp_path):
     assert "not listed" in run(capsys, "terminal", "lookup", str(tmp_path / "bus"), card(1))[1]
 
 
+@pytest.mark.slow
 def test_lookup_and_status_refusals(capsys, tmp_path):
     code, _, err = run(capsys, "terminal", "status", str(tmp_path))
     assert code == 1 and "is not a terminal directory" in err
@@ -258,6 +263,7 @@ def queue(directory, n):
                                  now=datetime.now(UTC))
 
 
+@pytest.mark.slow
 def test_sync_pushes_the_journal_and_keeps_what_the_office_did_not_take(capsys, keys, office,
                                                                        tmp_path):
     url = office.url
@@ -275,6 +281,7 @@ def test_sync_pushes_the_journal_and_keeps_what_the_office_did_not_take(capsys, 
         assert session.scalar(select(func.count()).select_from(JournalEntry)) == 3
 
 
+@pytest.mark.slow
 def test_a_foreign_key_or_a_revoked_token_fails_the_sync_in_one_line(capsys, keys, office,
                                                                      tmp_path):
     blocked(office, 1)
@@ -293,6 +300,7 @@ def test_a_foreign_key_or_a_revoked_token_fails_the_sync_in_one_line(capsys, key
     assert code == 1 and err.count("ekarta: error:") == 1 and "unknown or revoked" in err
 
 
+@pytest.mark.slow
 def test_a_snapshot_over_many_pages_a_stalled_feed_and_leases(keys, office, tmp_path, capsys):
     url = office.url
     for n in range(1, 8):

@@ -524,7 +524,7 @@ def sealed(version: int, size: int) -> st.SearchStrategy[bytes]:
 
 @pytest.mark.parametrize("budget", BUDGETS)
 def test_sealed_random_slots_decode_canonically_or_are_corrupt(budget: int) -> None:
-    @budgeted(budget, fast=100)
+    @budgeted(budget)
     @given(sealed(1, SLOT_SIZE))
     def check(data: bytes) -> None:
         try:
@@ -538,7 +538,7 @@ def test_sealed_random_slots_decode_canonically_or_are_corrupt(budget: int) -> N
 
 @pytest.mark.parametrize("budget", BUDGETS)
 def test_sealed_random_events_decode_canonically_or_are_corrupt(budget: int) -> None:
-    @budgeted(budget, fast=100)
+    @budgeted(budget)
     @given(sealed(1, EVENT_RECORD_SIZE))
     def check(data: bytes) -> None:
         try:
@@ -552,7 +552,7 @@ def test_sealed_random_events_decode_canonically_or_are_corrupt(budget: int) -> 
 
 @pytest.mark.parametrize("budget", BUDGETS)
 def test_sealed_random_card_records_decode_canonically_or_are_corrupt(budget: int) -> None:
-    @budgeted(budget, fast=100)
+    @budgeted(budget)
     @given(st.binary(min_size=13, max_size=13), st.binary(max_size=113))
     def check(fixed: bytes, rest: bytes) -> None:
         payload = b"\x01" + fixed[1:] + rest
