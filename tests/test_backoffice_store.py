@@ -50,6 +50,8 @@ def test_a_device_token_is_shown_once_and_kept_as_a_hash(engine):
     migrate(engine)
     token = add_device(engine, "bus 1017", DeviceRole.VALIDATOR, now=NOW)
     assert len(token) >= 40
+    # a command line takes it after --token whatever its random part (never a leading dash)
+    assert token.startswith("ekarta_")
     found = device_for_token(engine, token)
     assert found is not None and (found.name, found.role, found.active) == \
         ("bus 1017", DeviceRole.VALIDATOR, True)

@@ -39,6 +39,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 TOKEN_BYTES = 32
+TOKEN_PREFIX = "ekarta_"
+"""Every token starts so: it is recognised in a leaked file or log, and never begins with the
+dash that would make a command line read it as an option (``--token -x...``)."""
 DEVICE_NAME_MAX = 64
 
 
@@ -127,7 +130,7 @@ def _check_name(name: str) -> str:
 def add_device(engine: Engine, name: str, role: DeviceRole, *, now: datetime) -> str:
     """Register a device and return its token: the only time it is ever seen (the office keeps
     only its hash)."""
-    token = secrets.token_urlsafe(TOKEN_BYTES)
+    token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
     with Session(engine) as session:
         session.add(Device(name=_check_name(name), role=DeviceRole(role).value,
                            token_hash=_token_hash(token), created_at=_aware(now)))
