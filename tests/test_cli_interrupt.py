@@ -81,4 +81,5 @@ def test_an_interrupt_while_the_command_line_loads_exits_130_quietly(tmp_path, d
         pass  # the signal came as the interpreter shut down, with Python's handler gone: quiet
     else:
         assert done.returncode == 130
-        assert done.stdout == ""
+        # the signal may come once the report has begun: what is out stays, the rest never comes
+        assert "free memory" not in done.stdout
