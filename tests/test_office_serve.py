@@ -126,8 +126,7 @@ def test_schemathesis_finds_no_server_error_and_no_response_off_the_schema(offic
     the office's own (holders, sales, blocks)."""
     database, keys, tokens = office_db
     st = shutil.which("st", path=str(sys.executable).rsplit("/", 1)[0]) or shutil.which("st")
-    if st is None:
-        pytest.skip("schemathesis is not installed (pip install -e '.[test]')")
+    assert st is not None, "schemathesis is one of the test tools: pip install -e '.[test]'"
     with OfficeServer.running(database, keys, log=tmp_path / "serve.log") as server:
         done = subprocess.run(
             [st, "run", f"{server.url}/openapi.json",
@@ -139,5 +138,8 @@ def test_schemathesis_finds_no_server_error_and_no_response_off_the_schema(offic
             capture_output=True, text=True, timeout=280, check=False, cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert "Traceback" not in (tmp_path / "serve.log").read_text()
-    if role is DeviceRole.OFFICE:  # the schema's examples sold a coupon on the way
-        assert re.search(r"office 1: coupon \d+ sold", (tmp_path / "serve.log").read_text())
+    if role is DeviceRole.OFFICE:
+        # the schema's examples reached the office's records: a sale, or a block (after which,
+        # with two workers racing, the sale may be refused instead)
+        assert re.search(r"office 1: (coupon \d+ sold|card blocked)",
+                         (tmp_path / "serve.log").read_text())
