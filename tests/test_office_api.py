@@ -398,6 +398,15 @@ def test_the_coupons_read_from_a_card_replace_what_the_office_knew(office):
     office.journal(office.tokens["inspector"],
                    event("inspection", card_number=card, coupons=text_of))
     assert _card_coupons(office) == {52}
+    # a coupon signed for another card, or not by the operator, is no coupon of this card
+    other = office.seed.card(2, uid=bytes.fromhex("04000000000002"))
+    stolen = office.seed.slot(other, bytes.fromhex("04000000000002"), 53, NOW.date())
+    forged = slots[0][:-64] + bytes(64)
+    latest = (NOW + timedelta(hours=2)).isoformat()
+    office.journal(office.tokens["kiosk"], event(
+        "kiosk-view", card_number=card, at=latest,
+        coupons=[text_of[1], *(base64.b64encode(s).decode() for s in (stolen, forged))]))
+    assert _card_coupons(office) == {52}
 
 
 def _card_coupons(office) -> set[int]:

@@ -90,7 +90,7 @@ from ekarta.sync.roles import DeviceRole
 from ekarta.transit.errors import InvalidField
 from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.values import SERIAL_MAX
-from ekarta.transit.security.signing import CouponSigner
+from ekarta.transit.security.signing import CouponSigner, CouponVerifier
 
 __all__ = [
     "BODY_MAX",
@@ -130,6 +130,14 @@ class _Settings:
     valid_for: timedelta
     lease_for: timedelta
     signer: CouponSigner | None
+
+    @property
+    def verifier(self) -> CouponVerifier:
+        """What checks the coupons terminals report: the signer's keys, or the envelope key's
+        public half (one operator key signs both)."""
+        if self.signer is not None:
+            return self.signer.verifier
+        return CouponVerifier(self.envelope_key.public_key())
 
 
 def _settings(request: Request) -> _Settings:
@@ -308,7 +316,8 @@ def _routes(app: FastAPI) -> None:
         acknowledged again and stored once)."""
         settings = _settings(request)
         try:
-            return ingest(settings.engine, device, batch, settings.clock())
+            return ingest(settings.engine, device, batch, settings.clock(),
+                          verifier=settings.verifier)
         except JournalRejected as exc:
             raise InvalidRequest(str(exc)) from exc
 

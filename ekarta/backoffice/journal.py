@@ -41,6 +41,7 @@ from ekarta.sync.messages import (
     slot_bytes,
 )
 from ekarta.transit.codec.records import decode_slot
+from ekarta.transit.security.signing import CouponVerifier
 
 __all__ = ["JournalRejected", "ingest"]
 
@@ -108,7 +109,8 @@ def _store(session: Session, rows: list[dict[str, Any]]) -> set[str]:
     return set(session.execute(statement, rows).scalars())
 
 
-def ingest(engine: Engine, device: DeviceInfo, batch: JournalBatch, now: datetime) -> JournalAck:
+def ingest(engine: Engine, device: DeviceInfo, batch: JournalBatch, now: datetime, *,
+           verifier: CouponVerifier | None = None) -> JournalAck:
     """Store ``batch`` from ``device`` at ``now`` (see the module's docstring); the ack names
     every event of the batch, which the office now holds."""
     if now.tzinfo is None:
@@ -123,13 +125,13 @@ def ingest(engine: Engine, device: DeviceInfo, batch: JournalBatch, now: datetim
         for event in batch.events:  # an id twice in the batch: its first event counts
             if (key := str(event.event_id)) in new:
                 fresh.setdefault(key, event)
-        _effects(session, device, list(fresh.values()), now)
+        _effects(session, device, list(fresh.values()), now, verifier)
     log.debug("device %s: %d events, %d new", device.name, len(rows), len(fresh))
     return JournalAck(acknowledged=tuple(dict.fromkeys(e.event_id for e in batch.events)))
 
 
 def _effects(session: Session, device: DeviceInfo, events: Sequence[JournalEvent],
-             now: datetime) -> None:
+             now: datetime, verifier: CouponVerifier | None) -> None:
     for event in events:
         if event.card_number is None or event.result != 0:
             continue
@@ -138,7 +140,8 @@ def _effects(session: Session, device: DeviceInfo, events: Sequence[JournalEvent
         if event.kind is JournalKind.BLOCKING:
             _block_written(session, int(event.card_number), _instant(event.at), now)
         if event.coupons is not None:
-            _card_read(session, int(event.card_number), event.coupons, _instant(event.at))
+            _card_read(session, int(event.card_number), event.coupons, _instant(event.at),
+                       verifier)
 
 
 def _card(session: Session, card_number: int) -> Card | None:
@@ -186,10 +189,14 @@ def _block_written(session: Session, card_number: int, at: datetime, now: dateti
         unlist_blocked(session, card_number, now=now)
 
 
-def _slots(texts: Iterable[str]) -> dict[int, bytes]:
-    """The signed coupons among the slots a terminal read, by serial (an empty slot holds none;
-    one that does not decode is left out)."""
+def _slots(texts: Iterable[str], card: Card,
+           verifier: CouponVerifier | None) -> dict[int, bytes]:
+    """The operator's coupons among the slots a terminal read from ``card``, by serial: an empty
+    slot holds none, and one that does not decode or whose signature is not the operator's for
+    this card is left out (a terminal's token does not make what it reports genuine)."""
     found: dict[int, bytes] = {}
+    if verifier is None or card.uid is None:
+        return found
     for written in texts:
         try:
             slot = slot_bytes(written)
@@ -197,12 +204,18 @@ def _slots(texts: Iterable[str]) -> dict[int, bytes]:
         except (EkartaError, ValueError):
             log.warning("a reported coupon slot does not decode: left out")
             continue
-        if signed is not None:
-            found[signed.serial] = slot
+        if signed is None:
+            continue
+        if not verifier.verify(signed, uid=card.uid, card_number=card.card_number):
+            log.warning("a reported coupon %d is not signed for card %010d: left out",
+                        signed.serial, card.card_number)
+            continue
+        found[signed.serial] = slot
     return found
 
 
-def _card_read(session: Session, card_number: int, texts: Iterable[str], at: datetime) -> None:
+def _card_read(session: Session, card_number: int, texts: Iterable[str], at: datetime,
+               verifier: CouponVerifier | None) -> None:
     """What a terminal read from the card replaces what the office knew of its coupons."""
     card = _card(session, card_number)
     if card is None:
@@ -213,4 +226,4 @@ def _card_read(session: Session, card_number: int, texts: Iterable[str], at: dat
         return
     session.execute(delete(CardCoupon).where(CardCoupon.card_id == card.id))
     session.add_all(CardCoupon(card_id=card.id, serial=serial, slot=slot, seen_at=at)
-                    for serial, slot in _slots(texts).items())
+                    for serial, slot in _slots(texts, card, verifier).items())
