@@ -65,5 +65,5 @@ def test_a_sync_killed_mid_page_leaves_the_pages_it_applied(tmp_path):
         done = apply_response(store, Feed.HOTLIST, sealed(
             HotlistPage(reset=False, more=False, items=(hot(PAGES * PAGE + 1),)),
             cursor=PAGES * PAGE + 1, issued_at=T0 + timedelta(minutes=30)),
-            keys=[OFFICE_KEY.public_key()], now=T0 + timedelta(hours=1))[1]
+            keys=[OFFICE_KEY.public_key()], now=T0 + timedelta(hours=1))
         assert done.snapshot_done and store.status().hotlist == state.cursor + 1

@@ -72,7 +72,7 @@ def apply(store, page, *, cursor, at, feed=None, **options):
     return apply_response(store, feed or {HotlistPage: Feed.HOTLIST,
                                           EntitlementPage: Feed.ENTITLEMENTS,
                                           ActionPage: Feed.ACTIONS}[type(page)],
-                          data, keys=KEYS, now=at + MINUTE)[1]
+                          data, keys=KEYS, now=at + MINUTE)
 
 
 def hotlist(store) -> set[str]:
@@ -322,10 +322,10 @@ def test_after_any_changes_and_interrupted_syncs_the_list_is_the_offices(budget,
                         if pages == cut_after:
                             return  # killed: the next sync goes on from the cursor
                         cursor = store.feed_state(Feed.HOTLIST).cursor
-                        page, _ = apply_response(store, Feed.HOTLIST,
+                        applied = apply_response(store, Feed.HOTLIST,
                                                  office.feed_page(Feed.HOTLIST, cursor, limit),
                                                  keys=KEYS, now=datetime.now(UTC))
-                        if not page.more:
+                        if not applied.more:
                             return
 
             for step in steps:
