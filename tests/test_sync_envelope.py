@@ -21,7 +21,12 @@ from ekarta.sync.envelope import (
     open_envelope,
     seal,
 )
-from ekarta.sync.messages import EntitledCoupon, HotlistItem
+from ekarta.sync.messages import (
+    ActionPage,
+    EntitledCoupon,
+    EntitlementPage,
+    HotlistPage,
+)
 from ekarta.transit.model.card_number import CardNumber
 from tests.support.properties import BUDGETS, budgeted
 
@@ -130,9 +135,29 @@ def test_a_coupon_slot_that_is_not_base64_is_refused(slot):
                        valid_to=date(2026, 1, 30), slot=slot)
 
 
-def test_a_card_number_is_checked_by_its_check_digit_with_the_usual_reason():
+@pytest.mark.parametrize("where", ["hotlist item", "hotlist removal", "entitlement",
+                                   "entitlement removal", "action"])
+def test_a_page_checks_every_card_number_by_its_check_digit_with_the_usual_reason(where):
     good = CardNumber.from_serial(5).digits
-    assert HotlistItem(card_number=good, expiry=date(2030, 1, 1)).card_number == good
     bad = good[:-1] + str((int(good[-1]) + 1) % 10)
+
+    def page(number: str) -> object:
+        hot = {"card_number": number, "expiry": "2030-01-01"}
+        entitled = {"card_number": number, "status": "active", "kind": "anonymous",
+                    "profile": "adult-transferable", "expiry": "2030-01-01"}
+        action = {"id": 1, "card_number": number, "kind": "activate"}
+        model, items, removed = {
+            "hotlist item": (HotlistPage, [hot], []),
+            "hotlist removal": (HotlistPage, [], [number]),
+            "entitlement": (EntitlementPage, [entitled], []),
+            "entitlement removal": (EntitlementPage, [], [number]),
+            "action": (ActionPage, [action], []),
+        }[where]
+        body = {"reset": False, "more": False, "items": items, "removed": removed}
+        return model.model_validate_json(json.dumps(body))
+
+    assert page(good) is not None
     with pytest.raises(ValidationError, match="fails its check digit"):
-        HotlistItem(card_number=bad, expiry=date(2030, 1, 1))
+        page(bad)
+    with pytest.raises(ValidationError):
+        page(good[:-1] + "x")

@@ -25,12 +25,13 @@ dates are all a terminal ever receives or sends.
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterable
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 from uuid import UUID
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from ekarta.sync.roles import DeviceRole
 from ekarta.transit.errors import InvalidCardNumber
@@ -60,6 +61,7 @@ __all__ = [
     "JournalEvent",
     "JournalKind",
     "Lease",
+    "ListedCardNumber",
     "Message",
     "SlotText",
     "UidText",
@@ -103,6 +105,9 @@ SLOT_PATTERN = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?
 CardNumberText = Annotated[str, Field(min_length=10, max_length=10, pattern=r"^[0-9]{10}$"),
                            AfterValidator(_card_number)]
 """A card number (IDK): its 10 digits, the check digit checked."""
+ListedCardNumber = Annotated[str, Field(min_length=10, max_length=10, pattern=r"^[0-9]{10}$")]
+"""A card number in a feed's item: 10 digits, whose check digit the page checks (see
+:class:`HotlistPage`)."""
 UidText = Annotated[str, Field(pattern=r"^(?:[0-9a-f]{8}|[0-9a-f]{14}|[0-9a-f]{20})$")]
 """A card's UID in lower-case hex: 4, 7 or 10 bytes."""
 SlotText = Annotated[str, Field(min_length=4, max_length=SLOT_TEXT_MAX, pattern=SLOT_PATTERN)]
@@ -175,7 +180,7 @@ FEED_ROLES: dict[Feed, frozenset[DeviceRole]] = {
 class HotlistItem(Message):
     """A blocked card a terminal must refuse (and write the blocked status onto)."""
 
-    card_number: CardNumberText
+    card_number: ListedCardNumber
     uid: UidText | None = None
     expiry: date
     """The card's expiry: after it the entry leaves the list (the card is refused anyway)."""
@@ -197,7 +202,7 @@ class Entitlement(Message):
     """What the office knows and holds for one card: enough to judge it by its number when its
     chip cannot be read, and no names."""
 
-    card_number: CardNumberText
+    card_number: ListedCardNumber
     uid: UidText | None = None
     status: Literal["ordered", "produced", "active", "blocked"]
     kind: Literal["personal", "anonymous"]
@@ -217,7 +222,7 @@ class ActionItem(Message):
     """
 
     id: RowId
-    card_number: CardNumberText
+    card_number: ListedCardNumber
     uid: UidText | None = None
     kind: ActionKind
     serial: Serial | None = None
@@ -227,26 +232,54 @@ class ActionItem(Message):
     profile_end: date | None = None
 
 
+def _check_digits(numbers: Iterable[str]) -> None:
+    listed = tuple(numbers)
+    if not all(map(check_digit_holds, listed)):
+        for number in listed:
+            _card_number(number)  # the usual reason for the first that fails
+
+
 class _Page(Message):
+    """A page of a feed.  Its card numbers' check digits are checked together once the page is
+    parsed: a check called per number from the parser cost a full sync of 400,000 items a
+    tenth of its time, for a list the office signed."""
+
     reset: bool
     """The items up to the last page are the whole feed: drop what they do not hold."""
     more: bool
     """Another page follows after this one's cursor."""
 
+    def _card_numbers(self) -> Iterable[str]:
+        return ()
+
+    @model_validator(mode="after")
+    def _listed_numbers_hold(self) -> Self:
+        _check_digits(self._card_numbers())
+        return self
+
 
 class HotlistPage(_Page):
     items: tuple[HotlistItem, ...] = Field(default=(), max_length=PAGE_MAX)
-    removed: tuple[CardNumberText, ...] = Field(default=(), max_length=PAGE_MAX)
+    removed: tuple[ListedCardNumber, ...] = Field(default=(), max_length=PAGE_MAX)
+
+    def _card_numbers(self) -> Iterable[str]:
+        return (*(item.card_number for item in self.items), *self.removed)
 
 
 class EntitlementPage(_Page):
     items: tuple[Entitlement, ...] = Field(default=(), max_length=PAGE_MAX)
-    removed: tuple[CardNumberText, ...] = Field(default=(), max_length=PAGE_MAX)
+    removed: tuple[ListedCardNumber, ...] = Field(default=(), max_length=PAGE_MAX)
+
+    def _card_numbers(self) -> Iterable[str]:
+        return (*(item.card_number for item in self.items), *self.removed)
 
 
 class ActionPage(_Page):
     items: tuple[ActionItem, ...] = Field(default=(), max_length=PAGE_MAX)
     removed: tuple[RowId, ...] = Field(default=(), max_length=PAGE_MAX)
+
+    def _card_numbers(self) -> Iterable[str]:
+        return (item.card_number for item in self.items)
 
 
 class EnvelopeDocument(Message):
