@@ -4,6 +4,7 @@ and the daily maintenance."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -14,10 +15,11 @@ from ekarta.backoffice import blocking, cards, coupons, purse, replacement
 from ekarta.backoffice.cards import Application
 from ekarta.backoffice.database import open_engine
 from ekarta.backoffice.errors import CardNotFound, OperationRefused
+from ekarta.backoffice.feeds import refresh_entitlement
 from ekarta.backoffice.maintenance import run_daily
 from ekarta.backoffice.production import produce
 from ekarta.backoffice.purge import purge
-from ekarta.backoffice.schema import Action, Block, CouponSale, Fee, HotlistEntry
+from ekarta.backoffice.schema import Action, Block, Card, CouponSale, Fee, HotlistEntry
 from ekarta.backoffice.store import migrate
 from ekarta.desfire.client import DESFire
 from ekarta.emulator import CardHost, VirtualCard
@@ -176,6 +178,22 @@ def test_a_sale_counts_the_pending_coupons_and_the_bank_transfer_waits(engine, k
     assert len(coupons.list_coupons(engine, number=number, state="pending")) == 2
 
 
+def test_an_entitlement_drops_a_coupon_when_its_last_day_ends_in_prague(engine, keys):
+    number = active_card(engine, keys)
+    paid = coupons.sell(engine, number, CARD_PAID, keys.signer(), now=NOW)
+    last_day = paid.coupon.coupon.valid_to
+    # 23:30 UTC on the last day is already the next day in Prague (UTC+1 in winter)
+    late = datetime.combine(last_day, datetime.min.time(), UTC) + timedelta(hours=23, minutes=30)
+    with Session(engine) as session, session.begin():
+        card = session.scalars(select(Card).where(Card.card_number == int(number))).one()
+        refresh_entitlement(session, card, now=late - timedelta(hours=1))
+    assert [c.serial for c in entitlement(engine, number).coupons] == [paid.coupon.serial]
+    with Session(engine) as session, session.begin():
+        card = session.scalars(select(Card).where(Card.card_number == int(number))).one()
+        refresh_entitlement(session, card, now=late)
+    assert entitlement(engine, number).coupons == ()
+
+
 @pytest.mark.slow
 def test_a_blocked_card_is_sold_nothing(engine, keys):
     number = active_card(engine, keys)
@@ -262,6 +280,11 @@ def test_a_replacement_gets_the_coupons_resigned_and_hands_them_on(engine, keys)
     assert len(coupons.list_coupons(engine, number=new, state="pending")) == 2
     assert sorted(f.amount for f in rows(engine, Fee)) == [-10000, 10000]
     assert run_daily(engine, NOW + timedelta(days=70)).unreturned == 0
+    listed = cards.list_cards(engine)
+    assert [c.replaces for c in listed] == [None, number, None]
+    assert [len(c.blocks) for c in listed] == [1, 1, 0]
+    assert listed == [replace(cards.show(engine, c.card_number), holder=None) for c in listed]
+    assert cards.list_cards(engine, status=CardStatus.BLOCKED) == listed[:2]
 
 
 # --- purse, maintenance, purge -------------------------------------------------------------------

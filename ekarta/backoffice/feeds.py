@@ -43,6 +43,7 @@ from ekarta.sync.messages import (
     slot_text,
 )
 from ekarta.sync.roles import DeviceRole
+from ekarta.transit.model.timecodec import local_date
 
 __all__ = [
     "TOMBSTONES_KEPT",
@@ -138,7 +139,7 @@ def refresh_entitlement(session: Session, card: Card, *, now: datetime) -> None:
             entry.changed_at = now
         return
     session.flush()
-    body = entitlement_of(session, card, today=now.date()).model_dump_json()
+    body = entitlement_of(session, card, today=local_date(now)).model_dump_json()
     if entry is not None and entry.body == body and not entry.removed:
         return
     seq = next_seq(session)
