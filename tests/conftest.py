@@ -91,12 +91,17 @@ class ScriptedTransceiver:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test that uses the ``pcscd`` fixture (tests/support/pcsc.py, the daemon and its vpcd
-    driver) or a PostgreSQL server is an ``interop`` test, whichever module it is in."""
+    driver) or a PostgreSQL server is an ``interop`` test, whichever module it is in; the
+    ``interop`` tests run in one xdist group."""
     for item in items:
         callspec = getattr(item, "callspec", None)
         on_postgres = callspec is not None and callspec.params.get("database") == "postgresql"
         if on_postgres or DAEMON_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.interop)
+        if item.get_closest_marker("interop") is not None:
+            # one worker runs them all, one after another: pcscd is one per machine (and a test
+            # restarts it), and the daemons' start-up waits overlap the other workers' tests
+            item.add_marker(pytest.mark.xdist_group("interop"))
 
 
 @pytest.fixture(scope="session")
