@@ -398,6 +398,14 @@ def test_the_coupons_read_from_a_card_replace_what_the_office_knew(office):
     office.journal(office.tokens["inspector"],
                    event("inspection", card_number=card, coupons=text_of))
     assert _card_coupons(office) == {52}
+    # nor after a reading of a card that held none
+    emptied = (NOW + timedelta(minutes=90)).isoformat()
+    office.journal(office.tokens["kiosk"], event("kiosk-view", card_number=card, at=emptied,
+                                                 coupons=[empty]))
+    assert _card_coupons(office) == set()
+    office.journal(office.tokens["inspector"],
+                   event("inspection", card_number=card, coupons=text_of))
+    assert _card_coupons(office) == set()
     # a coupon signed for another card, or not by the operator, is no coupon of this card
     other = office.seed.card(2, uid=bytes.fromhex("04000000000002"))
     stolen = office.seed.slot(other, bytes.fromhex("04000000000002"), 53, NOW.date())

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, delete, func, select, text
+from sqlalchemy import Engine, Table, delete, select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
@@ -220,10 +220,9 @@ def _card_read(session: Session, card_number: int, texts: Iterable[str], at: dat
     card = _card(session, card_number)
     if card is None:
         return
-    latest = session.scalar(select(func.max(CardCoupon.seen_at))
-                            .where(CardCoupon.card_id == card.id))
-    if latest is not None and latest >= at:
+    if card.coupons_read_at is not None and card.coupons_read_at >= at:
         return
+    card.coupons_read_at = at
     session.execute(delete(CardCoupon).where(CardCoupon.card_id == card.id))
     session.add_all(CardCoupon(card_id=card.id, serial=serial, slot=slot, seen_at=at)
                     for serial, slot in _slots(texts, card, verifier).items())

@@ -149,6 +149,9 @@ class Card(Base):
     returned_at: Mapped[datetime | None] = mapped_column(Instant(), default=None)
     purse_balance: Mapped[int] = mapped_column(Integer(), default=0)
     """The e-purse balance in haléř as the office knows it (credits it queued included)."""
+    coupons_read_at: Mapped[datetime | None] = mapped_column(Instant(), default=None)
+    """When the newest reading of the card's coupons a terminal reported was made (an older
+    one reported later changes nothing, even after a reading of an empty card)."""
 
 
 class Block(Base):
