@@ -450,6 +450,11 @@ class TerminalStore:
                 "ON CONFLICT (event_id) DO NOTHING",
                 (str(event.event_id), event.model_dump_json(), _time(now))).rowcount == 1
 
+    def outbox_size(self) -> int:
+        """How many events the office has not acknowledged yet (the journal's backlog)."""
+        return int(self._db.execute("SELECT count(*) FROM journal WHERE acked_at IS NULL")
+                   .fetchone()[0])
+
     def outbox(self, limit: int) -> tuple[JournalEvent, ...]:
         """The oldest ``limit`` events the office has not acknowledged."""
         rows = self._db.execute("SELECT body FROM journal WHERE acked_at IS NULL ORDER BY id "
