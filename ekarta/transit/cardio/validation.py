@@ -158,14 +158,16 @@ class ValidationTorn(CardRemovedError):
 def judge_tap(image: CardImage, lists: CardLists, *, at: datetime, zone: int | None,
               verifier: SignatureCheck) -> tuple[Verdict, bool]:
     """The verdict for the card read as ``image`` with the terminal's ``lists``, and whether
-    the coupon that made it valid is one the office holds and the card does not."""
-    number = image.record.card_number
+    the coupon that made it valid is one the office holds and the card does not (asked only
+    when the card's own coupons do not make it valid)."""
+    hotlist = (image.record.card_number,) if lists.hotlisted else ()
+    verdict = judge(image.record, image.slots, uid=image.uid, at=at, zone=zone,
+                    verifier=verifier, hotlist=hotlist)
+    if verdict.ok or not lists.office_coupons:
+        return verdict, False
     verdict = judge(image.record, (*image.slots, *lists.office_coupons), uid=image.uid, at=at,
-                    zone=zone, verifier=verifier,
-                    hotlist=(number,) if lists.hotlisted else ())
-    from_office = (verdict.ok and verdict.coupon is not None
-                   and verdict.coupon not in image.coupons)
-    return verdict, from_office
+                    zone=zone, verifier=verifier, hotlist=hotlist)
+    return verdict, verdict.ok and verdict.coupon not in image.coupons
 
 
 def logged_tap(image: CardImage, place: Place, verdict: Verdict,
