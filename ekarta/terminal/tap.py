@@ -44,7 +44,7 @@ from typing import Self
 from ekarta.desfire.client import DESFire, Transceiver
 from ekarta.errors import CardRemovedError, EkartaError, NoCardError, ReaderTimeout
 from ekarta.readers.base import Reader
-from ekarta.sync.messages import Entitlement, Feed, JournalEvent, JournalKind, slot_bytes
+from ekarta.sync.messages import Entitlement, JournalEvent, JournalKind, slot_bytes
 from ekarta.terminal.config import TerminalConfig
 from ekarta.terminal.errors import TerminalConfigError
 from ekarta.terminal.outcome import Outcome, Source, TapOutcome
@@ -292,11 +292,9 @@ class Validator:
     def lists(self, now: datetime | None = None) -> ListsState:
         """How current the lists are at ``now`` (the validator's clock by default)."""
         now = now or self._clock()
-        issued = [self.store.feed_state(feed).issued_at
-                  for feed in (Feed.HOTLIST, Feed.ENTITLEMENTS)]
-        if any(at is None for at in issued):
+        as_of = self.store.lists_as_of()
+        if as_of is None:
             return ListsState(None, None, True)
-        as_of = min(at for at in issued if at is not None)
         age = now - as_of
         return ListsState(as_of, age, age > self.stale_after)
 
@@ -321,10 +319,13 @@ class Validator:
                           lists_age=lists.age, stale=lists.stale)
 
         def lookup(number: CardNumber, card_uid: bytes) -> CardLists:
-            coupons = _office_coupons(self.store.entitlement(number))
             hot = (self.store.is_hotlisted(int(number))
                    or self.store.hotlisted_uid(card_uid) is not None)
-            return CardLists(hot, tuple(c for c, _ in coupons), self._repeat_since(card_uid, now))
+
+            def office() -> tuple[SignedCoupon, ...]:
+                return tuple(c for c, _ in _office_coupons(self.store.entitlement(number)))
+
+            return CardLists(hot, office, self._repeat_since(card_uid, now))
 
         try:
             validation = validate_card(DESFire(transceiver), self._keys, self._verifier, at=now,

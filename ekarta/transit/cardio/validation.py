@@ -102,23 +102,30 @@ class Place:
         _check("vehicle", self.vehicle, 1, VEHICLE_MAX)
 
 
+def _none() -> tuple[SignedCoupon, ...]:
+    return ()
+
+
 @dataclass(frozen=True)
 class CardLists:
     """What the terminal knows of the card in the field, asked once its number and UID are read.
 
     ``hotlisted``: the card is on the hotlist (by its number or its UID).  ``office_coupons``:
-    the signed coupons the office holds for the card; they count as the card's own, and a
-    verdict made by one of them says so (:attr:`Validation.from_office`).  ``repeat_since``: a
-    record of this device's logged at or after this instant stands for this tap (None: every
-    tap is recorded anew).
+    gives the signed coupons the office holds for the card, asked only when the card's own do
+    not make it valid; they then count as the card's, and a verdict made by one of them says so
+    (:attr:`Validation.from_office`).  ``repeat_since``: a record of this device's logged at or
+    after this instant stands for this tap (None: every tap is recorded anew).
     """
 
     hotlisted: bool = False
-    office_coupons: tuple[SignedCoupon, ...] = ()
+    office_coupons: Callable[[], tuple[SignedCoupon, ...]] = _none
     repeat_since: datetime | None = None
 
 
 Lookup = Callable[[CardNumber, bytes], CardLists]
+
+_CARD_REFUSALS = frozenset({Reason.CARD_BLOCKED, Reason.CARD_NOT_ACTIVE, Reason.CARD_EXPIRED})
+"""Refusals of the card itself, which no coupon changes."""
 """The terminal's answer for a card number and UID."""
 
 
@@ -158,15 +165,18 @@ class ValidationTorn(CardRemovedError):
 def judge_tap(image: CardImage, lists: CardLists, *, at: datetime, zone: int | None,
               verifier: SignatureCheck) -> tuple[Verdict, bool]:
     """The verdict for the card read as ``image`` with the terminal's ``lists``, and whether
-    the coupon that made it valid is one the office holds and the card does not (asked only
-    when the card's own coupons do not make it valid)."""
+    the coupon that made it valid is one the office holds and the card does not (the office's
+    coupons are asked for only when the card's own do not make it valid)."""
     hotlist = (image.record.card_number,) if lists.hotlisted else ()
     verdict = judge(image.record, image.slots, uid=image.uid, at=at, zone=zone,
                     verifier=verifier, hotlist=hotlist)
-    if verdict.ok or not lists.office_coupons:
+    if verdict.ok or verdict.reason in _CARD_REFUSALS:
         return verdict, False
-    verdict = judge(image.record, (*image.slots, *lists.office_coupons), uid=image.uid, at=at,
-                    zone=zone, verifier=verifier, hotlist=hotlist)
+    office = lists.office_coupons()
+    if not office:
+        return verdict, False
+    verdict = judge(image.record, (*image.slots, *office), uid=image.uid, at=at, zone=zone,
+                    verifier=verifier, hotlist=hotlist)
     return verdict, verdict.ok and verdict.coupon not in image.coupons
 
 
