@@ -59,25 +59,20 @@ def _bounded(what: str, high: int) -> Callable[[str], int]:
     return parse
 
 
-def _seconds(text: str) -> timedelta:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 86_400:
-        raise argparse.ArgumentTypeError(f"a number of seconds 0..86400, not {text!r}")
-    return timedelta(seconds=value)
+def _span(unit: str, high: float, *, zero: bool) -> Callable[[str], timedelta]:
+    def parse(text: str) -> timedelta:
+        try:
+            value = float(text)
+        except ValueError:
+            value = -1.0
+        low_ok = value >= 0 if zero else value > 0
+        if not low_ok or not value <= high:
+            raise argparse.ArgumentTypeError(
+                f"a number of {unit} {'0' if zero else 'above 0'} to {high:g}, not {text!r}")
+        return timedelta(**{unit: value})
 
-
-def _days(text: str) -> timedelta:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 3650:
-        raise argparse.ArgumentTypeError(f"a number of days above 0 and up to 3650, not "
-                                         f"{text!r}")
-    return timedelta(days=value)
+    parse.__name__ = unit
+    return parse
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -126,10 +121,11 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     run.add_argument("--scanner", metavar="URL",
                      help="the app's barcode scanner (a pyserial URL: /dev/ttyACM0, "
                           "socket://HOST:PORT...)")
-    run.add_argument("--repeat-window", type=_seconds, default=timedelta(seconds=60),
-                     metavar="SECONDS",
+    run.add_argument("--repeat-window", type=_span("seconds", 86_400, zero=True),
+                     default=timedelta(seconds=60), metavar="SECONDS",
                      help="a second tap within this many seconds writes nothing (default 60)")
-    run.add_argument("--stale-after", type=_days, default=timedelta(days=3), metavar="DAYS",
+    run.add_argument("--stale-after", type=_span("days", 3650, zero=False),
+                     default=timedelta(days=3), metavar="DAYS",
                      help="lists older than this make every verdict carry a warning "
                           "(default 3)")
     run.add_argument("--at", type=argument(parse_when), metavar="DATETIME",
