@@ -20,7 +20,8 @@ from ekarta.terminal.store import TerminalStore
 from ekarta.terminal.tap import Position, Validator, device_number
 from ekarta.transit import CardStatus, CouponSigner, EventKind, Profile, Reason
 from ekarta.transit.cardio.lifecycle import block_card
-from ekarta.transit.cardio.reading import read_card
+from ekarta.transit.cardio.reading import authenticate, read_card
+from ekarta.transit.codec.layout import CARD_RECORD_FILE, KeyRole
 from ekarta.transit.errors import InvalidField
 from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.security.keystore import FileKeyStore, create_keystore
@@ -387,6 +388,17 @@ def test_a_mute_card_is_unreadable_and_a_card_gone_is_tapped_again(cards, keysto
     gone = v.tap(EmulatorReader(card=card), uid=UID)
     assert gone.outcome is Outcome.TAP_AGAIN and not gone.recorded
     assert journal(synced) == ()
+
+
+def test_a_card_whose_record_does_not_decode_is_unreadable(cards, keystore, synced, clock):
+    card = tap_again(card_of(cards, "valid"))
+    df = DESFire(EmulatorReader(card=card))
+    authenticate(df, keystore, KeyRole.LOAD, UID)
+    df.write_data(CARD_RECORD_FILE.file_no, bytes(range(128)), comm=CARD_RECORD_FILE.comm)
+    df.commit_transaction()
+    outcome = tap(validator(synced, keystore, clock), card)
+    assert outcome.outcome is Outcome.UNREADABLE and "card record" in outcome.detail
+    assert outcome.verdict is None and journal(synced) == ()
 
 
 # --- the barcode fallback -------------------------------------------------------------------------
