@@ -338,16 +338,16 @@ class Validator:
             return replace(base, outcome=Outcome.TAP_AGAIN, card_number=staged.card_number,
                            detail="the card left before its tap was recorded: tap again")
         except CardAccessError as exc:
-            return replace(base, outcome=Outcome.NOT_A_TRANSIT_CARD, detail=str(exc))
+            return replace(base, outcome=Outcome.NOT_A_TRANSIT_CARD, detail=_one_line(exc))
         except (CardRemovedError, NoCardError):
             return replace(base, outcome=Outcome.TAP_AGAIN,
                            detail="the card left before it was read: tap again")
         except ReaderTimeout as exc:
             return replace(base, outcome=Outcome.UNREADABLE,
-                           detail=f"the card does not answer: {exc}")
+                           detail=f"the card does not answer: {_one_line(exc)}")
         except RecordError as exc:
             return replace(base, outcome=Outcome.UNREADABLE,
-                           detail=f"the card record cannot be read: {exc}")
+                           detail=f"the card record cannot be read: {_one_line(exc)}")
         except EkartaError as exc:  # the card's protocol, the reader
             return replace(base, outcome=Outcome.UNREADABLE, detail=_one_line(exc))
         return self._settle(validation, base, now)
@@ -403,7 +403,7 @@ class Validator:
         try:
             number = CardNumber.parse(text)
         except InvalidCardNumber as exc:
-            return replace(base, outcome=Outcome.REFUSED_NUMBER, detail=str(exc))
+            return replace(base, outcome=Outcome.REFUSED_NUMBER, detail=_one_line(exc))
         entitlement = self.store.entitlement(number)
         hot = self.store.is_hotlisted(int(number)) or (
             entitlement is not None and entitlement.uid is not None
@@ -418,7 +418,8 @@ class Validator:
             record = _record_for_rules(entitlement)
         except CouponError as exc:
             return replace(base, outcome=Outcome.UNREADABLE,
-                           detail=f"the office's entry for this card cannot be judged: {exc}")
+                           detail="the office's entry for this card cannot be judged: "
+                                  + _one_line(exc))
         held = _office_coupons(entitlement)
         detail = None
         if entitlement.uid is None and held:
