@@ -44,6 +44,7 @@ COMMAND_MODULES = (
     "ekarta.cli.purse_cmd",
     "ekarta.cli.office_cmd",
     "ekarta.cli.terminal_cmd",
+    "ekarta.cli.validator_cmd",
 )
 """The modules that each register one command group, in the order ``--help`` lists them."""
 

@@ -39,6 +39,7 @@ from ekarta.cli.common import (
     print_table,
     printable,
     reader_url,
+    verdict_json,
     wrap,
     write_output,
 )
@@ -80,7 +81,6 @@ from ekarta.transit.model.messages import (
 from ekarta.transit.model.notation import enum_name, enum_names, parse_date, parse_when, parse_zone
 from ekarta.transit.model.purse import PURSE_KINDS
 from ekarta.transit.model.report import SlotReport, TransitReport, transit_report
-from ekarta.transit.model.rules import Verdict
 from ekarta.transit.model.timecodec import local_date, to_local
 from ekarta.transit.model.values import (
     CardKind,
@@ -616,19 +616,6 @@ def _register_show(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
 
 def _when_text(at: datetime) -> str:
     return to_local(at).strftime("%Y-%m-%d %H:%M")
-
-
-def verdict_json(verdict: Verdict, lang: str) -> dict[str, Any]:
-    """A verdict as the JSON of ``card show --json``."""
-    return {
-        "ok": verdict.ok,
-        "reason": enum_name(verdict.reason),
-        "code": int(verdict.reason),
-        "message": verdict.message(lang),
-        "profile": enum_name(verdict.profile),
-        "coupon_serial": verdict.coupon.serial if verdict.coupon is not None else None,
-        "date": verdict.date.isoformat() if verdict.date is not None else None,
-    }
 
 
 def _slot_json(slot: SlotReport) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
-from typing import Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from ekarta.desfire.commands import MAX_KEYS, PICC_AID
 from ekarta.desfire.crypto import Key, KeyType
@@ -51,10 +51,13 @@ from ekarta.readers.spy import parse_spy_url
 from ekarta.transit.codec.hotlist import read_hotlist
 from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.messages import LANGUAGES
-from ekarta.transit.model.notation import parse_device, parse_enum, parse_when
+from ekarta.transit.model.notation import enum_name, parse_device, parse_enum, parse_when
 from ekarta.transit.model.timecodec import PRAGUE
 from ekarta.transit.model.values import DEVICE_MAX
 from ekarta.transit.security.keystore import FileKeyStore
+
+if TYPE_CHECKING:
+    from ekarta.transit.model.rules import Verdict
 
 log = logging.getLogger(__name__)
 
@@ -416,6 +419,19 @@ def add_operation_options(parser: argparse.ArgumentParser) -> None:
                         help="language of the messages and of a refusal")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead")
     add_reader_options(parser, changes_card=True)
+
+
+def verdict_json(verdict: Verdict, lang: str) -> dict[str, Any]:
+    """A verdict as the JSON of ``card show --json`` and ``validator --once --json``."""
+    return {
+        "ok": verdict.ok,
+        "reason": enum_name(verdict.reason),
+        "code": int(verdict.reason),
+        "message": verdict.message(lang),
+        "profile": enum_name(verdict.profile),
+        "coupon_serial": verdict.coupon.serial if verdict.coupon is not None else None,
+        "date": verdict.date.isoformat() if verdict.date is not None else None,
+    }
 
 
 def now() -> datetime:

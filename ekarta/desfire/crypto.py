@@ -192,6 +192,10 @@ def _shift_left_1(block: bytes) -> bytes:
     return value.to_bytes(len(block), "big")
 
 
+_SHORT_CBC_BLOCKS = 3
+"""Up to this many blocks, CBC encryption chains the key's ECB context in Python."""
+
+
 class BlockCipher:
     """AES or (3)DES under one key, with the modes DESFire needs.
 
@@ -240,6 +244,15 @@ class BlockCipher:
         self._check(data)
         if not data:
             return b""
+        bs = self.block_size
+        if len(data) <= _SHORT_CBC_BLOCKS * bs:
+            # most of a session's messages are a block or two: chained on the ECB context kept
+            # for the key, as setting up a CBC context costs more than the blocks themselves
+            out = []
+            for i in range(0, len(data), bs):
+                iv = self._ecb_enc.update(xor(data[i:i + bs], iv))
+                out.append(iv)
+            return b"".join(out)
         ctx = Cipher(self._algorithm(self._algorithm_key), modes.CBC(iv)).encryptor()
         return ctx.update(data) + ctx.finalize()
 
@@ -247,8 +260,9 @@ class BlockCipher:
         self._check(data)
         if not data:
             return b""
-        ctx = Cipher(self._algorithm(self._algorithm_key), modes.CBC(iv)).decryptor()
-        return ctx.update(data) + ctx.finalize()
+        # p_i = D(c_i) ^ c_(i-1): every block deciphered at once on the ECB context, then one
+        # XOR with the ciphertext shifted by a block
+        return xor(self._ecb_dec.update(data), iv + data[:-self.block_size])
 
     def legacy_send(self, data: bytes) -> bytes:
         """Legacy DESFire "send mode": the reader deciphers to encrypt, c_i = D(p_i ^ c_{i-1}).

@@ -1149,7 +1149,8 @@ class ChangeFileSettingsParams:
 def u24le(value: int) -> bytes:
     """Encode an unsigned 24-bit little-endian integer (offsets, lengths, sizes)."""
     _check_int("24-bit value", value, 0, U24_MAX)
-    return _encode("24-bit value", u24le_format, {"value": value})
+    # every file command carries two or three of these: built directly, not by construct
+    return value.to_bytes(3, "little")
 
 
 def parse_u24le(data: bytes, what: str = "24-bit value") -> int:

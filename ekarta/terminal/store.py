@@ -351,6 +351,14 @@ class TerminalStore:
         return FeedState(Feed(feed), row[0], _parse_time(row[1]), _parse_time(row[2]),
                          _parse_time(row[3]), row[4], row[5])
 
+    def lists_as_of(self) -> datetime | None:
+        """When the office issued the older of the hotlist and the entitlements as this store
+        has them (None: one of them was never synced): what a verdict's data is as of."""
+        # one query on the validator's hot path; the times are all UTC ISO texts, which sort
+        row = self._db.execute("SELECT count(issued_at), min(issued_at) FROM feeds WHERE feed IN "
+                               "(?, ?)", (Feed.HOTLIST.value, Feed.ENTITLEMENTS.value)).fetchone()
+        return _parse_time(row[1]) if row[0] == 2 else None
+
     def apply_page(self, feed: Feed, page: Page, *, cursor: int, issued_at: datetime,
                    valid_until: datetime, now: datetime) -> PageApplied:
         """Apply one opened page of ``feed`` and move its cursor to ``cursor``, all in one
@@ -449,6 +457,11 @@ class TerminalStore:
                 "INSERT INTO journal (event_id, body, queued_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (event_id) DO NOTHING",
                 (str(event.event_id), event.model_dump_json(), _time(now))).rowcount == 1
+
+    def outbox_size(self) -> int:
+        """How many events the office has not acknowledged yet (the journal's backlog)."""
+        return int(self._db.execute("SELECT count(*) FROM journal WHERE acked_at IS NULL")
+                   .fetchone()[0])
 
     def outbox(self, limit: int) -> tuple[JournalEvent, ...]:
         """The oldest ``limit`` events the office has not acknowledged."""

@@ -15,7 +15,7 @@ from ekarta.transit.codec.records import encode_event
 from ekarta.transit.model.image import CardImage
 from ekarta.transit.model.values import EventKind, EventRecord, Reason
 
-__all__ = ["stage_event"]
+__all__ = ["stage_event", "write_event"]
 
 
 def stage_event(desfire: DESFire, image: CardImage, kind: EventKind, *, at: datetime,
@@ -27,5 +27,11 @@ def stage_event(desfire: DESFire, image: CardImage, kind: EventKind, *, at: date
     event = EventRecord(sequence=image.next_sequence, at=at, kind=kind, result=result,
                         device=device, line=line, vehicle=vehicle, zone=zone,
                         coupon_serial=coupon_serial)
-    desfire.write_record(LOG_FILE.file_no, encode_event(event), comm=LOG_FILE.comm)
+    write_event(desfire, event)
     return event
+
+
+def write_event(desfire: DESFire, event: EventRecord) -> None:
+    """Write ``event`` (made by the caller, its sequence number the card's next) as the card's
+    next log record, in the caller's transaction."""
+    desfire.write_record(LOG_FILE.file_no, encode_event(event), comm=LOG_FILE.comm)

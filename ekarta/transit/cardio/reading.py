@@ -25,6 +25,7 @@ from ekarta.desfire.client import DESFire
 from ekarta.errors import (
     ApplicationNotFound,
     AuthenticationRejected,
+    BoundaryError,
     DESFireStatusError,
     FileNotFound,
     NoSuchKey,
@@ -39,7 +40,8 @@ from ekarta.transit.codec.layout import (
     KeyRole,
     allows,
 )
-from ekarta.transit.errors import CouponError
+from ekarta.transit.codec.records import decode_event
+from ekarta.transit.errors import CouponError, RecordError
 from ekarta.transit.model.image import CardImage
 from ekarta.transit.security.keystore import KeyProvider
 
@@ -83,16 +85,18 @@ def card_uid(desfire: DESFire) -> bytes:
 
 
 def authenticate(desfire: DESFire, keys: KeyProvider, role: KeyRole,
-                 uid: bytes | None = None) -> bytes:
+                 uid: bytes | None = None, *, select: bool = True) -> bytes:
     """Select the transit application and authenticate with ``role``'s key of this card (whose
-    UID is read with GetVersion unless given); returns the UID."""
-    try:
-        # Selecting first also ends any session the card still has from an earlier client.
-        desfire.select_application(AID)
-    except ApplicationNotFound:
-        raise NotATransitCard(
-            f"not a transit card: the card has no application {AID:06X} (a factory-fresh card "
-            "or another scheme's card)") from None
+    UID is read with GetVersion unless given); returns the UID.  ``select=False`` changes the
+    key of a session already in the application (one command less)."""
+    if select:
+        try:
+            # Selecting first also ends any session the card still has from an earlier client.
+            desfire.select_application(AID)
+        except ApplicationNotFound:
+            raise NotATransitCard(
+                f"not a transit card: the card has no application {AID:06X} (a factory-fresh "
+                "card or another scheme's card)") from None
     if uid is None:
         uid = card_uid(desfire)
     try:
@@ -119,7 +123,8 @@ def _diagnose_key(desfire: DESFire, role: KeyRole) -> CardAccessError:
 
 
 def read_files(desfire: DESFire, keys: KeyProvider, *, role: KeyRole = KeyRole.READ,
-               uid: bytes | None = None, purse: bool = True) -> CardFiles:
+               uid: bytes | None = None, purse: bool = True,
+               newest_only: bool = False) -> CardFiles:
     """Select, authenticate with ``role`` and read every file of the transit application.
 
     The card record is checked first: a blank one raises :class:`CardNotIssued` before the rest
@@ -127,6 +132,12 @@ def read_files(desfire: DESFire, keys: KeyProvider, *, role: KeyRole = KeyRole.R
     key may not: see :data:`~ekarta.transit.codec.layout.PURSE_FILE`), with a second
     authentication with the validation key, after everything else (so it is the session left
     open).
+
+    ``newest_only`` reads only the newest log record (what a validator needs: the next sequence
+    number, and whether the card logged its tap already), last and without the file settings'
+    round trip: an empty log then answers with an error, which ends the session, so the caller
+    authenticates again before it writes.  A newest record that does not decode would hide the
+    sequence number: then the whole log is read.
     """
     uid = authenticate(desfire, keys, role, uid)
     try:
@@ -139,13 +150,15 @@ def read_files(desfire: DESFire, keys: KeyProvider, *, role: KeyRole = KeyRole.R
         raise CardNotIssued("the transit card is not issued: its card record was never written; "
                             "run `ekarta card issue` again")
     slots = desfire.read_data(SLOTS_FILE.file_no, 0, SLOTS_FILE.size or 0, comm=SLOTS_FILE.comm)
-    events = _read_log(desfire)
+    events = [] if newest_only else _read_log(desfire)
     value = None
     if purse:
         if not allows(role, PURSE_FILE, "get_value"):
             desfire.authenticate(int(KeyRole.VALIDATION),
                                  keys.card_key(KeyRole.VALIDATION, uid), "aes")
         value = desfire.get_value(PURSE_FILE.file_no, comm=PURSE_FILE.comm)
+    if newest_only:
+        events = _read_newest(desfire)
     return CardFiles(uid, record, split_slots(slots), tuple(events), value)
 
 
@@ -161,10 +174,25 @@ def _read_log(desfire: DESFire) -> list[bytes]:
     return desfire.read_records(LOG_FILE.file_no, 0, count, comm=LOG_FILE.comm, record_size=size)
 
 
+def _read_newest(desfire: DESFire) -> list[bytes]:
+    try:
+        records = desfire.read_records(LOG_FILE.file_no, 0, 1, comm=LOG_FILE.comm,
+                                       record_size=LOG_FILE.record_size)
+    except BoundaryError:
+        return []  # a card never used
+    try:
+        decode_event(records[0])
+    except RecordError:
+        return _read_log(desfire)
+    return records
+
+
 def read_card(desfire: DESFire, keys: KeyProvider, *, role: KeyRole = KeyRole.READ,
-              uid: bytes | None = None, purse: bool = True) -> CardImage:
+              uid: bytes | None = None, purse: bool = True,
+              newest_only: bool = False) -> CardImage:
     """:func:`read_files`, decoded; raises the card record's RecordError if it is unreadable."""
-    image = decode_card(read_files(desfire, keys, role=role, uid=uid, purse=purse))
+    image = decode_card(read_files(desfire, keys, role=role, uid=uid, purse=purse,
+                                   newest_only=newest_only))
     log.info("read transit card (%d coupons, %d unreadable entries)", len(image.coupons),
              len(image.errors))
     return image
