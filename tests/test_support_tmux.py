@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.tmux import TmuxSession, tmux_available
+from tests.support.tmux import TmuxSession, shows_big, tmux_available
 
 pytestmark = pytest.mark.skipif(not tmux_available(), reason="tmux is not installed")
 
@@ -34,3 +34,12 @@ def test_waiting_for_what_never_comes_fails_with_the_screen_and_closing_ends_it(
         tmux.close()
     with pytest.raises(RuntimeError, match="tmux"):
         tmux.screen()
+
+
+def test_block_letters_are_found_on_a_screen_wherever_they_are() -> None:
+    from ekarta.terminal.apps.bigtext import render
+
+    screen = "\n".join(["status", *("   " + row + "  x" for row in render("PLATNÁ")), "end"])
+    assert shows_big(screen, "PLATNÁ") and shows_big(screen, "platná")
+    assert not shows_big(screen, "NEPLATNÁ") and not shows_big(screen, "PLATNA")
+    assert not shows_big("\n".join(render("PLATNÁ")[:-1]), "PLATNÁ")

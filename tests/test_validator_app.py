@@ -11,11 +11,14 @@ The terminal is 80 by 24 and the clock stands at 10:00 in Prague.
 
 from __future__ import annotations
 
+import sys
 import threading
+import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -32,6 +35,7 @@ from ekarta.transit.errors import InvalidCardNumber
 from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.values import Reason
 from tests.support.outcomes import AT, SYNCED, VERDICT_REASONS, no_verdict, outcome
+from tests.support.tmux import TmuxSession, shows_big, tmux_available
 
 # the async tests run on anyio's pytest plugin (with asyncio, as Textual needs)
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
@@ -339,6 +343,27 @@ async def test_cards_numbers_and_zones_go_through_the_engine_in_the_reader_loop_
     assert len(engine.threads) == 1 and threading.get_ident() not in engine.threads
 
 
+async def test_an_engine_that_fails_leaves_no_screen_waiting() -> None:
+    """A tap that fails is shown as unreadable (check the barcode); a number that cannot be
+    checked says so; neither stops the loop."""
+    class Failing(AnsweringEngine):
+        def tap(self, transceiver: Transceiver) -> TapOutcome:
+            raise RuntimeError("a store that cannot be read")
+
+        def check_number(self, text: str) -> TapOutcome:
+            raise RuntimeError("a store that cannot be read")
+
+    validator = app(engine=lambda: nullcontext(Failing()),
+                    reader=lambda: EmulatorReader(card=VirtualCard()))
+    async with validator.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: headline(validator) == "NEČITELNÁ")
+        assert validator.outcome is not None
+        assert validator.outcome.detail == "RuntimeError: a store that cannot be read"
+        await pilot.press(*str(CardNumber.from_serial(7)), "enter")
+        await until(pilot, lambda: "Číslo se nepodařilo ověřit" in screen_text(validator))
+        assert validator.busy is None
+
+
 async def test_a_reader_that_is_not_there_is_shown_until_it_comes() -> None:
     card = VirtualCard()
     attempts: list[int] = []
@@ -413,3 +438,26 @@ def test_run_takes_what_the_command_line_gives() -> None:
     assert {"reader", "scanner", "zone", "line", "vehicle", "lang"} <= set(parameters)
     assert parameters["scanner"].default is None
 
+
+
+@pytest.mark.skipif(not tmux_available(), reason="tmux is not installed")
+def test_in_a_real_terminal_only_the_service_keys_quit() -> None:
+    """In a terminal (tmux, 80 by 24) Ctrl+C, Ctrl+\\ and Ctrl+Z are keys, not signals: they,
+    Ctrl+Q and Ctrl+P leave the validator running; F4 switches the language; Ctrl+X, Ctrl+C
+    ends it."""
+    code = ("from ekarta.terminal.apps.validator import ValidatorApp; "
+            "ValidatorApp(zone=3, line=12).run()")
+    with TmuxSession([sys.executable, "-c", code], width=80, height=24,
+                     cwd=str(Path(__file__).parent.parent)) as tmux:
+        screen = tmux.wait_for("Present your card", timeout=20)
+        assert shows_big(screen, "PŘILOŽTE") and shows_big(screen, "KARTU")
+        assert "Zóna 3 │ Linka 12" in screen and "F4 English" in screen
+        for key in ("C-q", "C-c", "C-p", "C-\\", "C-z"):
+            tmux.send_keys(key)
+        time.sleep(0.5)
+        assert tmux.exit_status() is None
+        tmux.send_keys("F4")
+        screen = tmux.wait_for("Zone 3 │ Line 12")
+        assert shows_big(screen, "PRESENT") and "Přiložte kartu" in screen
+        tmux.send_keys("C-x", "C-c")
+        assert tmux.wait_for_exit(timeout=10) == 0

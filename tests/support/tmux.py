@@ -25,11 +25,32 @@ from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Self
 
-__all__ = ["TmuxSession", "tmux_available"]
+__all__ = ["TmuxSession", "shows_big", "tmux_available"]
 
 
 def tmux_available() -> bool:
     return shutil.which("tmux") is not None
+
+
+def shows_big(screen: str, text: str) -> bool:
+    """Whether ``screen`` shows ``text`` in the terminal apps' block letters (as a verdict's
+    headline is drawn), anywhere on it."""
+    from ekarta.terminal.apps.bigtext import GLYPH_HEIGHT, render
+
+    rows = [row.rstrip() for row in render(text)]
+    lines = screen.splitlines()
+    width = max(len(row) for row in rows)
+    for top in range(len(lines) - len(rows) + 1):
+        left = lines[top].find(rows[0])
+        while left >= 0:
+            # a text without accents has nothing drawn right above it (else it is another
+            # text's letters under their accents)
+            above = lines[top - 1][left:left + width] if top else ""
+            if all(lines[top + i][left:left + len(row)] == row for i, row in enumerate(rows)) \
+                    and (len(rows) > GLYPH_HEIGHT or not above.strip()):
+                return True
+            left = lines[top].find(rows[0], left + 1)
+    return False
 
 
 class TmuxSession:

@@ -39,6 +39,7 @@ from ekarta.barcode.scan import Scan
 from ekarta.barcode.scanner import Scanner, open_scanner
 from ekarta.barcode.wedge import KeyboardWedge
 from ekarta.desfire.client import Transceiver
+from ekarta.errors import NoReaderError
 from ekarta.readers import open_reader
 from ekarta.readers.base import CardInfo, Reader
 from ekarta.terminal.apps.base import (
@@ -64,12 +65,13 @@ from ekarta.terminal.apps.validator_view import (
 )
 from ekarta.terminal.apps.view import Panel, StatusPart, Tone
 from ekarta.terminal.config import TerminalConfig
-from ekarta.terminal.outcome import TapOutcome
+from ekarta.terminal.outcome import Outcome, Source, TapOutcome
 from ekarta.terminal.sync import SyncReport
 from ekarta.transit.model.values import LINE_MAX, ZONE_MAX, ZONE_MIN
 
 __all__ = [
     "CardArrived",
+    "CheckFailed",
     "EngineLists",
     "ListsState",
     "TapDone",
@@ -139,6 +141,14 @@ class TapDone(Message):
         super().__init__()
         self.outcome = outcome
         self.typed = typed
+
+
+class CheckFailed(Message):
+    """A barcode check failed without an outcome (``detail``: why, for the log)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__()
+        self.detail = detail
 
 
 class ListsState(Message):
@@ -254,6 +264,11 @@ class ValidatorApp(TerminalApp):
         self.typed_for = message.typed
         self.hold()
 
+    def on_check_failed(self, message: CheckFailed) -> None:
+        self.busy = None
+        self.entry_note = tr("check failed", self.lang), Tone.BAD
+        self.refresh_view()
+
     def on_lists_state(self, message: ListsState) -> None:
         self.lists = message
         self.refresh_status()
@@ -352,7 +367,13 @@ class ValidatorApp(TerminalApp):
             self._cards.submit(partial(self._check_in_loop, text))
 
     def _check_in_loop(self, text: str, engine: ValidatorEngine) -> None:
-        self.post_message(TapDone(engine.check_number(text), typed=text))
+        try:
+            result = engine.check_number(text)
+        except Exception as exc:
+            log.exception("checking a card number failed")
+            self.post_message(CheckFailed(f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(TapDone(result, typed=text))
         self._report_lists(engine)
 
     def _report_lists(self, engine: ValidatorEngine) -> None:
@@ -361,7 +382,20 @@ class ValidatorApp(TerminalApp):
 
     def _tap(self, engine: ValidatorEngine, reader: Reader, info: CardInfo) -> None:
         self.post_message(CardArrived())
-        self.post_message(TapDone(engine.tap(reader)))
+        try:
+            result = engine.tap(reader)
+        except NoReaderError as exc:
+            # the reader went away mid-tap: nothing is claimed, the card is tapped again
+            self.post_message(TapDone(self._without_verdict(Outcome.TAP_AGAIN, str(exc))))
+            raise
+        except Exception as exc:
+            log.exception("a tap failed")
+            result = self._without_verdict(Outcome.UNREADABLE, f"{type(exc).__name__}: {exc}")
+        self.post_message(TapDone(result))
+
+    def _without_verdict(self, kind: Outcome, detail: str) -> TapOutcome:
+        return TapOutcome(kind, Source.CHIP, at=self.clock(), zone=self.zone, line=self.line,
+                          detail=detail)
 
     # --- workers ----------------------------------------------------------------------------------
 

@@ -64,6 +64,8 @@ VALIDATOR_TEXTS: dict[str, tuple[str, str]] = FRAME_TEXTS | {
                  "Zóna {zone} neexistuje: zóny 1 až {max}"),
     "bad line": ("No line {line}: lines are 1 to {max}",
                  "Linka {line} neexistuje: linky 1 až {max}"),
+    "check failed": ("The number could not be checked: try again",
+                     "Číslo se nepodařilo ověřit: zkuste znovu"),
     "keys": ("F2 zone · F3 line · digits + Enter: card number",
              "F2 zóna · F3 linka · číslice + Enter: číslo karty"),
 }
