@@ -428,15 +428,26 @@ async def test_offline_when_the_office_is_out_of_reach(tmp_path) -> None:
         assert "Bez spojení" in screen_text(validator)
 
 
-def test_run_takes_what_the_command_line_gives() -> None:
-    import inspect
+async def test_a_card_loop_that_cannot_start_says_so_on_the_screen() -> None:
+    from ekarta.terminal.errors import TerminalConfigError
 
+    def engine():
+        raise TerminalConfigError("the device name 'bus' ends with no number")
+
+    validator = app(engine=engine, reader=lambda: EmulatorReader(card=VirtualCard()), zone=None)
+    async with validator.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: validator.fault is not None)
+        assert "PORUCHA: the device name 'bus' ends with no number" in screen_text(validator)
+        assert "Zóna libovolná" in screen_text(validator)
+        assert validator.is_running
+
+
+def test_run_fails_before_the_screen_for_a_directory_that_is_no_terminal(tmp_path) -> None:
     from ekarta.terminal.apps.validator import run
+    from ekarta.terminal.errors import TerminalConfigError
 
-    parameters = inspect.signature(run).parameters
-    assert list(parameters)[:1] == ["config"]
-    assert {"reader", "scanner", "zone", "line", "vehicle", "lang"} <= set(parameters)
-    assert parameters["scanner"].default is None
+    with pytest.raises(TerminalConfigError, match="is not a terminal directory"):
+        run(directory=str(tmp_path), reader="emulator:", scanner=None, lang="cs")
 
 
 

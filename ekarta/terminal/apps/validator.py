@@ -26,14 +26,15 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import partial
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from textual import events, work
 from textual.binding import Binding, BindingType
 from textual.message import Message
-from textual.worker import get_current_worker
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from ekarta.barcode.scan import Scan
 from ekarta.barcode.scanner import Scanner, open_scanner
@@ -64,7 +65,7 @@ from ekarta.terminal.apps.validator_view import (
     welcome_panel,
 )
 from ekarta.terminal.apps.view import Panel, StatusPart, Tone
-from ekarta.terminal.config import TerminalConfig
+from ekarta.terminal.config import TerminalConfig, load_config
 from ekarta.terminal.outcome import Outcome, Source, TapOutcome
 from ekarta.terminal.sync import SyncReport
 from ekarta.transit.model.values import LINE_MAX, ZONE_MAX, ZONE_MIN
@@ -118,8 +119,8 @@ class ValidatorEngine(Protocol):
     def status(self) -> EngineLists:
         ...
 
-    def move_to(self, zone: int, line: int | None) -> None:
-        """The vehicle is now in ``zone`` on ``line``."""
+    def move_to(self, zone: int | None, line: int | None) -> None:
+        """The vehicle is now in ``zone`` (None: any zone) on ``line``."""
         ...
 
 
@@ -179,7 +180,7 @@ class ValidatorApp(TerminalApp):
         Binding("escape", "cancel_entry", show=False),
     ]
 
-    def __init__(self, *, zone: int = ZONE_MIN, line: int | None = None,
+    def __init__(self, *, zone: int | None = ZONE_MIN, line: int | None = None,
                  engine: EngineOpener | None = None,
                  reader: Callable[[], Reader] | None = None,
                  scanner: Callable[[], Scanner] | None = None,
@@ -201,6 +202,8 @@ class ValidatorApp(TerminalApp):
         self.online: bool | None = None
         self.reader_ok = True
         self.scanner_ok = True
+        self.fault: str | None = None
+        """A worker that stopped on an error (the card loop cannot open its engine...)."""
         self._wedge = KeyboardWedge(clock=monotonic)
         self._engine = engine
         self._reader = reader
@@ -238,6 +241,8 @@ class ValidatorApp(TerminalApp):
             return entry_prompt("number", self.typed, self.lang, zone_max=ZONE_MAX), Tone.PLAIN
         if self.entry_note is not None:
             return self.entry_note
+        if self.fault is not None:
+            return tr("fault", self.lang, detail=self.fault), Tone.BAD
         problem = device_note(self.status(), self.lang)
         return (problem, Tone.BAD) if problem else ("", Tone.PLAIN)
 
@@ -289,6 +294,14 @@ class ValidatorApp(TerminalApp):
     def on_scanner_state(self, message: ScannerState) -> None:
         self.scanner_ok = message.ok
         self.refresh_view()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR:
+            error = event.worker.error
+            log.error("the %s worker stopped: %s", event.worker.group, error,
+                      exc_info=error if isinstance(error, BaseException) else None)
+            self.fault = str(error).splitlines()[0] if str(error) else type(error).__name__
+            self.refresh_view()
 
     # --- keys -------------------------------------------------------------------------------------
 
@@ -349,9 +362,9 @@ class ValidatorApp(TerminalApp):
 
     # --- what the app asks of the engine ----------------------------------------------------------
 
-    def move_to(self, zone: int, line: int | None) -> None:
+    def move_to(self, zone: int | None, line: int | None) -> None:
         """The driver set the zone and the line."""
-        log.info("zone %d, line %s", zone, line)
+        log.info("zone %s, line %s", zone, line)
         self.zone, self.line = zone, line
         self.entry_note = None
         if self._cards is not None:
@@ -446,31 +459,80 @@ def _scan_text(scan: Scan) -> str:
 # --- the command's entry point --------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Lists:
+    lists_age: timedelta | None
+    stale: bool
+    backlog: int
+
+
+class _TapEngine:
+    """:class:`ekarta.terminal.tap.Validator` as :class:`ValidatorEngine`."""
+
+    def __init__(self, validator: Any) -> None:
+        self.validator = validator
+
+    def tap(self, transceiver: Transceiver) -> TapOutcome:
+        outcome: TapOutcome = self.validator.tap(transceiver)
+        return outcome
+
+    def check_number(self, text: str) -> TapOutcome:
+        outcome: TapOutcome = self.validator.check_number(text)
+        return outcome
+
+    def status(self) -> EngineLists:
+        status = self.validator.status()
+        return _Lists(status.lists.age, status.lists.stale, status.backlog)
+
+    def move_to(self, zone: int | None, line: int | None) -> None:
+        self.validator.position = replace(self.validator.position, zone=zone, line=line)
+
+
 @contextmanager
-def open_engine(config: TerminalConfig, *, zone: int, line: int | None, vehicle: int | None,
-                clock: Clock) -> Iterator[ValidatorEngine]:
-    """The tap engine of the terminal directory ``config``, with its own store."""
+def open_engine(config: TerminalConfig, *, zone: int | None, line: int | None,
+                vehicle: int | None, device: int | None = None,
+                repeat_window: timedelta | None = None, stale_after: timedelta | None = None,
+                clock: Clock = utc_now) -> Iterator[ValidatorEngine]:
+    """The tap engine of the terminal directory ``config``, with its own store (closed at the
+    end); ``repeat_window`` and ``stale_after`` default to the engine's."""
     # the engine is loaded with the app, not with the command line
-    from ekarta.terminal.tap import (  # type: ignore[import-not-found,unused-ignore]
-        Position,
-        Validator,
-    )
+    from ekarta.terminal import tap  # type: ignore[attr-defined,unused-ignore]
 
-    keystore = config.load_keystore()
-    with config.open_store() as store:
-        yield Validator(store, keystore, keystore.verifier(), device=config.device,
-                        position=Position(zone, line, vehicle), clock=clock)
+    limits = {name: value for name, value in (("repeat_window", repeat_window),
+                                               ("stale_after", stale_after)) if value is not None}
+    with tap.Validator.from_config(config, device=device,
+                                   position=tap.Position(zone, line, vehicle), clock=clock,
+                                   **limits) as validator:
+        yield _TapEngine(validator)
 
 
-def run(config: TerminalConfig, *, reader: str, scanner: str | None = None, zone: int = ZONE_MIN,
-        line: int | None = None, vehicle: int | None = None, lang: str = "cs",
+def run(config: TerminalConfig | None = None, *, directory: str | None = None, reader: str,
+        scanner: str | None = None, zone: int | None = None, line: int | None = None,
+        vehicle: int | None = None, position: Any = None, device: int | None = None,
+        lang: str = "cs", repeat_window: timedelta | None = None,
+        stale_after: timedelta | None = None, wait: float | None = None,
         clear_after: float = CLEAR_AFTER, sync_every: float = SYNC_EVERY,
-        clock: Clock = utc_now) -> None:
-    """Run the validator full screen until the service key sequence (Ctrl+X, Ctrl+C)."""
+        clock: Clock = utc_now) -> int:
+    """Run the validator full screen until the service key sequence (Ctrl+X, Ctrl+C); 0.
+
+    The terminal is ``config`` or the one in ``directory``; the vehicle's place is ``zone``,
+    ``line`` and ``vehicle`` or a ``position`` that holds them (the engine's
+    :class:`~ekarta.terminal.tap.Position`).  The engine is opened once before the screen
+    starts, so that a directory it cannot work with fails here, with its error.  ``wait`` is
+    the one-tap command's: the app waits for cards for as long as it runs."""
+    if config is None:
+        if directory is None:
+            raise TypeError("run() needs a terminal config or directory")
+        config = load_config(directory)
+    if position is not None:
+        zone, line, vehicle = position.zone, position.line, position.vehicle
+    engine = partial(open_engine, config, zone=zone, line=line, vehicle=vehicle, device=device,
+                     repeat_window=repeat_window, stale_after=stale_after, clock=clock)
+    with engine():
+        pass
     app = ValidatorApp(
-        zone=zone, line=line,
-        engine=partial(open_engine, config, zone=zone, line=line, vehicle=vehicle, clock=clock),
-        reader=partial(open_reader, reader),
+        zone=zone, line=line, engine=engine, reader=partial(open_reader, reader),
         scanner=None if scanner is None else partial(open_scanner, scanner),
         sync=config, sync_every=sync_every, lang=lang, clear_after=clear_after, clock=clock)
     app.run()
+    return 0

@@ -56,6 +56,7 @@ VALIDATOR_TEXTS: dict[str, tuple[str, str]] = FRAME_TEXTS | {
     "status zone": ("Zone {zone}", "Zóna {zone}"),
     "status line": ("Line {line}", "Linka {line}"),
     "no line": ("–", "–"),
+    "any zone": ("any", "libovolná"),
     "enter number": ("Card number: {typed}", "Číslo karty: {typed}"),
     "enter zone": ("Zone (1 to {max}), Enter: {typed}", "Zóna (1 až {max}), Enter: {typed}"),
     "enter line": ("Line, Enter (empty: none): {typed}",
@@ -64,6 +65,7 @@ VALIDATOR_TEXTS: dict[str, tuple[str, str]] = FRAME_TEXTS | {
                  "Zóna {zone} neexistuje: zóny 1 až {max}"),
     "bad line": ("No line {line}: lines are 1 to {max}",
                  "Linka {line} neexistuje: linky 1 až {max}"),
+    "fault": ("OUT OF ORDER: {detail}", "PORUCHA: {detail}"),
     "check failed": ("The number could not be checked: try again",
                      "Číslo se nepodařilo ověřit: zkuste znovu"),
     "keys": ("F2 zone · F3 line · digits + Enter: card number",
@@ -180,7 +182,8 @@ class ValidatorStatus:
     """What the status line shows, gathered from the app's state, the engine's lists and the
     background sync."""
 
-    zone: int
+    zone: int | None
+    """The zone the verdicts are for (None: any zone)."""
     line: int | None = None
     now: datetime | None = None
     """The terminal's clock, shown as Prague's hours and minutes (None: not shown)."""
@@ -209,7 +212,8 @@ def status_parts(status: ValidatorStatus, lang: str) -> tuple[StatusPart, ...]:
     parts = []
     if status.now is not None:
         parts.append(StatusPart(f"{to_local(status.now):%H:%M}"))
-    parts.append(StatusPart(tr("status zone", lang, zone=status.zone)))
+    zone = tr("any zone", lang) if status.zone is None else str(status.zone)
+    parts.append(StatusPart(tr("status zone", lang, zone=zone)))
     line = tr("no line", lang) if status.line is None else str(status.line)
     parts.append(StatusPart(tr("status line", lang, line=line)))
     lists_tone = Tone.WARN if status.stale else Tone.PLAIN
