@@ -9,6 +9,7 @@ from tests.support.tmux import TmuxSession, shows_big, tmux_available
 pytestmark = pytest.mark.skipif(not tmux_available(), reason="tmux is not installed")
 
 
+@pytest.mark.slow
 def test_keys_go_in_the_screen_comes_back_and_the_exit_status_is_kept() -> None:
     script = 'echo "ready $(stty size)"; read answer; echo "got $answer"; exit 3'
     with TmuxSession(["sh", "-c", script], width=50, height=7) as tmux:
@@ -22,6 +23,7 @@ def test_keys_go_in_the_screen_comes_back_and_the_exit_status_is_kept() -> None:
     assert len(screen.splitlines()) <= 7
 
 
+@pytest.mark.slow
 def test_waiting_for_what_never_comes_fails_with_the_screen_and_closing_ends_it() -> None:
     tmux = TmuxSession(["sh", "-c", "echo nothing to see; sleep 30"], width=40, height=5)
     try:
