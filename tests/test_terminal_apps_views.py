@@ -14,10 +14,11 @@ from ekarta.terminal.apps.validator_view import (
     ValidatorStatus,
     device_note,
     outcome_panel,
+    reading_panel,
     status_parts,
     welcome_panel,
 )
-from ekarta.terminal.apps.view import Line, Tone, other_language
+from ekarta.terminal.apps.view import Line, Panel, Tone, other_language
 from ekarta.terminal.outcome import Outcome, Source
 from ekarta.transit.model.messages import LANGUAGES
 from ekarta.transit.model.values import Reason
@@ -138,6 +139,11 @@ def test_a_refused_number_is_repeated_as_typed_but_never_raw() -> None:
     panel = outcome_panel(no_verdict(Outcome.REFUSED_NUMBER), "en", typed="12\x1b[2J" + "9" * 40)
     line = panel.lines[0].text
     assert "\x1b" not in line and "12?[2J" in line and "…" in line
+
+
+def test_while_a_card_is_read_or_a_number_checked() -> None:
+    assert reading_panel("cs") == Panel("...", Tone.PLAIN, (Line("Čtu kartu…"),))
+    assert texts(reading_panel("en", "0000000427")) == ["Checking 0000000427…"]
 
 
 def test_the_welcome_says_present_your_card_in_both_languages() -> None:

@@ -109,6 +109,12 @@ def test_barcode_fallback(snap_compare) -> None:
         FRESH, OfficeState(True), TapDone(tap, typed=str(tap.card_number))))
 
 
+def test_barcode_number_being_checked(snap_compare) -> None:
+    """Digits typed and Enter: the number goes to the engine, the screen says it is checked."""
+    assert snap_compare(app(), terminal_size=SIZE, press=[*"0000000427", "enter"],
+                        run_before=posting(FRESH, OfficeState(True)))
+
+
 def test_barcode_refused_number(snap_compare) -> None:
     assert snap_compare(app(), terminal_size=SIZE, run_before=posting(
         FRESH, OfficeState(True),
@@ -303,8 +309,10 @@ class AnsweringEngine:
         self.threads.add(threading.get_ident())
         return Lists(timedelta(minutes=5), False, self.taps)
 
-    def move_to(self, zone: int, line: int | None) -> None:
+    def move_to(self, zone: int | None, line: int | None) -> None:
         self.threads.add(threading.get_ident())
+        if zone is not None and zone > 255:
+            raise ValueError(f"zone must be 1..255, not {zone}")
         self.positions.append((zone, line))
 
 
@@ -332,6 +340,9 @@ async def test_cards_numbers_and_zones_go_through_the_engine_in_the_reader_loop_
         await until(pilot, lambda: engine.taps == 2)
         await until(pilot, lambda: "Opakované přiložení" in screen_text(validator))
         await pilot.press("f2", "3", "enter")
+        await pilot.press("f2", "3", "0", "0", "enter")  # more than the engine records
+        await until(pilot, lambda: validator.zone == 3)
+        assert "Nenastaveno: zone must be 1..255, not 300" in screen_text(validator)
         number = str(CardNumber.from_serial(7))
         await pilot.press(*number, "enter")
         await until(pilot, lambda: headline(validator) == "BLOKOVÁNA")

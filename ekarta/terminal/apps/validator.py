@@ -75,6 +75,7 @@ __all__ = [
     "CheckFailed",
     "EngineLists",
     "ListsState",
+    "MoveRefused",
     "TapDone",
     "ValidatorApp",
     "ValidatorEngine",
@@ -120,7 +121,8 @@ class ValidatorEngine(Protocol):
         ...
 
     def move_to(self, zone: int | None, line: int | None) -> None:
-        """The vehicle is now in ``zone`` (None: any zone) on ``line``."""
+        """The vehicle is now in ``zone`` (None: any zone) on ``line``; an exception if the
+        engine cannot judge or record there (the app then keeps the place it had)."""
         ...
 
 
@@ -149,6 +151,17 @@ class CheckFailed(Message):
 
     def __init__(self, detail: str) -> None:
         super().__init__()
+        self.detail = detail
+
+
+class MoveRefused(Message):
+    """The engine did not take the zone and line the driver set: the app goes back to
+    ``zone`` and ``line``."""
+
+    def __init__(self, zone: int | None, line: int | None, detail: str) -> None:
+        super().__init__()
+        self.zone = zone
+        self.line = line
         self.detail = detail
 
 
@@ -274,6 +287,11 @@ class ValidatorApp(TerminalApp):
         self.entry_note = tr("check failed", self.lang), Tone.BAD
         self.refresh_view()
 
+    def on_move_refused(self, message: MoveRefused) -> None:
+        self.zone, self.line = message.zone, message.line
+        self.entry_note = tr("move refused", self.lang, detail=message.detail), Tone.BAD
+        self.refresh_view()
+
     def on_lists_state(self, message: ListsState) -> None:
         self.lists = message
         self.refresh_status()
@@ -365,11 +383,20 @@ class ValidatorApp(TerminalApp):
     def move_to(self, zone: int | None, line: int | None) -> None:
         """The driver set the zone and the line."""
         log.info("zone %s, line %s", zone, line)
+        before = self.zone, self.line
         self.zone, self.line = zone, line
         self.entry_note = None
         if self._cards is not None:
-            self._cards.submit(lambda engine: engine.move_to(zone, line))
+            self._cards.submit(partial(self._move_in_loop, zone, line, before))
         self.refresh_view()
+
+    def _move_in_loop(self, zone: int | None, line: int | None,
+                      before: tuple[int | None, int | None], engine: ValidatorEngine) -> None:
+        try:
+            engine.move_to(zone, line)
+        except Exception as exc:
+            log.warning("zone %s, line %s refused: %s", zone, line, exc)
+            self.post_message(MoveRefused(*before, str(exc)))
 
     def check_number(self, text: str) -> None:
         """Check the card number ``text`` (typed or scanned) in the card loop's thread."""

@@ -65,6 +65,7 @@ VALIDATOR_TEXTS: dict[str, tuple[str, str]] = FRAME_TEXTS | {
                  "Zóna {zone} neexistuje: zóny 1 až {max}"),
     "bad line": ("No line {line}: lines are 1 to {max}",
                  "Linka {line} neexistuje: linky 1 až {max}"),
+    "move refused": ("Not set: {detail}", "Nenastaveno: {detail}"),
     "fault": ("OUT OF ORDER: {detail}", "PORUCHA: {detail}"),
     "check failed": ("The number could not be checked: try again",
                      "Číslo se nepodařilo ověřit: zkuste znovu"),
@@ -88,7 +89,7 @@ def welcome_panel(lang: str) -> Panel:
 def reading_panel(lang: str, number: str | None = None) -> Panel:
     """While a card is read, or a number checked."""
     what = tr("reading", lang) if number is None else tr("checking", lang, number=number)
-    return Panel("…", Tone.PLAIN, (Line(what),))
+    return Panel("...", Tone.PLAIN, (Line(what),))
 
 
 def _headline(verdict: Verdict) -> tuple[str, Tone]:
