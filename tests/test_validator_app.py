@@ -483,3 +483,27 @@ def test_in_a_real_terminal_only_the_service_keys_quit() -> None:
         assert shows_big(screen, "PRESENT") and "Přiložte kartu" in screen
         tmux.send_keys("C-x", "C-c")
         assert tmux.wait_for_exit(timeout=10) == 0
+
+
+def test_while_an_app_has_the_screen_no_log_line_is_written_over_it(tmp_path) -> None:
+    import logging
+    import os
+
+    from ekarta.terminal.apps.base import console_logging_held
+
+    main, side = os.openpty()
+    with open(side, "w") as terminal, open(tmp_path / "log", "w") as log_file:
+        logger = logging.getLogger("ekarta.test_screen")
+        on_screen, to_file = logging.StreamHandler(terminal), logging.StreamHandler(log_file)
+        for handler in (on_screen, to_file):
+            logger.addHandler(handler)
+        try:
+            with console_logging_held("ekarta.test_screen"):
+                assert logger.handlers == [to_file]
+                logger.warning("the office is out of reach")
+            assert set(logger.handlers) == {on_screen, to_file}
+        finally:
+            for handler in (on_screen, to_file):
+                logger.removeHandler(handler)
+    os.close(main)
+    assert "out of reach" in (tmp_path / "log").read_text()

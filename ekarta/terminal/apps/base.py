@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import ClassVar
 
@@ -53,6 +54,7 @@ __all__ = [
     "ReaderState",
     "ScannerState",
     "TerminalApp",
+    "console_logging_held",
     "utc_now",
 ]
 
@@ -67,6 +69,26 @@ CLEAR_AFTER = 5.0
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+@contextmanager
+def console_logging_held(*names: str) -> Iterator[None]:
+    """Hold back the log handlers that write to a terminal (the command line's on stderr) of
+    the loggers ``names`` (and the root logger) while an app has the screen: a line written
+    over the app would break its picture.  Log files go on; the handlers come back after."""
+    held: list[tuple[logging.Logger, logging.Handler]] = []
+    for logger in (logging.getLogger(), *(logging.getLogger(name) for name in names)):
+        for handler in list(logger.handlers):
+            stream = getattr(handler, "stream", None)
+            if isinstance(handler, logging.StreamHandler) and stream is not None \
+                    and callable(getattr(stream, "isatty", None)) and stream.isatty():
+                logger.removeHandler(handler)
+                held.append((logger, handler))
+    try:
+        yield
+    finally:
+        for logger, handler in held:
+            logger.addHandler(handler)
 
 
 # --- what the workers tell the UI -----------------------------------------------------------------

@@ -51,6 +51,7 @@ from ekarta.terminal.apps.base import (
     ReaderState,
     ScannerState,
     TerminalApp,
+    console_logging_held,
     utc_now,
 )
 from ekarta.terminal.apps.loops import CardLoop, SyncLoop, reached_office, scan_loop
@@ -561,5 +562,6 @@ def run(config: TerminalConfig | None = None, *, directory: str | None = None, r
         zone=zone, line=line, engine=engine, reader=partial(open_reader, reader),
         scanner=None if scanner is None else partial(open_scanner, scanner),
         sync=config, sync_every=sync_every, lang=lang, clear_after=clear_after, clock=clock)
-    app.run()
+    with console_logging_held("ekarta"):
+        app.run()
     return 0
