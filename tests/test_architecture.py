@@ -67,7 +67,8 @@ def strongly_connected(graph: grimp.ImportGraph) -> list[list[str]]:
 
 @pytest.fixture(scope="module")
 def graph() -> grimp.ImportGraph:
-    return grimp.build_graph(PACKAGE)
+    # with the third-party packages as leaves: which modules load a UI toolkit is seen too
+    return grimp.build_graph(PACKAGE, include_external_packages=True)
 
 
 def test_no_module_is_part_of_an_import_cycle(graph: grimp.ImportGraph) -> None:
@@ -106,3 +107,13 @@ def test_readers_load_no_emulator_module() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_only_the_terminal_apps_load_a_ui_toolkit(graph: grimp.ImportGraph) -> None:
+    """Textual is imported inside ``ekarta.terminal.apps`` alone: the headless commands and the
+    tap engine never load it (the package's ``__init__`` imports nothing, so a command can
+    import one app lazily)."""
+    importers = graph.find_modules_that_directly_import("textual")
+    assert importers, "the terminal apps use Textual"
+    assert all(m.startswith(f"{PACKAGE}.terminal.apps.") for m in importers), sorted(importers)
+    assert graph.find_modules_directly_imported_by(f"{PACKAGE}.terminal.apps") == set()

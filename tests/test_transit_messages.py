@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -11,8 +11,11 @@ from ekarta.transit.model.messages import (
     COUPON_TYPE_NAMES,
     LANGUAGES,
     PROFILE_NAMES,
+    Notice,
     coupon_type_name,
+    format_age,
     format_date,
+    format_time,
     profile_name,
     text,
 )
@@ -22,18 +25,21 @@ DETAILS = {"date": date(2025, 5, 1), "end": date(2025, 4, 2), "valid_to": date(2
            "zone": 77, "count": 4, "age": 14, "serial": 4242, "profile": Profile.STUDENT}
 DETAILS["status"] = CardStatus.ORDERED
 DETAILS |= {"limit": Money(1_000_000), "balance": Money(99_950), "amount": Money(15_050)}
+DETAILS |= {"number": "1234567890", "time": datetime(2026, 12, 1, 9, 5, tzinfo=UTC),
+            "lists_age": timedelta(days=3, hours=2)}
 
 
-@pytest.mark.parametrize("code", [*Reason, *Note])
+@pytest.mark.parametrize("code", [*Reason, *Note, *Notice])
 @pytest.mark.parametrize("lang", LANGUAGES)
-def test_every_code_has_a_text_in_every_language(code: Reason | Note, lang: str) -> None:
+def test_every_code_has_a_text_in_every_language(code: Reason | Note | Notice,
+                                                 lang: str) -> None:
     message = text(code, lang, **DETAILS)
     assert message and message[0].isupper() and message.endswith(".")
     assert "{" not in message and "None" not in message
 
 
-@pytest.mark.parametrize("code", [*Reason, *Note])
-def test_czech_and_english_differ(code: Reason | Note) -> None:
+@pytest.mark.parametrize("code", [*Reason, *Note, *Notice])
+def test_czech_and_english_differ(code: Reason | Note | Notice) -> None:
     assert text(code, "en", **DETAILS) != text(code, "cs", **DETAILS)
 
 
@@ -54,6 +60,18 @@ def test_czech_is_written_with_its_diacritics() -> None:
 def test_dates_are_written_the_way_each_language_writes_them() -> None:
     assert format_date(date(2025, 12, 1), "en") == "1 December 2025"
     assert format_date(date(2025, 12, 1), "cs") == "1. 12. 2025"
+
+
+def test_times_are_prague_clock_times_and_ages_are_days_hours_minutes() -> None:
+    winter = datetime(2026, 12, 1, 9, 5, tzinfo=UTC)
+    assert format_time(winter, "cs") == "1. 12. 2026 10:05"
+    assert format_time(datetime(2026, 7, 1, 9, 5, tzinfo=UTC), "en") == "1 July 2026 11:05"
+    assert text(Notice.FROM_BARCODE, "cs", time=winter) == (
+        "Podle čárového kódu, data aktuální k 1. 12. 2026 10:05.")
+    assert [format_age(timedelta(seconds=s)) for s in (-5, 59, 60, 3600, 3660, 86400, 90000)] \
+        == ["0 min", "0 min", "1 min", "1 h", "1 h 1 min", "1 d", "1 d 1 h"]
+    assert text(Notice.STALE_LISTS, "en", lists_age=timedelta(days=3, minutes=5)) == (
+        "The lists are 3 d old: a card blocked since may still show as valid.")
 
 
 def test_every_profile_and_coupon_type_has_names() -> None:

@@ -2,17 +2,22 @@
 
 Every :class:`~ekarta.transit.model.values.Reason` and
 :class:`~ekarta.transit.model.values.Note` has a text in each language of :data:`LANGUAGES`.
+A terminal also says things that are no verdict (tap the card again, the barcode's data and
+the age of its lists): each :class:`Notice` has a text in each language too.
 Texts are ``str.format`` templates; dates are written the way each language writes them
-(``1 May 2025``, ``1. 5. 2025``) and profiles and coupon types by their names in that language.
+(``1 May 2025``, ``1. 5. 2025``), times in Prague's local time, ages in days, hours and
+minutes, and profiles and coupon types by their names in that language.
 The Czech wording follows the operator's manual.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from ekarta.transit.errors import InvalidField
+from ekarta.transit.model.timecodec import to_local
 from ekarta.transit.model.values import CardStatus, CouponType, Money, Note, Profile, Reason
 
 __all__ = [
@@ -21,10 +26,13 @@ __all__ = [
     "LANGUAGES",
     "PROFILE_NAMES",
     "STATUS_NAMES",
+    "Notice",
     "coupon_type_name",
+    "format_age",
     "format_amount",
     "format_date",
     "format_money",
+    "format_time",
     "label",
     "profile_name",
     "status_name",
@@ -201,6 +209,60 @@ _NOTE_TEXTS: dict[Note, tuple[str, str]] = {
 }
 
 
+class Notice(StrEnum):
+    """What a terminal tells besides a verdict's reason."""
+
+    TAP_AGAIN = "tap-again"
+    """The card left before the tap was done."""
+    NOT_A_TRANSIT_CARD = "not-a-transit-card"
+    UNREADABLE = "unreadable"
+    REFUSED_NUMBER = "refused-number"
+    """A typed or scanned number whose check digit fails (``number``)."""
+    FROM_BARCODE = "from-barcode"
+    """The verdict comes from the synced lists, as of ``time``."""
+    FROM_BARCODE_NEVER_SYNCED = "from-barcode-never-synced"
+    STALE_LISTS = "stale-lists"
+    """The lists are ``lists_age`` old, past the terminal's limit."""
+    LISTS_NEVER_SYNCED = "lists-never-synced"
+    FROM_OFFICE = "from-office"
+    """The coupon that makes the card valid is paid at the office, not yet on the card."""
+    REPEATED = "repeated"
+    """The same card again within the repeat window: nothing written twice."""
+    BLOCKED_WRITTEN = "blocked-written"
+
+
+_NOTICE_TEXTS: dict[Notice, tuple[str, str]] = {
+    Notice.TAP_AGAIN: (
+        "The card was taken away too soon: tap it again and hold it still.",
+        "E-karta byla oddálena příliš brzy: přiložte ji znovu a podržte."),
+    Notice.NOT_A_TRANSIT_CARD: ("This is not a transit card of this operator.",
+                                "Toto není e-karta tohoto dopravce."),
+    Notice.UNREADABLE: ("The chip cannot be read: check the card's barcode.",
+                        "Čip nelze přečíst: ověřte čárový kód e-karty."),
+    Notice.REFUSED_NUMBER: ("Not a card number: {number} (its check digit is wrong).",
+                            "Není číslo e-karty: {number} (nesouhlasí kontrolní číslice)."),
+    Notice.FROM_BARCODE: ("From the barcode, with data as of {time}.",
+                          "Podle čárového kódu, data aktuální k {time}."),
+    Notice.FROM_BARCODE_NEVER_SYNCED: (
+        "From the barcode, with lists that were never synced.",
+        "Podle čárového kódu, seznamy dosud nebyly synchronizovány."),
+    Notice.STALE_LISTS: (
+        "The lists are {lists_age} old: a card blocked since may still show as valid.",
+        "Seznamy jsou staré {lists_age}: e-karta zablokovaná od té doby se může jevit jako "
+        "platná."),
+    Notice.LISTS_NEVER_SYNCED: (
+        "The lists were never synced: no blocked card is known.",
+        "Seznamy dosud nebyly synchronizovány: žádná zablokovaná e-karta není známa."),
+    Notice.FROM_OFFICE: (
+        "The coupon is paid and held by the office; it is not on the card yet.",
+        "Kupon je zaplacen a evidován v systému; na e-kartě zatím není."),
+    Notice.REPEATED: ("Tapped again: shown again, validated once.",
+                      "Opakované přiložení: zobrazeno znovu, odbaveno jen jednou."),
+    Notice.BLOCKED_WRITTEN: ("The blocking is now written onto the card.",
+                             "Blokace je nyní zapsána na e-kartu."),
+}
+
+
 LABELS_CS: dict[str, str] = {
     # the card record
     "transit card": "e-karta",
@@ -318,6 +380,27 @@ def format_date(day: date, lang: str = "en") -> str:
     return f"{day.day}. {day.month}. {day.year}"
 
 
+def format_time(at: datetime, lang: str = "en") -> str:
+    """The aware instant ``at`` as Prague's clocks show it: ``1 May 2025 14:05``,
+    ``1. 5. 2025 14:05``."""
+    local = to_local(at)
+    return f"{format_date(local.date(), lang)} {local:%H:%M}"
+
+
+def format_age(age: timedelta, lang: str = "en") -> str:
+    """How old something is, to the minute: ``2 d 5 h``, ``3 h 20 min``, ``7 min``
+    (the same abbreviations in both languages)."""
+    _lang_index(lang)
+    minutes = max(0, int(age.total_seconds()) // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min"
+
+
 def format_amount(haler: int, lang: str = "en") -> str:
     """An amount in haléř as the language writes it: ``150.50 CZK``, ``150,50 Kč``."""
     index = _lang_index(lang)
@@ -344,6 +427,10 @@ def status_name(status: CardStatus, lang: str = "en") -> str:
 
 
 def _render(value: Any, lang: str) -> Any:
+    if isinstance(value, datetime):
+        return format_time(value, lang)
+    if isinstance(value, timedelta):
+        return format_age(value, lang)
     if isinstance(value, date):
         return format_date(value, lang)
     if isinstance(value, CardStatus):
@@ -357,8 +444,14 @@ def _render(value: Any, lang: str) -> Any:
     return value
 
 
-def text(code: Reason | Note, lang: str = "en", **details: Any) -> str:
+def text(code: Reason | Note | Notice, lang: str = "en", **details: Any) -> str:
     """The message for ``code`` in ``lang``, filled with ``details`` (dates, profile, zone...)."""
-    table: dict[Any, tuple[str, str]] = _NOTE_TEXTS if isinstance(code, Note) else _REASON_TEXTS
-    template = table[code][_lang_index(lang)]
+    # three tables: Reason and Note are IntEnums of overlapping numbers (see _REASON_TEXTS)
+    if isinstance(code, Notice):
+        templates = _NOTICE_TEXTS[code]
+    elif isinstance(code, Note):
+        templates = _NOTE_TEXTS[code]
+    else:
+        templates = _REASON_TEXTS[code]
+    template = templates[_lang_index(lang)]
     return template.format(**{key: _render(value, lang) for key, value in details.items()})

@@ -1,0 +1,269 @@
+"""The app every terminal runs: full screen, large type, Czech by default, no accidental quit.
+
+:class:`TerminalApp` is the frame the validator, the inspector's app and the kiosk share:
+
+- the screen is a status line (with a button that switches between Czech and English), a big
+  panel (a headline in block letters over a few lines), an entry line and the keys' help; the
+  app computes what they show from its state and language (:meth:`TerminalApp.panel_view` and
+  its siblings) and :meth:`TerminalApp.refresh_view` draws it;
+- a result stays :attr:`TerminalApp.clear_after` seconds, then the welcome comes back
+  (:meth:`TerminalApp.hold`), so that one passenger's card is not shown to the next;
+- nobody quits by accident: Ctrl+Q, Ctrl+C and the command palette do nothing; the service key
+  sequence (:data:`~ekarta.terminal.apps.keys.SERVICE_EXIT`: Ctrl+X, then Ctrl+C within two
+  seconds, as in Emacs) ends the app;
+- the language switches with F4 or the button at the bottom right;
+- card work never runs on the UI's thread: it runs in thread workers (``@work(thread=True)``)
+  and reaches the UI only through the messages below, posted with ``post_message`` (which
+  Textual makes safe from any thread).  Tests post the same messages to drive the screens.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import ClassVar
+
+from textual import events
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.reactive import reactive
+from textual.timer import Timer
+from textual.widgets import Button
+
+from ekarta.terminal.apps.keys import SERVICE_EXIT, SERVICE_WITHIN, KeySequence
+from ekarta.terminal.apps.view import FRAME_TEXTS, Panel, StatusPart, Tone, other_language, say
+from ekarta.terminal.apps.widgets import (
+    EntryLine,
+    KeyBar,
+    KeyHelp,
+    LanguageButton,
+    StatusLine,
+    VerdictPanel,
+)
+from ekarta.transit.model.messages import LANGUAGES
+
+__all__ = [
+    "CLEAR_AFTER",
+    "Clock",
+    "NumberScanned",
+    "OfficeState",
+    "ReaderState",
+    "ScannerState",
+    "TerminalApp",
+    "console_logging_held",
+    "utc_now",
+]
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+"""The terminal's clock: an aware datetime."""
+
+CLEAR_AFTER = 5.0
+"""Seconds a result stays on the screen."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@contextmanager
+def console_logging_held(*names: str) -> Iterator[None]:
+    """Hold back the log handlers that write to a terminal (the command line's on stderr) of
+    the loggers ``names`` (and the root logger) while an app has the screen: a line written
+    over the app would break its picture.  Log files go on; the handlers come back after."""
+    held: list[tuple[logging.Logger, logging.Handler]] = []
+    for logger in (logging.getLogger(), *(logging.getLogger(name) for name in names)):
+        for handler in list(logger.handlers):
+            stream = getattr(handler, "stream", None)
+            if isinstance(handler, logging.StreamHandler) and stream is not None \
+                    and callable(getattr(stream, "isatty", None)) and stream.isatty():
+                logger.removeHandler(handler)
+                held.append((logger, handler))
+    try:
+        yield
+    finally:
+        for logger, handler in held:
+            logger.addHandler(handler)
+
+
+# --- what the workers tell the UI -----------------------------------------------------------------
+
+
+class ReaderState(Message):
+    """The card reader is connected (``ok``) or not (``detail`` says why)."""
+
+    def __init__(self, ok: bool, detail: str | None = None) -> None:
+        super().__init__()
+        self.ok = ok
+        self.detail = detail
+
+
+class ScannerState(Message):
+    """The barcode scanner is connected (``ok``) or not."""
+
+    def __init__(self, ok: bool, detail: str | None = None) -> None:
+        super().__init__()
+        self.ok = ok
+        self.detail = detail
+
+
+class NumberScanned(Message):
+    """A serial barcode scanner read ``text`` (a card number, or a line it refused)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class OfficeState(Message):
+    """A background sync reached the office (``online``) or not; ``detail``: what failed."""
+
+    def __init__(self, online: bool, detail: str | None = None) -> None:
+        super().__init__()
+        self.online = online
+        self.detail = detail
+
+
+# --- the app --------------------------------------------------------------------------------------
+
+
+class TerminalApp(App[None]):
+    """The frame of a terminal app; see the module documentation.
+
+    Subclasses give :meth:`panel_view`, :meth:`welcome_view`, :meth:`status_view`,
+    :meth:`entry_view` and :meth:`keys_view`, and call :meth:`refresh_view` when their state
+    changes and :meth:`hold` when a result is shown."""
+
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS: ClassVar[list[BindingType]] = [
+        # priority: before any widget, and in place of Textual's quit and its "press Ctrl+Q"
+        Binding("ctrl+q", "nothing", show=False, priority=True, system=True),
+        Binding("ctrl+c", "nothing", show=False, priority=True, system=True),
+        Binding("f4", "switch_language", show=False, priority=True),
+    ]
+    LANGUAGE_KEY: ClassVar[str] = "F4"
+
+    lang: reactive[str] = reactive("cs", init=False)
+
+    def __init__(self, *, lang: str = "cs", clear_after: float = CLEAR_AFTER,
+                 clock: Clock = utc_now, monotonic: Callable[[], float] = time.monotonic
+                 ) -> None:
+        if lang not in LANGUAGES:
+            raise ValueError(f"language must be one of {', '.join(LANGUAGES)}, not {lang!r}")
+        super().__init__()
+        self.set_reactive(TerminalApp.lang, lang)
+        self.clear_after = clear_after
+        self.clock = clock
+        self.monotonic = monotonic
+        self.showing_result = False
+        self._clear_timer: Timer | None = None
+        self._service = KeySequence(SERVICE_EXIT, within=SERVICE_WITHIN, clock=monotonic)
+
+    # --- what subclasses show ---------------------------------------------------------------------
+
+    def welcome_view(self) -> Panel:
+        return Panel(say(FRAME_TEXTS, "present card", self.lang))
+
+    def panel_view(self) -> Panel:
+        """The panel for the result on the screen (called only while one is held)."""
+        return self.welcome_view()
+
+    def status_view(self) -> tuple[StatusPart, ...]:
+        return ()
+
+    def entry_view(self) -> tuple[str, Tone]:
+        return "", Tone.PLAIN
+
+    def keys_view(self) -> str:
+        return ""
+
+    def language_label(self) -> str:
+        """The language button's label: the key and the language it switches to."""
+        return say(FRAME_TEXTS, "language key", self.lang, key=self.LANGUAGE_KEY)
+
+    def on_cleared(self) -> None:
+        """The result's time is up (the welcome is back): forget what was shown."""
+
+    # --- the frame --------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield StatusLine(id="status")
+        yield VerdictPanel(id="panel")
+        yield EntryLine(id="entry")
+        yield KeyBar(self.language_label())
+
+    def on_mount(self) -> None:
+        self.refresh_view()
+
+    def refresh_view(self) -> None:
+        """Draw the whole screen from the app's state."""
+        if not self._drawn:
+            return
+        panel = self.panel_view() if self.showing_result else self.welcome_view()
+        self.query_one(VerdictPanel).show(panel)
+        self.refresh_status()
+        self.query_one(EntryLine).show(*self.entry_view())
+        self.query_one(KeyHelp).show(self.keys_view())
+        self.query_one(LanguageButton).label = self.language_label()
+
+    def refresh_status(self) -> None:
+        if self._drawn:
+            self.query_one(StatusLine).show(self.status_view())
+
+    @property
+    def _drawn(self) -> bool:
+        return bool(self.screen_stack) and bool(self.query(VerdictPanel))
+
+    def hold(self) -> None:
+        """Show the result now and clear it after :attr:`clear_after` seconds (a new result
+        starts the time again)."""
+        self.showing_result = True
+        if self._clear_timer is not None:
+            self._clear_timer.stop()
+        self._clear_timer = self.set_timer(self.clear_after, self.clear)
+        self.refresh_view()
+
+    def clear(self) -> None:
+        """Back to the welcome."""
+        if self._clear_timer is not None:
+            self._clear_timer.stop()
+            self._clear_timer = None
+        self.showing_result = False
+        self.on_cleared()
+        self.refresh_view()
+
+    def watch_lang(self) -> None:
+        self.refresh_view()
+
+    # --- keys -------------------------------------------------------------------------------------
+
+    async def on_event(self, event: events.Event) -> None:
+        # the service sequence is watched before any binding takes its keys
+        if isinstance(event, events.Key) and not event.is_forwarded \
+                and self._service.feed(event.key):
+            log.info("service key sequence: exiting")
+            self.exit()
+            return
+        await super().on_event(event)
+
+    def action_nothing(self) -> None:
+        """Ctrl+Q and Ctrl+C: a terminal is not quit by accident."""
+
+    async def action_quit(self) -> None:
+        """Nothing: only the service key sequence ends a terminal app."""
+
+    def action_help_quit(self) -> None:
+        """Nothing (Textual would tell how to quit)."""
+
+    def action_switch_language(self) -> None:
+        self.lang = other_language(self.lang)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if isinstance(event.button, LanguageButton):
+            event.stop()
+            self.action_switch_language()
