@@ -139,7 +139,6 @@ def test_stale_lists_are_a_warning(capsys, bus):
     (["--json"], "--json prints the outcome"),
     (["--once", "--json"], "name the validator's reader"),
     (["--zone", "300", "--number", "1234567894"], "zone must be 1..255"),
-    (["-r", "emulator:"], "the validator's app is not available"),
 ])
 def test_misuse_is_one_line(capsys, bus, monkeypatch, extra, message):
     monkeypatch.delenv("EKARTA_READER", raising=False)

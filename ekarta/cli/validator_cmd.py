@@ -6,7 +6,6 @@ outcome, for scripts and test benches."""
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 from collections.abc import Callable
@@ -186,25 +185,14 @@ def run_validator(args: argparse.Namespace) -> int:
     return 0 if outcome.ok else EXIT_NOT_VALID
 
 
-APP = "ekarta.terminal.apps.validator"
-
-
 def start_app(args: argparse.Namespace, directory: str) -> int:
     """Run the validator's full-screen app until the service key ends it."""
-    try:
-        module = importlib.import_module(APP)
-    except ModuleNotFoundError as exc:
-        if exc.name not in (APP, APP.rpartition(".")[0]):
-            raise
-        module = None
-    run = getattr(module, "run", None)
-    if run is None:
-        raise CLIError("the validator's app is not available in this installation; use --once "
-                       "or --number")
-    return int(run(directory=directory, reader=reader_url(args), scanner=args.scanner,
-                   device=args.device, position=_position(args), lang=args.lang,
-                   repeat_window=args.repeat_window, stale_after=args.stale_after,
-                   wait=args.wait) or 0)
+    # Textual and the app load only when the screen is wanted, not for --once or --number
+    from ekarta.terminal.apps.validator import run
+
+    return run(directory=directory, reader=reader_url(args), scanner=args.scanner,
+               device=args.device, position=_position(args), lang=args.lang,
+               repeat_window=args.repeat_window, stale_after=args.stale_after)
 
 
 def _when(at: datetime | None) -> str | None:

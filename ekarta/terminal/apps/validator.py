@@ -29,7 +29,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import partial
-from typing import Any, ClassVar, Protocol
+from typing import ClassVar, Protocol
 
 from textual import events, work
 from textual.binding import Binding, BindingType
@@ -69,6 +69,7 @@ from ekarta.terminal.apps.view import Panel, StatusPart, Tone
 from ekarta.terminal.config import TerminalConfig, load_config
 from ekarta.terminal.outcome import Outcome, Source, TapOutcome
 from ekarta.terminal.sync import SyncReport
+from ekarta.terminal.tap import Position, Validator
 from ekarta.transit.model.values import LINE_MAX, ZONE_MAX, ZONE_MIN
 
 __all__ = [
@@ -497,16 +498,14 @@ class _Lists:
 class _TapEngine:
     """:class:`ekarta.terminal.tap.Validator` as :class:`ValidatorEngine`."""
 
-    def __init__(self, validator: Any) -> None:
+    def __init__(self, validator: Validator) -> None:
         self.validator = validator
 
     def tap(self, transceiver: Transceiver) -> TapOutcome:
-        outcome: TapOutcome = self.validator.tap(transceiver)
-        return outcome
+        return self.validator.tap(transceiver)
 
     def check_number(self, text: str) -> TapOutcome:
-        outcome: TapOutcome = self.validator.check_number(text)
-        return outcome
+        return self.validator.check_number(text)
 
     def status(self) -> EngineLists:
         status = self.validator.status()
@@ -523,31 +522,25 @@ def open_engine(config: TerminalConfig, *, zone: int | None, line: int | None,
                 clock: Clock = utc_now) -> Iterator[ValidatorEngine]:
     """The tap engine of the terminal directory ``config``, with its own store (closed at the
     end); ``repeat_window`` and ``stale_after`` default to the engine's."""
-    # the engine is loaded with the app, not with the command line
-    from ekarta.terminal import tap  # type: ignore[attr-defined,unused-ignore]
-
     limits = {name: value for name, value in (("repeat_window", repeat_window),
                                                ("stale_after", stale_after)) if value is not None}
-    with tap.Validator.from_config(config, device=device,
-                                   position=tap.Position(zone, line, vehicle), clock=clock,
-                                   **limits) as validator:
+    with Validator.from_config(config, device=device, position=Position(zone, line, vehicle),
+                               clock=clock, **limits) as validator:
         yield _TapEngine(validator)
 
 
 def run(config: TerminalConfig | None = None, *, directory: str | None = None, reader: str,
         scanner: str | None = None, zone: int | None = None, line: int | None = None,
-        vehicle: int | None = None, position: Any = None, device: int | None = None,
-        lang: str = "cs", repeat_window: timedelta | None = None,
-        stale_after: timedelta | None = None, wait: float | None = None,
-        clear_after: float = CLEAR_AFTER, sync_every: float = SYNC_EVERY,
-        clock: Clock = utc_now) -> int:
+        vehicle: int | None = None, position: Position | None = None,
+        device: int | None = None, lang: str = "cs", repeat_window: timedelta | None = None,
+        stale_after: timedelta | None = None, clear_after: float = CLEAR_AFTER,
+        sync_every: float = SYNC_EVERY, clock: Clock = utc_now) -> int:
     """Run the validator full screen until the service key sequence (Ctrl+X, Ctrl+C); 0.
 
     The terminal is ``config`` or the one in ``directory``; the vehicle's place is ``zone``,
     ``line`` and ``vehicle`` or a ``position`` that holds them (the engine's
     :class:`~ekarta.terminal.tap.Position`).  The engine is opened once before the screen
-    starts, so that a directory it cannot work with fails here, with its error.  ``wait`` is
-    the one-tap command's: the app waits for cards for as long as it runs."""
+    starts, so that a directory it cannot work with fails here, with its error."""
     if config is None:
         if directory is None:
             raise TypeError("run() needs a terminal config or directory")
