@@ -6,7 +6,6 @@ every table, and nothing else with it."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -16,20 +15,13 @@ from sqlalchemy import MetaData, select
 from ekarta.backoffice.database import open_engine
 from tests.support.cli import run
 from tests.support.office import OfficeServer
+from tests.support.office import office_json as office
+from tests.support.office import ok_json as ok
+from tests.support.office import synced as sync
 
 FIRST, SURNAME, BORN = "Xaverína", "Quendlová", date(2007, 3, 17)
 UID = "04C1C2C3C4C5C6"
 ROLES = ("validator", "inspector", "kiosk")
-
-
-def ok(capsys, *argv: str) -> dict:
-    code, out, err = run(capsys, *argv)
-    assert code == 0, (argv, err)
-    return json.loads(out)
-
-
-def office(capsys, database: str, *argv: str) -> dict:
-    return ok(capsys, "office", *argv, "--db", database, "--json")
 
 
 def tables(database: str) -> dict[str, list[tuple]]:
@@ -76,12 +68,6 @@ def personal(rows: dict[str, list[tuple]]) -> list[tuple[str, tuple]]:
 
 def lookup(capsys, directory, number: str) -> dict:
     return ok(capsys, "terminal", "lookup", str(directory), number, "--json")
-
-
-def sync(capsys, directory) -> dict:
-    report = ok(capsys, "terminal", "sync", str(directory), "--json")
-    assert report["ok"], report["errors"]
-    return report
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ put straight into the tables with the feed helpers, so that API tests need no ca
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -49,7 +50,8 @@ from ekarta.transit.codec.records import encode_slot
 from ekarta.transit.model.values import Coupon, CouponType, Profile, SaleChannel, Zones
 from ekarta.transit.security.signing import CouponSigner
 
-__all__ = ["FaultyOffice", "OfficeServer", "Seed", "card_number", "free_port", "served"]
+__all__ = ["FaultyOffice", "OfficeServer", "Seed", "card_number", "free_port", "office_json",
+           "ok_json", "served", "synced"]
 
 READY_TIMEOUT = 30.0
 
@@ -63,6 +65,28 @@ def free_port() -> int:
 def card_number(serial: int) -> int:
     """A valid card number (IDK) as the office stores it."""
     return int(CardNumber.from_serial(serial).digits)
+
+
+def ok_json(capsys, *argv: str) -> Any:
+    """``ekarta ARGV`` run in this process, which must succeed; its JSON output."""
+    from tests.support.cli import run
+
+    code, out, err = run(capsys, *argv)
+    assert code == 0, (argv, err)
+    return json.loads(out)
+
+
+def office_json(capsys, database: str, *argv: str) -> Any:
+    """``ekarta office ARGV --db DATABASE --json``, which must succeed; its JSON output."""
+    return ok_json(capsys, "office", *argv, "--db", database, "--json")
+
+
+def synced(capsys, directory: str | Path) -> Any:
+    """``ekarta terminal sync DIRECTORY --json``, which must sync without an error; its
+    report."""
+    report = ok_json(capsys, "terminal", "sync", str(directory), "--json")
+    assert report["ok"], report["errors"]
+    return report
 
 
 class OfficeServer:
