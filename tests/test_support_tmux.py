@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.tmux import TmuxSession, shows_big, tmux_available
-
-pytestmark = pytest.mark.skipif(not tmux_available(), reason="tmux is not installed")
+from tests.support.tmux import TmuxSession, shows_big
 
 
 @pytest.mark.slow

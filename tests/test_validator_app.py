@@ -35,7 +35,7 @@ from ekarta.transit.errors import InvalidCardNumber
 from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.values import Reason
 from tests.support.outcomes import AT, SYNCED, VERDICT_REASONS, no_verdict, outcome
-from tests.support.tmux import TmuxSession, shows_big, tmux_available
+from tests.support.tmux import TmuxSession, shows_big
 
 # the async tests run on anyio's pytest plugin (with asyncio, as Textual needs)
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
@@ -462,7 +462,6 @@ def test_run_fails_before_the_screen_for_a_directory_that_is_no_terminal(tmp_pat
 
 
 
-@pytest.mark.skipif(not tmux_available(), reason="tmux is not installed")
 def test_in_a_real_terminal_only_the_service_keys_quit() -> None:
     """In a terminal (tmux, 80 by 24) Ctrl+C, Ctrl+\\ and Ctrl+Z are keys, not signals: they,
     Ctrl+Q and Ctrl+P leave the validator running; F4 switches the language; Ctrl+X, Ctrl+C

@@ -18,10 +18,9 @@ import pytest
 
 from tests.support.cli import run
 from tests.support.office import OfficeServer, office_json, synced
-from tests.support.tmux import TmuxSession, shows_big, tmux_available
+from tests.support.tmux import TmuxSession, shows_big
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not tmux_available(), reason="tmux is not installed")]
+pytestmark = pytest.mark.slow
 
 FIRST, SURNAME = "Xaverína", "Quendlová"
 UID = "04C1C2C3C4C5C6"

@@ -25,11 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Self
 
-__all__ = ["TmuxSession", "shows_big", "tmux_available"]
-
-
-def tmux_available() -> bool:
-    return shutil.which("tmux") is not None
+__all__ = ["TmuxSession", "shows_big"]
 
 
 def shows_big(screen: str, text: str) -> bool:
@@ -59,6 +55,7 @@ class TmuxSession:
     def __init__(self, command: Sequence[str] | str, *, width: int = 80, height: int = 24,
                  env: Mapping[str, str] | None = None, cwd: str | None = None,
                  term: str = "xterm-256color") -> None:
+        assert shutil.which("tmux"), "tmux is one of the test tools: run scripts/install"
         self.socket = f"ekarta-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.name = "app"
         self.width = width
