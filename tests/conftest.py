@@ -89,6 +89,8 @@ class ScriptedTransceiver:
         assert self.remaining == 0, f"{self.remaining} scripted APDUs were never sent"
 
 
+# before xdist's own hook, which reads the groups to schedule by
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test that uses the ``pcscd`` fixture (tests/support/pcsc.py, the daemon and its vpcd
     driver) or a PostgreSQL server is an ``interop`` test, whichever module it is in; the

@@ -42,6 +42,7 @@ def served_card(path: Path, link: Path, control: Path) -> Iterator[str]:
             [sys.executable, "-m", "ekarta", "emulator", "serve", str(path), "--pn532",
              str(link), "--control", f"unix:{control}"],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+    quitted = False
     try:
         deadline = time.monotonic() + WAIT
         while not (b"serving" in log.read_bytes() and os.path.lexists(link)):
@@ -49,8 +50,9 @@ def served_card(path: Path, link: Path, control: Path) -> Iterator[str]:
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.05)
         yield f"unix:{control}"
+        quitted = True  # the test ends it with the control interface's quit: let it finish
     finally:
-        if process.poll() is None:
+        if not quitted and process.poll() is None:
             process.terminate()
         try:
             process.wait(WAIT)
