@@ -221,6 +221,31 @@ def test_each_refusal_is_shown_and_recorded_with_its_reason(cards, keystore, syn
     assert (entry.kind, entry.result) == (JournalKind.VALIDATION, int(REFUSALS[name]))
 
 
+@pytest.mark.parametrize("office", ["active", "produced", "active for another chip"])
+def test_a_card_the_office_has_active_is_written_active_by_its_first_tap(
+        cards, keystore, store, clock, office):
+    # a card sent by post: its holder activated it at the office, its chip still says produced
+    status = "produced" if office == "produced" else "active"
+    uid = bytes.fromhex("04999999999999") if office.endswith("chip") else UID
+    put_lists(store, entitlements=[entitled(status=status, uid=uid)],
+              issued_at=clock.now - timedelta(hours=1))
+    card = card_of(cards, "produced")
+    outcome = tap(validator(store, keystore, clock), card)
+    read = image(card, keystore)
+    if office != "active":
+        assert outcome.verdict.reason is Reason.CARD_NOT_ACTIVE
+        assert read.record.status is CardStatus.PRODUCED
+        assert [e.kind for e in read.events[-1:]] == [EventKind.VALIDATION]
+        return
+    assert outcome.ok and outcome.recorded and outcome.verdict.coupon.serial == 501
+    assert read.record.status is CardStatus.ACTIVE
+    [validation] = read.events
+    assert (validation.kind, validation.result) == (EventKind.VALIDATION, Reason.VALID)
+    assert [e.kind for e in journal(store)] == [JournalKind.VALIDATION]
+    again = tap(validator(store, keystore, clock), card)
+    assert again.ok and again.repeated and len(image(card, keystore).events) == 1
+
+
 # --- the hotlist ----------------------------------------------------------------------------------
 
 

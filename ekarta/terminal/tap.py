@@ -325,7 +325,12 @@ class Validator:
             def office() -> tuple[SignedCoupon, ...]:
                 return tuple(c for c, _ in _office_coupons(self.store.entitlement(number)))
 
-            return CardLists(hot, office, self._repeat_since(card_uid, now))
+            def office_active() -> bool:
+                held = self.store.entitlement(number)
+                return (held is not None and held.status == "active"
+                        and held.uid == card_uid.hex())
+
+            return CardLists(hot, office, self._repeat_since(card_uid, now), office_active)
 
         try:
             validation = validate_card(DESFire(transceiver), self._keys, self._verifier, at=now,

@@ -11,7 +11,9 @@
 3. Authenticate with the validation key (the application stays selected) and, in one
    transaction: a hotlisted card that is not blocked yet gets its blocked status and a BLOCKING
    record; any other card gets a VALIDATION record (device, line, vehicle, zone, the coupon used,
-   the verdict's reason); then CommitTransaction.
+   the verdict's reason); then CommitTransaction.  A chip that still says produced while the
+   office has the card active (a card sent by post, activated by its holder) is judged active
+   and written active in the same transaction, its VALIDATION record standing for both.
 
 That is 20 commands on a card whose UID the reader gave (23 with GetVersion), two
 authentications, and one command more (the card record, 144 bytes) for a card being blocked.
@@ -34,7 +36,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from ekarta.desfire.client import DESFire
@@ -46,9 +48,9 @@ from ekarta.transit.codec.records import encode_card_record
 from ekarta.transit.errors import InvalidField
 from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.image import CardImage
-from ekarta.transit.model.lifecycle import plan_blocking
+from ekarta.transit.model.lifecycle import plan_activation, plan_blocking
 from ekarta.transit.model.rules import SignatureCheck, Verdict, judge
-from ekarta.transit.model.timecodec import floor_minute, require_aware
+from ekarta.transit.model.timecodec import floor_minute, local_date, require_aware
 from ekarta.transit.model.values import (
     DEVICE_MAX,
     LINE_MAX,
@@ -106,6 +108,10 @@ def _none() -> tuple[SignedCoupon, ...]:
     return ()
 
 
+def _no() -> bool:
+    return False
+
+
 @dataclass(frozen=True)
 class CardLists:
     """What the terminal knows of the card in the field, asked once its number and UID are read.
@@ -115,11 +121,16 @@ class CardLists:
     not make it valid; they then count as the card's, and a verdict made by one of them says so
     (:attr:`Validation.from_office`).  ``repeat_since``: a record of this device's logged at or
     after this instant stands for this tap (None: every tap is recorded anew).
+    ``office_active``: whether the office has this chip's card as active, asked only when the
+    chip still says produced: a card sent by post and activated by its holder at the office
+    is written active by the first terminal that meets it, a validator included (its key
+    writes the card record), else every bus would refuse it until an inspector saw it.
     """
 
     hotlisted: bool = False
     office_coupons: Callable[[], tuple[SignedCoupon, ...]] = _none
     repeat_since: datetime | None = None
+    office_active: Callable[[], bool] = _no
 
 
 Lookup = Callable[[CardNumber, bytes], CardLists]
@@ -213,8 +224,16 @@ def validate_card(desfire: DESFire, keys: KeyProvider, verifier: SignatureCheck,
     """
     at = require_aware(at, "tap time")
     image = read_card(desfire, keys, role=KeyRole.READ, uid=uid, purse=False, newest_only=True)
+    lists = lookup(image.record.card_number, image.uid)
+    activation = None
+    if (image.record.status is CardStatus.PRODUCED and not lists.hotlisted
+            and lists.office_active()):
+        activation = plan_activation(image.record, local_date(at))
+        if activation.changed:
+            image = replace(image, record=activation.record)  # judged as the card will be
+        else:
+            activation = None  # expired: refused as the chip says
     record = image.record
-    lists = lookup(record.card_number, image.uid)
     verdict, from_office = judge_tap(image, lists, at=at, zone=place.zone, verifier=verifier)
     found = logged_tap(image, place, verdict, lists.repeat_since, at=at)
     if found is not None:
@@ -235,6 +254,11 @@ def validate_card(desfire: DESFire, keys: KeyProvider, verifier: SignatureCheck,
         # Both writes are staged by the card and take effect together at the commit.
         if block is not None and blocking:
             desfire.write_data(CARD_RECORD_FILE.file_no, encode_card_record(block.record),
+                               comm=CARD_RECORD_FILE.comm)
+        if activation is not None:
+            # one record per transaction in the log (DESFire writes a transaction's records
+            # into one): the tap's record stands for the activation too
+            desfire.write_data(CARD_RECORD_FILE.file_no, encode_card_record(record),
                                comm=CARD_RECORD_FILE.comm)
         write_event(desfire, event)
         desfire.commit_transaction()
