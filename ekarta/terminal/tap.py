@@ -31,6 +31,7 @@ another.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import uuid
@@ -322,11 +323,14 @@ class Validator:
             hot = (self.store.is_hotlisted(int(number))
                    or self.store.hotlisted_uid(card_uid) is not None)
 
+            # read once, and only if the card's own coupons or status leave a question
+            entitlement = functools.cache(lambda: self.store.entitlement(number))
+
             def office() -> tuple[SignedCoupon, ...]:
-                return tuple(c for c, _ in _office_coupons(self.store.entitlement(number)))
+                return tuple(c for c, _ in _office_coupons(entitlement()))
 
             def office_active() -> bool:
-                held = self.store.entitlement(number)
+                held = entitlement()
                 return (held is not None and held.status == "active"
                         and held.uid == card_uid.hex())
 
