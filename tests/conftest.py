@@ -40,6 +40,9 @@ def _temporary_files_in_memory() -> None:
 
 _temporary_files_in_memory()
 
+# the validator's tests share their keystore fixture (a module's own ``keystore`` wins)
+pytest_plugins = ["tests.support.validator"]
+
 #: fixtures that start a third-party daemon: a test using one is an ``interop`` test
 DAEMON_FIXTURES = frozenset({"pcscd", "postgres_server"})
 

@@ -28,7 +28,6 @@ from ekarta.terminal.store import TerminalStore
 from ekarta.terminal.tap import Position, Validator
 from ekarta.transit import CardStatus, EventKind, Reason
 from ekarta.transit.cardio.reading import read_card
-from ekarta.transit.security.keystore import FileKeyStore, create_keystore
 from tests.support.validator import (
     NUMBER,
     UID,
@@ -48,13 +47,6 @@ CASES = {
     "valid": (False, EventKind.VALIDATION, JournalKind.VALIDATION, 20),
     "hotlisted": (True, EventKind.BLOCKING, JournalKind.BLOCKING, 21),
 }
-
-
-@pytest.fixture(scope="module")
-def keystore(tmp_path_factory) -> FileKeyStore:
-    path = tmp_path_factory.mktemp("keys") / "keys.json"
-    create_keystore(path)
-    return FileKeyStore.load(path)
 
 
 @pytest.fixture(scope="module")

@@ -47,13 +47,6 @@ OTHER_UID = bytes.fromhex("04112233445566")
 
 
 @pytest.fixture(scope="module")
-def keystore(tmp_path_factory) -> FileKeyStore:
-    path = tmp_path_factory.mktemp("keys") / "keys.json"
-    create_keystore(path)
-    return FileKeyStore.load(path)
-
-
-@pytest.fixture(scope="module")
 def cards(keystore) -> dict[str, dict]:
     """The cards of these tests, made once (each test taps a copy)."""
     valid = signed(keystore, coupon(501))

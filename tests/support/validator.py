@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
+
 from ekarta.desfire import DESFire
 from ekarta.emulator import VirtualCard
 from ekarta.emulator.reader import EmulatorReader
@@ -40,7 +42,7 @@ from ekarta.transit.codec.records import SLOT_SIZE, encode_slot
 from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.notation import enum_name
 from ekarta.transit.model.timecodec import PRAGUE
-from ekarta.transit.security.keystore import FileKeyStore
+from ekarta.transit.security.keystore import FileKeyStore, create_keystore
 
 __all__ = [
     "AT",
@@ -150,3 +152,11 @@ def put_lists(store: TerminalStore, *, hot: Iterable[tuple[CardNumber, bytes | N
         cursor = store.feed_state(feed).cursor + 1
         store.apply_page(feed, page, cursor=cursor, issued_at=issued_at,
                          valid_until=issued_at + valid_for, now=issued_at)
+
+
+@pytest.fixture(scope="module")
+def keystore(tmp_path_factory) -> FileKeyStore:
+    """A full keystore for a module's tests (imported by the modules that use it)."""
+    path = tmp_path_factory.mktemp("keys") / "keys.json"
+    create_keystore(path)
+    return FileKeyStore.load(path)
