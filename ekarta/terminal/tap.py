@@ -48,6 +48,7 @@ from ekarta.readers.base import Reader
 from ekarta.sync.messages import Entitlement, JournalEvent, JournalKind, slot_bytes
 from ekarta.terminal.config import TerminalConfig
 from ekarta.terminal.errors import TerminalConfigError
+from ekarta.terminal.journal import JournalWriter
 from ekarta.terminal.outcome import Outcome, Source, TapOutcome
 from ekarta.terminal.store import TerminalStore
 from ekarta.transit.cardio.reading import CardAccessError
@@ -226,7 +227,8 @@ class Validator:
     def __init__(self, store: TerminalStore, keys: KeyProvider, verifier: SignatureCheck, *,
                  device: int, position: Position | None = None,
                  repeat_window: timedelta = REPEAT_WINDOW, stale_after: timedelta = STALE_AFTER,
-                 clock: Callable[[], datetime] = _utc_now) -> None:
+                 clock: Callable[[], datetime] = _utc_now,
+                 journal: JournalWriter | None = None) -> None:
         if repeat_window < timedelta(0) or stale_after < timedelta(0):
             raise InvalidField("the repeat window and the lists' limit cannot be negative")
         Place(device)  # checks the device number
@@ -240,6 +242,9 @@ class Validator:
         self._clock = clock
         self._seen: OrderedDict[bytes, _Seen] = OrderedDict()
         self._owns_store = False
+        self.journal = journal
+        """Appends the journal's events off the tap's path (None: the tap appends them to
+        ``store`` itself, durably, before it answers)."""
 
     @classmethod
     def from_config(cls, config: TerminalConfig, *, device: int | None = None,
@@ -259,7 +264,8 @@ class Validator:
         try:
             validator = cls(store, keystore, keystore.verifier(), device=device,
                             position=position, repeat_window=repeat_window,
-                            stale_after=stale_after, clock=clock)
+                            stale_after=stale_after, clock=clock,
+                            journal=JournalWriter(config.open_store))
         except BaseException:
             store.close()
             raise
@@ -267,8 +273,20 @@ class Validator:
         return validator
 
     def close(self) -> None:
-        if self._owns_store:
-            self.store.close()
+        """Write the journal's queued events (when the validator has its own writer, see
+        :meth:`from_config`) and close the store it opened."""
+        try:
+            if self._owns_store and self.journal is not None:
+                self.journal.close()
+        finally:
+            if self._owns_store:
+                self.store.close()
+
+    def _append(self, event: JournalEvent, now: datetime) -> None:
+        if self.journal is not None:
+            self.journal.append(event, now=now)
+        else:
+            self.store.append_journal(event, now=now)
 
     def __enter__(self) -> Self:
         return self
@@ -300,7 +318,8 @@ class Validator:
         return ListsState(as_of, age, age > self.stale_after)
 
     def status(self) -> ValidatorStatus:
-        return ValidatorStatus(self._position, self.lists(), self.store.outbox_size())
+        queued = self.journal.pending if self.journal is not None else 0
+        return ValidatorStatus(self._position, self.lists(), self.store.outbox_size() + queued)
 
     # --- a tap ------------------------------------------------------------------------------------
 
@@ -382,15 +401,15 @@ class Validator:
         lost = seen if seen is not None and not seen.committed else None
         if lost is not None and lost.event in validation.image.events:
             # the commit the card was pulled from took effect: it is journalled now
-            self.store.append_journal(lost.journal, now=now)
+            self._append(lost.journal, now)
         if validation.written:
             journal, at = self._journal(validation, now), now
-            self.store.append_journal(journal, now=now)
+            self._append(journal, now)
         elif seen is not None and seen.event == validation.event:
             journal, at = seen.journal, seen.at  # journalled already
         else:  # a record of this device the validator does not remember (it restarted)
             journal, at = self._journal(validation, validation.event.at), validation.event.at
-            self.store.append_journal(journal, now=now)
+            self._append(journal, now)
         self._remember(uid, _Seen(at, validation.event, journal, committed=True))
         verdict = validation.verdict
         # a verdict shown before: not the first showing for a tap whose answer was lost
