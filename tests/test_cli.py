@@ -178,6 +178,13 @@ def test_emulator_new_random_uid_starts_with_04(tmp_path, capsys):
     assert json.loads(out)["uid"] == uid
 
 
+def test_emulator_new_json_gives_the_path_and_the_uid(tmp_path, capsys):
+    path = tmp_path / "c.json"
+    code, out, err = run(capsys, "emulator", "new", str(path), "--uid", "04A1B2C3D4E5F6", "--json")
+    assert code == 0, err
+    assert json.loads(out) == {"path": str(path), "uid": "04A1B2C3D4E5F6"}
+
+
 def test_emulator_new_refuses_to_overwrite(card_path, capsys):
     before = card_path.read_bytes()
     code, out, err = run(capsys, "emulator", "new", str(card_path))

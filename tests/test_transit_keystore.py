@@ -237,6 +237,16 @@ def test_keys_new_warns_about_sam_and_hsm(path, capsys):
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
 
 
+def test_keys_new_json_names_the_file_and_key_ids_and_no_key_material(path, capsys):
+    assert main(["keys", "new", str(path), "--system-id", "ODIS-TEST", "--json"]) == 0
+    out, err = capsys.readouterr()
+    document = json.loads(out)
+    ids = FileKeyStore.load(path).key_ids()
+    assert document == {"keystore": str(path), "system_id": "ODIS-TEST",
+                        "signing_key": ids["signing_key"]}
+    assert "SAM" in err  # the warning stays on stderr, the JSON alone on stdout
+
+
 def test_keys_new_refuses_to_overwrite(path, capsys):
     assert main(["keys", "new", str(path)]) == 0
     before = path.read_bytes()

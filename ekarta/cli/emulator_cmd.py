@@ -14,6 +14,7 @@ from ekarta.cli.common import (
     input_file,
     output_file,
     print_fields,
+    print_json,
     print_table,
     printable,
     wrap,
@@ -59,7 +60,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         epilog=(
             "examples:\n"
             "  ekarta emulator new card.json\n"
-            "  ekarta emulator new card.json --uid 04A1B2C3D4E5F6 --force"
+            "  ekarta emulator new card.json --uid 04A1B2C3D4E5F6 --force\n"
+            "  ekarta emulator new card.json --json"
         ),
         formatter_class=EXAMPLES_FORMATTER,
     )
@@ -71,6 +73,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         help="the card's 7-byte UID as 14 hex digits starting with 04 (default: random)",
     )
     add_force_option(new, "PATH")
+    new.add_argument("--json", action="store_true",
+                     help="print one JSON document instead (path and UID)")
     new.set_defaults(func=run_new)
 
     show = sub.add_parser(
@@ -118,6 +122,9 @@ def run_new(args: argparse.Namespace) -> int:
             card.save(path, overwrite=args.force)
         except FileExistsError:
             raise CLIError(f"{path} exists; use --force to replace it") from None
+    if args.json:
+        print_json({"path": str(path), "uid": card.uid.hex().upper()})
+        return 0
     print(f"created emulated card {path}")
     print(f"  UID  {hex_bytes(card.uid)}")
     return 0

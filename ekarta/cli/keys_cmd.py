@@ -66,6 +66,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                           f"1..{SYSTEM_ID_MAX} characters (default "
                           f"{DEFAULT_SYSTEM_ID.decode()})")
     new.add_argument("--force", action="store_true", help="replace an existing KEYSTORE")
+    new.add_argument("--json", action="store_true",
+                     help="print one JSON document instead (the file, its system id and the "
+                          "signing key's id: no key material)")
     new.set_defaults(func=run_new)
 
     show = sub.add_parser(
@@ -121,10 +124,14 @@ def _system_id(text: str) -> bytes:
 def run_new(args: argparse.Namespace) -> int:
     keystore = create_keystore(args.keystore, system_id=args.system_id, force=args.force)
     ids = keystore.key_ids()
+    print(f"ekarta: warning: {SAM_WARNING.format(path=args.keystore)}", file=sys.stderr)
+    if args.json:
+        print_json({"keystore": str(args.keystore), "system_id": ids["system_id"],
+                    "signing_key": ids["signing_key"]})
+        return 0
     print(f"created keystore {args.keystore} (mode 0600)")
     print(f"  system id    {ids['system_id']}")
     print(f"  signing key  {ids['signing_key']['algorithm']}, id {ids['signing_key']['id']}")
-    print(f"ekarta: warning: {SAM_WARNING.format(path=args.keystore)}", file=sys.stderr)
     return 0
 
 
