@@ -460,6 +460,6 @@ def test_the_device_number_comes_from_the_devices_name():
 
 def test_a_position_out_of_range_is_refused():
     with pytest.raises(InvalidField):
-        Position(zone=256)
+        Position(zone=1024)
     with pytest.raises(InvalidField):
         Position(line=0)

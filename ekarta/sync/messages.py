@@ -36,6 +36,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from ekarta.sync.roles import DeviceRole
 from ekarta.transit.errors import InvalidCardNumber
 from ekarta.transit.model.card_number import CardNumber, check_digit_holds
+from ekarta.transit.model.values import ZONE_MAX
 
 __all__ = [
     "API_PREFIX",
@@ -332,7 +333,7 @@ class JournalEvent(Message):
     result: Annotated[int, Field(ge=0, le=63)] = 0
     line: Annotated[int, Field(ge=1, le=65535)] | None = None
     vehicle: Annotated[int, Field(ge=1, le=65535)] | None = None
-    zone: Annotated[int, Field(ge=1, le=255)] | None = None
+    zone: Annotated[int, Field(ge=1, le=ZONE_MAX)] | None = None
     coupon_serial: Serial | None = None
     action_id: RowId | None = None
     amount: Annotated[int, Field(ge=0, le=10**9)] | None = None

@@ -69,6 +69,7 @@ from ekarta.transit.model.values import (
     FALLBACK_PROFILE,
     LINE_MAX,
     VEHICLE_MAX,
+    ZONE_MAX,
     CardKind,
     CardRecord,
     CardStatus,
@@ -97,8 +98,9 @@ log = logging.getLogger(__name__)
 REPEAT_WINDOW = timedelta(seconds=60)
 STALE_AFTER = timedelta(days=3)
 """The operator's promise for blocking: a card blocked at the office is refused within 3 days."""
-JOURNAL_ZONE_MAX = 255
-"""The highest zone a journal event carries (:class:`~ekarta.sync.messages.JournalEvent`)."""
+JOURNAL_ZONE_MAX = ZONE_MAX
+"""The highest zone a journal event carries (:class:`~ekarta.sync.messages.JournalEvent`): the
+card's own highest."""
 REMEMBERED = 256
 """How many cards the validator remembers (its recent taps, for the repeat window)."""
 
