@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from ekarta.emulator import CardHost, VirtualCard
 from tests.support.apdu import h
@@ -39,6 +40,12 @@ def _temporary_files_in_memory() -> None:
 
 
 _temporary_files_in_memory()
+
+# Property tests without a budget of their own take 50 examples (Hypothesis's default is 100):
+# they run in the fast loop, and the deep searches are the ``slow`` ones with budgets of their
+# own.  No deadline: a busy machine stretches any one example, which says nothing of the code.
+settings.register_profile("ekarta", max_examples=50, deadline=None)
+settings.load_profile("ekarta")
 
 # the validator's tests share their keystore fixture (a module's own ``keystore`` wins)
 pytest_plugins = ["tests.support.validator"]

@@ -58,13 +58,16 @@ def test_a_card_already_present_is_reported_inserted_then_removed_and_back(reade
 
 def test_events_follow_a_card_moved_by_another_thread(reader):
     reader.card.remove()
+    seen = threading.Semaphore(0)
 
     def play() -> None:
+        # each move waits for the monitor to report the one before: a polling monitor misses
+        # a card in and out within one poll, which a loaded machine can stretch to any length
         for _ in range(2):
-            time.sleep(0.1)
             reader.card.insert()
-            time.sleep(0.1)
+            seen.acquire(timeout=WAIT)
             reader.card.remove()
+            seen.acquire(timeout=WAIT)
 
     player = threading.Thread(target=play, daemon=True)
     player.start()
@@ -72,6 +75,7 @@ def test_events_follow_a_card_moved_by_another_thread(reader):
     try:
         for event in reader.monitor(poll=POLL, stop=deadline()):
             kinds.append(event.kind)
+            seen.release()
             if len(kinds) == 4:
                 break
     finally:
