@@ -13,6 +13,8 @@ main() is also called in-process and refuses it.
 from __future__ import annotations
 
 import argparse
+import importlib
+import pkgutil
 import shutil
 import signal
 from collections.abc import Iterator
@@ -95,8 +97,24 @@ def _id(case: tuple[tuple[str, ...], str, str]) -> str:
     return f"{' '.join(words)} {flag}={value[:12]!r}"
 
 
+LAZY = ("ekarta.backoffice", "ekarta.terminal", "ekarta.barcode", "ekarta.emulator")
+"""Packages whose modules the commands import when they run, imported before the sweep: an
+interrupt that lands in the middle of an import (SQLAlchemy's takes seconds on a loaded machine)
+leaves a package half made in this process, and every later test would trip on it.  The apps
+(Textual) and the office's migrations are not run by the sweep."""
+
+
+def _import_lazy() -> None:
+    for package in LAZY:
+        root = importlib.import_module(package)
+        for module in pkgutil.walk_packages(root.__path__, f"{package}."):
+            if ".apps" not in module.name and ".migrations" not in module.name:
+                importlib.import_module(module.name)
+
+
 @pytest.fixture(scope="module")
 def templates(tmp_path_factory) -> dict[str, Path]:
+    _import_lazy()
     where = tmp_path_factory.mktemp("sweep")
     keys, card, issued = where / "keys.json", where / "card.json", where / "issued.json"
     create_keystore(keys)
