@@ -48,6 +48,9 @@ class Outcome(StrEnum):
     """The chip does not answer as a card should (mute, damaged, a refused key)."""
     REFUSED_NUMBER = "refused-number"
     """A typed or scanned number that is no card number (its check digit fails)."""
+    NOT_ISSUED = "not-issued"
+    """A card with the transit application whose issuing did not finish (the kiosk tells it
+    from ``NOT_A_TRANSIT_CARD``: its holder is sent to a contact point, not away)."""
 
 
 class ActionState(StrEnum):
