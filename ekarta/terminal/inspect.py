@@ -94,6 +94,7 @@ from ekarta.transit.cardio.servicing import (
     service_card,
 )
 from ekarta.transit.cardio.validation import CardLists
+from ekarta.transit.codec.layout import PURSE_UPPER_LIMIT
 from ekarta.transit.codec.records import decode_slot, encode_slot
 from ekarta.transit.errors import CouponError, InvalidField, RecordError
 from ekarta.transit.model.card_number import CardNumber
@@ -182,6 +183,8 @@ def _card_action(item: ActionItem, uid: bytes) -> CardAction:
     if kind is ActionKind.CREDIT_PURSE:
         if item.serial is None or item.amount is None:
             raise _Refused(Reason.COUPON_UNREADABLE)
+        if item.amount > PURSE_UPPER_LIMIT:
+            raise _Refused(Reason.PURSE_LIMIT_EXCEEDED)  # more than the purse ever holds
         return CreditAction(item.id, item.serial, item.amount)
     if kind is ActionKind.UPDATE_PROFILE:
         try:
