@@ -317,6 +317,9 @@ def test_actions_the_card_cannot_take_wait_with_their_reason(cards, keystore, st
         (64, ActionState.WAITING, Reason.PURSE_LIMIT_EXCEEDED),
         (65, ActionState.WAITING, Reason.BIRTH_DATE_REQUIRED),
     ]
+    for lang in ("cs", "en"):  # each with its message, details filled in
+        assert all(a.refused.message(lang) for a in outcome.actions)
+    assert "10" in outcome.actions[4].refused.message("en")  # the purse's limit
     after = image(card, keystore)
     assert after.slots == before.slots and after.record == before.record
     assert kinds(store) == [JournalKind.INSPECTION]
