@@ -14,7 +14,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
@@ -28,6 +27,8 @@ from ekarta.terminal.apps.kiosk import KioskApp, Loading
 from ekarta.terminal.apps.kiosk_widgets import KioskCard
 from ekarta.terminal.apps.validator import CardArrived, ListsState, TapDone
 from ekarta.terminal.apps.widgets import BigText, VerdictPanel
+from ekarta.terminal.engine import EngineStatus, Position
+from ekarta.terminal.engine import ListsState as EngineLists
 from ekarta.terminal.outcome import Outcome, Progress, TapOutcome
 from ekarta.transit.model.values import Reason
 from tests.support.kiosk import (
@@ -176,12 +177,13 @@ async def test_the_data_hide_after_their_time_and_a_touch_restarts_it_up_to_the_
 
 
 async def test_a_short_interval_hides_by_itself() -> None:
-    app = kiosk(hide_after=0.3)
+    app = kiosk(hide_after=1)
     async with app.run_test(size=SIZE) as pilot:
         app.post_message(TapDone(personal_card()))
         await pilot.pause()
         assert FIRST_NAME in shown_text(app)
-        await pilot.pause(0.6)
+        await until(pilot, lambda: not app.showing_result)
+        await pilot.pause()
         assert headline(app) == "Přiložte kartu"
         assert app.outcome is None and not app.query(KioskCard)
 
@@ -238,13 +240,6 @@ def test_the_hide_times_are_checked() -> None:
 # --- with the card loop ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Lists:
-    lists_age: timedelta | None
-    stale: bool
-    backlog: int
-
-
 class AnsweringEngine:
     """Answers as the kiosk's engine does: the card's GetVersion is really asked, the progress
     reported step by step; it notes the threads that called it."""
@@ -264,9 +259,10 @@ class AnsweringEngine:
         self.views += 1
         return self.outcome
 
-    def status(self) -> Lists:
+    def status(self) -> EngineStatus:
         self.threads.add(threading.get_ident())
-        return Lists(timedelta(minutes=5), False, self.views)
+        return EngineStatus(Position(), EngineLists(AT - timedelta(minutes=5),
+                                                    timedelta(minutes=5), False), self.views)
 
 
 async def until(pilot, condition: Callable[[], bool], timeout: float = 5.0) -> None:

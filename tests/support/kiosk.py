@@ -13,7 +13,7 @@ from ekarta.sync.messages import ActionKind
 from ekarta.terminal.outcome import ActionResult, ActionState, Outcome, Progress, TapOutcome
 from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.image import CardImage
-from ekarta.transit.model.rules import Verdict
+from ekarta.transit.model.rules import Refusal, Verdict
 from ekarta.transit.model.values import (
     CardKind,
     CardRecord,
@@ -126,7 +126,8 @@ def full_card(**changes: Any) -> TapOutcome:
     actions = (ActionResult(32, ActionKind.CREDIT_PURSE, ActionState.DONE, serial=17,
                             amount=20000),
                ActionResult(33, ActionKind.LOAD_COUPON, ActionState.WAITING, serial=7003,
-                            coupon=PENDING, refusal=Reason.NO_FREE_SLOT))
+                            coupon=PENDING, refusal=Reason.NO_FREE_SLOT,
+                            refused=Refusal.of(Reason.NO_FREE_SLOT)))
     return _shown(STUDENT, slots, purse=35050, actions=actions, **changes)
 
 

@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import timedelta
+from functools import partial
 from typing import ClassVar, Protocol
 
 from textual import events
@@ -39,12 +41,14 @@ from textual.worker import Worker, WorkerState
 
 from ekarta.desfire.client import Transceiver
 from ekarta.errors import NoReaderError
+from ekarta.readers import open_reader
 from ekarta.readers.base import CardInfo, Reader
 from ekarta.terminal.apps.base import (
     Clock,
     OfficeState,
     ReaderState,
     TerminalApp,
+    console_logging_held,
     utc_now,
 )
 from ekarta.terminal.apps.kiosk_view import (
@@ -61,7 +65,6 @@ from ekarta.terminal.apps.kiosk_widgets import HIDE_BUTTON_CSS, CardPane, HideBu
 from ekarta.terminal.apps.loops import CardLoop
 from ekarta.terminal.apps.validator import (
     CardArrived,
-    EngineLists,
     ListsState,
     TapDone,
     ValidatorApp,
@@ -69,7 +72,9 @@ from ekarta.terminal.apps.validator import (
 from ekarta.terminal.apps.validator_view import ValidatorStatus, status_parts
 from ekarta.terminal.apps.view import Panel, StatusPart, Tone
 from ekarta.terminal.apps.widgets import EntryLine, KeyBar, StatusLine, VerdictPanel
-from ekarta.terminal.config import TerminalConfig
+from ekarta.terminal.config import TerminalConfig, load_config
+from ekarta.terminal.engine import EngineStatus
+from ekarta.terminal.kiosk import Kiosk
 from ekarta.terminal.outcome import Outcome, Progress, Source, TapOutcome
 
 __all__ = [
@@ -78,6 +83,8 @@ __all__ = [
     "KioskApp",
     "KioskEngine",
     "Loading",
+    "open_engine",
+    "run",
 ]
 
 log = logging.getLogger(__name__)
@@ -99,7 +106,8 @@ class KioskEngine(Protocol):
         the card as it then is (``image``) and what became of each action."""
         ...
 
-    def status(self) -> EngineLists:
+    def status(self) -> EngineStatus:
+        """The lists' age and the journal's backlog, for the status line."""
         ...
 
 
@@ -334,8 +342,8 @@ class KioskApp(TerminalApp):
     # --- the card loop ----------------------------------------------------------------------------
 
     def _report_lists(self, engine: KioskEngine) -> None:
-        lists = engine.status()
-        self.post_message(ListsState(lists.lists_age, lists.stale, lists.backlog))
+        status = engine.status()
+        self.post_message(ListsState(status.lists.age, status.lists.stale, status.backlog))
 
     def _view(self, engine: KioskEngine, reader: Reader, info: CardInfo) -> None:
         def progress(step: Progress) -> None:
@@ -370,3 +378,40 @@ class KioskApp(TerminalApp):
     # the validator's workers serve any terminal app with the same messages
     card_worker = ValidatorApp.card_worker
     sync_worker = ValidatorApp.sync_worker
+
+
+# --- the command's entry point --------------------------------------------------------------------
+
+
+@contextmanager
+def open_engine(config: TerminalConfig, *, device: int | None = None,
+                stale_after: timedelta | None = None,
+                clock: Clock = utc_now) -> Iterator[KioskEngine]:
+    """The kiosk's engine of the terminal directory ``config``, with its own store (closed at
+    the end); ``stale_after`` defaults to the engine's."""
+    options = {} if stale_after is None else {"stale_after": stale_after}
+    with Kiosk.from_config(config, device=device, clock=clock, **options) as kiosk:
+        yield kiosk
+
+
+def run(config: TerminalConfig | None = None, *, directory: str | None = None, reader: str,
+        device: int | None = None, lang: str = "cs", hide_after: float = HIDE_AFTER,
+        hide_max: float = HIDE_MAX, stale_after: timedelta | None = None,
+        sync_every: float = SYNC_EVERY, clock: Clock = utc_now) -> int:
+    """Run the kiosk full screen until the service key sequence (Ctrl+X, Ctrl+C); 0.
+
+    The terminal is ``config`` or the one in ``directory``.  The engine is opened once before
+    the screen starts, so that a directory it cannot work with fails here, with its error."""
+    if config is None:
+        if directory is None:
+            raise TypeError("run() needs a terminal config or directory")
+        config = load_config(directory)
+    engine = partial(open_engine, config, device=device, stale_after=stale_after, clock=clock)
+    with engine():
+        pass
+    app = KioskApp(hide_after=hide_after, hide_max=hide_max, engine=engine,
+                   reader=partial(open_reader, reader), sync=config, sync_every=sync_every,
+                   lang=lang, clock=clock)
+    with console_logging_held("ekarta"):
+        app.run()
+    return 0

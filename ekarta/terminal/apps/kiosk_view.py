@@ -446,8 +446,9 @@ def _action_lines(actions: tuple[ActionResult, ...], lang: str) -> tuple[Line, .
             else:
                 lines.append(Line(kiosk_tr("loaded", lang, what=what), Tone.GOOD))
         elif action.state is ActionState.WAITING:
-            lines.append(Line(kiosk_tr("waiting", lang, what=what,
-                                       why=_refusal_words(action.refusal, lang)), Tone.WARN))
+            why = action.refused.message(lang) if action.refused is not None \
+                else _refusal_words(action.refusal, lang)
+            lines.append(Line(kiosk_tr("waiting", lang, what=what, why=why), Tone.WARN))
     if any(a.state is ActionState.TORN for a in actions):
         lines.append(Line(kiosk_tr("torn", lang), Tone.WARN))
     return tuple(lines)
