@@ -51,6 +51,7 @@ from ekarta.errors import EkartaError, FileRefused, ReaderTimeout
 from ekarta.files import atomic_write, check_writable, find_same, lock_path
 from ekarta.readers import Reader, available_schemes, open_reader
 from ekarta.readers.spy import parse_spy_url
+from ekarta.transit.codec.coupon_file import CouponDocument
 from ekarta.transit.codec.hotlist import read_hotlist
 from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.messages import LANGUAGES
@@ -61,9 +62,10 @@ from ekarta.transit.model.values import DEVICE_MAX
 from ekarta.transit.security.keystore import FileKeyStore
 
 if TYPE_CHECKING:
-    from ekarta.terminal.outcome import TapOutcome
+    from ekarta.terminal.outcome import ActionResult, TapOutcome
+    from ekarta.transit.model.image import CardImage
     from ekarta.transit.model.rules import Verdict
-    from ekarta.transit.model.values import EventRecord
+    from ekarta.transit.model.values import EventRecord, SignedCoupon
 
 log = logging.getLogger(__name__)
 
@@ -588,7 +590,8 @@ EXIT_NO_VERDICT = 4
 """No verdict: tap again, not a transit card, unreadable, or a number that is no card number."""
 
 HEADLINES = {"verdict": "", "tap-again": "TAP AGAIN", "not-a-transit-card": "NOT A TRANSIT CARD",
-             "unreadable": "UNREADABLE", "refused-number": "REFUSED NUMBER"}
+             "unreadable": "UNREADABLE", "refused-number": "REFUSED NUMBER",
+             "not-issued": "NOT ISSUED"}
 
 
 def bounded(what: str, high: int) -> Callable[[str], int]:
@@ -781,3 +784,67 @@ def outcome_exit(outcome: TapOutcome) -> int:
     if outcome.verdict is None:
         return EXIT_NO_VERDICT
     return 0 if outcome.ok else EXIT_NOT_VALID
+
+
+# --- a check's outcome (inspector, kiosk) ---------------------------------------------------------
+
+
+def _coupon_json(coupon: SignedCoupon) -> dict[str, Any]:
+    return CouponDocument(coupon.coupon).to_json()
+
+
+def card_json(image: CardImage) -> dict[str, Any]:
+    """The card as a check leaves it, without the holder's name or birth date."""
+    record = image.record
+    return {
+        "kind": enum_name(record.kind),
+        "status": enum_name(record.status),
+        "profile": enum_name(record.profile),
+        "profile_end": None if record.profile_end is None else record.profile_end.isoformat(),
+        "expiry": record.expiry.isoformat(),
+        "purse": image.purse,
+        "coupons": [_coupon_json(c) for c in image.coupons],
+    }
+
+
+def action_json(action: ActionResult, lang: str) -> dict[str, Any]:
+    refusal = action.refusal
+    return {
+        "action_id": action.action_id,
+        "kind": action.kind.value,
+        "state": action.state.value,
+        "serial": action.serial,
+        "amount": action.amount,
+        "refusal": None if refusal is None else enum_name(refusal),
+        "message": None if action.refused is None else action.refused.message(lang),
+    }
+
+
+def check_json(outcome: TapOutcome, lang: str) -> dict[str, Any]:
+    """The outcome of a check as one JSON document: the tap's fields, the card (no names),
+    the last validation, every action of the office's and the check's journal id."""
+    last = outcome.last_validation
+    return outcome_json(outcome, lang) | {
+        "card": None if outcome.image is None else card_json(outcome.image),
+        "last_validation": None if last is None else event_json(last),
+        "actions": [action_json(a, lang) for a in outcome.actions],
+        "event_id": None if outcome.event_id is None else str(outcome.event_id),
+    }
+
+
+def print_check(outcome: TapOutcome, lang: str) -> None:
+    """The outcome for a person: the tap's headline and fields, then the office's actions."""
+    print_outcome(outcome, lang)
+    rows = []
+    last = outcome.last_validation
+    if last is not None:
+        rows.append(("last validation", f"{last.local_time:%Y-%m-%d %H:%M}, line "
+                                        f"{last.line or '-'}, zone {last.zone or '-'}"))
+    for action in outcome.actions:
+        what = f"{action.kind.value} {action.serial or ''}".strip()
+        state = action.state.value
+        if action.refused is not None:
+            state += f": {action.refused.message(lang)}"
+        rows.append(("action", f"{what}: {state}"))
+    if rows:
+        print_fields(rows)

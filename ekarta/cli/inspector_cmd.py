@@ -18,27 +18,22 @@ from ekarta.cli.common import (
     add_terminal_options,
     argument,
     bounded,
+    check_json,
     check_terminal_args,
     engine_options,
-    event_json,
     one_outcome,
     outcome_exit,
-    outcome_json,
-    print_fields,
+    print_check,
     print_json,
-    print_outcome,
     reader_url,
     span,
     wrap,
 )
-from ekarta.transit.codec.coupon_file import CouponDocument
-from ekarta.transit.model.notation import enum_name, parse_device, parse_zone
-from ekarta.transit.model.values import LINE_MAX, SignedCoupon
+from ekarta.transit.model.notation import parse_device, parse_zone
+from ekarta.transit.model.values import LINE_MAX
 
 if TYPE_CHECKING:
     from ekarta.terminal.engine import Position
-    from ekarta.terminal.outcome import ActionResult, TapOutcome
-    from ekarta.transit.model.image import CardImage
 
 log = logging.getLogger(__name__)
 
@@ -125,67 +120,3 @@ def start_app(args: argparse.Namespace, directory: str) -> int:
                           repeat_window=args.repeat_window, stale_after=args.stale_after,
                           **options)
     return result
-
-
-# --- the outcome ----------------------------------------------------------------------------------
-
-
-def _coupon_json(coupon: SignedCoupon) -> dict[str, Any]:
-    return CouponDocument(coupon.coupon).to_json()
-
-
-def card_json(image: CardImage) -> dict[str, Any]:
-    """The card as a check leaves it, without the holder's name or birth date."""
-    record = image.record
-    return {
-        "kind": enum_name(record.kind),
-        "status": enum_name(record.status),
-        "profile": enum_name(record.profile),
-        "profile_end": None if record.profile_end is None else record.profile_end.isoformat(),
-        "expiry": record.expiry.isoformat(),
-        "purse": image.purse,
-        "coupons": [_coupon_json(c) for c in image.coupons],
-    }
-
-
-def action_json(action: ActionResult, lang: str) -> dict[str, Any]:
-    refusal = action.refusal
-    return {
-        "action_id": action.action_id,
-        "kind": action.kind.value,
-        "state": action.state.value,
-        "serial": action.serial,
-        "amount": action.amount,
-        "refusal": None if refusal is None else enum_name(refusal),
-        "message": None if action.refused is None else action.refused.message(lang),
-    }
-
-
-def check_json(outcome: TapOutcome, lang: str) -> dict[str, Any]:
-    """The outcome of a check as one JSON document: the tap's fields, the card (no names),
-    the last validation, every action of the office's and the check's journal id."""
-    last = outcome.last_validation
-    return outcome_json(outcome, lang) | {
-        "card": None if outcome.image is None else card_json(outcome.image),
-        "last_validation": None if last is None else event_json(last),
-        "actions": [action_json(a, lang) for a in outcome.actions],
-        "event_id": None if outcome.event_id is None else str(outcome.event_id),
-    }
-
-
-def print_check(outcome: TapOutcome, lang: str) -> None:
-    """The outcome for a person: the tap's headline and fields, then the office's actions."""
-    print_outcome(outcome, lang)
-    rows = []
-    last = outcome.last_validation
-    if last is not None:
-        rows.append(("last validation", f"{last.local_time:%Y-%m-%d %H:%M}, line "
-                                        f"{last.line or '-'}, zone {last.zone or '-'}"))
-    for action in outcome.actions:
-        what = f"{action.kind.value} {action.serial or ''}".strip()
-        state = action.state.value
-        if action.refused is not None:
-            state += f": {action.refused.message(lang)}"
-        rows.append(("action", f"{what}: {state}"))
-    if rows:
-        print_fields(rows)
