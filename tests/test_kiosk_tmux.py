@@ -19,7 +19,7 @@ from ekarta.sync.messages import DeviceView
 from ekarta.sync.roles import DeviceRole
 from ekarta.terminal.config import init_terminal
 from ekarta.transit.security.keystore import TERMINAL_KEYS, FileKeyStore, create_keystore
-from tests.support.office import OfficeServer, office_json, synced
+from tests.support.office import OfficeServer, issue_through_office, synced
 from tests.support.served import WAIT, control, ekarta, served_card
 from tests.support.tmux import TmuxSession, shows_big
 from tests.support.validator import AT, FIRST_NAME, SURNAME, make_card, put_lists
@@ -46,31 +46,15 @@ def kiosk(directory, link) -> list[str]:
 
 
 def test_a_card_shown_with_the_coupon_loaded_then_hidden_by_time(tmp_path, capsys):
-    database = str(tmp_path / "office.db")
-    keys, exported = str(tmp_path / "keys.json"), str(tmp_path / "kiosk-keys.json")
-    ekarta(capsys, "keys", "new", keys)
-    ekarta(capsys, "keys", "export", keys, "--role", "kiosk", "-o", exported)
-    office_json(capsys, database, "init")
-    number = office_json(capsys, database, "card", "apply", "--first-name", FIRST, "--surname",
-                         LAST, "--birth-date", "2007-03-17", "--profile", "student",
-                         "--profile-end", "2027-08-31", "--contact", "xq@example.cz"
-                         )["card_number"]
-    chip = tmp_path / "card.json"
-    ekarta(capsys, "emulator", "new", str(chip), "--uid", UID)
-    office_json(capsys, database, "card", "produce", number, "--keys", keys,
-                "--reader", f"emulator:{chip}")
-    office_json(capsys, database, "card", "activate", number)
-    ekarta(capsys, "card", "activate", "--reader", f"emulator:{chip}", "--keys", keys)
-    token = office_json(capsys, database, "device", "add", "kiosk 3", "--role", "kiosk")["token"]
-    # paid in the e-shop: the office holds it until a kiosk or an inspector loads it
-    sold = office_json(capsys, database, "coupon", "sell", number, "--type", "30-day",
-                       "--zones", "1,2", "--keys", keys)
-    assert sold["paid"]
+    # a coupon paid in the e-shop: the office holds it until a kiosk or an inspector loads it
+    issued = issue_through_office(capsys, tmp_path, first_name=FIRST, surname=LAST, uid=UID,
+                                  role="kiosk", device="kiosk 3")
+    database, number, chip = issued.database, issued.number, issued.chip
 
     hall = tmp_path / "hall"
-    with OfficeServer.running(database, keys, log=tmp_path / "serve.log") as server:
+    with OfficeServer.running(database, issued.keys, log=tmp_path / "serve.log") as server:
         ekarta(capsys, "terminal", "init", str(hall), "--office", server.url, "--role", "kiosk",
-               "--keys", exported, "--token", token)
+               "--keys", issued.exported, "--token", issued.token)
         synced(capsys, hall)
         with served_card(chip, tmp_path / "pn532", tmp_path / "card.sock") as card:
             control(capsys, card, "remove")
