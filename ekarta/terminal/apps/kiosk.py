@@ -69,7 +69,7 @@ from ekarta.terminal.apps.validator import (
     TapDone,
     ValidatorApp,
 )
-from ekarta.terminal.apps.validator_view import ValidatorStatus, status_parts
+from ekarta.terminal.apps.validator_view import ValidatorStatus, status_parts, tr
 from ekarta.terminal.apps.view import Panel, StatusPart, Tone
 from ekarta.terminal.apps.widgets import EntryLine, KeyBar, StatusLine, VerdictPanel
 from ekarta.terminal.config import TerminalConfig, load_config
@@ -205,8 +205,10 @@ class KioskApp(TerminalApp):
                                  stale=self.lists.stale, backlog=self.lists.backlog,
                                  online=self.online, reader_ok=self.reader_ok)
         # the kiosk stands at a contact point: no zone or line to show
-        return tuple(part for index, part in enumerate(status_parts(status, self.lang))
-                     if index not in (1, 2))
+        lang = self.lang
+        place = {tr("status zone", lang, zone=tr("any zone", lang)),
+                 tr("status line", lang, line=tr("no line", lang))}
+        return tuple(part for part in status_parts(status, lang) if part.text not in place)
 
     def entry_view(self) -> tuple[str, Tone]:
         if self.showing_card:
