@@ -157,7 +157,6 @@ class KioskApp(TerminalApp):
         self.lists = ListsState(None, False, 0)
         self.online: bool | None = None
         self.reader_ok = True
-        self.reader_detail: str | None = None
         self.fault: str | None = None
         """A worker that stopped on an error (the card loop cannot open its engine...)."""
         self._shown_at: float | None = None
@@ -323,7 +322,6 @@ class KioskApp(TerminalApp):
 
     def on_reader_state(self, message: ReaderState) -> None:
         self.reader_ok = message.ok
-        self.reader_detail = message.detail
         if not message.ok:
             self.busy = False
             self.progress = None
