@@ -6,97 +6,30 @@ off the screen, then the card's event log and, after a sync, the office's journa
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
 from tests.support.cli import run
-from tests.support.office import OfficeServer, office_json, synced
+from tests.support.office import OfficeServer, issue_through_office, office_json, synced
+from tests.support.served import WAIT, control, ekarta, served_card
 from tests.support.tmux import TmuxSession, shows_big
 
 pytestmark = pytest.mark.slow
 
 FIRST, SURNAME = "Xaverína", "Quendlová"
 UID = "04C1C2C3C4C5C6"
-WAIT = 20.0
-"""Seconds a screen or a process gets: generous, the machine may be busy."""
 
 
 def welcome(screen: str) -> bool:
     return shows_big(screen, "PŘILOŽTE") and "Present your card" in screen
 
 
-@contextmanager
-def served_card(path: Path, link: Path, control: Path) -> Iterator[str]:
-    """``ekarta emulator serve PATH --pn532 LINK --control unix:CONTROL`` in a child process,
-    until the control interface's ``quit``; yields the control address."""
-    log = path.with_suffix(".log")
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "ekarta", "emulator", "serve", str(path), "--pn532",
-             str(link), "--control", f"unix:{control}"],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
-    quitted = False
-    try:
-        deadline = time.monotonic() + WAIT
-        while not (b"serving" in log.read_bytes() and os.path.lexists(link)):
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.05)
-        yield f"unix:{control}"
-        quitted = True  # the test ends it with the control interface's quit: let it finish
-    finally:
-        if not quitted and process.poll() is None:
-            process.terminate()
-        try:
-            process.wait(WAIT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    assert process.returncode == 0, log.read_text()
-
-
-def ekarta(capsys, *argv: str) -> str:
-    """``ekarta ARGV`` in this process, which must succeed; its standard output."""
-    code, out, err = run(capsys, *argv)
-    assert code == 0, (argv, err)
-    return out
-
-
-def control(capsys, address: str, command: str) -> None:
-    """The card is held to the reader (``insert``), taken away (``remove``)..."""
-    out = ekarta(capsys, "emulator", "control", address, *command.split())
-    assert out.startswith("ok"), (command, out)
-
-
 def test_a_tap_seen_on_the_screen_then_on_the_card_and_in_the_office(tmp_path, capsys):
-    database = str(tmp_path / "office.db")
-    keys, exported = str(tmp_path / "keys.json"), str(tmp_path / "validator-keys.json")
-    ekarta(capsys, "keys", "new", keys)
-    ekarta(capsys, "keys", "export", keys, "--role", "validator", "-o", exported)
-    office_json(capsys, database, "init")
-    number = office_json(capsys, database, "card", "apply", "--first-name", FIRST, "--surname",
-                         SURNAME, "--birth-date", "2007-03-17", "--profile", "student",
-                         "--profile-end", "2027-08-31", "--contact", "xq@example.cz"
-                         )["card_number"]
-    chip = tmp_path / "card.json"
-    ekarta(capsys, "emulator", "new", str(chip), "--uid", UID)
-    office_json(capsys, database, "card", "produce", number, "--keys", keys,
-                "--reader", f"emulator:{chip}")
-    office_json(capsys, database, "card", "activate", number)
-    # staff at the contact point hand the card over active: its chip says so too
-    ekarta(capsys, "card", "activate", "--reader", f"emulator:{chip}", "--keys", keys)
-    token = office_json(capsys, database, "device", "add", "bus 1017",
-                        "--role", "validator")["token"]
-    sold = office_json(capsys, database, "coupon", "sell", number, "--type", "30-day",
-                       "--zones", "1,2", "--keys", keys)
-    assert sold["paid"]
+    issued = issue_through_office(capsys, tmp_path, first_name=FIRST, surname=SURNAME, uid=UID,
+                                  role="validator", device="bus 1017")
+    database, keys, exported = issued.database, issued.keys, issued.exported
+    number, chip, token = issued.number, issued.chip, issued.token
 
     bus = tmp_path / "bus"
     with OfficeServer.running(database, keys, log=tmp_path / "serve.log") as server:
@@ -143,7 +76,7 @@ def test_a_tap_seen_on_the_screen_then_on_the_card_and_in_the_office(tmp_path, c
         [validation] = [e for e in events if e["kind"] == "validation"]
         assert (validation["zone"], validation["line"]) == (1, 14)
         assert (validation["result"], validation["device"]) == ("valid", 1017)
-        assert validation["coupon_serial"] == sold["serial"]
+        assert validation["coupon_serial"] == issued.coupon_serial
         assert json.loads(out)["status"] == "blocked"
 
         report = synced(capsys, bus)
@@ -153,5 +86,5 @@ def test_a_tap_seen_on_the_screen_then_on_the_card_and_in_the_office(tmp_path, c
     journal = json.loads(out)
     # the tap once, and the blocked status the bus wrote onto the card
     assert [(e["kind"], e["device"], e["zone"], e["line"], e["coupon_serial"])
-            for e in journal] == [("validation", "bus 1017", 1, 14, sold["serial"]),
+            for e in journal] == [("validation", "bus 1017", 1, 14, issued.coupon_serial),
                                   ("blocking", "bus 1017", 1, 14, None)]

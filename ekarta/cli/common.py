@@ -17,7 +17,10 @@
 * for the transit commands: :func:`add_keystore_option` / :func:`load_keystore` (``--keys``),
   :func:`add_hotlist_option` / :func:`load_hotlist` (``--hotlist``), :func:`argument` and
   :func:`enum_argument` to use the transit text parsers as argument types, and :func:`now`, the
-  command line's clock.
+  command line's clock;
+* for the terminals' commands: :func:`outcome_json`, :func:`print_outcome` and
+  :func:`outcome_exit` (a tap's or check's outcome as JSON, for a person, as an exit status),
+  :func:`bounded` and :func:`span` (argument types).
 
 A command group is a module with ``register(subparsers, common)`` that adds its parser(s) and
 sets ``func`` (``func(args) -> int``) on them; see :mod:`ekarta.cli`.
@@ -36,7 +39,7 @@ import textwrap
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
@@ -48,16 +51,21 @@ from ekarta.errors import EkartaError, FileRefused, ReaderTimeout
 from ekarta.files import atomic_write, check_writable, find_same, lock_path
 from ekarta.readers import Reader, available_schemes, open_reader
 from ekarta.readers.spy import parse_spy_url
+from ekarta.transit.codec.coupon_file import CouponDocument
 from ekarta.transit.codec.hotlist import read_hotlist
 from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.messages import LANGUAGES
 from ekarta.transit.model.notation import enum_name, parse_device, parse_enum, parse_when
-from ekarta.transit.model.timecodec import PRAGUE
+from ekarta.transit.model.purse import PURSE_KINDS
+from ekarta.transit.model.timecodec import PRAGUE, to_local
 from ekarta.transit.model.values import DEVICE_MAX
 from ekarta.transit.security.keystore import FileKeyStore
 
 if TYPE_CHECKING:
+    from ekarta.terminal.outcome import ActionResult, TapOutcome
+    from ekarta.transit.model.image import CardImage
     from ekarta.transit.model.rules import Verdict
+    from ekarta.transit.model.values import EventRecord, SignedCoupon
 
 log = logging.getLogger(__name__)
 
@@ -434,6 +442,19 @@ def verdict_json(verdict: Verdict, lang: str) -> dict[str, Any]:
     }
 
 
+def event_json(event: EventRecord) -> dict[str, Any]:
+    """A record of the card's log as ``card show --json`` and the inspector's JSON show it."""
+    return {
+        "sequence": event.sequence,
+        "at": event.local_time.isoformat(timespec="minutes"),
+        "kind": enum_name(event.kind), "result": enum_name(event.result),
+        "device": event.device,
+        "line": event.line, "vehicle": event.vehicle, "zone": event.zone,
+        # the same field holds a purse operation's number, which is no coupon's serial
+        "coupon_serial": None if event.kind in PURSE_KINDS else event.coupon_serial,
+        "operation_serial": event.coupon_serial if event.kind in PURSE_KINDS else None}
+
+
 def now() -> datetime:
     """The command line's clock: the time on a Prague wall clock."""
     return datetime.now(PRAGUE)
@@ -559,3 +580,271 @@ def write_output(path: str, data: bytes, *, force: bool, mode: int = 0o644) -> N
         raise CLIError(f"{path} exists; use --force to replace it") from None
     except OSError as exc:
         raise CLIError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+# --- a terminal's outcome (validator, inspector) ------------------------------------------------
+
+EXIT_NOT_VALID = 3
+"""A verdict was given, and it is not valid."""
+EXIT_NO_VERDICT = 4
+"""No verdict: tap again, not a transit card, unreadable, or a number that is no card number."""
+
+HEADLINES = {"verdict": "", "tap-again": "TAP AGAIN", "not-a-transit-card": "NOT A TRANSIT CARD",
+             "unreadable": "UNREADABLE", "refused-number": "REFUSED NUMBER",
+             "not-issued": "NOT ISSUED"}
+
+
+def bounded(what: str, high: int) -> Callable[[str], int]:
+    """An argument type: a whole number 1..``high`` (a line, a vehicle)."""
+    def parse(text: str) -> int:
+        value = text.strip()
+        if not (value.isascii() and value.isdigit() and len(value) <= 5
+                and 1 <= int(value) <= high):
+            raise argparse.ArgumentTypeError(f"{what} is a number 1..{high}, not {text!r}")
+        return int(value)
+
+    parse.__name__ = what
+    return parse
+
+
+def span(unit: str, high: float, *, zero: bool) -> Callable[[str], timedelta]:
+    """An argument type: a number of ``unit`` (``seconds``, ``days``) up to ``high`` (0 allowed
+    when ``zero``) as a timedelta."""
+    def parse(text: str) -> timedelta:
+        try:
+            value = float(text)
+        except ValueError:
+            value = -1.0
+        low_ok = value >= 0 if zero else value > 0
+        if not low_ok or not value <= high:
+            raise argparse.ArgumentTypeError(
+                f"a number of {unit} {'0' if zero else 'above 0'} to {high:g}, not {text!r}")
+        return timedelta(**{unit: value})
+
+    parse.__name__ = unit
+    return parse
+
+
+def _when(at: datetime | None) -> str | None:
+    return None if at is None else at.isoformat(timespec="seconds")
+
+
+def outcome_json(outcome: TapOutcome, lang: str) -> dict[str, Any]:
+    """The outcome of a tap or a check as one JSON document (no names: there are none)."""
+    verdict = None
+    if outcome.verdict is not None:
+        verdict = verdict_json(outcome.verdict, lang) | {"zone": outcome.verdict.zone}
+    age = outcome.lists_age
+    return {
+        "outcome": outcome.outcome.value,
+        "ok": outcome.ok,
+        "source": outcome.source.value,
+        "at": _when(outcome.at),
+        "card_number": None if outcome.card_number is None else outcome.card_number.digits,
+        "zone": outcome.zone,
+        "line": outcome.line,
+        "verdict": verdict,
+        "from_office": outcome.from_office,
+        "repeated": outcome.repeated,
+        "blocked_written": outcome.blocked_written,
+        "recorded": outcome.recorded,
+        "data_as_of": _when(outcome.data_as_of),
+        "lists_age_seconds": None if age is None else int(age.total_seconds()),
+        "stale": outcome.stale,
+        "detail": outcome.detail,
+    }
+
+
+def _age(age: timedelta) -> str:
+    minutes = int(age.total_seconds() // 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} h"
+    return f"{minutes // (24 * 60)} days"
+
+
+def print_outcome(outcome: TapOutcome, lang: str) -> None:
+    """The outcome for a person: a headline, then what matters of it."""
+    verdict = outcome.verdict
+    if verdict is not None:
+        headline = "VALID" if verdict.ok else "INVALID"
+        print(f"{headline}: {verdict.message(lang)}")
+    else:
+        print(HEADLINES[outcome.outcome.value] + (f": {outcome.detail}" if outcome.detail
+                                                  else ""))
+    rows: list[tuple[str, str]] = []
+    if outcome.card_number is not None:
+        rows.append(("card", outcome.card_number.formatted))
+    if verdict is not None:
+        rows.append(("reason", enum_name(verdict.reason)))
+        rows.append(("profile", enum_name(verdict.profile)))
+        if verdict.coupon is not None:
+            coupon = verdict.coupon.coupon
+            rows.append(("coupon", f"{coupon.serial} ({coupon.zones}; "
+                                   f"{coupon.valid_from.isoformat()}..{coupon.valid_to.isoformat()})"))
+    if outcome.zone is not None or outcome.line is not None:
+        rows.append(("zone, line", f"{outcome.zone or '-'}, {outcome.line or '-'}"))
+    notes = []
+    if outcome.from_office:
+        notes.append("the coupon is the office's, not yet on the card")
+    if outcome.repeated:
+        notes.append("a repeated tap: nothing written")
+    if outcome.blocked_written:
+        notes.append("the card's blocked status is written onto it")
+    if outcome.source.value == "barcode":
+        as_of = outcome.data_as_of
+        notes.append("from the barcode, data as of "
+                     + (to_local(as_of).strftime("%Y-%m-%d %H:%M") if as_of else "never synced"))
+    if outcome.stale:
+        notes.append("WARNING: the lists are "
+                     + (f"{_age(outcome.lists_age)} old" if outcome.lists_age is not None
+                        else "never synced"))
+    if verdict is not None and outcome.detail:
+        notes.append(outcome.detail)
+    rows += [("note", note) for note in notes]
+    print_fields(rows)
+
+
+def add_terminal_options(parser: argparse.ArgumentParser, *, once: str,
+                         repeat: str) -> argparse._ArgumentGroup:
+    """The options of a terminal's command (validator, inspector): --once (``once`` says what it
+    does to the card: "tap it"), --number, --scanner, --repeat-window (``repeat``: what the
+    window spares), --stale-after, --at, --lang, --json, and the reader's; returns the group
+    "what to do" for the command's own."""
+    run = parser.add_argument_group("what to do")
+    run.add_argument("--once", action="store_true",
+                     help=f"wait for one card, {once}, print the outcome and exit")
+    run.add_argument("--number", metavar="IDK",
+                     help="check this card number (10 digits; spaces and dashes allowed) by the "
+                          "synced lists, print the outcome and exit")
+    run.add_argument("--scanner", metavar="URL",
+                     help="the app's barcode scanner (a pyserial URL: /dev/ttyACM0, "
+                          "socket://HOST:PORT...)")
+    run.add_argument("--repeat-window", type=span("seconds", 86_400, zero=True),
+                     default=timedelta(seconds=60), metavar="SECONDS",
+                     help=f"{repeat} within this many seconds writes nothing (default 60)")
+    run.add_argument("--stale-after", type=span("days", 3650, zero=False),
+                     default=timedelta(days=3), metavar="DAYS",
+                     help="lists older than this make every verdict carry a warning "
+                          "(default 3)")
+    run.add_argument("--at", type=argument(parse_when), metavar="DATETIME",
+                     help="the time to take as now (ISO, Europe/Prague unless it carries an "
+                          "offset; default the clock's)")
+    run.add_argument("--lang", choices=LANGUAGES, default="cs",
+                     help="language of the verdict's message (default cs)")
+    run.add_argument("--json", action="store_true",
+                     help="with --once or --number: print one JSON document instead")
+    add_reader_options(parser)
+    return run
+
+
+def check_terminal_args(args: argparse.Namespace, *, what: str, once: str) -> None:
+    """Refuse the options of a terminal's command that do not go together; ``what`` names the
+    terminal ("validator"), ``once`` what --once does ("taps a card")."""
+    if args.once and args.number is not None:
+        raise CLIError(f"--once {once} and --number checks a number: give one of them")
+    if args.scanner is not None and (args.once or args.number is not None):
+        raise CLIError("--scanner is the app's; check one number with --number")
+    if args.json and not (args.once or args.number is not None):
+        raise CLIError("--json prints the outcome of --once or --number; the app has a screen")
+    if args.number is None and not args.reader and not os.environ.get(READER_ENV):
+        # a terminal writes to the card: never to the fresh emulated card of the default
+        raise CLIError(f"name the {what}'s reader with --reader URL (or ${READER_ENV}), e.g. "
+                       "--reader pcsc: or --reader emulator:card.json")
+
+
+def engine_options(args: argparse.Namespace) -> dict[str, Any]:
+    """What a terminal's engine is opened with from the command's options (the position
+    aside): the device number, the repeat window, the lists' limit and, with --at, a clock
+    that stands at that time."""
+    at: datetime | None = args.at
+    options: dict[str, Any] = {"device": args.device, "repeat_window": args.repeat_window,
+                               "stale_after": args.stale_after}
+    if at is not None:
+        options["clock"] = lambda: at
+    return options
+
+
+def one_outcome(args: argparse.Namespace, check_number: Callable[[str], TapOutcome],
+                tap: Callable[[Reader], TapOutcome]) -> TapOutcome:
+    """The outcome of --number (``check_number``) or of --once (``tap`` of the card that
+    comes to the reader)."""
+    if args.number is not None:
+        return check_number(args.number)
+    with open_card(args) as reader:
+        info = reader.card_info
+        log.info("card %s at the reader", hex_bytes(info.uid) if info and info.uid else "?")
+        return tap(reader)
+
+
+def outcome_exit(outcome: TapOutcome) -> int:
+    """The exit status of a terminal's one tap or check: 0 valid, :data:`EXIT_NOT_VALID`,
+    :data:`EXIT_NO_VERDICT`."""
+    if outcome.verdict is None:
+        return EXIT_NO_VERDICT
+    return 0 if outcome.ok else EXIT_NOT_VALID
+
+
+# --- a check's outcome (inspector, kiosk) ---------------------------------------------------------
+
+
+def _coupon_json(coupon: SignedCoupon) -> dict[str, Any]:
+    return CouponDocument(coupon.coupon).to_json()
+
+
+def card_json(image: CardImage) -> dict[str, Any]:
+    """The card as a check leaves it, without the holder's name or birth date."""
+    record = image.record
+    return {
+        "kind": enum_name(record.kind),
+        "status": enum_name(record.status),
+        "profile": enum_name(record.profile),
+        "profile_end": None if record.profile_end is None else record.profile_end.isoformat(),
+        "expiry": record.expiry.isoformat(),
+        "purse": image.purse,
+        "coupons": [_coupon_json(c) for c in image.coupons],
+    }
+
+
+def action_json(action: ActionResult, lang: str) -> dict[str, Any]:
+    refusal = action.refusal
+    return {
+        "action_id": action.action_id,
+        "kind": action.kind.value,
+        "state": action.state.value,
+        "serial": action.serial,
+        "amount": action.amount,
+        "refusal": None if refusal is None else enum_name(refusal),
+        "message": None if action.refused is None else action.refused.message(lang),
+    }
+
+
+def check_json(outcome: TapOutcome, lang: str) -> dict[str, Any]:
+    """The outcome of a check as one JSON document: the tap's fields, the card (no names),
+    the last validation, every action of the office's and the check's journal id."""
+    last = outcome.last_validation
+    return outcome_json(outcome, lang) | {
+        "card": None if outcome.image is None else card_json(outcome.image),
+        "last_validation": None if last is None else event_json(last),
+        "actions": [action_json(a, lang) for a in outcome.actions],
+        "event_id": None if outcome.event_id is None else str(outcome.event_id),
+    }
+
+
+def print_check(outcome: TapOutcome, lang: str) -> None:
+    """The outcome for a person: the tap's headline and fields, then the office's actions."""
+    print_outcome(outcome, lang)
+    rows = []
+    last = outcome.last_validation
+    if last is not None:
+        rows.append(("last validation", f"{last.local_time:%Y-%m-%d %H:%M}, line "
+                                        f"{last.line or '-'}, zone {last.zone or '-'}"))
+    for action in outcome.actions:
+        what = f"{action.kind.value} {action.serial or ''}".strip()
+        state = action.state.value
+        if action.refused is not None:
+            state += f": {action.refused.message(lang)}"
+        rows.append(("action", f"{what}: {state}"))
+    if rows:
+        print_fields(rows)

@@ -15,11 +15,16 @@ from ekarta.terminal.apps.bigtext import fit
 from ekarta.terminal.apps.view import Line, Panel, StatusPart, Tone
 
 __all__ = ["BigText", "EntryLine", "KeyBar", "KeyHelp", "LanguageButton", "StatusLine",
-           "VerdictPanel"]
+           "VerdictPanel", "tone_style"]
 
 _TONE_STYLE = {Tone.PLAIN: "", Tone.GOOD: "bold #3ddc5a", Tone.BAD: "bold #ff5c5c",
                Tone.WARN: "bold #ffb020"}
 """Text colours of a tone on the screen's dark background."""
+
+
+def tone_style(tone: Tone) -> str:
+    """The text style of ``tone`` on the screen's dark background."""
+    return _TONE_STYLE[tone]
 
 
 class BigText(Widget):

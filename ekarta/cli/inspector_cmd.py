@@ -1,0 +1,122 @@
+"""``ekarta inspector``: the inspector's handheld of a terminal directory.  Without ``--once`` or
+``--number`` it starts the full-screen app; ``--once`` runs one check of a card and ``--number``
+one check of a card number with the same engine (:class:`~ekarta.terminal.inspect.Inspector`),
+and print the outcome (never the holder's name), for scripts and test benches."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from ekarta.cli.common import (
+    EXAMPLES_FORMATTER,
+    EXIT_NO_VERDICT,
+    EXIT_NOT_VALID,
+    CLIError,
+    add_terminal_options,
+    argument,
+    bounded,
+    check_json,
+    check_terminal_args,
+    engine_options,
+    one_outcome,
+    outcome_exit,
+    print_check,
+    print_json,
+    reader_url,
+    span,
+    wrap,
+)
+from ekarta.transit.model.notation import parse_device, parse_zone
+from ekarta.transit.model.values import LINE_MAX
+
+if TYPE_CHECKING:
+    from ekarta.terminal.engine import Position
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser(
+        "inspector", parents=[common],
+        help="the inspector's handheld: check a card, load what the office holds for it",
+        description=wrap(
+            "The inspector's handheld of the terminal directory DIR (made with 'ekarta terminal "
+            "init --role inspector'): a card held to the reader is read with the load key, "
+            "looked up on the hotlist and among the office's entitlements, and judged for the "
+            "zone and the time; every action the office left for it (a paid coupon to load, a "
+            "purse credit, its blocked status, a profile, an activation) is written onto it in "
+            "the same tap, and the check and each action go into the journal (no names).  A card "
+            "number from a scanner or typed is judged from the synced lists (the barcode of a "
+            "card whose chip does not answer).\n\n"
+            "Without --once or --number it starts the full-screen app.  --once waits for a card "
+            "(up to --wait seconds), runs one check and prints the outcome; --number checks one "
+            "card number.  The output never holds the holder's name.\n\n"
+            f"Exit status with --once or --number: 0 valid, {EXIT_NOT_VALID} a verdict of not "
+            f"valid (blocked, no coupon...), {EXIT_NO_VERDICT} no verdict (tap again, not a "
+            "transit card, unreadable, a number whose check digit fails), 1 an error (no card "
+            "within --wait, a bad terminal directory), 2 a usage error."),
+        epilog=("examples:\n"
+                "  ekarta inspector handheld7 --reader pcsc: --zone 1 --line 14\n"
+                "  ekarta inspector handheld7 --reader emulator:card.json --once --json\n"
+                "  ekarta inspector handheld7 --zone 2 --number '123 456 789 4'\n"
+                "  ekarta inspector handheld7 --reader pn532:/dev/ttyUSB0 --scanner "
+                "/dev/ttyACM0 --lang en"),
+        formatter_class=EXAMPLES_FORMATTER)
+    parser.add_argument("directory", metavar="DIR", help="the inspector's terminal directory")
+    where = parser.add_argument_group("where the inspection is")
+    where.add_argument("--zone", type=argument(parse_zone), metavar="N",
+                       help="the tariff zone to judge for (default: any zone)")
+    where.add_argument("--line", type=bounded("line", LINE_MAX), metavar="L",
+                       help=f"the line, 1..{LINE_MAX}")
+    where.add_argument("--device", type=argument(parse_device), metavar="N",
+                       help="the device number written into card logs (default: the number "
+                            "the terminal's device name ends with, e.g. 'handheld 7' -> 7)")
+    run = add_terminal_options(parser, once="check it",
+                               repeat="a second check with nothing to write")
+    run.add_argument("--clear-after", type=span("seconds", 3600, zero=False), metavar="SECONDS",
+                     help="the app clears a check from the screen after this many seconds")
+    parser.set_defaults(func=run_inspector)
+
+
+def _position(args: argparse.Namespace) -> Position:
+    from ekarta.terminal.engine import Position
+
+    return Position(zone=args.zone, line=args.line)
+
+
+def run_inspector(args: argparse.Namespace) -> int:
+    if args.clear_after is not None and (args.once or args.number is not None):
+        raise CLIError("--clear-after is the app's screen's; --once and --number print")
+    check_terminal_args(args, what="inspector", once="checks a card")
+    from ekarta.terminal.config import load_config
+    from ekarta.terminal.inspect import Inspector
+
+    config = load_config(args.directory)
+    Inspector.check_config(config)
+    if not (args.once or args.number is not None):
+        return start_app(args, config.directory)
+    with Inspector.from_config(config, position=_position(args),
+                               **engine_options(args)) as inspector:
+        outcome = one_outcome(args, inspector.check_number, inspector.check)
+    if args.json:
+        print_json(check_json(outcome, args.lang))
+    else:
+        print_check(outcome, args.lang)
+    return outcome_exit(outcome)
+
+
+def start_app(args: argparse.Namespace, directory: str) -> int:
+    """Run the inspector's full-screen app until the service key ends it."""
+    # Textual and the app load only when the screen is wanted, not for --once or --number
+    app = importlib.import_module("ekarta.terminal.apps.inspector")
+    options: dict[str, Any] = {}
+    if args.clear_after is not None:
+        options["clear_after"] = args.clear_after.total_seconds()
+    result: int = app.run(directory=directory, reader=reader_url(args), scanner=args.scanner,
+                          zone=args.zone, line=args.line, lang=args.lang, device=args.device,
+                          repeat_window=args.repeat_window, stale_after=args.stale_after,
+                          **options)
+    return result
