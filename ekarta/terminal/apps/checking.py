@@ -40,7 +40,6 @@ from ekarta.barcode.wedge import KeyboardWedge
 from ekarta.errors import NoReaderError
 from ekarta.readers.base import CardInfo, Reader
 from ekarta.terminal.apps.base import (
-    CLEAR_AFTER,
     Clock,
     NumberScanned,
     OfficeState,
@@ -206,7 +205,7 @@ class CheckingApp(TerminalApp, Generic[E]):
                  reader: Callable[[], Reader] | None = None,
                  scanner: Callable[[], Scanner] | None = None,
                  sync: TerminalConfig | None = None, sync_every: float = SYNC_EVERY,
-                 lang: str = "cs", clear_after: float = CLEAR_AFTER, clock: Clock = utc_now,
+                 lang: str = "cs", clear_after: float | None = None, clock: Clock = utc_now,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         super().__init__(lang=lang, clear_after=clear_after, clock=clock, monotonic=monotonic)
         self.zone = zone
@@ -372,6 +371,8 @@ class CheckingApp(TerminalApp, Generic[E]):
         self.refresh_view()
 
     def action_enter(self, mode: str) -> None:
+        if self.screen is not self.main_screen:
+            return  # a form or a summary is over the frame
         self.entry_mode = mode
         self.typed = ""
         self.refresh_view()
