@@ -469,6 +469,13 @@ class TerminalStore:
                                 "LIMIT ?", (limit,)).fetchall()
         return tuple(JournalEvent.model_validate_json(body) for (body,) in rows)
 
+    def journal_since(self, since: datetime) -> tuple[JournalEvent, ...]:
+        """Every event queued at or after ``since``, acknowledged or not (until the sync prunes
+        the acknowledged ones), oldest first: what a shift's summary counts."""
+        rows = self._db.execute("SELECT body FROM journal WHERE queued_at >= ? ORDER BY id",
+                                (_time(since),)).fetchall()
+        return tuple(JournalEvent.model_validate_json(body) for (body,) in rows)
+
     def acknowledge(self, event_ids: Iterable[UUID], *, now: datetime) -> int:
         """Mark events the office acknowledged; returns how many were waiting."""
         with self._write():

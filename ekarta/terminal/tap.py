@@ -31,52 +31,34 @@ another.
 
 from __future__ import annotations
 
-import functools
 import logging
-import re
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import Self
+from datetime import datetime, timedelta
 
 from ekarta.desfire.client import DESFire, Transceiver
-from ekarta.errors import CardRemovedError, EkartaError, NoCardError, ReaderTimeout
-from ekarta.readers.base import Reader
-from ekarta.sync.messages import Entitlement, JournalEvent, JournalKind, slot_bytes
-from ekarta.terminal.config import TerminalConfig
-from ekarta.terminal.errors import TerminalConfigError
+from ekarta.errors import EkartaError
+from ekarta.sync.messages import JournalEvent
+from ekarta.terminal.engine import (
+    JOURNAL_ZONE_MAX,
+    REPEAT_WINDOW,
+    STALE_AFTER,
+    EngineStatus,
+    ListsState,
+    Position,
+    TerminalEngine,
+    device_number,
+    journal_event,
+    utc_now,
+)
 from ekarta.terminal.outcome import Outcome, Source, TapOutcome
 from ekarta.terminal.store import TerminalStore
-from ekarta.transit.cardio.reading import CardAccessError
-from ekarta.transit.cardio.validation import (
-    CardLists,
-    Place,
-    Validation,
-    ValidationTorn,
-    validate_card,
-)
-from ekarta.transit.codec.records import decode_slot, encode_event
-from ekarta.transit.errors import CouponError, InvalidCardNumber, InvalidField, RecordError
+from ekarta.transit.cardio.validation import CardLists, Validation, ValidationTorn, validate_card
+from ekarta.transit.errors import InvalidField
 from ekarta.transit.model.card_number import CardNumber
-from ekarta.transit.model.notation import parse_enum
-from ekarta.transit.model.rules import SignatureCheck, Verdict, judge
-from ekarta.transit.model.values import (
-    DEVICE_MAX,
-    FALLBACK_PROFILE,
-    LINE_MAX,
-    VEHICLE_MAX,
-    CardKind,
-    CardRecord,
-    CardStatus,
-    EventKind,
-    EventRecord,
-    Profile,
-    Reason,
-    SignedCoupon,
-)
+from ekarta.transit.model.rules import SignatureCheck
+from ekarta.transit.model.values import EventRecord
 from ekarta.transit.security.keystore import KeyProvider
 
 __all__ = [
@@ -93,65 +75,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-REPEAT_WINDOW = timedelta(seconds=60)
-STALE_AFTER = timedelta(days=3)
-"""The operator's promise for blocking: a card blocked at the office is refused within 3 days."""
-JOURNAL_ZONE_MAX = 255
-"""The highest zone a journal event carries (:class:`~ekarta.sync.messages.JournalEvent`)."""
 REMEMBERED = 256
 """How many cards the validator remembers (its recent taps, for the repeat window)."""
 
-EVENT_NAMESPACE = uuid.UUID("5b0f6a3e-3c1d-4c57-9a55-6b1d0e7a3f21")
-"""The name space of the journal's event ids made from a card's log record."""
-
-_PLACEHOLDER_NAME = "-"
-"""The name a record made only for the rules carries (the lists hold no names)."""
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _check(name: str, value: object, high: int) -> None:
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool)
-                              or not 1 <= value <= high):
-        raise InvalidField(f"{name} must be 1..{high} or None, not {value!r}")
-
-
-@dataclass(frozen=True)
-class Position:
-    """Where the validator's vehicle is: the tariff zone it judges for (None: any zone), the
-    line and the vehicle, as the driver sets them."""
-
-    zone: int | None = None
-    line: int | None = None
-    vehicle: int | None = None
-
-    def __post_init__(self) -> None:
-        _check("zone", self.zone, JOURNAL_ZONE_MAX)
-        _check("line", self.line, LINE_MAX)
-        _check("vehicle", self.vehicle, VEHICLE_MAX)
-
-
-@dataclass(frozen=True)
-class ListsState:
-    """How current the lists a verdict is made from are: ``data_as_of`` the office's issue time
-    of the older of the hotlist and the entitlements (None: never synced), ``age`` how old that
-    is now, ``stale`` past the validator's limit (or never synced)."""
-
-    data_as_of: datetime | None
-    age: timedelta | None
-    stale: bool
-
-
-@dataclass(frozen=True)
-class ValidatorStatus:
-    """What the validator's status line shows."""
-
-    position: Position
-    lists: ListsState
-    backlog: int
-    """Journal events the office has not acknowledged yet."""
+ValidatorStatus = EngineStatus
+"""What the validator's status line shows."""
 
 
 @dataclass(frozen=True)
@@ -166,141 +94,19 @@ class _Seen:
     """False: the card was lost during the commit; its log will tell."""
 
 
-def device_number(name: str) -> int | None:
-    """The device number a terminal writes into card logs, from its name at the office: the
-    number it ends with (``bus 1017`` -> 1017), None if it ends with none (or one too large)."""
-    found = re.search(r"(\d+)\s*$", name)
-    if found is None:
-        return None
-    number = int(found.group(1))
-    return number if number <= DEVICE_MAX else None
-
-
-def journal_event(event: EventRecord, card_number: CardNumber, uid: bytes, *,
-                  at: datetime | None = None) -> JournalEvent:
-    """The journal event of a record on the card.  Its id is made from the card (number and
-    UID) and the record's own bytes (sequence number, minute, device, result...), so the same
-    record always gives the same event; ``at`` is the exact time when known (the record keeps
-    the minute)."""
-    name = f"{card_number.digits}/{uid.hex()}/{encode_event(event).hex()}"
-    kind = JournalKind.BLOCKING if event.kind is EventKind.BLOCKING else JournalKind.VALIDATION
-    return JournalEvent(event_id=uuid.uuid5(EVENT_NAMESPACE, name), kind=kind,
-                        at=at or event.at, card_number=card_number.digits,
-                        result=int(event.result), line=event.line, vehicle=event.vehicle,
-                        zone=event.zone, coupon_serial=event.coupon_serial)
-
-
-def _office_coupons(entitlement: Entitlement | None) -> tuple[tuple[SignedCoupon, bool], ...]:
-    """The signed coupons of an entitlement, each with whether the office holds it as pending
-    (paid, not yet on the card); a slot that does not decode is left out."""
-    if entitlement is None:
-        return ()
-    coupons = []
-    for held in entitlement.coupons:
-        try:
-            signed = decode_slot(slot_bytes(held.slot))
-        except (RecordError, ValueError):
-            log.warning("card %s: the office's coupon %d does not decode; left out",
-                        entitlement.card_number, held.serial)
-            continue
-        if signed is not None:
-            coupons.append((signed, held.state == "pending"))
-    return tuple(coupons)
-
-
-def _record_for_rules(entitlement: Entitlement) -> CardRecord:
-    """The card record the rules judge a card number by: what the office's entry holds, with
-    placeholder names (it is never written anywhere)."""
-    kind = parse_enum(CardKind, entitlement.kind, "kind")
-    name = _PLACEHOLDER_NAME if kind is CardKind.PERSONAL else ""
-    return CardRecord(card_number=CardNumber(entitlement.card_number), kind=kind,
-                      status=parse_enum(CardStatus, entitlement.status, "status"),
-                      expiry=entitlement.expiry,
-                      profile=parse_enum(Profile, entitlement.profile, "profile"),
-                      profile_end=entitlement.profile_end, first_name=name, surname=name)
-
-
-class Validator:
+class Validator(TerminalEngine):
     """The validator's engine over a terminal's store and keys (see the module docstring)."""
 
     def __init__(self, store: TerminalStore, keys: KeyProvider, verifier: SignatureCheck, *,
                  device: int, position: Position | None = None,
                  repeat_window: timedelta = REPEAT_WINDOW, stale_after: timedelta = STALE_AFTER,
-                 clock: Callable[[], datetime] = _utc_now) -> None:
-        if repeat_window < timedelta(0) or stale_after < timedelta(0):
-            raise InvalidField("the repeat window and the lists' limit cannot be negative")
-        Place(device)  # checks the device number
-        self.store = store
-        self._keys = keys
-        self._verifier = verifier
-        self.device = device
-        self._position = position or Position()
+                 clock: Callable[[], datetime] = utc_now) -> None:
+        if repeat_window < timedelta(0):
+            raise InvalidField("the repeat window cannot be negative")
+        super().__init__(store, keys, verifier, device=device, position=position,
+                         stale_after=stale_after, clock=clock)
         self.repeat_window = repeat_window
-        self.stale_after = stale_after
-        self._clock = clock
         self._seen: OrderedDict[bytes, _Seen] = OrderedDict()
-        self._owns_store = False
-
-    @classmethod
-    def from_config(cls, config: TerminalConfig, *, device: int | None = None,
-                    position: Position | None = None, repeat_window: timedelta = REPEAT_WINDOW,
-                    stale_after: timedelta = STALE_AFTER,
-                    clock: Callable[[], datetime] = _utc_now) -> Validator:
-        """The validator of a terminal directory: its store (closed with the validator) and its
-        keystore; ``device`` defaults to the number the device's name ends with."""
-        if device is None:
-            device = device_number(config.device)
-            if device is None:
-                raise TerminalConfigError(
-                    f"the device name {config.device!r} ends with no number (0..{DEVICE_MAX}) "
-                    "to write into card logs: give the device number")
-        keystore = config.load_keystore()
-        store = config.open_store()
-        try:
-            validator = cls(store, keystore, keystore.verifier(), device=device,
-                            position=position, repeat_window=repeat_window,
-                            stale_after=stale_after, clock=clock)
-        except BaseException:
-            store.close()
-            raise
-        validator._owns_store = True
-        return validator
-
-    def close(self) -> None:
-        if self._owns_store:
-            self.store.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
-                 traceback: TracebackType | None) -> None:
-        self.close()
-
-    # --- position and status ----------------------------------------------------------------------
-
-    @property
-    def position(self) -> Position:
-        return self._position
-
-    @position.setter
-    def position(self, position: Position) -> None:
-        """The driver moved on: the next tap is judged and recorded at ``position``."""
-        if not isinstance(position, Position):
-            raise InvalidField(f"expected a Position, not {type(position).__name__}")
-        self._position = position
-
-    def lists(self, now: datetime | None = None) -> ListsState:
-        """How current the lists are at ``now`` (the validator's clock by default)."""
-        now = now or self._clock()
-        as_of = self.store.lists_as_of()
-        if as_of is None:
-            return ListsState(None, None, True)
-        age = now - as_of
-        return ListsState(as_of, age, age > self.stale_after)
-
-    def status(self) -> ValidatorStatus:
-        return ValidatorStatus(self._position, self.lists(), self.store.outbox_size())
 
     # --- a tap ------------------------------------------------------------------------------------
 
@@ -311,34 +117,16 @@ class Validator:
         own report is taken when it is not given (it saves the card's GetVersion)."""
         now = self._clock()
         position = self._position
-        place = Place(self.device, position.zone, position.line, position.vehicle)
-        lists = self.lists(now)
-        if uid is None and isinstance(transceiver, Reader) and transceiver.card_info is not None:
-            uid = transceiver.card_info.uid
-        base = TapOutcome(Outcome.VERDICT, Source.CHIP, now, zone=position.zone,
-                          line=position.line, data_as_of=lists.data_as_of,
-                          lists_age=lists.age, stale=lists.stale)
+        base = self.base_outcome(Source.CHIP, now, position)
 
         def lookup(number: CardNumber, card_uid: bytes) -> CardLists:
-            hot = (self.store.is_hotlisted(int(number))
-                   or self.store.hotlisted_uid(card_uid) is not None)
-
-            # read once, and only if the card's own coupons or status leave a question
-            entitlement = functools.cache(lambda: self.store.entitlement(number))
-
-            def office() -> tuple[SignedCoupon, ...]:
-                return tuple(c for c, _ in _office_coupons(entitlement()))
-
-            def office_active() -> bool:
-                held = entitlement()
-                return (held is not None and held.status == "active"
-                        and held.uid == card_uid.hex())
-
-            return CardLists(hot, office, self._repeat_since(card_uid, now), office_active)
+            return self.card_lists(number, card_uid,
+                                   repeat_since=self._repeat_since(card_uid, now))
 
         try:
             validation = validate_card(DESFire(transceiver), self._keys, self._verifier, at=now,
-                                       place=place, lookup=lookup, uid=uid)
+                                       place=self.place(position), lookup=lookup,
+                                       uid=self.reader_uid(transceiver, uid))
         except ValidationTorn as exc:
             staged = exc.staged
             self._remember(staged.uid, _Seen(now, staged.event, self._journal(staged, now),
@@ -346,19 +134,8 @@ class Validator:
             log.info("card %s lost during the commit: tap again", staged.card_number)
             return replace(base, outcome=Outcome.TAP_AGAIN, card_number=staged.card_number,
                            detail="the card left before its tap was recorded: tap again")
-        except CardAccessError as exc:
-            return replace(base, outcome=Outcome.NOT_A_TRANSIT_CARD, detail=_one_line(exc))
-        except (CardRemovedError, NoCardError):
-            return replace(base, outcome=Outcome.TAP_AGAIN,
-                           detail="the card left before it was read: tap again")
-        except ReaderTimeout as exc:
-            return replace(base, outcome=Outcome.UNREADABLE,
-                           detail=f"the card does not answer: {_one_line(exc)}")
-        except RecordError as exc:
-            return replace(base, outcome=Outcome.UNREADABLE,
-                           detail=f"the card record cannot be read: {_one_line(exc)}")
-        except EkartaError as exc:  # the card's protocol, the reader
-            return replace(base, outcome=Outcome.UNREADABLE, detail=_one_line(exc))
+        except EkartaError as exc:  # the card, its protocol, the reader
+            return self.card_error(base, exc)
         return self._settle(validation, base, now)
 
     def _repeat_since(self, uid: bytes, now: datetime) -> datetime | None:
@@ -403,46 +180,4 @@ class Validator:
 
     def check_number(self, text: str) -> TapOutcome:
         """Judge the card number in ``text`` (from a scanner or typed) by the synced lists."""
-        now = self._clock()
-        position = self._position
-        lists = self.lists(now)
-        base = TapOutcome(Outcome.VERDICT, Source.BARCODE, now, zone=position.zone,
-                          line=position.line, data_as_of=lists.data_as_of,
-                          lists_age=lists.age, stale=lists.stale)
-        try:
-            number = CardNumber.parse(text)
-        except InvalidCardNumber as exc:
-            return replace(base, outcome=Outcome.REFUSED_NUMBER, detail=_one_line(exc))
-        entitlement = self.store.entitlement(number)
-        hot = self.store.is_hotlisted(int(number)) or (
-            entitlement is not None and entitlement.uid is not None
-            and self.store.hotlisted_uid(entitlement.uid) is not None)
-        base = replace(base, card_number=number)
-        if entitlement is None:
-            reason = Reason.CARD_BLOCKED if hot else Reason.NO_COUPON
-            return replace(base, verdict=Verdict(False, reason, FALLBACK_PROFILE,
-                                                 zone=position.zone),
-                           detail="the office's lists hold nothing for this card number")
-        try:
-            record = _record_for_rules(entitlement)
-        except CouponError as exc:
-            return replace(base, outcome=Outcome.UNREADABLE,
-                           detail="the office's entry for this card cannot be judged: "
-                                  + _one_line(exc))
-        held = _office_coupons(entitlement)
-        detail = None
-        if entitlement.uid is None and held:
-            held = ()  # a coupon is signed for the chip's UID, which the office does not know
-            detail = "the office does not know the card's chip: its coupons cannot be checked"
-        uid = bytes.fromhex(entitlement.uid) if entitlement.uid else b""
-        verdict = judge(record, (c for c, _ in held), uid=uid, at=now, zone=position.zone,
-                        verifier=self._verifier, hotlist=(number,) if hot else ())
-        pending = {c.signature: p for c, p in held}
-        from_office = verdict.ok and verdict.coupon is not None and pending.get(
-            verdict.coupon.signature, False)
-        return replace(base, verdict=verdict, from_office=from_office, detail=detail)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
+        return self.judge_number(text).outcome

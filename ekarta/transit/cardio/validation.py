@@ -192,10 +192,11 @@ def judge_tap(image: CardImage, lists: CardLists, *, at: datetime, zone: int | N
 
 
 def logged_tap(image: CardImage, place: Place, verdict: Verdict,
-               since: datetime | None, *, at: datetime) -> EventRecord | None:
+               since: datetime | None, *, at: datetime,
+               kind: EventKind = EventKind.VALIDATION) -> EventRecord | None:
     """The card's newest record, if it stands for this tap: this device's, logged between
-    ``since`` (to the minute) and ``at``, a VALIDATION with the same result at the same place
-    or, for a blocked card, a BLOCKING."""
+    ``since`` (to the minute) and ``at``, of ``kind`` (a validator's VALIDATION, an inspector's
+    INSPECTION) with the same result at the same place or, for a blocked card, a BLOCKING."""
     if since is None:
         return None
     newest = max((e for e in image.events if isinstance(e, EventRecord)),
@@ -205,7 +206,7 @@ def logged_tap(image: CardImage, place: Place, verdict: Verdict,
         return None
     if newest.kind is EventKind.BLOCKING:
         return newest if image.record.status is CardStatus.BLOCKED else None
-    if (newest.kind is EventKind.VALIDATION and newest.result is verdict.reason
+    if (newest.kind is kind and newest.result is verdict.reason
             and (newest.zone, newest.line, newest.vehicle)
             == (place.zone, place.line, place.vehicle)):
         return newest
