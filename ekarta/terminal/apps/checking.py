@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import partial
 from typing import ClassVar, Generic, Protocol, TypeVar
@@ -60,6 +60,7 @@ from ekarta.terminal.apps.checking_view import (
 from ekarta.terminal.apps.loops import CardLoop, SyncLoop, reached_office, scan_loop
 from ekarta.terminal.apps.view import Panel, StatusPart, Tone, say
 from ekarta.terminal.config import TerminalConfig
+from ekarta.terminal.engine import TerminalEngine
 from ekarta.terminal.outcome import Outcome, Source, TapOutcome
 from ekarta.terminal.sync import SyncReport
 from ekarta.transit.model.values import LINE_MAX, ZONE_MAX, ZONE_MIN
@@ -70,6 +71,7 @@ __all__ = [
     "CheckFailed",
     "CheckingApp",
     "CheckingEngine",
+    "EngineAdapter",
     "EngineLists",
     "Lists",
     "ListsState",
@@ -107,6 +109,25 @@ class Lists:
     lists_age: timedelta | None
     stale: bool
     backlog: int
+
+
+T = TypeVar("T", bound=TerminalEngine)
+
+
+class EngineAdapter(Generic[T]):
+    """What every terminal engine (:class:`~ekarta.terminal.engine.TerminalEngine`) gives a
+    checking app as it asks for it (each app's adapter adds the card work and the number
+    check)."""
+
+    def __init__(self, engine: T) -> None:
+        self.engine = engine
+
+    def status(self) -> EngineLists:
+        status = self.engine.status()
+        return Lists(status.lists.age, status.lists.stale, status.backlog)
+
+    def move_to(self, zone: int | None, line: int | None) -> None:
+        self.engine.position = replace(self.engine.position, zone=zone, line=line)
 
 
 class CheckingEngine(Protocol):

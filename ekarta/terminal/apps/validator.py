@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import timedelta
 from functools import partial
 from typing import Protocol
@@ -36,8 +35,7 @@ from ekarta.terminal.apps.checking import (
     SYNC_EVERY,
     CheckingApp,
     CheckingEngine,
-    EngineLists,
-    Lists,
+    EngineAdapter,
 )
 from ekarta.terminal.apps.validator_view import outcome_panel, tr
 from ekarta.terminal.apps.view import Panel
@@ -76,24 +74,14 @@ class ValidatorApp(CheckingApp[ValidatorEngine]):
 # --- the command's entry point --------------------------------------------------------------------
 
 
-class _TapEngine:
+class _TapEngine(EngineAdapter[Validator]):
     """:class:`ekarta.terminal.tap.Validator` as :class:`ValidatorEngine`."""
 
-    def __init__(self, validator: Validator) -> None:
-        self.validator = validator
-
     def tap(self, transceiver: Transceiver) -> TapOutcome:
-        return self.validator.tap(transceiver)
+        return self.engine.tap(transceiver)
 
     def check_number(self, text: str) -> TapOutcome:
-        return self.validator.check_number(text)
-
-    def status(self) -> EngineLists:
-        status = self.validator.status()
-        return Lists(status.lists.age, status.lists.stale, status.backlog)
-
-    def move_to(self, zone: int | None, line: int | None) -> None:
-        self.validator.position = replace(self.validator.position, zone=zone, line=line)
+        return self.engine.check_number(text)
 
 
 @contextmanager
