@@ -6,73 +6,23 @@ off the screen, then the card's event log and, after a sync, the office's journa
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
-from tests.support.cli import run
+from tests.support.cli import ekarta, run
 from tests.support.office import OfficeServer, office_json, synced
+from tests.support.served import WAIT, control, served_card
 from tests.support.tmux import TmuxSession, shows_big
 
 pytestmark = pytest.mark.slow
 
 FIRST, SURNAME = "Xaverína", "Quendlová"
 UID = "04C1C2C3C4C5C6"
-WAIT = 20.0
-"""Seconds a screen or a process gets: generous, the machine may be busy."""
 
 
 def welcome(screen: str) -> bool:
     return shows_big(screen, "PŘILOŽTE") and "Present your card" in screen
-
-
-@contextmanager
-def served_card(path: Path, link: Path, control: Path) -> Iterator[str]:
-    """``ekarta emulator serve PATH --pn532 LINK --control unix:CONTROL`` in a child process,
-    until the control interface's ``quit``; yields the control address."""
-    log = path.with_suffix(".log")
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "ekarta", "emulator", "serve", str(path), "--pn532",
-             str(link), "--control", f"unix:{control}"],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
-    quitted = False
-    try:
-        deadline = time.monotonic() + WAIT
-        while not (b"serving" in log.read_bytes() and os.path.lexists(link)):
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.05)
-        yield f"unix:{control}"
-        quitted = True  # the test ends it with the control interface's quit: let it finish
-    finally:
-        if not quitted and process.poll() is None:
-            process.terminate()
-        try:
-            process.wait(WAIT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    assert process.returncode == 0, log.read_text()
-
-
-def ekarta(capsys, *argv: str) -> str:
-    """``ekarta ARGV`` in this process, which must succeed; its standard output."""
-    code, out, err = run(capsys, *argv)
-    assert code == 0, (argv, err)
-    return out
-
-
-def control(capsys, address: str, command: str) -> None:
-    """The card is held to the reader (``insert``), taken away (``remove``)..."""
-    out = ekarta(capsys, "emulator", "control", address, *command.split())
-    assert out.startswith("ok"), (command, out)
 
 
 def test_a_tap_seen_on_the_screen_then_on_the_card_and_in_the_office(tmp_path, capsys):
