@@ -45,6 +45,7 @@ COMMAND_MODULES = (
     "ekarta.cli.office_cmd",
     "ekarta.cli.terminal_cmd",
     "ekarta.cli.validator_cmd",
+    "ekarta.cli.inspector_cmd",
 )
 """The modules that each register one command group, in the order ``--help`` lists them."""
 

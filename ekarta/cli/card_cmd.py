@@ -26,6 +26,7 @@ from ekarta.cli.common import (
     aid_text,
     argument,
     enum_argument,
+    event_json,
     file_row,
     hex_bytes,
     load_hotlist,
@@ -86,7 +87,6 @@ from ekarta.transit.model.values import (
     CardKind,
     CardRecord,
     CardStatus,
-    EventRecord,
     Profile,
     add_years,
     check_uid,
@@ -630,18 +630,6 @@ def _slot_json(slot: SlotReport) -> dict[str, Any]:
     return {"slot": slot.index, "state": "empty"}
 
 
-def _event_json(event: EventRecord) -> dict[str, Any]:
-    return {
-        "sequence": event.sequence,
-        "at": event.local_time.isoformat(timespec="minutes"),
-        "kind": enum_name(event.kind), "result": enum_name(event.result),
-        "device": event.device,
-        "line": event.line, "vehicle": event.vehicle, "zone": event.zone,
-        # the same field holds a purse operation's number, which is no coupon's serial
-        "coupon_serial": None if event.kind in PURSE_KINDS else event.coupon_serial,
-        "operation_serial": event.coupon_serial if event.kind in PURSE_KINDS else None}
-
-
 def report_json(report: TransitReport, lang: str = "en") -> dict[str, Any]:
     """``card show --json``: the report as one JSON object (messages in ``lang``)."""
     record = report.record
@@ -661,7 +649,7 @@ def report_json(report: TransitReport, lang: str = "en") -> dict[str, Any]:
         "birth_date_recorded": record.birth_date is not None,
         "purse": report.purse,
         "slots": [_slot_json(slot) for slot in report.slots],
-        "events": [_event_json(event) for event in report.events]
+        "events": [event_json(event) for event in report.events]
         + [{"unreadable": error.message, "index": error.index}
            for error in report.unreadable_events],
         "at": to_local(report.at).isoformat(timespec="minutes"),
@@ -925,7 +913,7 @@ def _run_operation(args: argparse.Namespace, operation: str,
         print_json({"card_number": str(result.card_number), "uid": hex_bytes(result.uid),
                     "changed": result.changed, "before": _record_json(result.before),
                     "record": _record_json(result.record),
-                    "event": None if event is None else _event_json(event)})
+                    "event": None if event is None else event_json(event)})
     elif result.changed:
         print(f"{done} card {number} (UID {hex_bytes(result.uid)})")
         print_fields(_changes(result.before, result.record, args.lang))

@@ -17,7 +17,10 @@
 * for the transit commands: :func:`add_keystore_option` / :func:`load_keystore` (``--keys``),
   :func:`add_hotlist_option` / :func:`load_hotlist` (``--hotlist``), :func:`argument` and
   :func:`enum_argument` to use the transit text parsers as argument types, and :func:`now`, the
-  command line's clock.
+  command line's clock;
+* for the terminals' commands: :func:`outcome_json`, :func:`print_outcome` and
+  :func:`outcome_exit` (a tap's or check's outcome as JSON, for a person, as an exit status),
+  :func:`bounded` and :func:`span` (argument types).
 
 A command group is a module with ``register(subparsers, common)`` that adds its parser(s) and
 sets ``func`` (``func(args) -> int``) on them; see :mod:`ekarta.cli`.
@@ -36,7 +39,7 @@ import textwrap
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
@@ -52,12 +55,15 @@ from ekarta.transit.codec.hotlist import read_hotlist
 from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.messages import LANGUAGES
 from ekarta.transit.model.notation import enum_name, parse_device, parse_enum, parse_when
-from ekarta.transit.model.timecodec import PRAGUE
+from ekarta.transit.model.purse import PURSE_KINDS
+from ekarta.transit.model.timecodec import PRAGUE, to_local
 from ekarta.transit.model.values import DEVICE_MAX
 from ekarta.transit.security.keystore import FileKeyStore
 
 if TYPE_CHECKING:
+    from ekarta.terminal.outcome import TapOutcome
     from ekarta.transit.model.rules import Verdict
+    from ekarta.transit.model.values import EventRecord
 
 log = logging.getLogger(__name__)
 
@@ -434,6 +440,19 @@ def verdict_json(verdict: Verdict, lang: str) -> dict[str, Any]:
     }
 
 
+def event_json(event: EventRecord) -> dict[str, Any]:
+    """A record of the card's log as ``card show --json`` and the inspector's JSON show it."""
+    return {
+        "sequence": event.sequence,
+        "at": event.local_time.isoformat(timespec="minutes"),
+        "kind": enum_name(event.kind), "result": enum_name(event.result),
+        "device": event.device,
+        "line": event.line, "vehicle": event.vehicle, "zone": event.zone,
+        # the same field holds a purse operation's number, which is no coupon's serial
+        "coupon_serial": None if event.kind in PURSE_KINDS else event.coupon_serial,
+        "operation_serial": event.coupon_serial if event.kind in PURSE_KINDS else None}
+
+
 def now() -> datetime:
     """The command line's clock: the time on a Prague wall clock."""
     return datetime.now(PRAGUE)
@@ -559,3 +578,134 @@ def write_output(path: str, data: bytes, *, force: bool, mode: int = 0o644) -> N
         raise CLIError(f"{path} exists; use --force to replace it") from None
     except OSError as exc:
         raise CLIError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+# --- a terminal's outcome (validator, inspector) ------------------------------------------------
+
+EXIT_NOT_VALID = 3
+"""A verdict was given, and it is not valid."""
+EXIT_NO_VERDICT = 4
+"""No verdict: tap again, not a transit card, unreadable, or a number that is no card number."""
+
+HEADLINES = {"verdict": "", "tap-again": "TAP AGAIN", "not-a-transit-card": "NOT A TRANSIT CARD",
+             "unreadable": "UNREADABLE", "refused-number": "REFUSED NUMBER"}
+
+
+def bounded(what: str, high: int) -> Callable[[str], int]:
+    """An argument type: a whole number 1..``high`` (a line, a vehicle)."""
+    def parse(text: str) -> int:
+        value = text.strip()
+        if not (value.isascii() and value.isdigit() and len(value) <= 5
+                and 1 <= int(value) <= high):
+            raise argparse.ArgumentTypeError(f"{what} is a number 1..{high}, not {text!r}")
+        return int(value)
+
+    parse.__name__ = what
+    return parse
+
+
+def span(unit: str, high: float, *, zero: bool) -> Callable[[str], timedelta]:
+    """An argument type: a number of ``unit`` (``seconds``, ``days``) up to ``high`` (0 allowed
+    when ``zero``) as a timedelta."""
+    def parse(text: str) -> timedelta:
+        try:
+            value = float(text)
+        except ValueError:
+            value = -1.0
+        low_ok = value >= 0 if zero else value > 0
+        if not low_ok or not value <= high:
+            raise argparse.ArgumentTypeError(
+                f"a number of {unit} {'0' if zero else 'above 0'} to {high:g}, not {text!r}")
+        return timedelta(**{unit: value})
+
+    parse.__name__ = unit
+    return parse
+
+
+def _when(at: datetime | None) -> str | None:
+    return None if at is None else at.isoformat(timespec="seconds")
+
+
+def outcome_json(outcome: TapOutcome, lang: str) -> dict[str, Any]:
+    """The outcome of a tap or a check as one JSON document (no names: there are none)."""
+    verdict = None
+    if outcome.verdict is not None:
+        verdict = verdict_json(outcome.verdict, lang) | {"zone": outcome.verdict.zone}
+    age = outcome.lists_age
+    return {
+        "outcome": outcome.outcome.value,
+        "ok": outcome.ok,
+        "source": outcome.source.value,
+        "at": _when(outcome.at),
+        "card_number": None if outcome.card_number is None else outcome.card_number.digits,
+        "zone": outcome.zone,
+        "line": outcome.line,
+        "verdict": verdict,
+        "from_office": outcome.from_office,
+        "repeated": outcome.repeated,
+        "blocked_written": outcome.blocked_written,
+        "recorded": outcome.recorded,
+        "data_as_of": _when(outcome.data_as_of),
+        "lists_age_seconds": None if age is None else int(age.total_seconds()),
+        "stale": outcome.stale,
+        "detail": outcome.detail,
+    }
+
+
+def _age(age: timedelta) -> str:
+    minutes = int(age.total_seconds() // 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} h"
+    return f"{minutes // (24 * 60)} days"
+
+
+def print_outcome(outcome: TapOutcome, lang: str) -> None:
+    """The outcome for a person: a headline, then what matters of it."""
+    verdict = outcome.verdict
+    if verdict is not None:
+        headline = "VALID" if verdict.ok else "INVALID"
+        print(f"{headline}: {verdict.message(lang)}")
+    else:
+        print(HEADLINES[outcome.outcome.value] + (f": {outcome.detail}" if outcome.detail
+                                                  else ""))
+    rows: list[tuple[str, str]] = []
+    if outcome.card_number is not None:
+        rows.append(("card", outcome.card_number.formatted))
+    if verdict is not None:
+        rows.append(("reason", enum_name(verdict.reason)))
+        rows.append(("profile", enum_name(verdict.profile)))
+        if verdict.coupon is not None:
+            coupon = verdict.coupon.coupon
+            rows.append(("coupon", f"{coupon.serial} ({coupon.zones}; "
+                                   f"{coupon.valid_from.isoformat()}..{coupon.valid_to.isoformat()})"))
+    if outcome.zone is not None or outcome.line is not None:
+        rows.append(("zone, line", f"{outcome.zone or '-'}, {outcome.line or '-'}"))
+    notes = []
+    if outcome.from_office:
+        notes.append("the coupon is the office's, not yet on the card")
+    if outcome.repeated:
+        notes.append("a repeated tap: nothing written")
+    if outcome.blocked_written:
+        notes.append("the card's blocked status is written onto it")
+    if outcome.source.value == "barcode":
+        as_of = outcome.data_as_of
+        notes.append("from the barcode, data as of "
+                     + (to_local(as_of).strftime("%Y-%m-%d %H:%M") if as_of else "never synced"))
+    if outcome.stale:
+        notes.append("WARNING: the lists are "
+                     + (f"{_age(outcome.lists_age)} old" if outcome.lists_age is not None
+                        else "never synced"))
+    if verdict is not None and outcome.detail:
+        notes.append(outcome.detail)
+    rows += [("note", note) for note in notes]
+    print_fields(rows)
+
+
+def outcome_exit(outcome: TapOutcome) -> int:
+    """The exit status of a terminal's one tap or check: 0 valid, :data:`EXIT_NOT_VALID`,
+    :data:`EXIT_NO_VERDICT`."""
+    if outcome.verdict is None:
+        return EXIT_NO_VERDICT
+    return 0 if outcome.ok else EXIT_NOT_VALID

@@ -8,71 +8,36 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ekarta.cli.common import (
     EXAMPLES_FORMATTER,
+    EXIT_NO_VERDICT,
+    EXIT_NOT_VALID,
     READER_ENV,
     CLIError,
     add_reader_options,
     argument,
+    bounded,
     hex_bytes,
     open_card,
-    print_fields,
+    outcome_exit,
+    outcome_json,
     print_json,
+    print_outcome,
     reader_url,
-    verdict_json,
+    span,
     wrap,
 )
 from ekarta.transit.model.messages import LANGUAGES
-from ekarta.transit.model.notation import enum_name, parse_device, parse_when, parse_zone
-from ekarta.transit.model.timecodec import to_local
+from ekarta.transit.model.notation import parse_device, parse_when, parse_zone
 from ekarta.transit.model.values import LINE_MAX, VEHICLE_MAX
 
 if TYPE_CHECKING:
-    from ekarta.terminal.outcome import TapOutcome
     from ekarta.terminal.tap import Position
 
 log = logging.getLogger(__name__)
-
-EXIT_NOT_VALID = 3
-"""A verdict was given, and it is not valid."""
-EXIT_NO_VERDICT = 4
-"""No verdict: tap again, not a transit card, unreadable, or a number that is no card number."""
-
-HEADLINES = {"verdict": "", "tap-again": "TAP AGAIN", "not-a-transit-card": "NOT A TRANSIT CARD",
-             "unreadable": "UNREADABLE", "refused-number": "REFUSED NUMBER"}
-
-
-def _bounded(what: str, high: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        value = text.strip()
-        if not (value.isascii() and value.isdigit() and len(value) <= 5
-                and 1 <= int(value) <= high):
-            raise argparse.ArgumentTypeError(f"{what} is a number 1..{high}, not {text!r}")
-        return int(value)
-
-    parse.__name__ = what
-    return parse
-
-
-def _span(unit: str, high: float, *, zero: bool) -> Callable[[str], timedelta]:
-    def parse(text: str) -> timedelta:
-        try:
-            value = float(text)
-        except ValueError:
-            value = -1.0
-        low_ok = value >= 0 if zero else value > 0
-        if not low_ok or not value <= high:
-            raise argparse.ArgumentTypeError(
-                f"a number of {unit} {'0' if zero else 'above 0'} to {high:g}, not {text!r}")
-        return timedelta(**{unit: value})
-
-    parse.__name__ = unit
-    return parse
-
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
@@ -104,9 +69,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     where = parser.add_argument_group("where the vehicle is")
     where.add_argument("--zone", type=argument(parse_zone), metavar="N",
                        help="the tariff zone to judge for (default: any zone)")
-    where.add_argument("--line", type=_bounded("line", LINE_MAX), metavar="L",
+    where.add_argument("--line", type=bounded("line", LINE_MAX), metavar="L",
                        help=f"the line, 1..{LINE_MAX}")
-    where.add_argument("--vehicle", type=_bounded("vehicle", VEHICLE_MAX), metavar="V",
+    where.add_argument("--vehicle", type=bounded("vehicle", VEHICLE_MAX), metavar="V",
                        help=f"the vehicle, 1..{VEHICLE_MAX}")
     where.add_argument("--device", type=argument(parse_device), metavar="N",
                        help="the device number written into card logs (default: the number "
@@ -120,10 +85,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     run.add_argument("--scanner", metavar="URL",
                      help="the app's barcode scanner (a pyserial URL: /dev/ttyACM0, "
                           "socket://HOST:PORT...)")
-    run.add_argument("--repeat-window", type=_span("seconds", 86_400, zero=True),
+    run.add_argument("--repeat-window", type=span("seconds", 86_400, zero=True),
                      default=timedelta(seconds=60), metavar="SECONDS",
                      help="a second tap within this many seconds writes nothing (default 60)")
-    run.add_argument("--stale-after", type=_span("days", 3650, zero=False),
+    run.add_argument("--stale-after", type=span("days", 3650, zero=False),
                      default=timedelta(days=3), metavar="DAYS",
                      help="lists older than this make every verdict carry a warning "
                           "(default 3)")
@@ -180,9 +145,7 @@ def run_validator(args: argparse.Namespace) -> int:
         print_json(outcome_json(outcome, args.lang))
     else:
         print_outcome(outcome, args.lang)
-    if outcome.verdict is None:
-        return EXIT_NO_VERDICT
-    return 0 if outcome.ok else EXIT_NOT_VALID
+    return outcome_exit(outcome)
 
 
 def start_app(args: argparse.Namespace, directory: str) -> int:
@@ -195,82 +158,3 @@ def start_app(args: argparse.Namespace, directory: str) -> int:
                repeat_window=args.repeat_window, stale_after=args.stale_after)
 
 
-def _when(at: datetime | None) -> str | None:
-    return None if at is None else at.isoformat(timespec="seconds")
-
-
-def outcome_json(outcome: TapOutcome, lang: str) -> dict[str, Any]:
-    """The outcome of a tap or a check as one JSON document (no names: there are none)."""
-    verdict = None
-    if outcome.verdict is not None:
-        verdict = verdict_json(outcome.verdict, lang) | {"zone": outcome.verdict.zone}
-    age = outcome.lists_age
-    return {
-        "outcome": outcome.outcome.value,
-        "ok": outcome.ok,
-        "source": outcome.source.value,
-        "at": _when(outcome.at),
-        "card_number": None if outcome.card_number is None else outcome.card_number.digits,
-        "zone": outcome.zone,
-        "line": outcome.line,
-        "verdict": verdict,
-        "from_office": outcome.from_office,
-        "repeated": outcome.repeated,
-        "blocked_written": outcome.blocked_written,
-        "recorded": outcome.recorded,
-        "data_as_of": _when(outcome.data_as_of),
-        "lists_age_seconds": None if age is None else int(age.total_seconds()),
-        "stale": outcome.stale,
-        "detail": outcome.detail,
-    }
-
-
-def _age(age: timedelta) -> str:
-    minutes = int(age.total_seconds() // 60)
-    if minutes < 120:
-        return f"{minutes} min"
-    if minutes < 48 * 60:
-        return f"{minutes // 60} h"
-    return f"{minutes // (24 * 60)} days"
-
-
-def print_outcome(outcome: TapOutcome, lang: str) -> None:
-    """The outcome for a person: a headline, then what matters of it."""
-    verdict = outcome.verdict
-    if verdict is not None:
-        headline = "VALID" if verdict.ok else "INVALID"
-        print(f"{headline}: {verdict.message(lang)}")
-    else:
-        print(HEADLINES[outcome.outcome.value] + (f": {outcome.detail}" if outcome.detail
-                                                  else ""))
-    rows: list[tuple[str, str]] = []
-    if outcome.card_number is not None:
-        rows.append(("card", outcome.card_number.formatted))
-    if verdict is not None:
-        rows.append(("reason", enum_name(verdict.reason)))
-        rows.append(("profile", enum_name(verdict.profile)))
-        if verdict.coupon is not None:
-            coupon = verdict.coupon.coupon
-            rows.append(("coupon", f"{coupon.serial} ({coupon.zones}; "
-                                   f"{coupon.valid_from.isoformat()}..{coupon.valid_to.isoformat()})"))
-    if outcome.zone is not None or outcome.line is not None:
-        rows.append(("zone, line", f"{outcome.zone or '-'}, {outcome.line or '-'}"))
-    notes = []
-    if outcome.from_office:
-        notes.append("the coupon is the office's, not yet on the card")
-    if outcome.repeated:
-        notes.append("a repeated tap: nothing written")
-    if outcome.blocked_written:
-        notes.append("the card's blocked status is written onto it")
-    if outcome.source.value == "barcode":
-        as_of = outcome.data_as_of
-        notes.append("from the barcode, data as of "
-                     + (to_local(as_of).strftime("%Y-%m-%d %H:%M") if as_of else "never synced"))
-    if outcome.stale:
-        notes.append("WARNING: the lists are "
-                     + (f"{_age(outcome.lists_age)} old" if outcome.lists_age is not None
-                        else "never synced"))
-    if verdict is not None and outcome.detail:
-        notes.append(outcome.detail)
-    rows += [("note", note) for note in notes]
-    print_fields(rows)

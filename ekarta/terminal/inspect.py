@@ -98,7 +98,7 @@ from ekarta.transit.codec.records import decode_slot, encode_slot
 from ekarta.transit.errors import CouponError, InvalidField, RecordError
 from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.notation import parse_enum
-from ekarta.transit.model.rules import SignatureCheck
+from ekarta.transit.model.rules import Refusal, SignatureCheck
 from ekarta.transit.model.timecodec import PRAGUE, local_date, to_local
 from ekarta.transit.model.values import (
     EventKind,
@@ -160,10 +160,10 @@ def _outcome_id(check_id: uuid.UUID) -> uuid.UUID:
 
 
 class _Refused(Exception):
-    """An action of the office's that cannot go to this card (its reason)."""
+    """An action of the office's that cannot go to this card (its refusal)."""
 
     def __init__(self, reason: Reason) -> None:
-        self.reason = reason
+        self.refusal = Refusal.of(reason)
 
 
 def _card_action(item: ActionItem, uid: bytes) -> CardAction:
@@ -187,7 +187,8 @@ def _card_action(item: ActionItem, uid: bytes) -> CardAction:
         try:
             profile = parse_enum(Profile, item.profile or "", "profile")
         except CouponError:
-            raise _Refused(Reason.PROFILE_NOT_ALLOWED) from None
+            # a profile this terminal does not know (a newer office's): an item it cannot read
+            raise _Refused(Reason.COUPON_UNREADABLE) from None
         return ProfileAction(item.id, profile, item.profile_end)
     if kind is ActionKind.WRITE_BLOCKED:
         return BlockAction(item.id)
@@ -252,7 +253,7 @@ class Inspector(TerminalEngine):
         position = self._position
         base = self.base_outcome(Source.CHIP, now, position)
         items: dict[int, ActionItem] = {}
-        refused: dict[int, Reason] = {}
+        refused: dict[int, Refusal] = {}
 
         def lookup(number: CardNumber, card_uid: bytes) -> CardLists:
             return self.card_lists(number, card_uid, repeat_since=now - self.repeat_window)
@@ -264,7 +265,7 @@ class Inspector(TerminalEngine):
                 try:
                     asked.append(_card_action(item, card_uid))
                 except _Refused as exc:
-                    refused[item.id] = exc.reason
+                    refused[item.id] = exc.refusal
             return asked
 
         def step(done: int, total: int, name: str) -> None:
@@ -285,7 +286,7 @@ class Inspector(TerminalEngine):
         return self._settle(servicing, items, refused, base, now)
 
     def _results(self, planned: Sequence[ActionPlan], items: dict[int, ActionItem],
-                 refused: dict[int, Reason], torn: frozenset[int] = frozenset(),
+                 refused: dict[int, Refusal], torn: frozenset[int] = frozenset(),
                  ) -> tuple[ActionResult, ...]:
         """Every action of the office's for the card, in its order, as the check left it."""
         plans = {p.action_id: p for p in planned}
@@ -293,9 +294,11 @@ class Inspector(TerminalEngine):
         for action_id, item in items.items():
             plan = plans.get(action_id)
             if plan is None:
+                refusal = refused.get(action_id)
                 results.append(ActionResult(action_id, item.kind, ActionState.WAITING,
                                             serial=item.serial, amount=item.amount,
-                                            refusal=refused.get(action_id)))
+                                            refusal=None if refusal is None else refusal.reason,
+                                            refused=refusal))
                 continue
             state = ActionState.TORN if action_id in torn else _STATES[plan.fate]
             action = plan.action
@@ -303,7 +306,8 @@ class Inspector(TerminalEngine):
                 action_id, item.kind, state, serial=_serial(action),
                 amount=action.amount if isinstance(action, CreditAction) else None,
                 coupon=action.coupon if isinstance(action, LoadAction) else None,
-                refusal=None if plan.refusal is None else plan.refusal.reason))
+                refusal=None if plan.refusal is None else plan.refusal.reason,
+                refused=plan.refusal))
         return tuple(results)
 
     def _action_event(self, result: ActionResult, number: CardNumber, uid: bytes,
@@ -323,7 +327,7 @@ class Inspector(TerminalEngine):
                 self.store.mark_done(result.action_id, now=now)
 
     def _torn(self, exc: ServicingTorn, items: dict[int, ActionItem],
-              refused: dict[int, Reason], base: TapOutcome, now: datetime) -> TapOutcome:
+              refused: dict[int, Refusal], base: TapOutcome, now: datetime) -> TapOutcome:
         staged = exc.staged
         committed = {p.action_id for p in exc.committed}
         torn = frozenset(p.action_id for p in staged.actions
@@ -358,7 +362,7 @@ class Inspector(TerminalEngine):
                             coupon_serial=serial, coupons=coupons)
 
     def _settle(self, servicing: Servicing, items: dict[int, ActionItem],
-                refused: dict[int, Reason], base: TapOutcome, now: datetime) -> TapOutcome:
+                refused: dict[int, Refusal], base: TapOutcome, now: datetime) -> TapOutcome:
         number, uid = servicing.card_number, servicing.uid
         results = self._results(servicing.actions, items, refused)
         check = self._check_event(servicing, now)

@@ -20,7 +20,7 @@ from uuid import UUID
 from ekarta.sync.messages import ActionKind
 from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.image import CardImage
-from ekarta.transit.model.rules import Verdict
+from ekarta.transit.model.rules import Refusal, Verdict
 from ekarta.transit.model.values import EventRecord, Reason, SignedCoupon
 
 __all__ = ["ActionResult", "ActionState", "Outcome", "Progress", "Source", "TapOutcome"]
@@ -80,6 +80,9 @@ class ActionResult:
     """The coupon a load writes."""
     refusal: Reason | None = None
     """Why a WAITING action cannot be done now."""
+    refused: Refusal | None = None
+    """The same refusal in full, for the screen: its message in Czech and English, with the
+    details it names (a date, an amount)."""
 
 
 @dataclass(frozen=True)

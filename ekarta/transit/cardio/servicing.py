@@ -91,6 +91,7 @@ from ekarta.transit.model.values import (
     CardStatus,
     EventKind,
     EventRecord,
+    Money,
     Profile,
     Reason,
     SignedCoupon,
@@ -312,6 +313,11 @@ def plan_servicing(image: CardImage, lists: CardLists, actions: Sequence[CardAct
     credits: list[ActionPlan] = []
     for a in actions:
         if not isinstance(a, CreditAction):
+            continue
+        if a.amount > PURSE_UPPER_LIMIT:  # more than the purse ever holds
+            planned[a.action_id] = _planned(a, Refusal.of(
+                Reason.PURSE_LIMIT_EXCEEDED, limit=Money(PURSE_UPPER_LIMIT),
+                balance=Money(balance), amount=Money(a.amount)), False)
             continue
         credit = plan_purse(replace(image, record=record, purse=balance, events=tuple(events)),
                             EventKind.PURSE_CREDIT, serial=a.serial, amount=a.amount,
