@@ -38,7 +38,8 @@ from ekarta.terminal.apps.widgets import BigText, EntryLine, StatusLine
 from ekarta.terminal.inspect import ShiftSummary
 from ekarta.terminal.outcome import ActionResult, ActionState, Outcome, Progress, Source, TapOutcome
 from ekarta.transit.model.card_number import CardNumber
-from ekarta.transit.model.values import Reason
+from ekarta.transit.model.rules import Refusal
+from ekarta.transit.model.values import Money, Reason
 from tests.support.outcomes import (
     AT,
     COUPON,
@@ -61,7 +62,9 @@ NAME = HOLDER.first_name
 LOADED = checked(slots=(ENDED, COUPON, OFFICE), actions=(
     load(OFFICE, ActionState.DONE),
     ActionResult(32, ActionKind.CREDIT_PURSE, ActionState.WAITING, serial=17, amount=20000,
-                 refusal=Reason.PURSE_LIMIT_EXCEEDED)))
+                 refusal=Reason.PURSE_LIMIT_EXCEEDED, refused=Refusal.of(
+                     Reason.PURSE_LIMIT_EXCEEDED, limit=Money(300000), balance=Money(290000),
+                     amount=Money(20000)))))
 """A valid card onto which the check loaded the office's 90-day coupon; a purse credit waits."""
 NO_COUPON = checked(Reason.NO_COUPON, slots=(ENDED,))
 SHIFT = ShiftSummary(day=date(2026, 12, 1), checks=23, valid=18,

@@ -1,6 +1,7 @@
-"""The inspector's handheld as a person sees it: the app full screen in a terminal (tmux), a card
-issued through the office with a coupon paid there and not yet on it, served by ``ekarta
-emulator serve`` as a PN532 and held to the reader through the emulator's control interface.
+"""The inspector's handheld as a person sees it: ``ekarta inspector`` full screen in a terminal
+(tmux), a card issued through the office with a coupon paid there and not yet on it, served by
+``ekarta emulator serve`` as a PN532 and held to the reader through the emulator's control
+interface.
 A chip check loads the coupon and shows the holder, the inspector records the outcome; then the
 chip goes mute and its barcode's number, typed, gives the same verdict from the synced lists;
 the shift's summary counts both.  The screen is read back with tmux's capture-pane, then the
@@ -59,11 +60,10 @@ def test_a_chip_check_and_a_barcode_check_of_the_mute_chip_seen_on_the_screen(tm
         synced(capsys, handheld)
         with served_card(chip, tmp_path / "pn532", tmp_path / "card.sock") as card:
             control(capsys, card, "remove")
-            reader = f"pn532:{tmp_path / 'pn532'}"
-            code = ("from ekarta.terminal.apps.inspector import run; "
-                    f"run(directory={str(handheld)!r}, reader={reader!r}, zone=1, line=14, "
-                    "clear_after=600)")
-            with TmuxSession([sys.executable, "-c", code], width=80, height=24) as tmux:
+            app = [sys.executable, "-m", "ekarta", "inspector", str(handheld), "--reader",
+                   f"pn532:{tmp_path / 'pn532'}", "--zone", "1", "--line", "14",
+                   "--clear-after", "600"]
+            with TmuxSession(app, width=80, height=24) as tmux:
                 screen = tmux.wait_for(welcome, timeout=WAIT)
                 assert "Zóna 1" in screen and "Linka 14" in screen and "F6 Směna" in screen
 

@@ -29,7 +29,15 @@ from ekarta.terminal.outcome import ActionResult, ActionState, Outcome, Progress
 from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.image import SlotError, SlotErrorKind
 from ekarta.transit.model.messages import LANGUAGES
-from ekarta.transit.model.values import CardKind, CardRecord, CardStatus, Profile, Reason
+from ekarta.transit.model.rules import Refusal
+from ekarta.transit.model.values import (
+    CardKind,
+    CardRecord,
+    CardStatus,
+    Money,
+    Profile,
+    Reason,
+)
 from tests.support.outcomes import (
     COUPON,
     ENDED,
@@ -97,7 +105,8 @@ def test_the_coupons_loaded_now_and_the_office_s_that_wait_say_so() -> None:
                              ActionResult(33, ActionKind.CREDIT_PURSE, ActionState.FOUND,
                                           serial=17, amount=15050),
                              ActionResult(34, ActionKind.UPDATE_PROFILE, ActionState.WAITING,
-                                          refusal=Reason.PROFILE_END_LIMIT),
+                                          refusal=Reason.CARD_BLOCKED,
+                                          refused=Refusal.of(Reason.CARD_BLOCKED)),
                              ActionResult(35, ActionKind.ACTIVATE, ActionState.DONE)))
     panel = check_panel(check, "cs")
     lines = {line.text: line.tone for line in panel.lines}
@@ -107,25 +116,30 @@ def test_the_coupons_loaded_now_and_the_office_s_that_wait_say_so() -> None:
     assert lines["30denní kupon, zóny 1, 2, 21. 10. 2026 – 19. 11. 2026 · čeká v systému: Na "
                  "e-kartě není volné místo pro další kupon"] is Tone.WARN
     assert "Dobití e-peněženky 150,50 Kč · již provedeno" in lines
-    assert "Změna profilu · čeká v systému: kupon by platil příliš dlouho po konci profilu" \
-        in lines
+    assert "Změna profilu · čeká v systému: E-karta je zablokována" in lines
     assert "Aktivace · provedeno nyní" in lines
     en = texts(check_panel(check, "en"))
     assert "E-purse credit 150.50 CZK · already done" in en
 
 
-def test_a_waiting_action_whose_reason_needs_details_it_lacks_is_still_told() -> None:
-    check = checked(actions=(ActionResult(36, ActionKind.LOAD_COUPON, ActionState.WAITING,
-                                          serial=4400, refusal=Reason.TOO_MANY_COUPONS),
-                             ActionResult(37, ActionKind.LOAD_COUPON, ActionState.WAITING,
-                                          serial=4401, refusal=Reason.OPERATION_SERIAL_USED),
-                             ActionResult(38, ActionKind.LOAD_COUPON, ActionState.WAITING,
-                                          serial=4402)))
+def test_a_waiting_action_says_why_in_the_refusal_s_words() -> None:
+    refused = Refusal.of(Reason.PURSE_LIMIT_EXCEEDED, limit=Money(300000),
+                         balance=Money(290000), amount=Money(20000))
+    check = checked(actions=(
+        ActionResult(36, ActionKind.CREDIT_PURSE, ActionState.WAITING, serial=17, amount=20000,
+                     refusal=refused.reason, refused=refused),
+        # only the reason at hand: its message if it needs no more, else its name
+        ActionResult(37, ActionKind.LOAD_COUPON, ActionState.WAITING, serial=4401,
+                     refusal=Reason.OPERATION_SERIAL_USED),
+        ActionResult(38, ActionKind.LOAD_COUPON, ActionState.WAITING, serial=4400,
+                     refusal=Reason.TOO_MANY_COUPONS),
+        ActionResult(39, ActionKind.LOAD_COUPON, ActionState.WAITING, serial=4402)))
     lines = texts(check_panel(check, "en"))
-    assert "Loading coupon 4400 · waiting at the office: too many valid coupons on the card" \
-        in lines
+    assert "E-purse credit 200.00 CZK · waiting at the office: The e-purse can hold at most " \
+        "3000.00 CZK: it holds 2900.00 CZK, so 200.00 CZK cannot be added" in lines
     assert "Loading coupon 4401 · waiting at the office: Operation serial 4401 was already " \
         "used on this card for another operation" in lines
+    assert "Loading coupon 4400 · waiting at the office: too-many-coupons" in lines
     assert "Loading coupon 4402 · waiting at the office: ?" in lines
 
 

@@ -263,29 +263,17 @@ def _state(action: ActionResult, lang: str) -> tuple[str, Tone]:
     return tr("waiting", lang, reason=_refusal(action, lang)), Tone.WARN
 
 
-_WAITING_REASONS: dict[Reason, tuple[str, str]] = {
-    Reason.PURSE_LIMIT_EXCEEDED: ("the e-purse would hold more than its limit",
-                                  "e-peněženka by překročila svůj limit"),
-    Reason.TOO_MANY_COUPONS: ("too many valid coupons on the card",
-                              "na e-kartě je příliš mnoho platných kuponů"),
-    Reason.PROFILE_END_LIMIT: ("the coupon runs too long past the profile's end",
-                               "kupon by platil příliš dlouho po konci profilu"),
-}
-"""Why an action waits, for the reasons whose message needs details an action does not have."""
-
-
 def _refusal(action: ActionResult, lang: str) -> str:
-    """Why an action waits, in a few words: its reason's message when the action has the
-    details it needs, else a short text or the reason's name."""
-    reason = action.refusal
-    if reason is None:
+    """Why an action waits: the refusal's message; from its reason alone when the details it
+    names are not at hand, its reason's name."""
+    if action.refused is not None:
+        return action.refused.message(lang).rstrip(".")
+    if action.refusal is None:
         return "?"
-    if reason in _WAITING_REASONS:
-        return _WAITING_REASONS[reason][LANGUAGES.index(lang)]
     try:
-        return text(reason, lang, serial=action.serial).rstrip(".")
+        return text(action.refusal, lang, serial=action.serial).rstrip(".")
     except (KeyError, IndexError):
-        return label(enum_name(reason), lang)
+        return label(enum_name(action.refusal), lang)
 
 
 def _last_validation(event: EventRecord | None, lang: str) -> str:
