@@ -23,7 +23,7 @@ from ekarta.terminal.apps.inspector_view import (
     shift_lines,
     writing_panel,
 )
-from ekarta.terminal.apps.view import Tone
+from ekarta.terminal.apps.view import Line, Tone
 from ekarta.terminal.inspect import ShiftSummary
 from ekarta.terminal.outcome import ActionResult, ActionState, Outcome, Progress, Source
 from ekarta.transit.model.card_number import CardNumber
@@ -148,11 +148,11 @@ def test_a_barcode_check_is_marked_and_names_no_holder() -> None:
     check = checked(source=Source.BARCODE, last_validation=None, recorded=False,
                     image=replace(checked().image, record=placeholder))
     lines = texts(check_panel(check, "cs"))
-    assert lines[1] == "Osobní e-karta: jméno ověřte na kartě · E-karta 123 456 789 4"
-    assert lines[-1] == "Podle čárového kódu, data aktuální k 1. 12. 2026 07:55."
+    assert lines[1:3] == ["Podle čárového kódu, data aktuální k 1. 12. 2026 07:55.",
+                          "Osobní e-karta: jméno ověřte na kartě · E-karta 123 456 789 4"]
     assert not any(line.startswith("Poslední odbavení") for line in lines)
     unknown = checked(Reason.NO_COUPON, source=Source.BARCODE, image=None, last_validation=None)
-    assert texts(check_panel(unknown, "en"))[1:3] == [
+    assert texts(check_panel(unknown, "en"))[2:4] == [
         "Card 123 456 789 4", "Profile: pupils and students 15 to 26"]
 
 
@@ -165,10 +165,11 @@ def test_without_a_verdict_the_torn_actions_are_told_too() -> None:
     assert texts(refused) == ["Není číslo e-karty: 12?[2J (nesouhlasí kontrolní číslice)."]
 
 
-def test_the_recorded_outcome_ends_the_panel() -> None:
+def test_the_recorded_outcome_comes_under_the_verdict() -> None:
     panel = check_panel(checked(Reason.NO_COUPON), "cs",
                         recorded=Recorded(valid=False, reason=Reason.NO_COUPON, note="P-1"))
-    assert panel.lines[-1].text == "Zaznamenáno: neplatná, bez kuponu; poznámka: P-1"
+    # right under the verdict: the card's details may run longer than the screen
+    assert panel.lines[1] == Line("Zaznamenáno: neplatná, bez kuponu; poznámka: P-1", Tone.GOOD)
     assert recorded_text(Recorded(valid=True), "en") == "Recorded: valid"
 
 
@@ -247,3 +248,21 @@ def test_a_card_number_reads_the_same_on_the_panel_and_in_the_form() -> None:
     check = checked(card_number=number, image=None)
     assert f"E-karta {number.formatted}" in texts(check_panel(check, "cs"))
     assert form_title(check, "en").endswith(number.formatted)
+
+
+def test_many_ended_coupons_take_one_line_but_the_verdict_s_is_listed() -> None:
+    ended = tuple(replace(ENDED, coupon=replace(ENDED.coupon, serial=4000 + i)) for i in range(5))
+    lines = texts(check_panel(checked(slots=(*ended, COUPON, OFFICE)), "cs"))
+    assert lines[3:6] == [
+        "30denní kupon, zóny 1, 2, 20. 11. 2026 – 19. 12. 2026 · platí",
+        "90denní kupon, zóny 1, 2, 3, 20. 12. 2026 – 19. 3. 2027 · budoucí",
+        "Skončené kupony: 5, poslední do 19. 11. 2026"]
+    refused = checked(Reason.EXPIRED, slots=(*ended,))
+    assert refused.verdict is not None and refused.verdict.coupon is not None
+    decisive = replace(ended[0], coupon=refused.verdict.coupon.coupon)
+    lines = texts(check_panel(replace(refused, image=replace(
+        refused.image, slots=(decisive, *ended[1:]) + (None,) * 3)), "en"))
+    assert sum("· ended" in line for line in lines) == 1  # the verdict's, on its own line
+    assert "Ended coupons: 4, the last until 19 November 2026" in lines
+    few = texts(check_panel(checked(slots=(*ended[:2], COUPON)), "en"))
+    assert sum("· ended" in line for line in few) == 2

@@ -154,6 +154,7 @@ class InspectorApp(CheckingApp[InspectorEngine]):
     CSS = """
     VerdictPanel > #lines {
         max-height: 70%;
+        overflow-y: auto;
     }
     """
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -2,14 +2,15 @@
 (no UI toolkit).
 
 A check's panel (:func:`check_panel`) puts the verdict first (green VALID, red INVALID or
-BLOCKED, with its reason), then what the inspector compares and reads: the holder's name and
-birth date on a personal card, the card number, the profile and its end, every coupon on the
-card with its days, zones and state (the ones loaded in this check marked, the office's that
-wait named with the reason), the other actions the office left for the card, and the card's
-last validation (when, line, zone); a barcode check says so.  While the check writes, the
-panel shows how far it has come (:func:`writing_panel`).  The outcome the inspector records
-(:func:`recorded_text`) is chosen from :data:`REASON_CHOICES`; the shift's checks are summed
-up by :func:`shift_lines`.
+BLOCKED, with its reason and what qualifies it: a barcode's lists and their age; then the
+outcome recorded), then what the inspector compares and reads: the holder's name and birth date
+on a personal card (a barcode check has no name: the lists hold none), the card number, the
+profile and its end, every coupon on the card with its days, zones and state (the ones loaded
+in this check marked, the office's that wait named with the reason), the other actions the
+office left for the card, and the card's last validation (when, line, zone).  While the check
+writes, the panel shows how far it has come (:func:`writing_panel`).  The outcome the inspector
+records (:func:`recorded_text`) is chosen from :data:`REASON_CHOICES`; the shift's checks are
+summed up by :func:`shift_lines`.
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ INSPECTOR_TEXTS: dict[str, tuple[str, str]] = CHECKING_TEXTS | {
     "coupon future": ("future", "budoucí"),
     "coupon ended": ("ended", "skončil"),
     "no coupon": ("No coupon on the card", "Na e-kartě není žádný kupon"),
+    "ended coupons": ("Ended coupons: {count}, the last until {date}",
+                      "Skončené kupony: {count}, poslední do {date}"),
     "slot unreadable": ("Slot {slot}: cannot be read", "Místo {slot}: nelze přečíst"),
     "loaded now": ("loaded now", "nahráno nyní"),
     "done now": ("done now", "provedeno nyní"),
@@ -152,7 +155,12 @@ def check_panel(outcome: TapOutcome, lang: str, *, typed: str | None = None,
         return Panel(panel.headline, panel.tone, panel.lines + actions)
     verdict = outcome.verdict
     title, tone = headline(verdict, lang)
+    # what qualifies the verdict (a barcode's lists, their age) and the outcome recorded come
+    # right under it: the card's details below may run longer than the screen
     lines = [Line(verdict.message(lang), Tone.PLAIN if verdict.ok else Tone.BAD)]
+    lines.extend(outcome_notes(outcome, lang))
+    if recorded is not None:
+        lines.append(Line(recorded_text(recorded, lang), Tone.GOOD))
     image = outcome.image
     if image is not None:
         lines.append(Line(_holder(image.record, outcome, lang)))
@@ -165,9 +173,6 @@ def check_panel(outcome: TapOutcome, lang: str, *, typed: str | None = None,
     lines.extend(_action_lines(outcome, lang, image))
     if outcome.source is Source.CHIP:
         lines.append(Line(_last_validation(outcome.last_validation, lang)))
-    lines.extend(outcome_notes(outcome, lang))
-    if recorded is not None:
-        lines.append(Line(recorded_text(recorded, lang), Tone.GOOD))
     return Panel(title, tone, tuple(lines))
 
 
@@ -200,33 +205,50 @@ def _coupon_text(signed: SignedCoupon, lang: str) -> str:
               end=format_date(coupon.valid_to, lang))
 
 
+def _ended(signed: SignedCoupon, today: date) -> bool:
+    return signed.coupon.valid_to < today
+
+
 def _coupon_state(signed: SignedCoupon, today: date, lang: str) -> str:
     if signed.coupon.valid_from > today:
         return tr("coupon future", lang)
-    if signed.coupon.valid_to < today:
+    if _ended(signed, today):
         return tr("coupon ended", lang)
     return tr("coupon valid", lang)
 
 
+ENDED_SHOWN = 2
+"""Ended coupons listed one by one; more are told on one line (a card's eight slots would not
+leave room for what matters)."""
+
+
 def _coupons(image: CardImage, outcome: TapOutcome, lang: str) -> list[Line]:
-    """Each slot's coupon with its state (the verdict's coupon first in its colour, the ones
-    loaded now marked), an unreadable slot as such."""
+    """Each slot's coupon with its state (the verdict's coupon in its colour, the ones loaded
+    now marked), an unreadable slot as such; more than :data:`ENDED_SHOWN` ended coupons (the
+    verdict's aside) on one line."""
     today = to_local(outcome.at).date()
     loaded = {a.serial for a in outcome.actions
               if a.kind is ActionKind.LOAD_COUPON and a.state is ActionState.DONE}
     decisive = outcome.verdict.coupon if outcome.verdict is not None else None
+    decisive_serial = decisive.serial if decisive is not None else None
+    ended = [c for c in image.coupons if _ended(c, today) and c.serial != decisive_serial]
+    fold = len(ended) > ENDED_SHOWN
     lines = []
     for index, slot in enumerate(image.slots):
         if isinstance(slot, SlotError):
             lines.append(Line(tr("slot unreadable", lang, slot=index + 1), Tone.WARN))
-        elif slot is not None:
+        elif slot is not None and not (fold and slot in ended):
             parts = [_coupon_text(slot, lang), _coupon_state(slot, today, lang)]
             if slot.serial in loaded:
                 parts.append(tr("loaded now", lang))
             tone = Tone.PLAIN
-            if decisive is not None and slot.serial == decisive.serial:
+            if slot.serial == decisive_serial:
                 tone = Tone.GOOD if outcome.ok else Tone.BAD
             lines.append(Line(" · ".join(parts), tone))
+    if fold:
+        last = max(c.coupon.valid_to for c in ended)
+        lines.append(Line(tr("ended coupons", lang, count=len(ended),
+                             date=format_date(last, lang))))
     if not lines:
         lines.append(Line(tr("no coupon", lang)))
     return lines
