@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import partial
@@ -35,9 +35,10 @@ from textual.message import Message
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from ekarta.barcode.scan import Scan
-from ekarta.barcode.scanner import Scanner
+from ekarta.barcode.scanner import Scanner, open_scanner
 from ekarta.barcode.wedge import KeyboardWedge
 from ekarta.errors import NoReaderError
+from ekarta.readers import open_reader
 from ekarta.readers.base import CardInfo, Reader
 from ekarta.terminal.apps.base import (
     Clock,
@@ -46,6 +47,7 @@ from ekarta.terminal.apps.base import (
     ReaderState,
     ScannerState,
     TerminalApp,
+    console_logging_held,
     utc_now,
 )
 from ekarta.terminal.apps.checking_view import (
@@ -59,8 +61,8 @@ from ekarta.terminal.apps.checking_view import (
 )
 from ekarta.terminal.apps.loops import CardLoop, SyncLoop, reached_office, scan_loop
 from ekarta.terminal.apps.view import Panel, StatusPart, Tone, say
-from ekarta.terminal.config import TerminalConfig
-from ekarta.terminal.engine import TerminalEngine
+from ekarta.terminal.config import TerminalConfig, load_config
+from ekarta.terminal.engine import Position, TerminalEngine
 from ekarta.terminal.outcome import Outcome, Source, TapOutcome
 from ekarta.terminal.sync import SyncReport
 from ekarta.transit.model.values import LINE_MAX, ZONE_MAX, ZONE_MIN
@@ -77,6 +79,8 @@ __all__ = [
     "ListsState",
     "MoveRefused",
     "TapDone",
+    "open_engine",
+    "run_app",
 ]
 
 log = logging.getLogger(__name__)
@@ -529,3 +533,50 @@ class CheckingApp(TerminalApp, Generic[E]):
 def _scan_text(scan: Scan) -> str:
     """What a scan gives the engine to check: its number, or the line that was refused."""
     return str(scan.number) if scan.number is not None else scan.raw
+
+
+# --- the commands' entry point --------------------------------------------------------------------
+
+
+@contextmanager
+def open_engine(engine: type[T], adapter: Callable[[T], E], config: TerminalConfig, *,
+                zone: int | None, line: int | None, vehicle: int | None = None,
+                device: int | None = None, repeat_window: timedelta | None = None,
+                stale_after: timedelta | None = None, clock: Clock = utc_now) -> Iterator[E]:
+    """The ``engine`` of the terminal directory ``config`` as the app asks for it
+    (``adapter``), with its own store (closed at the end); ``repeat_window`` and
+    ``stale_after`` default to the engine's."""
+    limits = {name: value for name, value in (("repeat_window", repeat_window),
+                                               ("stale_after", stale_after)) if value is not None}
+    with engine.from_config(config, device=device, position=Position(zone, line, vehicle),
+                            clock=clock, **limits) as opened:
+        yield adapter(opened)
+
+
+def run_app(app: Callable[..., CheckingApp[E]], engine: type[T], adapter: Callable[[T], E],
+            config: TerminalConfig | None, *, directory: str | None, reader: str,
+            scanner: str | None, position: Position, device: int | None, lang: str,
+            repeat_window: timedelta | None, stale_after: timedelta | None,
+            clear_after: float, sync_every: float, clock: Clock) -> int:
+    """Run ``app`` full screen over ``engine`` until the service key sequence (Ctrl+X,
+    Ctrl+C); 0.
+
+    The terminal is ``config`` or the one in ``directory``.  The engine is opened once before
+    the screen starts, so that a directory it cannot work with fails here, with its error."""
+    if config is None:
+        if directory is None:
+            raise TypeError("run() needs a terminal config or directory")
+        config = load_config(directory)
+    opener = partial(open_engine, engine, adapter, config, zone=position.zone,
+                     line=position.line, vehicle=position.vehicle, device=device,
+                     repeat_window=repeat_window, stale_after=stale_after, clock=clock)
+    with opener():
+        pass
+    screen = app(
+        zone=position.zone, line=position.line, engine=opener,
+        reader=partial(open_reader, reader),
+        scanner=None if scanner is None else partial(open_scanner, scanner),
+        sync=config, sync_every=sync_every, lang=lang, clear_after=clear_after, clock=clock)
+    with console_logging_held("ekarta"):
+        screen.run()
+    return 0

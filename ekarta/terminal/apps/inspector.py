@@ -30,8 +30,7 @@ terminal's (:class:`~ekarta.terminal.apps.checking.CheckingApp`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 from typing import ClassVar, Protocol
@@ -42,11 +41,9 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import Button
 
-from ekarta.barcode.scanner import open_scanner
 from ekarta.desfire.client import Transceiver
-from ekarta.readers import open_reader
 from ekarta.readers.base import CardInfo, Reader
-from ekarta.terminal.apps.base import Clock, console_logging_held, utc_now
+from ekarta.terminal.apps.base import Clock, utc_now
 from ekarta.terminal.apps.checking import (
     SYNC_EVERY,
     CardArrived,
@@ -54,6 +51,7 @@ from ekarta.terminal.apps.checking import (
     CheckingEngine,
     EngineAdapter,
     TapDone,
+    run_app,
 )
 from ekarta.terminal.apps.inspector_screens import OutcomeForm, ShiftScreen
 from ekarta.terminal.apps.inspector_view import (
@@ -64,7 +62,7 @@ from ekarta.terminal.apps.inspector_view import (
 )
 from ekarta.terminal.apps.view import Panel, Tone
 from ekarta.terminal.apps.widgets import TouchBar, TouchButton
-from ekarta.terminal.config import TerminalConfig, load_config
+from ekarta.terminal.config import TerminalConfig
 from ekarta.terminal.engine import Position
 from ekarta.terminal.inspect import Inspector, ShiftSummary
 from ekarta.terminal.outcome import Outcome, Progress, TapOutcome
@@ -78,7 +76,6 @@ __all__ = [
     "OutcomeRecorded",
     "RecordFailed",
     "ShiftReady",
-    "open_engine",
     "run",
 ]
 
@@ -334,20 +331,6 @@ class _CheckEngine(EngineAdapter[Inspector]):
         return self.engine.shift()
 
 
-@contextmanager
-def open_engine(config: TerminalConfig, *, zone: int | None, line: int | None,
-                vehicle: int | None = None, device: int | None = None,
-                repeat_window: timedelta | None = None, stale_after: timedelta | None = None,
-                clock: Clock = utc_now) -> Iterator[InspectorEngine]:
-    """The inspection engine of the terminal directory ``config``, with its own store (closed
-    at the end); ``repeat_window`` and ``stale_after`` default to the engine's."""
-    limits = {name: value for name, value in (("repeat_window", repeat_window),
-                                               ("stale_after", stale_after)) if value is not None}
-    with Inspector.from_config(config, device=device, position=Position(zone, line, vehicle),
-                               clock=clock, **limits) as inspector:
-        yield _CheckEngine(inspector)
-
-
 def run(config: TerminalConfig | None = None, *, directory: str | None = None, reader: str,
         scanner: str | None = None, zone: int | None = None, line: int | None = None,
         vehicle: int | None = None, position: Position | None = None,
@@ -362,20 +345,9 @@ def run(config: TerminalConfig | None = None, *, directory: str | None = None, r
     ``clear_after`` seconds on the screen.  The engine is opened once before the screen
     starts, so that a directory it cannot work with (another role's) fails here, with its
     error."""
-    if config is None:
-        if directory is None:
-            raise TypeError("run() needs a terminal config or directory")
-        config = load_config(directory)
-    if position is not None:
-        zone, line, vehicle = position.zone, position.line, position.vehicle
-    engine = partial(open_engine, config, zone=zone, line=line, vehicle=vehicle, device=device,
-                     repeat_window=repeat_window, stale_after=stale_after, clock=clock)
-    with engine():
-        pass
-    app = InspectorApp(
-        zone=zone, line=line, engine=engine, reader=partial(open_reader, reader),
-        scanner=None if scanner is None else partial(open_scanner, scanner),
-        sync=config, sync_every=sync_every, lang=lang, clear_after=clear_after, clock=clock)
-    with console_logging_held("ekarta"):
-        app.run()
-    return 0
+    if position is None:
+        position = Position(zone, line, vehicle)
+    return run_app(InspectorApp, Inspector, _CheckEngine, config, directory=directory,
+                   reader=reader, scanner=scanner, position=position, device=device, lang=lang,
+                   repeat_window=repeat_window, stale_after=stale_after,
+                   clear_after=clear_after, sync_every=sync_every, clock=clock)

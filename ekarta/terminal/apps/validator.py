@@ -20,30 +20,26 @@ the validator adds the tap itself (:class:`ValidatorEngine`) and its panel
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
-from functools import partial
 from typing import Protocol
 
-from ekarta.barcode.scanner import open_scanner
 from ekarta.desfire.client import Transceiver
-from ekarta.readers import open_reader
 from ekarta.readers.base import CardInfo, Reader
-from ekarta.terminal.apps.base import CLEAR_AFTER, Clock, console_logging_held, utc_now
+from ekarta.terminal.apps.base import CLEAR_AFTER, Clock, utc_now
 from ekarta.terminal.apps.checking import (
     SYNC_EVERY,
     CheckingApp,
     CheckingEngine,
     EngineAdapter,
+    run_app,
 )
 from ekarta.terminal.apps.validator_view import outcome_panel, tr
 from ekarta.terminal.apps.view import Panel
-from ekarta.terminal.config import TerminalConfig, load_config
+from ekarta.terminal.config import TerminalConfig
 from ekarta.terminal.outcome import TapOutcome
 from ekarta.terminal.tap import Position, Validator
 
-__all__ = ["ValidatorApp", "ValidatorEngine", "open_engine", "run"]
+__all__ = ["ValidatorApp", "ValidatorEngine", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -84,20 +80,6 @@ class _TapEngine(EngineAdapter[Validator]):
         return self.engine.check_number(text)
 
 
-@contextmanager
-def open_engine(config: TerminalConfig, *, zone: int | None, line: int | None,
-                vehicle: int | None, device: int | None = None,
-                repeat_window: timedelta | None = None, stale_after: timedelta | None = None,
-                clock: Clock = utc_now) -> Iterator[ValidatorEngine]:
-    """The tap engine of the terminal directory ``config``, with its own store (closed at the
-    end); ``repeat_window`` and ``stale_after`` default to the engine's."""
-    limits = {name: value for name, value in (("repeat_window", repeat_window),
-                                               ("stale_after", stale_after)) if value is not None}
-    with Validator.from_config(config, device=device, position=Position(zone, line, vehicle),
-                               clock=clock, **limits) as validator:
-        yield _TapEngine(validator)
-
-
 def run(config: TerminalConfig | None = None, *, directory: str | None = None, reader: str,
         scanner: str | None = None, zone: int | None = None, line: int | None = None,
         vehicle: int | None = None, position: Position | None = None,
@@ -108,22 +90,11 @@ def run(config: TerminalConfig | None = None, *, directory: str | None = None, r
 
     The terminal is ``config`` or the one in ``directory``; the vehicle's place is ``zone``,
     ``line`` and ``vehicle`` or a ``position`` that holds them (the engine's
-    :class:`~ekarta.terminal.tap.Position`).  The engine is opened once before the screen
+    :class:`~ekarta.terminal.engine.Position`).  The engine is opened once before the screen
     starts, so that a directory it cannot work with fails here, with its error."""
-    if config is None:
-        if directory is None:
-            raise TypeError("run() needs a terminal config or directory")
-        config = load_config(directory)
-    if position is not None:
-        zone, line, vehicle = position.zone, position.line, position.vehicle
-    engine = partial(open_engine, config, zone=zone, line=line, vehicle=vehicle, device=device,
-                     repeat_window=repeat_window, stale_after=stale_after, clock=clock)
-    with engine():
-        pass
-    app = ValidatorApp(
-        zone=zone, line=line, engine=engine, reader=partial(open_reader, reader),
-        scanner=None if scanner is None else partial(open_scanner, scanner),
-        sync=config, sync_every=sync_every, lang=lang, clear_after=clear_after, clock=clock)
-    with console_logging_held("ekarta"):
-        app.run()
-    return 0
+    if position is None:
+        position = Position(zone, line, vehicle)
+    return run_app(ValidatorApp, Validator, _TapEngine, config, directory=directory,
+                   reader=reader, scanner=scanner, position=position, device=device, lang=lang,
+                   repeat_window=repeat_window, stale_after=stale_after,
+                   clear_after=clear_after, sync_every=sync_every, clock=clock)
