@@ -16,62 +16,43 @@ import time
 import pytest
 
 from tests.support.cli import ekarta, run
-from tests.support.office import OfficeServer, office_json, synced
-from tests.support.served import WAIT, control, served_card
-from tests.support.tmux import TmuxSession, shows_big
+from tests.support.office import OfficeServer, synced
+from tests.support.served import (
+    FIRST_NAME,
+    SURNAME,
+    WAIT,
+    control,
+    issued_through_office,
+    served_card,
+)
+from tests.support.tmux import TmuxSession, shows_big, shows_welcome
 
 pytestmark = pytest.mark.slow
 
-FIRST, SURNAME = "Xaverína", "Quendlová"
 UID = "04D1D2D3D4D5D6"
 
 
-def welcome(screen: str) -> bool:
-    return shows_big(screen, "PŘILOŽTE") and "Present your card" in screen
-
-
 def test_a_chip_check_and_a_barcode_check_of_the_mute_chip_seen_on_the_screen(tmp_path, capsys):
-    database = str(tmp_path / "office.db")
-    keys, exported = str(tmp_path / "keys.json"), str(tmp_path / "inspector-keys.json")
-    ekarta(capsys, "keys", "new", keys)
-    ekarta(capsys, "keys", "export", keys, "--role", "inspector", "-o", exported)
-    office_json(capsys, database, "init")
-    number = office_json(capsys, database, "card", "apply", "--first-name", FIRST, "--surname",
-                         SURNAME, "--birth-date", "2007-03-17", "--profile", "student",
-                         "--profile-end", "2027-08-31", "--contact", "xq@example.cz"
-                         )["card_number"]
-    chip = tmp_path / "card.json"
-    ekarta(capsys, "emulator", "new", str(chip), "--uid", UID)
-    office_json(capsys, database, "card", "produce", number, "--keys", keys,
-                "--reader", f"emulator:{chip}")
-    office_json(capsys, database, "card", "activate", number)
-    ekarta(capsys, "card", "activate", "--reader", f"emulator:{chip}", "--keys", keys)
-    token = office_json(capsys, database, "device", "add", "revizor 21",
-                        "--role", "inspector")["token"]
-    # sold in the e-shop: paid, held by the office, not on the card
-    sold = office_json(capsys, database, "coupon", "sell", number, "--type", "30-day",
-                       "--zones", "1,2", "--keys", keys)
-    assert sold["paid"]
+    issued = issued_through_office(capsys, tmp_path, role="inspector", device="revizor 21",
+                                   uid=UID)
+    database, keys, number, sold = issued.database, issued.keys, issued.number, issued.sold
 
-    handheld = tmp_path / "handheld"
     with OfficeServer.running(database, keys, log=tmp_path / "serve.log") as server:
-        ekarta(capsys, "terminal", "init", str(handheld), "--office", server.url, "--role",
-               "inspector", "--keys", exported, "--token", token)
-        synced(capsys, handheld)
-        with served_card(chip, tmp_path / "pn532", tmp_path / "card.sock") as card:
+        handheld = issued.terminal(capsys, tmp_path / "handheld", server.url)
+        with served_card(issued.chip, tmp_path / "pn532", tmp_path / "card.sock") as card:
             control(capsys, card, "remove")
             app = [sys.executable, "-m", "ekarta", "inspector", str(handheld), "--reader",
                    f"pn532:{tmp_path / 'pn532'}", "--zone", "1", "--line", "14",
                    "--clear-after", "600"]
             with TmuxSession(app, width=80, height=24) as tmux:
-                screen = tmux.wait_for(welcome, timeout=WAIT)
+                screen = tmux.wait_for(shows_welcome, timeout=WAIT)
                 assert "Zóna 1" in screen and "Linka 14" in screen and "F6 Směna" in screen
 
                 # the chip: checked, the office's coupon loaded, the holder shown
                 control(capsys, card, "insert")
                 screen = tmux.wait_for(lambda s: shows_big(s, "PLATNÁ"), timeout=WAIT)
                 assert not shows_big(screen, "NEPLATNÁ")
-                assert f"{FIRST} {SURNAME}, nar. 17. 3. 2007" in screen
+                assert f"{FIRST_NAME} {SURNAME}, nar. 17. 3. 2007" in screen
                 assert "Profil: žáci a studenti od 15 do 26 let, do 31. 8. 2027" in screen
                 assert "30denní kupon, zóny 1, 2" in screen and "nahráno nyní" in screen
                 assert "Poslední odbavení: na e-kartě žádné" in screen
@@ -81,7 +62,7 @@ def test_a_chip_check_and_a_barcode_check_of_the_mute_chip_seen_on_the_screen(tm
                 tmux.send_keys("P-1", literal=True)
                 tmux.send_keys("F5")
                 screen = tmux.wait_for("Zaznamenáno: platná; poznámka: P-1", timeout=WAIT)
-                assert f"{FIRST} {SURNAME}" in screen
+                assert f"{FIRST_NAME} {SURNAME}" in screen
                 control(capsys, card, "remove")
 
                 # the chip goes mute: unreadable; its barcode's number, typed, gives the verdict
@@ -89,13 +70,13 @@ def test_a_chip_check_and_a_barcode_check_of_the_mute_chip_seen_on_the_screen(tm
                 control(capsys, card, "insert")
                 screen = tmux.wait_for(lambda s: shows_big(s, "NEČITELNÁ"), timeout=WAIT)
                 assert "Čip nelze přečíst: ověřte čárový kód e-karty." in screen
-                assert FIRST not in screen
+                assert FIRST_NAME not in screen
                 tmux.send_keys(number, literal=True)
                 tmux.send_keys("Enter")
                 screen = tmux.wait_for("Podle čárového kódu", timeout=WAIT)
                 assert shows_big(screen, "PLATNÁ") and not shows_big(screen, "NEPLATNÁ")
                 assert "Osobní e-karta: jméno ověřte na kartě" in screen
-                assert FIRST not in screen and SURNAME not in screen
+                assert FIRST_NAME not in screen and SURNAME not in screen
                 control(capsys, card, "remove")
 
                 tmux.send_keys("F6")
@@ -114,8 +95,8 @@ def test_a_chip_check_and_a_barcode_check_of_the_mute_chip_seen_on_the_screen(tm
             control(capsys, card, "quit")
 
         # the coupon is on the card once, with the inspection in its log
-        code, out, err = run(capsys, "card", "show", "--reader", f"emulator:{chip}", "--keys",
-                             keys, "--json")
+        code, out, err = run(capsys, "card", "show", "--reader", f"emulator:{issued.chip}",
+                             "--keys", keys, "--json")
         assert code == 0, err
         shown = json.loads(out)
         assert [s["coupon"]["serial"] for s in shown["slots"] if s["state"] == "coupon"] == [
@@ -124,6 +105,6 @@ def test_a_chip_check_and_a_barcode_check_of_the_mute_chip_seen_on_the_screen(tm
         report = synced(capsys, handheld)
         assert report["journal"]["outbox"] == 0
     out = ekarta(capsys, "office", "journal", "--db", database, "--card", number, "--json")
-    assert FIRST not in out and SURNAME not in out
+    assert FIRST_NAME not in out and SURNAME not in out
     kinds = [e["kind"] for e in json.loads(out)]
     assert kinds.count("load") == 1 and "inspection" in kinds
