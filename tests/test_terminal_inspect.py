@@ -304,6 +304,7 @@ def test_actions_the_card_cannot_take_wait_with_their_reason(cards, keystore, st
         load(63, signed(keystore, coupon(603), uid=OTHER_UID)),  # signed for another chip
         credit(64, 9004, 2_000_000),  # more than the purse holds
         profile(65, Profile.STUDENT, date(2027, 6, 30)),  # no birth date on the card
+        profile(68, Profile.ADULT_TRANSFERABLE),  # an anonymous card's
     ], issued_at=clock.now)
     card = card_of(cards, "full")
     before = image(card, keystore)
@@ -316,6 +317,7 @@ def test_actions_the_card_cannot_take_wait_with_their_reason(cards, keystore, st
         (63, ActionState.WAITING, Reason.SIGNATURE_INVALID),
         (64, ActionState.WAITING, Reason.PURSE_LIMIT_EXCEEDED),
         (65, ActionState.WAITING, Reason.BIRTH_DATE_REQUIRED),
+        (68, ActionState.WAITING, Reason.TRANSFERABLE_ONLY_ANONYMOUS),
     ]
     for lang in ("cs", "en"):  # each with its message, details filled in
         assert all(a.refused.message(lang) for a in outcome.actions)
@@ -323,7 +325,7 @@ def test_actions_the_card_cannot_take_wait_with_their_reason(cards, keystore, st
     after = image(card, keystore)
     assert after.slots == before.slots and after.record == before.record
     assert kinds(store) == [JournalKind.INSPECTION]
-    assert len(store.pending_actions(NUMBER)) == 6
+    assert len(store.pending_actions(NUMBER)) == 7
 
 
 def test_a_coupon_the_office_holds_and_the_card_cannot_take_still_counts(cards, keystore, store,

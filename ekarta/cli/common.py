@@ -703,6 +703,78 @@ def print_outcome(outcome: TapOutcome, lang: str) -> None:
     print_fields(rows)
 
 
+def add_terminal_options(parser: argparse.ArgumentParser, *, once: str,
+                         repeat: str) -> argparse._ArgumentGroup:
+    """The options of a terminal's command (validator, inspector): --once (``once`` says what it
+    does to the card: "tap it"), --number, --scanner, --repeat-window (``repeat``: what the
+    window spares), --stale-after, --at, --lang, --json, and the reader's; returns the group
+    "what to do" for the command's own."""
+    run = parser.add_argument_group("what to do")
+    run.add_argument("--once", action="store_true",
+                     help=f"wait for one card, {once}, print the outcome and exit")
+    run.add_argument("--number", metavar="IDK",
+                     help="check this card number (10 digits; spaces and dashes allowed) by the "
+                          "synced lists, print the outcome and exit")
+    run.add_argument("--scanner", metavar="URL",
+                     help="the app's barcode scanner (a pyserial URL: /dev/ttyACM0, "
+                          "socket://HOST:PORT...)")
+    run.add_argument("--repeat-window", type=span("seconds", 86_400, zero=True),
+                     default=timedelta(seconds=60), metavar="SECONDS",
+                     help=f"{repeat} within this many seconds writes nothing (default 60)")
+    run.add_argument("--stale-after", type=span("days", 3650, zero=False),
+                     default=timedelta(days=3), metavar="DAYS",
+                     help="lists older than this make every verdict carry a warning "
+                          "(default 3)")
+    run.add_argument("--at", type=argument(parse_when), metavar="DATETIME",
+                     help="the time to take as now (ISO, Europe/Prague unless it carries an "
+                          "offset; default the clock's)")
+    run.add_argument("--lang", choices=LANGUAGES, default="cs",
+                     help="language of the verdict's message (default cs)")
+    run.add_argument("--json", action="store_true",
+                     help="with --once or --number: print one JSON document instead")
+    add_reader_options(parser)
+    return run
+
+
+def check_terminal_args(args: argparse.Namespace, *, what: str, once: str) -> None:
+    """Refuse the options of a terminal's command that do not go together; ``what`` names the
+    terminal ("validator"), ``once`` what --once does ("taps a card")."""
+    if args.once and args.number is not None:
+        raise CLIError(f"--once {once} and --number checks a number: give one of them")
+    if args.scanner is not None and (args.once or args.number is not None):
+        raise CLIError("--scanner is the app's; check one number with --number")
+    if args.json and not (args.once or args.number is not None):
+        raise CLIError("--json prints the outcome of --once or --number; the app has a screen")
+    if args.number is None and not args.reader and not os.environ.get(READER_ENV):
+        # a terminal writes to the card: never to the fresh emulated card of the default
+        raise CLIError(f"name the {what}'s reader with --reader URL (or ${READER_ENV}), e.g. "
+                       "--reader pcsc: or --reader emulator:card.json")
+
+
+def engine_options(args: argparse.Namespace) -> dict[str, Any]:
+    """What a terminal's engine is opened with from the command's options (the position
+    aside): the device number, the repeat window, the lists' limit and, with --at, a clock
+    that stands at that time."""
+    at: datetime | None = args.at
+    options: dict[str, Any] = {"device": args.device, "repeat_window": args.repeat_window,
+                               "stale_after": args.stale_after}
+    if at is not None:
+        options["clock"] = lambda: at
+    return options
+
+
+def one_outcome(args: argparse.Namespace, check_number: Callable[[str], TapOutcome],
+                tap: Callable[[Reader], TapOutcome]) -> TapOutcome:
+    """The outcome of --number (``check_number``) or of --once (``tap`` of the card that
+    comes to the reader)."""
+    if args.number is not None:
+        return check_number(args.number)
+    with open_card(args) as reader:
+        info = reader.card_info
+        log.info("card %s at the reader", hex_bytes(info.uid) if info and info.uid else "?")
+        return tap(reader)
+
+
 def outcome_exit(outcome: TapOutcome) -> int:
     """The exit status of a terminal's one tap or check: 0 valid, :data:`EXIT_NOT_VALID`,
     :data:`EXIT_NO_VERDICT`."""

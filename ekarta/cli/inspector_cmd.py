@@ -8,22 +8,20 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ekarta.cli.common import (
     EXAMPLES_FORMATTER,
     EXIT_NO_VERDICT,
     EXIT_NOT_VALID,
-    READER_ENV,
     CLIError,
-    add_reader_options,
+    add_terminal_options,
     argument,
     bounded,
+    check_terminal_args,
+    engine_options,
     event_json,
-    hex_bytes,
-    open_card,
+    one_outcome,
     outcome_exit,
     outcome_json,
     print_fields,
@@ -34,8 +32,7 @@ from ekarta.cli.common import (
     wrap,
 )
 from ekarta.transit.codec.coupon_file import CouponDocument
-from ekarta.transit.model.messages import LANGUAGES
-from ekarta.transit.model.notation import enum_name, parse_device, parse_when, parse_zone
+from ekarta.transit.model.notation import enum_name, parse_device, parse_zone
 from ekarta.transit.model.values import LINE_MAX, SignedCoupon
 
 if TYPE_CHECKING:
@@ -82,33 +79,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     where.add_argument("--device", type=argument(parse_device), metavar="N",
                        help="the device number written into card logs (default: the number "
                             "the terminal's device name ends with, e.g. 'handheld 7' -> 7)")
-    run = parser.add_argument_group("what to do")
-    run.add_argument("--once", action="store_true",
-                     help="wait for one card, check it, print the outcome and exit")
-    run.add_argument("--number", metavar="IDK",
-                     help="check this card number (10 digits; spaces and dashes allowed) by the "
-                          "synced lists, print the outcome and exit")
-    run.add_argument("--scanner", metavar="URL",
-                     help="the app's barcode scanner (a pyserial URL: /dev/ttyACM0, "
-                          "socket://HOST:PORT...)")
+    run = add_terminal_options(parser, once="check it",
+                               repeat="a second check with nothing to write")
     run.add_argument("--clear-after", type=span("seconds", 3600, zero=False), metavar="SECONDS",
                      help="the app clears a check from the screen after this many seconds")
-    run.add_argument("--repeat-window", type=span("seconds", 86_400, zero=True),
-                     default=timedelta(seconds=60), metavar="SECONDS",
-                     help="a second check within this many seconds with nothing to write "
-                          "writes nothing (default 60)")
-    run.add_argument("--stale-after", type=span("days", 3650, zero=False),
-                     default=timedelta(days=3), metavar="DAYS",
-                     help="lists older than this make every verdict carry a warning "
-                          "(default 3)")
-    run.add_argument("--at", type=argument(parse_when), metavar="DATETIME",
-                     help="the time to take as now (ISO, Europe/Prague unless it carries an "
-                          "offset; default the clock's)")
-    run.add_argument("--lang", choices=LANGUAGES, default="cs",
-                     help="language of the screen and the messages (default cs)")
-    run.add_argument("--json", action="store_true",
-                     help="with --once or --number: print one JSON document instead")
-    add_reader_options(parser)
     parser.set_defaults(func=run_inspector)
 
 
@@ -119,39 +93,19 @@ def _position(args: argparse.Namespace) -> Position:
 
 
 def run_inspector(args: argparse.Namespace) -> int:
-    if args.once and args.number is not None:
-        raise CLIError("--once checks a card and --number checks a number: give one of them")
-    if args.scanner is not None and (args.once or args.number is not None):
-        raise CLIError("--scanner is the app's; check one number with --number")
     if args.clear_after is not None and (args.once or args.number is not None):
         raise CLIError("--clear-after is the app's screen's; --once and --number print")
-    if args.json and not (args.once or args.number is not None):
-        raise CLIError("--json prints the outcome of --once or --number; the app has a screen")
+    check_terminal_args(args, what="inspector", once="checks a card")
     from ekarta.terminal.config import load_config
     from ekarta.terminal.inspect import Inspector
 
     config = load_config(args.directory)
     Inspector.check_config(config)
-    if args.number is None and not args.reader and not os.environ.get(READER_ENV):
-        # a check writes to the card: never to the fresh emulated card of the default
-        raise CLIError(f"name the inspector's reader with --reader URL (or ${READER_ENV}), e.g. "
-                       "--reader pcsc: or --reader emulator:card.json")
     if not (args.once or args.number is not None):
         return start_app(args, config.directory)
-    at: datetime | None = args.at
-    options: dict[str, Any] = {"device": args.device, "position": _position(args),
-                               "repeat_window": args.repeat_window,
-                               "stale_after": args.stale_after}
-    if at is not None:
-        options["clock"] = lambda: at
-    with Inspector.from_config(config, **options) as inspector:
-        if args.number is not None:
-            outcome = inspector.check_number(args.number)
-        else:
-            with open_card(args) as reader:
-                info = reader.card_info
-                log.info("checking card %s", hex_bytes(info.uid) if info and info.uid else "?")
-                outcome = inspector.check(reader)
+    with Inspector.from_config(config, position=_position(args),
+                               **engine_options(args)) as inspector:
+        outcome = one_outcome(args, inspector.check_number, inspector.check)
     if args.json:
         print_json(check_json(outcome, args.lang))
     else:

@@ -7,31 +7,26 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ekarta.cli.common import (
     EXAMPLES_FORMATTER,
     EXIT_NO_VERDICT,
     EXIT_NOT_VALID,
-    READER_ENV,
-    CLIError,
-    add_reader_options,
+    add_terminal_options,
     argument,
     bounded,
-    hex_bytes,
-    open_card,
+    check_terminal_args,
+    engine_options,
+    one_outcome,
     outcome_exit,
     outcome_json,
     print_json,
     print_outcome,
     reader_url,
-    span,
     wrap,
 )
-from ekarta.transit.model.messages import LANGUAGES
-from ekarta.transit.model.notation import parse_device, parse_when, parse_zone
+from ekarta.transit.model.notation import parse_device, parse_zone
 from ekarta.transit.model.values import LINE_MAX, VEHICLE_MAX
 
 if TYPE_CHECKING:
@@ -76,30 +71,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     where.add_argument("--device", type=argument(parse_device), metavar="N",
                        help="the device number written into card logs (default: the number "
                             "the terminal's device name ends with, e.g. 'bus 1017' -> 1017)")
-    run = parser.add_argument_group("what to do")
-    run.add_argument("--once", action="store_true",
-                     help="wait for one card, tap it, print the outcome and exit")
-    run.add_argument("--number", metavar="IDK",
-                     help="check this card number (10 digits; spaces and dashes allowed) by the "
-                          "synced lists, print the outcome and exit")
-    run.add_argument("--scanner", metavar="URL",
-                     help="the app's barcode scanner (a pyserial URL: /dev/ttyACM0, "
-                          "socket://HOST:PORT...)")
-    run.add_argument("--repeat-window", type=span("seconds", 86_400, zero=True),
-                     default=timedelta(seconds=60), metavar="SECONDS",
-                     help="a second tap within this many seconds writes nothing (default 60)")
-    run.add_argument("--stale-after", type=span("days", 3650, zero=False),
-                     default=timedelta(days=3), metavar="DAYS",
-                     help="lists older than this make every verdict carry a warning "
-                          "(default 3)")
-    run.add_argument("--at", type=argument(parse_when), metavar="DATETIME",
-                     help="the time to take as now (ISO, Europe/Prague unless it carries an "
-                          "offset; default the clock's)")
-    run.add_argument("--lang", choices=LANGUAGES, default="cs",
-                     help="language of the verdict's message (default cs)")
-    run.add_argument("--json", action="store_true",
-                     help="with --once or --number: print one JSON document instead")
-    add_reader_options(parser)
+    add_terminal_options(parser, once="tap it", repeat="a second tap")
     parser.set_defaults(func=run_validator)
 
 
@@ -110,37 +82,17 @@ def _position(args: argparse.Namespace) -> Position:
 
 
 def run_validator(args: argparse.Namespace) -> int:
-    if args.once and args.number is not None:
-        raise CLIError("--once taps a card and --number checks a number: give one of them")
-    if args.scanner is not None and (args.once or args.number is not None):
-        raise CLIError("--scanner is the app's; check one number with --number")
-    if args.json and not (args.once or args.number is not None):
-        raise CLIError("--json prints the outcome of --once or --number; the app has a screen")
+    check_terminal_args(args, what="validator", once="taps a card")
     from ekarta.terminal.config import load_config
 
     config = load_config(args.directory)
-    if args.number is None and not args.reader and not os.environ.get(READER_ENV):
-        # a validator writes to the card: never to the fresh emulated card of the default
-        raise CLIError(f"name the validator's reader with --reader URL (or ${READER_ENV}), e.g. "
-                       "--reader pcsc: or --reader emulator:card.json")
     if not (args.once or args.number is not None):
         return start_app(args, config.directory)
     from ekarta.terminal.tap import Validator
 
-    at: datetime | None = args.at
-    options: dict[str, Any] = {"device": args.device, "position": _position(args),
-                               "repeat_window": args.repeat_window,
-                               "stale_after": args.stale_after}
-    if at is not None:
-        options["clock"] = lambda: at
-    with Validator.from_config(config, **options) as validator:
-        if args.number is not None:
-            outcome = validator.check_number(args.number)
-        else:
-            with open_card(args) as reader:
-                info = reader.card_info
-                log.info("tapping card %s", hex_bytes(info.uid) if info and info.uid else "?")
-                outcome = validator.tap(reader)
+    with Validator.from_config(config, position=_position(args),
+                               **engine_options(args)) as validator:
+        outcome = one_outcome(args, validator.check_number, validator.tap)
     if args.json:
         print_json(outcome_json(outcome, args.lang))
     else:

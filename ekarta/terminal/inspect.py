@@ -339,7 +339,8 @@ class Inspector(TerminalEngine):
                        actions=results,
                        detail="the card left before its check was written: tap again")
 
-    def _check_event(self, servicing: Servicing, now: datetime) -> JournalEvent:
+    def _check_event(self, servicing: Servicing, base: TapOutcome,
+                     now: datetime) -> JournalEvent:
         """The journal event of the check (no names): its id made from the check's record on
         the card (a kiosk's check that wrote none: from the card and the time)."""
         number, uid = servicing.card_number, servicing.uid
@@ -350,22 +351,21 @@ class Inspector(TerminalEngine):
         if record is not None and record.kind is not EventKind.BLOCKING:
             at = now if servicing.written else record.at
             return journal_event(record, number, uid, at=at, coupons=coupons)
-        if record is not None:
+        if record is not None:  # the blocked status written: the record is the BLOCKING's
             key = journal_event(record, number, uid).event_id.hex + "/check"
         else:
             key = f"{number.digits}/{uid.hex()}/{now.isoformat()}"
-        position = self._position
         serial = verdict.coupon.serial if verdict.ok and verdict.coupon is not None else None
         return JournalEvent(event_id=uuid.uuid5(EVENT_NAMESPACE, key), kind=self.check_kind,
                             at=now, card_number=number.digits, result=int(verdict.reason),
-                            line=position.line, vehicle=position.vehicle, zone=position.zone,
-                            coupon_serial=serial, coupons=coupons)
+                            line=base.line, zone=base.zone, coupon_serial=serial,
+                            coupons=coupons)
 
     def _settle(self, servicing: Servicing, items: dict[int, ActionItem],
                 refused: dict[int, Refusal], base: TapOutcome, now: datetime) -> TapOutcome:
         number, uid = servicing.card_number, servicing.uid
         results = self._results(servicing.actions, items, refused)
-        check = self._check_event(servicing, now)
+        check = self._check_event(servicing, base, now)
         self.store.append_journal(check, now=now)
         record = servicing.event
         blocks = any(r.kind is ActionKind.WRITE_BLOCKED and r.state is ActionState.DONE

@@ -303,8 +303,14 @@ def plan_servicing(image: CardImage, lists: CardLists, actions: Sequence[CardAct
 
     for a in actions:
         if isinstance(a, ProfileAction):
-            change = plan_change(record, RecordChange(profile=a.profile,
-                                                      profile_end=a.profile_end), today)
+            try:
+                change = plan_change(record, RecordChange(profile=a.profile,
+                                                          profile_end=a.profile_end), today)
+            except InvalidField:  # a profile the card's kind cannot have
+                planned[a.action_id] = _planned(a, Refusal.of(
+                    Reason.TRANSFERABLE_ONLY_ANONYMOUS if record.personal
+                    else Reason.ANONYMOUS_ONLY_TRANSFERABLE), False)
+                continue
             record = change.record
             planned[a.action_id] = _planned(a, _first(change.refusals), change.changed)
 
