@@ -23,9 +23,9 @@ from ekarta.emulator import VirtualCard
 from ekarta.emulator.reader import EmulatorReader
 from ekarta.errors import NoReaderError
 from ekarta.terminal.apps.base import OfficeState, ReaderState
+from ekarta.terminal.apps.checking import CardArrived, ListsState, TapDone
 from ekarta.terminal.apps.kiosk import KioskApp, Loading
 from ekarta.terminal.apps.kiosk_widgets import KioskCard
-from ekarta.terminal.apps.validator import CardArrived, ListsState, TapDone
 from ekarta.terminal.apps.widgets import BigText, VerdictPanel
 from ekarta.terminal.engine import EngineStatus, Position
 from ekarta.terminal.engine import ListsState as EngineLists
@@ -177,7 +177,7 @@ async def test_the_data_hide_after_their_time_and_a_touch_restarts_it_up_to_the_
 
 
 async def test_a_short_interval_hides_by_itself() -> None:
-    app = kiosk(hide_after=1)
+    app = kiosk(hide_after=3)  # short, yet longer than a loaded machine takes to draw the card
     async with app.run_test(size=SIZE) as pilot:
         app.post_message(TapDone(personal_card()))
         await pilot.pause()

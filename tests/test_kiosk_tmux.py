@@ -19,8 +19,9 @@ from ekarta.sync.messages import DeviceView
 from ekarta.sync.roles import DeviceRole
 from ekarta.terminal.config import init_terminal
 from ekarta.transit.security.keystore import TERMINAL_KEYS, FileKeyStore, create_keystore
+from tests.support.cli import ekarta
 from tests.support.office import OfficeServer, issue_through_office, synced
-from tests.support.served import WAIT, control, ekarta, served_card
+from tests.support.served import WAIT, control, served_card
 from tests.support.tmux import TmuxSession, shows_big
 from tests.support.validator import AT, FIRST_NAME, SURNAME, make_card, put_lists
 

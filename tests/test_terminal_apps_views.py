@@ -9,15 +9,15 @@ from datetime import timedelta
 import pytest
 
 from ekarta.terminal.apps import bigtext
-from ekarta.terminal.apps.keys import SERVICE_EXIT, KeySequence
-from ekarta.terminal.apps.validator_view import (
-    ValidatorStatus,
+from ekarta.terminal.apps.checking_view import (
+    TerminalStatus,
     device_note,
-    outcome_panel,
     reading_panel,
     status_parts,
     welcome_panel,
 )
+from ekarta.terminal.apps.keys import SERVICE_EXIT, KeySequence
+from ekarta.terminal.apps.validator_view import outcome_panel
 from ekarta.terminal.apps.view import Line, Panel, Tone, other_language
 from ekarta.terminal.outcome import Outcome, Source
 from ekarta.transit.model.messages import LANGUAGES
@@ -157,7 +157,7 @@ def test_the_welcome_says_present_your_card_in_both_languages() -> None:
 
 
 def test_the_status_line_shows_zone_line_lists_office_and_backlog() -> None:
-    status = ValidatorStatus(zone=3, line=12, now=AT, lists_age=AT - SYNCED, backlog=4,
+    status = TerminalStatus(zone=3, line=12, now=AT, lists_age=AT - SYNCED, backlog=4,
                              online=True)
     assert [p.text for p in status_parts(status, "cs")] == [
         "10:00", "Zóna 3", "Linka 12", "Seznamy 2 h", "Spojeno", "Neodesláno 4"]
@@ -168,14 +168,14 @@ def test_the_status_line_shows_zone_line_lists_office_and_backlog() -> None:
     tones = {p.text: p.tone for p in status_parts(replace(status, stale=True, online=False),
                                                   "en")}
     assert tones["Lists 2 h"] is Tone.WARN and tones["Offline"] is Tone.WARN
-    never = status_parts(ValidatorStatus(zone=1, lists_age=None, online=None), "cs")
+    never = status_parts(TerminalStatus(zone=1, lists_age=None, online=None), "cs")
     assert [p.text for p in never] == ["Zóna 1", "Linka –", "Seznamy: nikdy", "Spojení ?",
                                        "Neodesláno 0"]
 
 
 def test_a_lost_reader_or_scanner_is_told_plainly() -> None:
-    assert device_note(ValidatorStatus(zone=1), "cs") is None
-    assert device_note(ValidatorStatus(zone=1, reader_ok=False, scanner_ok=False), "cs") == (
+    assert device_note(TerminalStatus(zone=1), "cs") is None
+    assert device_note(TerminalStatus(zone=1, reader_ok=False, scanner_ok=False), "cs") == (
         "ČTEČKA NEPŘIPOJENA · SKENER NEPŘIPOJEN")
 
 

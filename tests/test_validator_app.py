@@ -28,7 +28,8 @@ from ekarta.emulator import VirtualCard
 from ekarta.emulator.reader import EmulatorReader
 from ekarta.errors import NoReaderError
 from ekarta.terminal.apps.base import OfficeState, ReaderState, ScannerState
-from ekarta.terminal.apps.validator import ListsState, TapDone, ValidatorApp
+from ekarta.terminal.apps.checking import ListsState, TapDone
+from ekarta.terminal.apps.validator import ValidatorApp
 from ekarta.terminal.apps.widgets import BigText, EntryLine, StatusLine, VerdictPanel
 from ekarta.terminal.outcome import Outcome, Source, TapOutcome
 from ekarta.transit.errors import InvalidCardNumber

@@ -10,38 +10,36 @@ import sys
 
 import pytest
 
-from tests.support.cli import run
-from tests.support.office import OfficeServer, issue_through_office, office_json, synced
-from tests.support.served import WAIT, control, ekarta, served_card
-from tests.support.tmux import TmuxSession, shows_big
+from tests.support.cli import ekarta, run
+from tests.support.office import OfficeServer, office_json, synced
+from tests.support.served import (
+    FIRST_NAME,
+    SURNAME,
+    WAIT,
+    control,
+    issued_through_office,
+    served_card,
+)
+from tests.support.tmux import TmuxSession, shows_big, shows_welcome
 
 pytestmark = pytest.mark.slow
 
-FIRST, SURNAME = "Xaverína", "Quendlová"
 UID = "04C1C2C3C4C5C6"
 
 
-def welcome(screen: str) -> bool:
-    return shows_big(screen, "PŘILOŽTE") and "Present your card" in screen
-
-
 def test_a_tap_seen_on_the_screen_then_on_the_card_and_in_the_office(tmp_path, capsys):
-    issued = issue_through_office(capsys, tmp_path, first_name=FIRST, surname=SURNAME, uid=UID,
-                                  role="validator", device="bus 1017")
-    database, keys, exported = issued.database, issued.keys, issued.exported
-    number, chip, token = issued.number, issued.chip, issued.token
+    issued = issued_through_office(capsys, tmp_path, role="validator", device="bus 1017",
+                                   uid=UID)
+    database, keys, number, sold = issued.database, issued.keys, issued.number, issued.sold
 
-    bus = tmp_path / "bus"
     with OfficeServer.running(database, keys, log=tmp_path / "serve.log") as server:
-        ekarta(capsys, "terminal", "init", str(bus), "--office", server.url, "--role",
-               "validator", "--keys", exported, "--token", token)
-        synced(capsys, bus)
-        with served_card(chip, tmp_path / "pn532", tmp_path / "card.sock") as card:
+        bus = issued.terminal(capsys, tmp_path / "bus", server.url)
+        with served_card(issued.chip, tmp_path / "pn532", tmp_path / "card.sock") as card:
             control(capsys, card, "remove")
             app = [sys.executable, "-m", "ekarta", "validator", str(bus), "--reader",
                    f"pn532:{tmp_path / 'pn532'}", "--zone", "1", "--line", "14"]
             with TmuxSession(app, width=80, height=24) as tmux:
-                screen = tmux.wait_for(welcome, timeout=WAIT)
+                screen = tmux.wait_for(shows_welcome, timeout=WAIT)
                 assert "Zóna 1" in screen and "Linka 14" in screen
 
                 control(capsys, card, "insert")
@@ -50,10 +48,10 @@ def test_a_tap_seen_on_the_screen_then_on_the_card_and_in_the_office(tmp_path, c
                 assert "Zóna 1, linka 14" in screen
                 assert "Kupon: 30denní kupon, zóny 1, 2" in screen
                 assert "E-karta 000 000 001 3" in screen
-                assert FIRST not in screen and SURNAME not in screen
+                assert FIRST_NAME not in screen and SURNAME not in screen
 
                 control(capsys, card, "remove")
-                tmux.wait_for(welcome, timeout=WAIT)
+                tmux.wait_for(shows_welcome, timeout=WAIT)
 
                 # the holder reports the card lost; the office's hotlist reaches the bus
                 office_json(capsys, database, "card", "block", number, "--reason", "lost")
@@ -68,23 +66,23 @@ def test_a_tap_seen_on_the_screen_then_on_the_card_and_in_the_office(tmp_path, c
             control(capsys, card, "quit")
 
         # the card is blocked now, on its chip too: not valid (3)
-        code, out, err = run(capsys, "card", "show", "--reader", f"emulator:{chip}", "--keys",
-                             exported, "--json")
+        code, out, err = run(capsys, "card", "show", "--reader", f"emulator:{issued.chip}",
+                             "--keys", issued.exported, "--json")
         assert code == 3, err
         events = json.loads(out)["events"]
         assert [e["kind"] for e in events] == ["blocking", "validation", "activation"]
         [validation] = [e for e in events if e["kind"] == "validation"]
         assert (validation["zone"], validation["line"]) == (1, 14)
         assert (validation["result"], validation["device"]) == ("valid", 1017)
-        assert validation["coupon_serial"] == issued.coupon_serial
+        assert validation["coupon_serial"] == sold["serial"]
         assert json.loads(out)["status"] == "blocked"
 
         report = synced(capsys, bus)
         assert report["journal"]["outbox"] == 0
     out = ekarta(capsys, "office", "journal", "--db", database, "--card", number, "--json")
-    assert FIRST not in out and SURNAME not in out
+    assert FIRST_NAME not in out and SURNAME not in out
     journal = json.loads(out)
     # the tap once, and the blocked status the bus wrote onto the card
     assert [(e["kind"], e["device"], e["zone"], e["line"], e["coupon_serial"])
-            for e in journal] == [("validation", "bus 1017", 1, 14, issued.coupon_serial),
+            for e in journal] == [("validation", "bus 1017", 1, 14, sold["serial"]),
                                   ("blocking", "bus 1017", 1, 14, None)]

@@ -2,7 +2,8 @@
 
 :func:`commands` yields every leaf command of :func:`ekarta.cli.build_parser` as its words
 (``("card", "issue")``) and its parser, so that a test holds for commands added later without a
-list to keep up; :func:`run` runs a command line in-process.
+list to keep up; :func:`run` runs a command line in-process, :func:`ekarta` one that must
+succeed.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Iterator
 
 from ekarta.cli import build_parser, main
 
-__all__ = ["commands", "defaults", "option", "run"]
+__all__ = ["commands", "defaults", "ekarta", "option", "run"]
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -20,6 +21,13 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def ekarta(capsys, *argv: str) -> str:
+    """``ekarta ARGV`` in this process, which must succeed; its standard output."""
+    code, out, err = run(capsys, *argv)
+    assert code == 0, (argv, err)
+    return out
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction | None:

@@ -1,18 +1,27 @@
 """Tap outcomes as the tap engine gives them to the terminal apps: one per verdict reason, with
-the coupon and the dates the transit rules would give, to drive the apps' screens."""
+the coupon and the dates the transit rules would give, to drive the apps' screens; an
+inspector's checks with the card after them and the office's actions."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from ekarta.terminal.outcome import Outcome, Source, TapOutcome
+from ekarta.sync.messages import ActionKind
+from ekarta.terminal.outcome import ActionResult, ActionState, Outcome, Source, TapOutcome
 from ekarta.transit.model.card_number import CardNumber
+from ekarta.transit.model.image import CardImage, SlotError
 from ekarta.transit.model.rules import Verdict
 from ekarta.transit.model.values import (
+    CardKind,
+    CardRecord,
+    CardStatus,
     Coupon,
     CouponType,
+    EventKind,
+    EventRecord,
     Profile,
     Reason,
     SaleChannel,
@@ -20,7 +29,8 @@ from ekarta.transit.model.values import (
     Zones,
 )
 
-__all__ = ["AT", "COUPON", "NUMBER", "VERDICT_REASONS", "no_verdict", "outcome", "verdict"]
+__all__ = ["AT", "COUPON", "ENDED", "HOLDER", "LAST_RIDE", "NUMBER", "OFFICE", "VERDICT_REASONS",
+           "checked", "image", "load", "no_verdict", "outcome", "verdict"]
 
 AT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 """When the taps happen: 10:00 in Prague."""
@@ -86,3 +96,44 @@ def no_verdict(kind: Outcome, **changes: Any) -> TapOutcome:
     tap = TapOutcome(kind, source, at=AT, zone=1, line=12, data_as_of=SYNCED,
                      lists_age=AT - SYNCED, detail="card left the field")
     return replace(tap, **changes)
+
+
+# --- an inspector's checks ------------------------------------------------------------------------
+
+UID = bytes.fromhex("04A1B2C3D4E5F6")
+HOLDER = CardRecord(NUMBER, CardKind.PERSONAL, CardStatus.ACTIVE, date(2030, 12, 31),
+                    Profile.STUDENT, profile_end=date(2027, 8, 31), birth_date=date(2007, 3, 17),
+                    first_name="Xaverína", surname="Quendlová")
+"""A student's personal card (names no test elsewhere uses, so that a screen's text shows
+them only where the check put them)."""
+ENDED = _coupon(serial=4100, valid_from=date(2026, 10, 21), valid_to=date(2026, 11, 19),
+                sale_date=date(2026, 10, 20))
+OFFICE = _coupon(serial=4300, coupon_type=CouponType.DAYS_90, zones=Zones((1, 2, 3)),
+                 valid_from=date(2026, 12, 20), valid_to=date(2027, 3, 19),
+                 sale_date=date(2026, 11, 28), channel=SaleChannel.ESHOP_BANK_TRANSFER)
+"""A coupon the office sold by bank transfer, to be loaded by a check."""
+LAST_RIDE = EventRecord(sequence=7, at=datetime(2026, 12, 1, 7, 42, tzinfo=UTC),
+                        kind=EventKind.VALIDATION, result=Reason.VALID, device=1017, line=14,
+                        zone=1, coupon_serial=COUPON.serial)
+
+
+def image(*slots: SignedCoupon | SlotError | None, record: CardRecord = HOLDER) -> CardImage:
+    """The card as a check leaves it: ``record`` and ``slots`` (eight slots in all)."""
+    return CardImage(UID, record, tuple(slots) + (None,) * (8 - len(slots)),
+                     events=(LAST_RIDE,), purse=0)
+
+
+def load(coupon: SignedCoupon, state: ActionState, *, action_id: int = 31,
+         refusal: Reason | None = None) -> ActionResult:
+    """The office's load of ``coupon`` as a check left it."""
+    return ActionResult(action_id, ActionKind.LOAD_COUPON, state, serial=coupon.serial,
+                        coupon=coupon, refusal=refusal)
+
+
+def checked(reason: Reason = Reason.VALID, *, slots: tuple[SignedCoupon | SlotError | None, ...]
+            = (ENDED, COUPON), record: CardRecord = HOLDER, **changes: Any) -> TapOutcome:
+    """An inspector's chip check with the verdict for ``reason``: the card after it (``slots``,
+    ``record``), its last validation, a journal id; ``changes`` to its fields."""
+    check = outcome(reason, image=image(*slots, record=record), last_validation=LAST_RIDE,
+                    event_id=uuid.UUID(int=0x1234), line=None, data_as_of=SYNCED)
+    return replace(check, **changes)

@@ -1,7 +1,7 @@
-"""A card served by ``ekarta emulator serve`` in a child process, as a PN532 on a pty, with its
-control interface: the card is held to the reader (``insert``) and taken away (``remove``)
-through it, and the front-end stopped (``quit``) and started again as a reader unplugged and
-plugged back.  Also ``ekarta ARGV`` run in the test's process, which must succeed."""
+"""Test support for the terminal apps' end-to-end tests: a card issued through the office on a
+card file (:func:`issued_through_office`), served by ``ekarta emulator serve`` as a PN532 in a
+child process (:func:`served_card`), held to the reader and taken away through its control
+interface (:func:`control`)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,15 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from tests.support.cli import run
+from tests.support.cli import ekarta
+from tests.support.office import office_json, synced
 
-__all__ = ["WAIT", "control", "ekarta", "served_card"]
+__all__ = ["FIRST_NAME", "SURNAME", "WAIT", "IssuedCard", "control", "issued_through_office",
+           "served_card"]
 
 WAIT = 20.0
 """Seconds a screen or a process gets: generous, the machine may be busy."""
@@ -51,14 +55,66 @@ def served_card(path: Path, link: Path, control: Path) -> Iterator[str]:
     assert process.returncode == 0, log.read_text()
 
 
-def ekarta(capsys, *argv: str) -> str:
-    """``ekarta ARGV`` in this process, which must succeed; its standard output."""
-    code, out, err = run(capsys, *argv)
-    assert code == 0, (argv, err)
-    return out
-
-
 def control(capsys, address: str, command: str) -> None:
-    """The card is held to the reader (``insert``), taken away (``remove``)..."""
+    """The card is held to the reader (``insert``), taken away (``remove``), made mute
+    (``mute on``)..."""
     out = ekarta(capsys, "emulator", "control", address, *command.split())
     assert out.startswith("ok"), (command, out)
+
+
+FIRST_NAME, SURNAME = "Xaverína", "Quendlová"
+"""The holder of the card :func:`issued_through_office` issues (names no other test data use,
+so that a screen or a journal shows them only where something put them)."""
+
+
+@dataclass(frozen=True)
+class IssuedCard:
+    """A student's card the office issued on a card file, with what a terminal needs."""
+
+    database: str
+    keys: str
+    """The operator's full keystore."""
+    exported: str
+    """The keys of the terminal's role."""
+    number: str
+    chip: Path
+    token: str
+    """The terminal device's token at the office."""
+    sold: dict[str, Any]
+    """The 30-day coupon for zones 1 and 2 sold in the e-shop (paid, held by the office)."""
+    role: str
+
+    def terminal(self, capsys, directory: Path, office: str) -> Path:
+        """The device's terminal directory, made with the office at ``office`` and synced."""
+        ekarta(capsys, "terminal", "init", str(directory), "--office", office, "--role",
+               self.role, "--keys", self.exported, "--token", self.token)
+        synced(capsys, directory)
+        return directory
+
+
+def issued_through_office(capsys, folder: Path, *, role: str, device: str,
+                          uid: str) -> IssuedCard:
+    """A card applied for at the office, produced on the card file ``folder/card.json`` (its
+    UID ``uid``), activated there and on its chip, a device of ``role`` named ``device`` added,
+    and a 30-day coupon sold for it in the e-shop."""
+    database = str(folder / "office.db")
+    keys, exported = str(folder / "keys.json"), str(folder / f"{role}-keys.json")
+    ekarta(capsys, "keys", "new", keys)
+    ekarta(capsys, "keys", "export", keys, "--role", role, "-o", exported)
+    office_json(capsys, database, "init")
+    number = office_json(capsys, database, "card", "apply", "--first-name", FIRST_NAME,
+                         "--surname", SURNAME, "--birth-date", "2007-03-17", "--profile",
+                         "student", "--profile-end", "2027-08-31", "--contact",
+                         "xq@example.cz")["card_number"]
+    chip = folder / "card.json"
+    ekarta(capsys, "emulator", "new", str(chip), "--uid", uid)
+    office_json(capsys, database, "card", "produce", number, "--keys", keys,
+                "--reader", f"emulator:{chip}")
+    office_json(capsys, database, "card", "activate", number)
+    # staff at the contact point hand the card over active: its chip says so too
+    ekarta(capsys, "card", "activate", "--reader", f"emulator:{chip}", "--keys", keys)
+    token = office_json(capsys, database, "device", "add", device, "--role", role)["token"]
+    sold = office_json(capsys, database, "coupon", "sell", number, "--type", "30-day",
+                       "--zones", "1,2", "--keys", keys)
+    assert sold["paid"]
+    return IssuedCard(database, keys, exported, number, chip, token, sold, role)

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Self
 
-__all__ = ["TmuxSession", "shows_big"]
+__all__ = ["TmuxSession", "shows_big", "shows_welcome"]
 
 
 def shows_big(screen: str, text: str) -> bool:
@@ -47,6 +47,11 @@ def shows_big(screen: str, text: str) -> bool:
                 return True
             left = lines[top].find(rows[0], left + 1)
     return False
+
+
+def shows_welcome(screen: str) -> bool:
+    """Whether ``screen`` is a checking terminal's welcome in Czech (English below)."""
+    return shows_big(screen, "PŘILOŽTE") and "Present your card" in screen
 
 
 class TmuxSession:

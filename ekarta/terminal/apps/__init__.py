@@ -1,5 +1,5 @@
-"""The terminals' full-screen apps (Textual): the driver's validator, and the common ground the
-inspector's and the kiosk's apps build on.
+"""The terminals' full-screen apps (Textual): the driver's validator, the inspector's handheld,
+and the common ground they and the kiosk's app build on.
 
 Textual is imported only inside this package, and nothing outside it imports the package: the
 headless commands (``ekarta terminal sync``, ``ekarta validator --once``) and the tap engine
@@ -15,7 +15,15 @@ module lazily, when the app is asked for.
   texts (no UI toolkit);
 - :mod:`~ekarta.terminal.apps.loops`: the reader loop and the background sync, run in thread
   workers (no UI toolkit: they report through callbacks the app turns into messages);
+- :mod:`~ekarta.terminal.apps.checking`: the app of a terminal that checks cards (the reader
+  loop, a number typed or scanned, the zone and the line, the sync, the status line);
+- :mod:`~ekarta.terminal.apps.checking_view`: what such a terminal says around an outcome (no
+  UI toolkit);
 - :mod:`~ekarta.terminal.apps.validator_view`: what the validator's screen says for an outcome
   (no UI toolkit);
-- :mod:`~ekarta.terminal.apps.validator`: the driver's validator.
+- :mod:`~ekarta.terminal.apps.validator`: the driver's validator;
+- :mod:`~ekarta.terminal.apps.inspector_view`: what the inspector's screens say: a check, the
+  writing's progress, the outcome recorded, the shift's summary (no UI toolkit);
+- :mod:`~ekarta.terminal.apps.inspector_screens`: the inspector's outcome form and shift summary;
+- :mod:`~ekarta.terminal.apps.inspector`: the inspector's handheld.
 """

@@ -31,6 +31,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.reactive import reactive
+from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Button
 
@@ -150,14 +151,17 @@ class TerminalApp(App[None]):
 
     lang: reactive[str] = reactive("cs", init=False)
 
-    def __init__(self, *, lang: str = "cs", clear_after: float = CLEAR_AFTER,
+    CLEAR_AFTER: ClassVar[float] = CLEAR_AFTER
+    """Seconds a result stays on the screen unless the app is told otherwise."""
+
+    def __init__(self, *, lang: str = "cs", clear_after: float | None = None,
                  clock: Clock = utc_now, monotonic: Callable[[], float] = time.monotonic
                  ) -> None:
         if lang not in LANGUAGES:
             raise ValueError(f"language must be one of {', '.join(LANGUAGES)}, not {lang!r}")
         super().__init__()
         self.set_reactive(TerminalApp.lang, lang)
-        self.clear_after = clear_after
+        self.clear_after = self.CLEAR_AFTER if clear_after is None else clear_after
         self.clock = clock
         self.monotonic = monotonic
         self.showing_result = False
@@ -195,29 +199,41 @@ class TerminalApp(App[None]):
         yield StatusLine(id="status")
         yield VerdictPanel(id="panel")
         yield EntryLine(id="entry")
+        yield from self.compose_buttons()
         yield KeyBar(self.language_label())
+
+    def compose_buttons(self) -> ComposeResult:
+        """The app's buttons, over the keys' help (none here)."""
+        return iter(())
 
     def on_mount(self) -> None:
         self.refresh_view()
 
     def refresh_view(self) -> None:
-        """Draw the whole screen from the app's state."""
-        if not self._drawn:
+        """Draw the whole screen from the app's state (also while another screen is over it:
+        what it no longer shows must not stay in a widget beneath)."""
+        main = self.main_screen
+        if main is None:
             return
         panel = self.panel_view() if self.showing_result else self.welcome_view()
-        self.query_one(VerdictPanel).show(panel)
+        main.query_one(VerdictPanel).show(panel)
         self.refresh_status()
-        self.query_one(EntryLine).show(*self.entry_view())
-        self.query_one(KeyHelp).show(self.keys_view())
-        self.query_one(LanguageButton).label = self.language_label()
+        main.query_one(EntryLine).show(*self.entry_view())
+        main.query_one(KeyHelp).show(self.keys_view())
+        main.query_one(LanguageButton).label = self.language_label()
 
     def refresh_status(self) -> None:
-        if self._drawn:
-            self.query_one(StatusLine).show(self.status_view())
+        main = self.main_screen
+        if main is not None:
+            main.query_one(StatusLine).show(self.status_view())
 
     @property
-    def _drawn(self) -> bool:
-        return bool(self.screen_stack) and bool(self.query(VerdictPanel))
+    def main_screen(self) -> Screen[object] | None:
+        """The screen of the frame once it is drawn (a form or a summary may be over it)."""
+        if not self.screen_stack:
+            return None
+        main = self.screen_stack[0]
+        return main if main.query(VerdictPanel) else None
 
     def hold(self) -> None:
         """Show the result now and clear it after :attr:`clear_after` seconds (a new result

@@ -51,6 +51,8 @@ from ekarta.terminal.apps.base import (
     console_logging_held,
     utc_now,
 )
+from ekarta.terminal.apps.checking import CardArrived, CheckingApp, ListsState, TapDone
+from ekarta.terminal.apps.checking_view import CHECKING_TEXTS, TerminalStatus, status_parts
 from ekarta.terminal.apps.kiosk_view import (
     card_view,
     kiosk_tr,
@@ -63,14 +65,7 @@ from ekarta.terminal.apps.kiosk_view import (
 )
 from ekarta.terminal.apps.kiosk_widgets import HIDE_BUTTON_CSS, CardPane, HideButton, KioskCard
 from ekarta.terminal.apps.loops import CardLoop
-from ekarta.terminal.apps.validator import (
-    CardArrived,
-    ListsState,
-    TapDone,
-    ValidatorApp,
-)
-from ekarta.terminal.apps.validator_view import ValidatorStatus, status_parts, tr
-from ekarta.terminal.apps.view import Panel, StatusPart, Tone
+from ekarta.terminal.apps.view import Panel, StatusPart, Tone, say
 from ekarta.terminal.apps.widgets import EntryLine, KeyBar, StatusLine, VerdictPanel
 from ekarta.terminal.config import TerminalConfig, load_config
 from ekarta.terminal.engine import EngineStatus
@@ -200,13 +195,15 @@ class KioskApp(TerminalApp):
             and refused(self.outcome) is None
 
     def status_view(self) -> tuple[StatusPart, ...]:
-        status = ValidatorStatus(zone=None, now=self.clock(), lists_age=self.lists.lists_age,
+        status = TerminalStatus(zone=None, now=self.clock(), lists_age=self.lists.lists_age,
                                  stale=self.lists.stale, backlog=self.lists.backlog,
                                  online=self.online, reader_ok=self.reader_ok)
         # the kiosk stands at a contact point: no zone or line to show
         lang = self.lang
-        place = {tr("status zone", lang, zone=tr("any zone", lang)),
-                 tr("status line", lang, line=tr("no line", lang))}
+        place = {say(CHECKING_TEXTS, "status zone", lang,
+                     zone=say(CHECKING_TEXTS, "any zone", lang)),
+                 say(CHECKING_TEXTS, "status line", lang,
+                     line=say(CHECKING_TEXTS, "no line", lang))}
         return tuple(part for part in status_parts(status, lang) if part.text not in place)
 
     def entry_view(self) -> tuple[str, Tone]:
@@ -231,11 +228,12 @@ class KioskApp(TerminalApp):
 
     def refresh_view(self) -> None:
         super().refresh_view()
-        if not self._drawn:
+        main = self.main_screen
+        if main is None:
             return
-        pane = self.query_one(CardPane)
+        pane = main.query_one(CardPane)
         showing = self.showing_card
-        self.query_one(VerdictPanel).display = not showing
+        main.query_one(VerdictPanel).display = not showing
         pane.set_class(showing, "-showing")
         wanted = (self._showings, self.lang) if showing else None
         if wanted == self._drawn_card:
@@ -375,9 +373,9 @@ class KioskApp(TerminalApp):
         if self._sync is not None:
             self.sync_worker(self._sync)
 
-    # the validator's workers serve any terminal app with the same messages
-    card_worker = ValidatorApp.card_worker
-    sync_worker = ValidatorApp.sync_worker
+    # the checking terminals' workers serve any terminal app with the same messages
+    card_worker = CheckingApp.card_worker
+    sync_worker = CheckingApp.sync_worker
 
 
 # --- the command's entry point --------------------------------------------------------------------

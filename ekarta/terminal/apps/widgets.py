@@ -1,5 +1,6 @@
 """The widgets the terminal apps share: the status line with its language button, the big
-verdict panel, the entry line and the keys' help.  Each draws a view value of
+verdict panel, the entry line, the keys' help and the buttons a finger presses.  Each draws a
+view value of
 :mod:`~ekarta.terminal.apps.view`; none holds state of its own beyond what it shows."""
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Button, Static
+from textual.widgets.button import ButtonVariant
 
 from ekarta.terminal.apps.bigtext import fit
 from ekarta.terminal.apps.view import Line, Panel, StatusPart, Tone
 
 __all__ = ["BigText", "EntryLine", "KeyBar", "KeyHelp", "LanguageButton", "StatusLine",
-           "VerdictPanel", "tone_style"]
+           "TouchBar", "TouchButton", "VerdictPanel", "tone_style"]
 
 _TONE_STYLE = {Tone.PLAIN: "", Tone.GOOD: "bold #3ddc5a", Tone.BAD: "bold #ff5c5c",
                Tone.WARN: "bold #ffb020"}
@@ -186,3 +188,31 @@ class KeyBar(Horizontal):
     def compose(self) -> ComposeResult:
         yield KeyHelp(id="keys")
         yield LanguageButton(self._language_label, id="language")
+
+
+class TouchButton(Button):
+    """A button large enough for a finger on a handheld's screen (three rows).  It takes no
+    focus: the keys belong to the typed card number, and each button has its function key."""
+
+    DEFAULT_CSS = """
+    TouchButton {
+        width: 1fr;
+        height: 3;
+        margin: 0 1;
+    }
+    """
+
+    def __init__(self, label: str, *, id: str | None = None,
+                 variant: ButtonVariant = "default") -> None:
+        super().__init__(label, id=id, variant=variant)
+        self.can_focus = False
+
+
+class TouchBar(Horizontal):
+    """A row of :class:`TouchButton`."""
+
+    DEFAULT_CSS = """
+    TouchBar {
+        height: 3;
+    }
+    """
