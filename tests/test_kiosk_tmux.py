@@ -20,14 +20,15 @@ from ekarta.sync.roles import DeviceRole
 from ekarta.terminal.config import init_terminal
 from ekarta.transit.security.keystore import TERMINAL_KEYS, FileKeyStore, create_keystore
 from tests.support.cli import ekarta
-from tests.support.office import OfficeServer, issue_through_office, synced
-from tests.support.served import WAIT, control, served_card
+from tests.support.office import OfficeServer, synced
+from tests.support.served import FIRST_NAME as FIRST
+from tests.support.served import SURNAME as LAST
+from tests.support.served import WAIT, control, issued_through_office, served_card
 from tests.support.tmux import TmuxSession, shows_big
 from tests.support.validator import AT, FIRST_NAME, SURNAME, make_card, put_lists
 
 pytestmark = pytest.mark.slow
 
-FIRST, LAST = "Xaverína", "Quendlová"
 UID = "04D1D2D3D4D5D6"
 SIZE = {"width": 100, "height": 36}
 HIDE_AFTER = 5
@@ -48,8 +49,7 @@ def kiosk(directory, link) -> list[str]:
 
 def test_a_card_shown_with_the_coupon_loaded_then_hidden_by_time(tmp_path, capsys):
     # a coupon paid in the e-shop: the office holds it until a kiosk or an inspector loads it
-    issued = issue_through_office(capsys, tmp_path, first_name=FIRST, surname=LAST, uid=UID,
-                                  role="kiosk", device="kiosk 3")
+    issued = issued_through_office(capsys, tmp_path, role="kiosk", device="kiosk 3", uid=UID)
     database, number, chip = issued.database, issued.number, issued.chip
 
     hall = tmp_path / "hall"

@@ -162,7 +162,7 @@ def test_any_frame_sequence_is_classified_within_the_frame(sequence):
 
 
 @pytest.mark.slow
-@settings(max_examples=5000, deadline=None)
+@settings(max_examples=2000, deadline=None)
 @given(st.lists(st.tuples(st.booleans(), st.binary(max_size=300), st.booleans()), max_size=60))
 def test_any_frame_sequence_is_classified_within_the_frame_at_length(sequence):
     test_any_frame_sequence_is_classified_within_the_frame.hypothesis.inner_test(sequence)

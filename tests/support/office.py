@@ -50,8 +50,8 @@ from ekarta.transit.codec.records import encode_slot
 from ekarta.transit.model.values import Coupon, CouponType, Profile, SaleChannel, Zones
 from ekarta.transit.security.signing import CouponSigner
 
-__all__ = ["FaultyOffice", "IssuedCard", "OfficeServer", "Seed", "card_number", "free_port",
-           "issue_through_office", "office_json", "ok_json", "served", "synced"]
+__all__ = ["FaultyOffice", "OfficeServer", "Seed", "card_number", "free_port",
+           "office_json", "ok_json", "served", "synced"]
 
 READY_TIMEOUT = 30.0
 
@@ -87,58 +87,6 @@ def synced(capsys, directory: str | Path) -> Any:
     report = ok_json(capsys, "terminal", "sync", str(directory), "--json")
     assert report["ok"], report["errors"]
     return report
-
-
-@dataclass(frozen=True)
-class IssuedCard:
-    """A student's card as :func:`issue_through_office` leaves it."""
-
-    database: str
-    keys: str
-    """The office's full keystore."""
-    exported: str
-    """The keys exported for the terminal's role."""
-    number: str
-    chip: Path
-    """The emulated card's file."""
-    token: str
-    """The terminal's token at the office."""
-    coupon_serial: int
-    """The coupon paid at the office."""
-
-
-def issue_through_office(capsys, folder: Path, *, first_name: str, surname: str, uid: str,
-                         role: str, device: str) -> IssuedCard:
-    """An office in ``folder`` with a student's card applied for, produced on an emulated chip
-    with ``uid`` and handed over active, a 30-day coupon for zones 1 and 2 paid for it (held at
-    the office, not on the chip) and the terminal ``device`` of ``role`` added."""
-    from tests.support.cli import run
-
-    def ekarta(*argv: str) -> None:
-        code, _, err = run(capsys, *argv)
-        assert code == 0, (argv, err)
-
-    database = str(folder / "office.db")
-    keys, exported = str(folder / "keys.json"), str(folder / f"{role}-keys.json")
-    ekarta("keys", "new", keys)
-    ekarta("keys", "export", keys, "--role", role, "-o", exported)
-    office_json(capsys, database, "init")
-    number = office_json(capsys, database, "card", "apply", "--first-name", first_name,
-                         "--surname", surname, "--birth-date", "2007-03-17", "--profile",
-                         "student", "--profile-end", "2027-08-31", "--contact",
-                         "xq@example.cz")["card_number"]
-    chip = folder / "card.json"
-    ekarta("emulator", "new", str(chip), "--uid", uid)
-    office_json(capsys, database, "card", "produce", number, "--keys", keys,
-                "--reader", f"emulator:{chip}")
-    office_json(capsys, database, "card", "activate", number)
-    # staff at the contact point hand the card over active: its chip says so too
-    ekarta("card", "activate", "--reader", f"emulator:{chip}", "--keys", keys)
-    token = office_json(capsys, database, "device", "add", device, "--role", role)["token"]
-    sold = office_json(capsys, database, "coupon", "sell", number, "--type", "30-day",
-                       "--zones", "1,2", "--keys", keys)
-    assert sold["paid"]
-    return IssuedCard(database, keys, exported, number, chip, token, sold["serial"])
 
 
 class OfficeServer:
