@@ -41,6 +41,7 @@ if __package__ in (None, ""):  # run as a script: the repository's root holds th
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
+from benchmarks.host import host_line
 from benchmarks.office_data import populate
 from benchmarks.terminal import measure
 from ekarta.backoffice.database import open_engine
@@ -213,6 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-lookup", action="store_true", help="leave the lookup out")
     args = parser.parse_args(argv)
     scale = QUICK if args.quick else FULL
+    print(host_line(), flush=True)
     print(f"office benchmark: {scale.entitled:,} entitled cards, {scale.blocked:,} blocked; "
           f"PostgreSQL fsync {'off' if args.no_fsync else 'on'}", flush=True)
     with tempfile.TemporaryDirectory(prefix="ekarta-bench-") as name:

@@ -45,6 +45,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
+from host import host_line  # noqa: E402  (benchmarks/host.py)
 from terminal import T0, fill  # noqa: E402  (benchmarks/terminal.py)
 
 from ekarta.desfire import DESFire  # noqa: E402
@@ -332,6 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="where the store is made (default: the temporary directory)")
     parser.add_argument("--no-pcsc", action="store_true", help="skip the pcsc transport")
     args = parser.parse_args(argv)
+    print(host_line(), flush=True)
     with tempfile.TemporaryDirectory(dir=args.store_dir) as folder:
         create_keystore(os.path.join(folder, "keys.json"))
         keystore = FileKeyStore.load(os.path.join(folder, "keys.json"))
