@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from types import TracebackType
 from typing import Protocol, runtime_checkable
 
 from ekarta.desfire.auth import ReaderAuth
@@ -42,7 +41,7 @@ from ekarta.desfire.commands import (
     Cmd,
 )
 from ekarta.desfire.crypto import Key, KeyType, Rng
-from ekarta.desfire.redact import FrameTracer
+from ekarta.desfire.redact import SECRET_COMMANDS, exchange_frame
 from ekarta.desfire.session import Comm, Session
 from ekarta.desfire.structs import (
     AccessRights,
@@ -157,6 +156,29 @@ class Transceiver(Protocol):
     def transceive(self, apdu: bytes) -> bytes: ...
 
 
+class _SessionGuard:
+    """Drops the client's session when an exchange fails half-way; reports card garbage as such.
+
+    A context manager of its own rather than a generator's: it wraps every exchange."""
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: DESFire) -> None:
+        self._client = client
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc is None:
+            return
+        self._client._session = None
+        if isinstance(exc, MalformedMessage) and not isinstance(
+                exc, (MalformedResponse, LengthMismatch)):
+            raise MalformedResponse(str(exc)) from exc
+
+
 def _apdu(code: int, data: bytes) -> bytes:
     if data:
         return bytes([0x90, code, 0x00, 0x00, len(data)]) + data + b"\x00"
@@ -185,7 +207,7 @@ class DESFire:
         self.aid = _check_int("aid", aid, 0, U24_MAX)
         self._session = session
         self._file_settings: dict[int, FileSettings] = {}
-        self._tracer = FrameTracer()
+        self._guard = _SessionGuard(self)
 
     @property
     def session(self) -> Session | None:
@@ -204,31 +226,17 @@ class DESFire:
 
     # --- the wire ---------------------------------------------------------------------------------
 
-    @contextmanager
-    def _guard(self) -> Iterator[None]:
-        """Drop the session when an exchange fails half-way; report card garbage as such."""
-        try:
-            yield
-        except (MalformedResponse, LengthMismatch):
-            self._session = None
-            raise
-        except MalformedMessage as exc:
-            self._session = None
-            raise MalformedResponse(str(exc)) from exc
-        except BaseException:
-            self._session = None
-            raise
-
-    def _transceive(self, apdu: bytes) -> tuple[bytes, int]:
-        """One APDU: returns the response data and the DESFire status (SW2)."""
+    def _transceive(self, apdu: bytes, secret: bool) -> tuple[bytes, int]:
+        """One APDU: returns the response data and the DESFire status (SW2).  The data of a
+        ``secret`` exchange (authentication, key material) is hidden in the trace."""
         tracing = log.isEnabledFor(TRACE)
-        shown = self._tracer.frame(apdu, to_card=True)
         if tracing:
-            log.log(TRACE, ">> %s", shown)
-        response = bytes(self.transceiver.transceive(apdu))
-        shown = self._tracer.frame(response, to_card=False)
+            log.log(TRACE, ">> %s", exchange_frame(apdu, to_card=True, secret=secret))
+        response = self.transceiver.transceive(apdu)
+        if type(response) is not bytes:
+            response = bytes(response)
         if tracing:
-            log.log(TRACE, "<< %s", shown)
+            log.log(TRACE, "<< %s", exchange_frame(response, to_card=False, secret=secret))
         if len(response) < 2:
             raise MalformedResponse(f"response of {len(response)} bytes has no status word")
         if response[-2] != 0x91:
@@ -246,15 +254,22 @@ class DESFire:
 
     def _send(self, cmd: int, body: bytes) -> list[bytes]:
         """Send a whole (already protected) message and collect every response frame."""
+        secret = cmd in SECRET_COMMANDS
         size = self.frame_size
-        if len(body) > MAX_FRAMES * size:
-            raise InvalidArgument(f"a message of {len(body)} bytes needs more than {MAX_FRAMES} "
-                                  f"frames of {size} bytes")
-        chunks = [body[i:i + size] for i in range(0, len(body), size)] or [b""]
-        for i, chunk in enumerate(chunks):
-            data, status = self._transceive(_apdu(cmd if i == 0 else STATUS_MORE, chunk))
-            if i < len(chunks) - 1 and (status != STATUS_MORE or data):
-                self._fail(status, cmd)
+        if len(body) <= size:  # nearly every command: one frame
+            data, status = self._transceive(_apdu(cmd, body), secret)
+            if status == STATUS_OK:
+                return [data]
+        else:
+            if len(body) > MAX_FRAMES * size:
+                raise InvalidArgument(f"a message of {len(body)} bytes needs more than "
+                                      f"{MAX_FRAMES} frames of {size} bytes")
+            chunks = [body[i:i + size] for i in range(0, len(body), size)]
+            for i, chunk in enumerate(chunks):
+                data, status = self._transceive(_apdu(cmd if i == 0 else STATUS_MORE, chunk),
+                                                secret)
+                if i < len(chunks) - 1 and (status != STATUS_MORE or data):
+                    self._fail(status, cmd)
         frames = [data]
         total = len(data)
         while status == STATUS_MORE:
@@ -269,7 +284,7 @@ class DESFire:
                     f"the card keeps chaining its answer to command 0x{cmd:02X} after "
                     f"{len(frames)} frames and {total} bytes, past the largest answer a DESFire "
                     f"gives")
-            data, status = self._transceive(_apdu(STATUS_MORE, b""))
+            data, status = self._transceive(_apdu(STATUS_MORE, b""), secret)
             frames.append(data)
             total += len(data)
         if total > MAX_RESPONSE:
@@ -283,11 +298,11 @@ class DESFire:
                          resp_comm: Comm | None = None,
                          length: int | None = None) -> tuple[list[bytes], bytes]:
         """:meth:`_exchange`, also returning the raw response frames."""
-        with self._guard():
+        with self._guard:
             session = self._session
             body = session.wrap_command(cmd, header, data, comm) if session else header + data
             frames = self._send(cmd, body)
-            payload = b"".join(frames)
+            payload = frames[0] if len(frames) == 1 else b"".join(frames)
             if session is not None:
                 payload = session.unwrap_response(cmd, STATUS_OK, payload, resp_comm or comm,
                                                   length)
@@ -329,11 +344,11 @@ class DESFire:
         _key("key", key)
         auth = ReaderAuth(method, key_no, key, rng=self.rng, previous=self._session)
         self._session = None
-        with self._guard():
-            challenge, status = self._transceive(_apdu(auth.command, auth.first_data()))
+        with self._guard:
+            challenge, status = self._transceive(_apdu(auth.command, auth.first_data()), True)
             if status != STATUS_MORE:
                 self._fail(status, auth.command)
-            proof, status = self._transceive(_apdu(STATUS_MORE, auth.respond(challenge)))
+            proof, status = self._transceive(_apdu(STATUS_MORE, auth.respond(challenge)), True)
             if status != STATUS_OK:
                 self._fail(status, auth.command)
             self._session = auth.finish(proof)
@@ -399,7 +414,7 @@ class DESFire:
                 raise InvalidArgument(
                     f"old key ({old.type.value}) and new key ({new_key.type.value}) differ in size")
         key_no_byte = key_no | (new_key.type.app_crypto_bits if self.aid == 0 else 0)
-        with self._guard():
+        with self._guard:
             cryptogram = session.change_key_cryptogram(Cmd.CHANGE_KEY, key_no_byte, new_key, old)
             frames = self._send(Cmd.CHANGE_KEY, bytes([key_no_byte]) + cryptogram)
             if same:
