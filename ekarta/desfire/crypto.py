@@ -425,9 +425,10 @@ class CbcChain:
         return out
 
     def _load_subkeys(self) -> tuple[int, int]:
-        bs = self.block_size
-        l_block = int.from_bytes(self.encrypt(bytes(bs), bytes(bs)), "big")
-        self._subkeys = k1, k2 = _double(l_block, bs), _double(_double(l_block, bs), bs)
+        # L = E(0): the context enciphers its input XOR its last block, so it is given that block
+        self._last = l_block = self._ctx.update(self._last)
+        k1 = _double(int.from_bytes(l_block, "big"), self.block_size)
+        self._subkeys = k1, k2 = k1, _double(k1, self.block_size)
         return k1, k2
 
     def cmac(self, data: bytes, iv: bytes) -> bytes:
