@@ -113,15 +113,17 @@ class EmulatorReader(Reader):
     # --- Reader ---------------------------------------------------------------------------------
 
     def transceive(self, apdu: bytes) -> bytes:
-        self._check_open()
-        apdu = bytes(apdu)
+        if self._closed:
+            self._check_open()
+        if type(apdu) is not bytes:
+            apdu = bytes(apdu)
         # Untraced, the frame tracer sees the command and its answer in one call after the
-        # exchange (the card is in-process: the trace is most of a plain command's cost).
+        # exchange (the card is in-process: the trace would be most of a plain command's cost).
         tracing = self._log.isEnabledFor(TRACE)
         if tracing:
             self._trace(SEND, apdu)
         try:
-            response = deliver(self.card, apdu)
+            response = deliver(self._card or self.card, apdu)
         except (CardTorn, CardMute) as exc:
             if not tracing:
                 self._tracer.hidden(apdu, to_card=True)
@@ -130,7 +132,8 @@ class EmulatorReader(Reader):
             self._card_info = None
             self._save_if_changed()
             raise CardRemovedError(f"{self.url}: {exc}") from exc
-        self._save_if_changed()
+        if self.path is not None:
+            self._save_if_changed()
         if tracing:
             self._trace(RECV, response)
         else:
