@@ -391,36 +391,21 @@ class CbcChain:
     def decrypt(self, data: bytes, iv: bytes) -> bytes:
         """CBC decryption of ``data`` (whole blocks) from ``iv``."""
         bs = self.block_size
-        if len(data) % bs:
-            raise InvalidArgument(
-                f"cipher input must be a multiple of {bs} bytes, got {len(data)}")
-        if not data:
-            return b""
+        if len(data) % bs or not data:
+            return _check_blocks(data, bs)
         if self._dec is None:
             self._dec = self._cipher.decryptor()
         out = self._dec.update(data)
         last = self._dec_last
         self._dec_last = data[-bs:]
-        if iv is not last and iv != last:
-            first = int.from_bytes(out[:bs], "big") ^ int.from_bytes(iv, "big") \
-                ^ int.from_bytes(last, "big")
-            out = first.to_bytes(bs, "big") + out[bs:]
-        return out
+        return _from_iv(out, iv, last, bs)
 
     def encrypt(self, data: bytes, iv: bytes) -> bytes:
         """CBC encryption of ``data`` (whole blocks) from ``iv``."""
         bs = self.block_size
-        if len(data) % bs:
-            raise InvalidArgument(
-                f"cipher input must be a multiple of {bs} bytes, got {len(data)}")
-        if not data:
-            return b""
-        last = self._last
-        if iv is not last and iv != last:
-            first = int.from_bytes(data[:bs], "big") ^ int.from_bytes(iv, "big") \
-                ^ int.from_bytes(last, "big")
-            data = first.to_bytes(bs, "big") + data[bs:]
-        out = self._ctx.update(data)
+        if len(data) % bs or not data:
+            return _check_blocks(data, bs)
+        out = self._ctx.update(_from_iv(data, iv, self._last, bs))
         self._last = out[-bs:]
         return out
 
@@ -462,6 +447,24 @@ class CbcChain:
             out = self._ctx.update(body + tail.to_bytes(bs, "big"))[-bs:]
         self._last = out
         return out
+
+
+def _check_blocks(data: bytes, block_size: int) -> bytes:
+    """Refuse ``data`` that is no whole number of blocks; nothing to do for none."""
+    if len(data) % block_size:
+        raise InvalidArgument(
+            f"cipher input must be a multiple of {block_size} bytes, got {len(data)}")
+    return b""
+
+
+def _from_iv(blocks: bytes, iv: bytes, last: bytes, block_size: int) -> bytes:
+    """``blocks`` with the first XORed with ``iv ^ last``: what a CBC context chained on
+    ``last`` takes to encipher from ``iv``, or gives back of a decipherment meant from ``iv``."""
+    if iv is last or iv == last:
+        return blocks
+    first = int.from_bytes(blocks[:block_size], "big") ^ int.from_bytes(iv, "big") \
+        ^ int.from_bytes(last, "big")
+    return first.to_bytes(block_size, "big") + blocks[block_size:]
 
 
 #: ISO/IEC 9797-1 method 2 padding by block size and by the bytes of the last block.
