@@ -168,6 +168,61 @@ def test_any_frame_sequence_is_classified_within_the_frame_at_length(sequence):
     test_any_frame_sequence_is_classified_within_the_frame.hypothesis.inner_test(sequence)
 
 
+# --- the tracer's short cuts agree with redact() -------------------------------------------------
+
+# Frames that look like DESFire's: wrapped or native commands of every secret and some plain
+# codes, answers with the statuses that continue or end an exchange, and random bytes.
+_FRAME = st.one_of(
+    st.binary(max_size=24),
+    st.tuples(st.sampled_from([0x90, 0x00, 0x0A, 0x1A, 0xAA, 0xAF, 0xC4, 0x60, 0x91]),
+              st.sampled_from([0x0A, 0x1A, 0xAA, 0xAF, 0x71, 0x77, 0xC4, 0xC6, 0x5C, 0x60, 0x84]),
+              st.binary(max_size=20)).map(lambda t: bytes(t[:2]) + t[2]),
+    st.tuples(st.binary(max_size=20), st.sampled_from([b"\x91\x00", b"\x91\xAF", b"\x91\xAE",
+                                                       b"\xAF", b"\x00"])).map(b"".join),
+)
+
+
+def _check_tracer_follows_redact(sequence) -> None:
+    tracer, state = FrameTracer(reveal=False), TraceState()
+    for to_card, frame, more in sequence:
+        state, hidden = redact(state, frame, to_card=to_card, more=more)
+        assert tracer.hidden(frame, to_card=to_card, more=more) == hidden
+        assert tracer.state == state
+
+
+def _check_exchange_moves_as_its_frames(sequence) -> None:
+    whole, framed = FrameTracer(reveal=False), FrameTracer(reveal=False)
+    for command, answer, piece in sequence:
+        if piece:  # now and then a piece of a frame pending when an exchange comes
+            whole.hidden(command, to_card=True, more=True)
+            framed.hidden(command, to_card=True, more=True)
+        whole.exchange(command, answer)
+        framed.hidden(command, to_card=True)
+        framed.hidden(answer, to_card=False)
+        assert whole.state == framed.state
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), _FRAME, st.booleans()), max_size=20))
+def test_the_tracer_classifies_as_redact_does(sequence):
+    _check_tracer_follows_redact(sequence)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.tuples(_FRAME, _FRAME, st.booleans()), max_size=12))
+def test_an_exchange_moves_the_tracer_as_its_two_frames_do(sequence):
+    _check_exchange_moves_as_its_frames(sequence)
+
+
+@pytest.mark.slow
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), _FRAME, st.booleans()), max_size=40),
+       st.lists(st.tuples(_FRAME, _FRAME, st.booleans()), max_size=30))
+def test_the_tracers_short_cuts_at_length(frames_one_by_one, exchanges):
+    _check_tracer_follows_redact(frames_one_by_one)
+    _check_exchange_moves_as_its_frames(exchanges)
+
+
 # --- every trace site -----------------------------------------------------------------------------
 
 FACTORY = Key.default("des")
@@ -239,3 +294,34 @@ def test_no_trace_site_shows_secret_data(transport, reveal, caplog, tmp_path):
     else:
         assert "<redacted" in text
         assert _leaked(text, secrets) == []
+
+
+def test_the_clients_trace_shows_its_frames_as_a_frame_tracer_does(caplog):
+    # The client hides by the command it knows it sends, with no tracer: the same lines.
+    seen: list[bytes] = []
+
+    class Recording:
+        def __init__(self, reader) -> None:
+            self.reader = reader
+
+        def transceive(self, apdu: bytes) -> bytes:
+            response = self.reader.transceive(apdu)
+            seen.extend([bytes(apdu), bytes(response)])
+            return response
+
+    caplog.set_level(TRACE, logger="ekarta.desfire.client")
+    with open_reader("emulator:") as reader:
+        card = DESFire(Recording(reader), frame_size=20)
+        card.get_version()
+        card.authenticate(0, FACTORY, "iso")
+        card.change_key_settings(KeySettings.from_byte(0x0F))
+        card.change_key(0, NEW_KEY)  # 25 bytes of cryptogram: two frames of 20
+        card.authenticate(0, NEW_KEY, "iso")
+        card.create_application(0x010203, key_count=1, key_type="des")
+    tracer = FrameTracer(reveal=False)
+    expected = [f"{'>>' if i % 2 == 0 else '<<'} {tracer.frame(frame, to_card=i % 2 == 0)}"
+                for i, frame in enumerate(seen)]
+    lines = [r.getMessage() for r in caplog.records if r.name == "ekarta.desfire.client"
+             and r.getMessage()[:2] in (">>", "<<")]
+    assert lines == expected
+    assert sum("redacted" in line for line in lines) >= 8

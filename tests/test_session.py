@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ekarta.desfire.crypto import crc32, pad_iso9797_m2
+from ekarta.desfire.crypto import BlockCipher, KeyType, crc32, pad_iso9797_m2
 from ekarta.desfire.session import Comm, EV1Session
 from ekarta.errors import ChecksumMismatch
 
@@ -20,7 +20,7 @@ def test_full_mode_data_of_unknown_length_may_be_padded_with_0x80():
     reader, card = _pair()
     ats = bytes.fromhex("0675778102 80".replace(" ", ""))
     plain = ats + crc32(bytes([0x5C, 0x02]) + ats)
-    body = reader._cipher.encrypt_cbc(pad_iso9797_m2(plain, 16), reader.iv)
+    body = BlockCipher(KeyType.AES, KEY).encrypt_cbc(pad_iso9797_m2(plain, 16), reader.iv)
     assert card.unwrap_command(0x5C, b"\x02", body, Comm.FULL) == ats
 
 
@@ -28,7 +28,7 @@ def test_full_mode_data_with_a_wrong_crc_is_refused_whatever_the_padding():
     reader, card = _pair()
     ats = bytes.fromhex("067577810280")
     plain = ats + crc32(bytes([0x5C, 0x03]) + ats)  # CRC over another option byte
-    body = reader._cipher.encrypt_cbc(pad_iso9797_m2(plain, 16), reader.iv)
+    body = BlockCipher(KeyType.AES, KEY).encrypt_cbc(pad_iso9797_m2(plain, 16), reader.iv)
     with pytest.raises(ChecksumMismatch):
         card.unwrap_command(0x5C, b"\x02", body, Comm.FULL)
 

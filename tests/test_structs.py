@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Callable
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ekarta.desfire.commands import (
@@ -857,3 +857,50 @@ def test_list_parsers_never_leak(data: bytes) -> None:
     for parse in (parse_aid_list, parse_free_memory, aid_from_bytes):
         with contextlib.suppress(MalformedResponse):
             parse(data)
+
+
+# --- the fast parsers agree with the declarations ------------------------------------------------
+
+
+def _outcome(parse: Callable[[bytes], object], data: bytes) -> object:
+    try:
+        return parse(data)
+    except MalformedResponse:
+        return MalformedResponse
+
+
+_FILE_SETTINGS_BYTES = st.one_of(
+    st.binary(max_size=24),
+    st.tuples(st.integers(0, 6), st.binary(min_size=2, max_size=20)).map(
+        lambda t: bytes([t[0]]) + t[1]),
+    # a value file's settings whose flags byte is now and then well formed
+    st.tuples(st.binary(min_size=15, max_size=15), st.integers(0, 3),
+              st.binary(max_size=3)).map(lambda t: b"\x02" + t[0] + bytes([t[1]]) + t[2]),
+)
+_VERSION_BYTES = st.one_of(
+    st.binary(min_size=26, max_size=31),
+    st.tuples(st.binary(min_size=26, max_size=26), st.integers(0, 9), st.integers(0, 9),
+              st.integers(0, 9), st.integers(0, 9), st.binary(max_size=3)).map(
+        lambda t: t[0] + bytes([t[1] << 4 | t[2], t[3] << 4 | t[4]]) + t[5]),
+)
+
+
+@settings(max_examples=30)
+@given(_FILE_SETTINGS_BYTES)
+def test_file_settings_parse_as_declared(data: bytes) -> None:
+    assert _outcome(FileSettings.parse, data) == _outcome(FileSettings._parse_declared, data)
+
+
+@settings(max_examples=30)
+@given(_VERSION_BYTES)
+def test_version_info_parses_as_declared(data: bytes) -> None:
+    assert _outcome(VersionInfo.parse, data) == _outcome(VersionInfo._parse_declared, data)
+
+
+@pytest.mark.slow
+@settings(max_examples=4000)
+@given(_FILE_SETTINGS_BYTES, _VERSION_BYTES)
+def test_the_fast_parsers_agree_with_the_declarations_at_length(settings_bytes: bytes,
+                                                                 version_bytes: bytes) -> None:
+    test_file_settings_parse_as_declared.hypothesis.inner_test(settings_bytes)
+    test_version_info_parses_as_declared.hypothesis.inner_test(version_bytes)

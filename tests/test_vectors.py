@@ -28,7 +28,14 @@ from ekarta.desfire import (
     LegacySession,
     diversify,
 )
-from ekarta.desfire.crypto import BlockCipher, crc16, crc32, pad_iso9797_m2, pad_zero
+from ekarta.desfire.crypto import (
+    BlockCipher,
+    CbcChain,
+    crc16,
+    crc32,
+    pad_iso9797_m2,
+    pad_zero,
+)
 from tests.support.apdu import h
 
 
@@ -99,6 +106,59 @@ def test_aes_cmac_equals_cryptography(key, data):
 def test_3k3des_cmac_equals_cryptography(key, data):
     ours = BlockCipher(KeyType.TDES3, key).cmac(data)
     assert ours == reference_cmac(TripleDES(key), data)
+
+
+# --- a session's chain: the stateless cipher's results on long-lived contexts --------------------
+
+_KEY_SIZES = {KeyType.DES: 8, KeyType.TDES2: 16, KeyType.TDES3: 24, KeyType.AES: 16}
+
+
+@st.composite
+def _chain_steps(draw):
+    """A key and a session's worth of operations: CMAC, encryption and decryption, each from
+    the chain's own last block (as EV1's running IV most often is) or from another IV."""
+    key_type = draw(st.sampled_from(list(_KEY_SIZES)))
+    key = draw(st.binary(min_size=_KEY_SIZES[key_type], max_size=_KEY_SIZES[key_type]))
+    bs = key_type.block_size
+    steps = draw(st.lists(st.tuples(
+        st.sampled_from(["cmac", "encrypt", "decrypt"]),
+        st.binary(max_size=5 * bs),
+        st.one_of(st.none(), st.binary(min_size=bs, max_size=bs))), max_size=12))
+    return key_type, key, steps
+
+
+def _check_chain(key_type, key, steps):
+    reference = BlockCipher(key_type, key)
+    chain = CbcChain.for_key(key_type, key)
+    bs = key_type.block_size
+    iv = bytes(bs)
+    for operation, data, other_iv in steps:
+        iv = other_iv if other_iv is not None else iv
+        if operation == "cmac":
+            expected = reference.cmac(data, iv)
+            iv = chain.cmac(data, iv)
+            assert iv == expected
+        whole = data[:len(data) // bs * bs]
+        if operation == "encrypt":
+            out = chain.encrypt(whole, iv)
+            assert out == reference.encrypt_cbc(whole, iv)
+            iv = out[-bs:] if out else iv
+        elif operation == "decrypt":
+            assert chain.decrypt(whole, iv) == reference.decrypt_cbc(whole, iv)
+            iv = whole[-bs:] if whole else iv
+
+
+@settings(max_examples=8, deadline=None)
+@given(_chain_steps())
+def test_a_session_chain_gives_the_stateless_ciphers_results(case):
+    _check_chain(*case)
+
+
+@pytest.mark.slow
+@settings(max_examples=1000, deadline=None)
+@given(_chain_steps())
+def test_a_session_chain_gives_the_stateless_ciphers_results_at_length(case):
+    _check_chain(*case)
 
 
 # --- AN10922 key diversification ------------------------------------------------------------------

@@ -38,19 +38,24 @@ def rotate_left(data: bytes) -> bytes:
     return data[1:] + data[:1]
 
 
+#: The key types each method takes.
+_KEY_TYPES: dict[str, frozenset[KeyType]] = {
+    "legacy": frozenset({KeyType.DES, KeyType.TDES2}),
+    "iso": frozenset({KeyType.DES, KeyType.TDES2, KeyType.TDES3}),
+    "aes": frozenset({KeyType.AES}),
+    "ev2first": frozenset({KeyType.AES}),
+    "ev2nonfirst": frozenset({KeyType.AES}),
+}
+
+
 def check_method(method: str, key: Key) -> str:
     """Validate that ``key`` can be used with ``method``; returns the normalised method name."""
-    name = method.strip().lower().replace("_", "").replace("-", "")
-    if name not in METHODS:
+    name = method if method in _KEY_TYPES else \
+        method.strip().lower().replace("_", "").replace("-", "")
+    allowed = _KEY_TYPES.get(name)
+    if allowed is None:
         raise InvalidArgument(
             f"unknown authentication method {method!r}; use one of {', '.join(METHODS)}")
-    allowed = {
-        "legacy": {KeyType.DES, KeyType.TDES2},
-        "iso": {KeyType.DES, KeyType.TDES2, KeyType.TDES3},
-        "aes": {KeyType.AES},
-        "ev2first": {KeyType.AES},
-        "ev2nonfirst": {KeyType.AES},
-    }[name]
     if key.type not in allowed:
         raise InvalidArgument(f"a {key.type.value} key cannot be used with {name} authentication")
     return name

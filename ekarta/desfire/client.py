@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Protocol, runtime_checkable
+import sys
+from typing import NoReturn, Protocol, runtime_checkable
 
 from ekarta.desfire.auth import ReaderAuth
 from ekarta.desfire.commands import (
@@ -42,7 +41,7 @@ from ekarta.desfire.commands import (
     Cmd,
 )
 from ekarta.desfire.crypto import Key, KeyType, Rng
-from ekarta.desfire.redact import FrameTracer
+from ekarta.desfire.redact import SECRET_COMMANDS, exchange_frame
 from ekarta.desfire.session import Comm, Session
 from ekarta.desfire.structs import (
     AccessRights,
@@ -157,6 +156,11 @@ class Transceiver(Protocol):
     def transceive(self, apdu: bytes) -> bytes: ...
 
 
+def _data_header(file_no: int, offset: int, length: int) -> bytes:
+    """File number, 3-byte offset and 3-byte length (values checked by the caller)."""
+    return bytes([file_no]) + offset.to_bytes(3, "little") + length.to_bytes(3, "little")
+
+
 def _apdu(code: int, data: bytes) -> bytes:
     if data:
         return bytes([0x90, code, 0x00, 0x00, len(data)]) + data + b"\x00"
@@ -185,7 +189,8 @@ class DESFire:
         self.aid = _check_int("aid", aid, 0, U24_MAX)
         self._session = session
         self._file_settings: dict[int, FileSettings] = {}
-        self._tracer = FrameTracer()
+        #: the response frames of the last exchange, as the card sent them
+        self._frames: list[bytes] = []
 
     @property
     def session(self) -> Session | None:
@@ -204,31 +209,17 @@ class DESFire:
 
     # --- the wire ---------------------------------------------------------------------------------
 
-    @contextmanager
-    def _guard(self) -> Iterator[None]:
-        """Drop the session when an exchange fails half-way; report card garbage as such."""
-        try:
-            yield
-        except (MalformedResponse, LengthMismatch):
-            self._session = None
-            raise
-        except MalformedMessage as exc:
-            self._session = None
-            raise MalformedResponse(str(exc)) from exc
-        except BaseException:
-            self._session = None
-            raise
-
-    def _transceive(self, apdu: bytes) -> tuple[bytes, int]:
-        """One APDU: returns the response data and the DESFire status (SW2)."""
+    def _transceive(self, apdu: bytes, secret: bool) -> tuple[bytes, int]:
+        """One APDU: returns the response data and the DESFire status (SW2).  The data of a
+        ``secret`` exchange (authentication, key material) is hidden in the trace."""
         tracing = log.isEnabledFor(TRACE)
-        shown = self._tracer.frame(apdu, to_card=True)
         if tracing:
-            log.log(TRACE, ">> %s", shown)
-        response = bytes(self.transceiver.transceive(apdu))
-        shown = self._tracer.frame(response, to_card=False)
+            log.log(TRACE, ">> %s", exchange_frame(apdu, to_card=True, secret=secret))
+        response = self.transceiver.transceive(apdu)
+        if type(response) is not bytes:
+            response = bytes(response)
         if tracing:
-            log.log(TRACE, "<< %s", shown)
+            log.log(TRACE, "<< %s", exchange_frame(response, to_card=False, secret=secret))
         if len(response) < 2:
             raise MalformedResponse(f"response of {len(response)} bytes has no status word")
         if response[-2] != 0x91:
@@ -246,15 +237,22 @@ class DESFire:
 
     def _send(self, cmd: int, body: bytes) -> list[bytes]:
         """Send a whole (already protected) message and collect every response frame."""
+        secret = cmd in SECRET_COMMANDS
         size = self.frame_size
-        if len(body) > MAX_FRAMES * size:
-            raise InvalidArgument(f"a message of {len(body)} bytes needs more than {MAX_FRAMES} "
-                                  f"frames of {size} bytes")
-        chunks = [body[i:i + size] for i in range(0, len(body), size)] or [b""]
-        for i, chunk in enumerate(chunks):
-            data, status = self._transceive(_apdu(cmd if i == 0 else STATUS_MORE, chunk))
-            if i < len(chunks) - 1 and (status != STATUS_MORE or data):
-                self._fail(status, cmd)
+        if len(body) <= size:  # nearly every command: one frame
+            data, status = self._transceive(_apdu(cmd, body), secret)
+            if status == STATUS_OK:
+                return [data]
+        else:
+            if len(body) > MAX_FRAMES * size:
+                raise InvalidArgument(f"a message of {len(body)} bytes needs more than "
+                                      f"{MAX_FRAMES} frames of {size} bytes")
+            chunks = [body[i:i + size] for i in range(0, len(body), size)]
+            for i, chunk in enumerate(chunks):
+                data, status = self._transceive(_apdu(cmd if i == 0 else STATUS_MORE, chunk),
+                                                secret)
+                if i < len(chunks) - 1 and (status != STATUS_MORE or data):
+                    self._fail(status, cmd)
         frames = [data]
         total = len(data)
         while status == STATUS_MORE:
@@ -269,7 +267,7 @@ class DESFire:
                     f"the card keeps chaining its answer to command 0x{cmd:02X} after "
                     f"{len(frames)} frames and {total} bytes, past the largest answer a DESFire "
                     f"gives")
-            data, status = self._transceive(_apdu(STATUS_MORE, b""))
+            data, status = self._transceive(_apdu(STATUS_MORE, b""), secret)
             frames.append(data)
             total += len(data)
         if total > MAX_RESPONSE:
@@ -279,29 +277,36 @@ class DESFire:
             self._fail(status, cmd)
         return frames
 
-    def _exchange_frames(self, cmd: int, header: bytes = b"", data: bytes = b"", *, comm: Comm,
-                         resp_comm: Comm | None = None,
-                         length: int | None = None) -> tuple[list[bytes], bytes]:
-        """:meth:`_exchange`, also returning the raw response frames."""
-        with self._guard():
-            session = self._session
-            body = session.wrap_command(cmd, header, data, comm) if session else header + data
-            frames = self._send(cmd, body)
-            payload = b"".join(frames)
-            if session is not None:
-                payload = session.unwrap_response(cmd, STATUS_OK, payload, resp_comm or comm,
-                                                  length)
-            return frames, payload
+    def _drop_session(self) -> NoReturn:
+        """In an ``except`` block around an exchange that failed half-way: drop the session
+        (the two ends can no longer agree on its state) and raise again, card garbage as
+        :class:`~ekarta.errors.MalformedResponse`."""
+        self._session = None
+        exc = sys.exc_info()[1]
+        if isinstance(exc, MalformedMessage) and not isinstance(
+                exc, (MalformedResponse, LengthMismatch)):
+            raise MalformedResponse(str(exc)) from exc
+        raise  # the exception the caller is handling
 
     def _exchange(self, cmd: int, header: bytes = b"", data: bytes = b"", *, comm: Comm,
                   resp_comm: Comm | None = None, length: int | None = None) -> bytes:
         """One command: protect, frame, chain, check the status, open the response.
 
         ``comm`` protects the command's data, ``resp_comm`` (default ``comm``) the response;
-        ``length`` is the response data length when known (used for full mode).
+        ``length`` is the response data length when known (used for full mode).  The raw
+        response frames are left in ``_frames``.
         """
-        return self._exchange_frames(cmd, header, data, comm=comm, resp_comm=resp_comm,
-                                     length=length)[1]
+        session = self._session
+        try:
+            body = session.wrap_command(cmd, header, data, comm) if session else header + data
+            self._frames = frames = self._send(cmd, body)
+            payload = frames[0] if len(frames) == 1 else b"".join(frames)
+            if session is not None:
+                payload = session.unwrap_response(cmd, STATUS_OK, payload, resp_comm or comm,
+                                                  length)
+        except BaseException:
+            self._drop_session()
+        return payload
 
     @property
     def _command_comm(self) -> Comm:
@@ -329,16 +334,18 @@ class DESFire:
         _key("key", key)
         auth = ReaderAuth(method, key_no, key, rng=self.rng, previous=self._session)
         self._session = None
-        with self._guard():
-            challenge, status = self._transceive(_apdu(auth.command, auth.first_data()))
+        try:
+            challenge, status = self._transceive(_apdu(auth.command, auth.first_data()), True)
             if status != STATUS_MORE:
                 self._fail(status, auth.command)
-            proof, status = self._transceive(_apdu(STATUS_MORE, auth.respond(challenge)))
+            proof, status = self._transceive(_apdu(STATUS_MORE, auth.respond(challenge)), True)
             if status != STATUS_OK:
                 self._fail(status, auth.command)
-            self._session = auth.finish(proof)
+            self._session = session = auth.finish(proof)
+        except BaseException:
+            self._drop_session()
         log.debug("authenticated with key %d (%s)", key_no, auth.method)
-        return self._session
+        return session
 
     # --- PICC level -------------------------------------------------------------------------------
 
@@ -399,7 +406,7 @@ class DESFire:
                 raise InvalidArgument(
                     f"old key ({old.type.value}) and new key ({new_key.type.value}) differ in size")
         key_no_byte = key_no | (new_key.type.app_crypto_bits if self.aid == 0 else 0)
-        with self._guard():
+        try:
             cryptogram = session.change_key_cryptogram(Cmd.CHANGE_KEY, key_no_byte, new_key, old)
             frames = self._send(Cmd.CHANGE_KEY, bytes([key_no_byte]) + cryptogram)
             if same:
@@ -408,6 +415,8 @@ class DESFire:
                 return
             session.unwrap_response(Cmd.CHANGE_KEY, STATUS_OK, b"".join(frames),
                                     _no_data(session.command_comm))
+        except BaseException:
+            self._drop_session()
 
     def set_configuration(self, option: int, data: bytes) -> None:
         """SetConfiguration: ``option`` byte and its data, sent encrypted.
@@ -455,7 +464,7 @@ class DESFire:
 
     def select_application(self, aid: int = PICC_AID) -> None:
         """Select application ``aid`` (0 = PICC level); ends the session."""
-        header = aid_to_bytes(_check_int("aid", aid, 0, U24_MAX))
+        header = _check_int("aid", aid, 0, U24_MAX).to_bytes(3, "little")
         self._session = None
         self._file_settings.clear()
         self._exchange(Cmd.SELECT_APPLICATION, header, comm=Comm.PLAIN)
@@ -467,7 +476,8 @@ class DESFire:
 
     def get_df_names(self) -> list[DFNameEntry]:
         """AID, ISO FID and DF name of every application that has a DF name."""
-        frames, data = self._exchange_frames(Cmd.GET_DF_NAMES, comm=self._command_comm)
+        data = self._exchange(Cmd.GET_DF_NAMES, comm=self._command_comm)
+        frames = self._frames
         # A session's MAC sits at the end of the last frame: cut the frames down to the data.
         cut = len(b"".join(frames)) - len(data)
         if cut:
@@ -608,7 +618,7 @@ class DESFire:
         cached = self._file_settings.get(file_no)
         if expected is None and cached is not None and cached.size is not None:
             expected = cached.size - offset if cached.size >= offset else None
-        header = bytes([file_no]) + u24le(offset) + u24le(length)
+        header = bytes([file_no]) + offset.to_bytes(3, "little") + length.to_bytes(3, "little")
         data = self._exchange(Cmd.READ_DATA, header, comm=mode, length=expected)
         if length and len(data) != length:
             raise LengthMismatch(f"ReadData answered {len(data)} bytes, asked for {length}")
@@ -621,7 +631,7 @@ class DESFire:
         data = _check_bytes("data", data, 1, MAX_CARD_MEMORY)
         _check_int("offset", offset, 0, U24_MAX - len(data))
         mode = self._mode(file_no, comm, "write")
-        self._write(Cmd.WRITE_DATA, bytes([file_no]) + u24le(offset) + u24le(len(data)), data,
+        self._write(Cmd.WRITE_DATA, _data_header(file_no, offset, len(data)), data,
                     mode)
 
     def get_value(self, file_no: int, *, comm: Comm | str | None = None) -> int:
@@ -658,7 +668,7 @@ class DESFire:
         data = _check_bytes("data", data, 1, MAX_CARD_MEMORY)
         _check_int("offset", offset, 0, U24_MAX - len(data))
         mode = self._mode(file_no, comm, "write")
-        self._write(Cmd.WRITE_RECORD, bytes([file_no]) + u24le(offset) + u24le(len(data)), data,
+        self._write(Cmd.WRITE_RECORD, _data_header(file_no, offset, len(data)), data,
                     mode)
 
     def read_records(self, file_no: int, offset: int = 0, count: int = 0, *,

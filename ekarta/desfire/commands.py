@@ -152,11 +152,14 @@ class Comm(enum.Enum):
         if isinstance(value, cls):
             return value
         if isinstance(value, str):
-            try:
-                return cls(value.strip().lower())
-            except ValueError:
-                pass
+            found = _COMM_BY_NAME.get(value) or _COMM_BY_NAME.get(value.strip().lower())
+            if found is not None:
+                return found
         raise InvalidArgument(f"communication mode must be plain, mac or full, got {value!r}")
+
+
+#: Comm by its name, for :meth:`Comm.parse` (a dict is quicker than the enum's own lookup).
+_COMM_BY_NAME: Mapping[str, Comm] = MappingProxyType({mode.value: mode for mode in Comm})
 
 
 class AppCrypto(enum.IntEnum):

@@ -16,7 +16,7 @@ from functools import cached_property
 from typing import TypeAlias
 
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 
 from ekarta.errors import InvalidArgument
 
@@ -182,48 +182,71 @@ def xor(a: bytes, b: bytes) -> bytes:
     return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).to_bytes(len(a), "big")
 
 
+def _double(value: int, block_size: int) -> int:
+    """A block as a number times x in GF(2^64) or GF(2^128): CMAC's subkey step."""
+    n = block_size * 8
+    value <<= 1
+    if value >> n:
+        value ^= (1 << n) | (0x87 if n == 128 else 0x1B)
+    return value
+
+
 def _shift_left_1(block: bytes) -> bytes:
-    n = len(block) * 8
-    value = int.from_bytes(block, "big") << 1
-    overflow = value >> n
-    value &= (1 << n) - 1
-    if overflow:
-        value ^= 0x87 if n == 128 else 0x1B
-    return value.to_bytes(len(block), "big")
+    return _double(int.from_bytes(block, "big"), len(block)).to_bytes(len(block), "big")
+
+
+def _algorithm(key_type: KeyType, key: bytes) -> algorithms.AES | TripleDES:
+    if key_type is KeyType.AES:
+        return algorithms.AES(key)
+    if key_type is KeyType.DES:
+        return TripleDES(key * 3)
+    if key_type is KeyType.TDES2:
+        return TripleDES(key + key[:8])
+    return TripleDES(key)
 
 
 _SHORT_CBC_BLOCKS = 3
-"""Up to this many blocks, CBC encryption chains the key's ECB context in Python."""
+"""Up to this many blocks, stateless CBC encryption chains the key's ECB context in Python."""
 
 
 class BlockCipher:
     """AES or (3)DES under one key, with the modes DESFire needs.
 
     DES and 2K3DES run as TripleDES with the key expanded to 24 bytes: ``cryptography`` deprecates
-    shorter TripleDES keys, and K|K|K is single DES.
+    shorter TripleDES keys, and K|K|K is single DES.  Every method is stateless, so one object
+    serves any number of threads (a key's :attr:`Key.cipher`); a session's messages go through
+    :meth:`chain` instead.  The cipher contexts, which cost more to set up than a message costs to
+    encipher, are made on first use and kept.
     """
 
     def __init__(self, key_type: KeyType, key: bytes):
         self.key_type = key_type
-        self.block_size = key_type.block_size
-        self._algorithm: type[algorithms.AES] | type[TripleDES]
-        if key_type is KeyType.AES:
-            self._algorithm_key = key
-            self._algorithm = algorithms.AES
-        else:
-            if key_type is KeyType.DES:
-                expanded = key * 3
-            elif key_type is KeyType.TDES2:
-                expanded = key + key[:8]
-            else:
-                expanded = key
-            self._algorithm_key = expanded
-            self._algorithm = TripleDES
-        ecb = Cipher(self._algorithm(self._algorithm_key), modes.ECB())
+        self.block_size = 16 if key_type is KeyType.AES else 8
+        self._algorithm = _algorithm(key_type, key)
+        self._ecb: Cipher[modes.ECB] | None = None
         # ECB contexts are stateless between update() calls, so one pair serves every block.
-        self._ecb_enc = ecb.encryptor()
-        self._ecb_dec = ecb.decryptor()
+        self._ecb_enc: CipherContext | None = None
+        self._ecb_dec: CipherContext | None = None
         self._subkeys: tuple[bytes, bytes] | None = None
+
+    def _ecb_cipher(self) -> Cipher[modes.ECB]:
+        if self._ecb is None:
+            self._ecb = Cipher(self._algorithm, _ECB)
+        return self._ecb
+
+    def _encryptor(self) -> CipherContext:
+        if self._ecb_enc is None:
+            self._ecb_enc = self._ecb_cipher().encryptor()
+        return self._ecb_enc
+
+    def _decryptor(self) -> CipherContext:
+        if self._ecb_dec is None:
+            self._ecb_dec = self._ecb_cipher().decryptor()
+        return self._ecb_dec
+
+    def chain(self) -> CbcChain:
+        """A CBC context of its own under this key, for the messages of one session."""
+        return CbcChain(self._algorithm, self.block_size)
 
     def _check(self, data: bytes) -> None:
         if len(data) % self.block_size:
@@ -231,38 +254,44 @@ class BlockCipher:
                 f"cipher input must be a multiple of {self.block_size} bytes, got {len(data)}")
 
     def encrypt_block(self, block: bytes) -> bytes:
-        return self._ecb_enc.update(block)
+        return (self._ecb_enc or self._encryptor()).update(block)
 
     def decrypt_block(self, block: bytes) -> bytes:
-        return self._ecb_dec.update(block)
+        return (self._ecb_dec or self._decryptor()).update(block)
 
     def encrypt_ecb(self, data: bytes) -> bytes:
         self._check(data)
-        return self._ecb_enc.update(data)
+        return self.encrypt_block(data)
 
     def encrypt_cbc(self, data: bytes, iv: bytes) -> bytes:
-        self._check(data)
+        bs = self.block_size
+        if len(data) % bs:
+            self._check(data)
         if not data:
             return b""
-        bs = self.block_size
         if len(data) <= _SHORT_CBC_BLOCKS * bs:
-            # most of a session's messages are a block or two: chained on the ECB context kept
-            # for the key, as setting up a CBC context costs more than the blocks themselves
+            # most messages are a block or two: chained on the ECB context kept for the key, as
+            # setting up a CBC context costs more than the blocks themselves
+            ecb = self._ecb_enc or self._encryptor()
             out = []
             for i in range(0, len(data), bs):
-                iv = self._ecb_enc.update(xor(data[i:i + bs], iv))
+                iv = ecb.update(xor(data[i:i + bs], iv))
                 out.append(iv)
             return b"".join(out)
-        ctx = Cipher(self._algorithm(self._algorithm_key), modes.CBC(iv)).encryptor()
+        ctx = Cipher(self._algorithm, modes.CBC(iv)).encryptor()
         return ctx.update(data) + ctx.finalize()
 
     def decrypt_cbc(self, data: bytes, iv: bytes) -> bytes:
-        self._check(data)
+        bs = self.block_size
+        if len(data) % bs:
+            self._check(data)
         if not data:
             return b""
         # p_i = D(c_i) ^ c_(i-1): every block deciphered at once on the ECB context, then one
         # XOR with the ciphertext shifted by a block
-        return xor(self._ecb_dec.update(data), iv + data[:-self.block_size])
+        plain = (self._ecb_dec or self._decryptor()).update(data)
+        return (int.from_bytes(plain, "big")
+                ^ int.from_bytes(iv + data[:-bs], "big")).to_bytes(len(data), "big")
 
     def legacy_send(self, data: bytes) -> bytes:
         """Legacy DESFire "send mode": the reader deciphers to encrypt, c_i = D(p_i ^ c_{i-1}).
@@ -292,9 +321,7 @@ class BlockCipher:
     @property
     def subkeys(self) -> tuple[bytes, bytes]:
         if self._subkeys is None:
-            l_block = self.encrypt_block(bytes(self.block_size))
-            k1 = _shift_left_1(l_block)
-            self._subkeys = (k1, _shift_left_1(k1))
+            self._subkeys = _subkeys(self.encrypt_block(bytes(self.block_size)))
         return self._subkeys
 
     def cmac(self, data: bytes, iv: bytes | None = None) -> bytes:
@@ -318,6 +345,131 @@ class BlockCipher:
         """CBC-MAC over ``padded`` with its last block XORed with ``subkey`` (AN10922)."""
         bs = self.block_size
         return self.encrypt_cbc(padded[:-bs] + xor(padded[-bs:], subkey), bytes(bs))[-bs:]
+
+
+def _subkeys(l_block: bytes) -> tuple[bytes, bytes]:
+    """CMAC's K1 and K2 from L = E(0)."""
+    k1 = _shift_left_1(l_block)
+    return k1, _shift_left_1(k1)
+
+
+#: The modes every key's contexts share (a mode object only holds its IV).
+_ECB = modes.ECB()
+_CBC_FROM_ZERO = {8: modes.CBC(bytes(8)), 16: modes.CBC(bytes(16))}
+
+
+class CbcChain:
+    """CBC encryption, decryption and CMAC for the messages of one session, on long-lived CBC
+    contexts.
+
+    A CBC context carries its last block into its next ``update()``: a message that must start
+    from another IV gets its first block XORed with the difference, and one ``update()`` does the
+    whole message.  In an EV1 session the running IV is most often the encrypting context's last
+    block (the last CMAC or ciphertext), so nothing is XORed at all.  The results are those of
+    :meth:`BlockCipher.encrypt_cbc`, :meth:`BlockCipher.decrypt_cbc` and :meth:`BlockCipher.cmac`;
+    not thread-safe (one session, one chain).  The decrypting context is made on first use: many
+    sessions never decrypt.
+    """
+
+    def __init__(self, algorithm: algorithms.AES | TripleDES, block_size: int) -> None:
+        self.block_size = block_size
+        self._cipher = Cipher(algorithm, _CBC_FROM_ZERO[block_size])
+        self._ctx = self._cipher.encryptor()
+        #: the encrypting context's chaining value: the last block it gave out
+        self._last = bytes(block_size)
+        self._dec: CipherContext | None = None
+        #: the decrypting context's chaining value: the last ciphertext block it took
+        self._dec_last = self._last
+        self._subkeys: tuple[int, int] | None = None
+        self._paddings = _PADDINGS[block_size]
+
+    @classmethod
+    def for_key(cls, key_type: KeyType, key: bytes) -> CbcChain:
+        """The chain of a session key (DES-family keys as :class:`BlockCipher` takes them)."""
+        return cls(_algorithm(key_type, key), 16 if key_type is KeyType.AES else 8)
+
+    def decrypt(self, data: bytes, iv: bytes) -> bytes:
+        """CBC decryption of ``data`` (whole blocks) from ``iv``."""
+        bs = self.block_size
+        if len(data) % bs or not data:
+            return _check_blocks(data, bs)
+        if self._dec is None:
+            self._dec = self._cipher.decryptor()
+        out = self._dec.update(data)
+        last = self._dec_last
+        self._dec_last = data[-bs:]
+        return _from_iv(out, iv, last, bs)
+
+    def encrypt(self, data: bytes, iv: bytes) -> bytes:
+        """CBC encryption of ``data`` (whole blocks) from ``iv``."""
+        bs = self.block_size
+        if len(data) % bs or not data:
+            return _check_blocks(data, bs)
+        out = self._ctx.update(_from_iv(data, iv, self._last, bs))
+        self._last = out[-bs:]
+        return out
+
+    def _load_subkeys(self) -> tuple[int, int]:
+        # L = E(0): the context enciphers its input XOR its last block, so it is given that block
+        self._last = l_block = self._ctx.update(self._last)
+        k1 = _double(int.from_bytes(l_block, "big"), self.block_size)
+        self._subkeys = k1, k2 = k1, _double(k1, self.block_size)
+        return k1, k2
+
+    def cmac(self, data: bytes, iv: bytes) -> bytes:
+        """The full-block CMAC of ``data`` chained from ``iv``, as :meth:`BlockCipher.cmac`."""
+        k1, k2 = self._subkeys or self._load_subkeys()
+        bs = self.block_size
+        n = len(data)
+        last = self._last
+        correction = 0 if iv is last or iv == last else \
+            int.from_bytes(iv, "big") ^ int.from_bytes(last, "big")
+        if n < bs:
+            # nearly every message of a session (a command's parameters, a status byte): one
+            # padded block, its correction and subkey XORed in at once
+            value = int.from_bytes(data + self._paddings[n], "big") ^ k2 ^ correction
+            out = self._last = self._ctx.update(value.to_bytes(bs, "big"))
+            return out
+        if n % bs:
+            cut = n - n % bs
+            tail = int.from_bytes(data[cut:] + self._paddings[n % bs], "big") ^ k2
+        else:
+            cut = n - bs
+            tail = int.from_bytes(data[cut:], "big") ^ k1
+        if not cut:  # one whole block: the correction goes with the subkey
+            out = self._ctx.update((tail ^ correction).to_bytes(bs, "big"))
+        else:
+            if correction:
+                first = int.from_bytes(data[:bs], "big") ^ correction
+                body = first.to_bytes(bs, "big") + data[bs:cut]
+            else:
+                body = data[:cut]
+            out = self._ctx.update(body + tail.to_bytes(bs, "big"))[-bs:]
+        self._last = out
+        return out
+
+
+def _check_blocks(data: bytes, block_size: int) -> bytes:
+    """Refuse ``data`` that is no whole number of blocks; nothing to do for none."""
+    if len(data) % block_size:
+        raise InvalidArgument(
+            f"cipher input must be a multiple of {block_size} bytes, got {len(data)}")
+    return b""
+
+
+def _from_iv(blocks: bytes, iv: bytes, last: bytes, block_size: int) -> bytes:
+    """``blocks`` with the first XORed with ``iv ^ last``: what a CBC context chained on
+    ``last`` takes to encipher from ``iv``, or gives back of a decipherment meant from ``iv``."""
+    if iv is last or iv == last:
+        return blocks
+    first = int.from_bytes(blocks[:block_size], "big") ^ int.from_bytes(iv, "big") \
+        ^ int.from_bytes(last, "big")
+    return first.to_bytes(block_size, "big") + blocks[block_size:]
+
+
+#: ISO/IEC 9797-1 method 2 padding by block size and by the bytes of the last block.
+_PADDINGS: dict[int, tuple[bytes, ...]] = {
+    bs: tuple(b"\x80" + bytes(bs - 1 - n) for n in range(bs)) for bs in (8, 16)}
 
 
 # --- checksums and paddings

@@ -33,8 +33,8 @@ whole process.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
-from typing import Final
+from dataclasses import dataclass
+from typing import Final, NamedTuple
 
 from ekarta.desfire.commands import Cmd
 from ekarta.log import hexdump
@@ -46,6 +46,7 @@ __all__ = [
     "Hidden",
     "Shown",
     "TraceState",
+    "exchange_frame",
     "parse_shown",
     "redact",
     "reveal_secrets",
@@ -82,9 +83,8 @@ def secrets_revealed() -> bool:
     return _revealed
 
 
-@dataclass(frozen=True)
-class Hidden:
-    """``length`` bytes hidden at offset ``at`` of a frame."""
+class Hidden(NamedTuple):
+    """``length`` bytes hidden at offset ``at`` of a frame (a named tuple, as :class:`Shown`)."""
 
     at: int
     length: int
@@ -110,11 +110,33 @@ class TraceState:
     """The last answer was secret: a repeat of it (a link resending a lost block) is too."""
 
 
-# The states after a plain command and after its plain answer, by the command's form: shared,
-# as a trace state is immutable and these two follow almost every frame on a link.
-_AWAITING_PLAIN: Final = {native: TraceState(answer_native=native, awaiting=True)
+_STATES: dict[tuple[bool, bool, bool, bool | None, bool | None, bool, bool], TraceState] = {}
+
+
+def _state(answer_secret: bool, answer_native: bool, continues_secret: bool,
+           piece_to_card: bool | None, piece_from_card: bool | None, awaiting: bool,
+           last_secret: bool) -> TraceState:
+    """The trace state of these fields (in declaration order), one shared object for each: a
+    state is immutable, a link moves through a handful of them, and looking one up costs less
+    than making one."""
+    key = (answer_secret, answer_native, continues_secret, piece_to_card, piece_from_card,
+           awaiting, last_secret)
+    state = _STATES.get(key)
+    if state is None:
+        state = _STATES[key] = TraceState(*key)
+    return state
+
+
+# The states after a plain command and after its plain answer, by the command's form: these two
+# follow almost every frame on a link.
+_AWAITING_PLAIN: Final = {native: _state(False, native, False, None, None, True, False)
                           for native in (False, True)}
-_ANSWERED_PLAIN: Final = {native: TraceState(answer_native=native) for native in (False, True)}
+_ANSWERED_PLAIN: Final = {native: _state(False, native, False, None, None, False, False)
+                          for native in (False, True)}
+#: The shared states before a frame nothing can make secret but its own command code (no piece of
+#: a frame pending, no secret exchange to continue): the tracer's fast path starts from these.
+_SETTLED: Final = frozenset(id(state) for states in (_AWAITING_PLAIN, _ANSWERED_PLAIN)
+                            for state in states.values())
 
 
 def _classify_command(frame: bytes, continues_secret: bool) -> tuple[bool, bool]:
@@ -162,7 +184,8 @@ def redact(state: TraceState, frame: bytes, *, to_card: bool,
     follows (ISO 14443-4 or PN532 chaining).  A frame in one direction while a message of the
     other is still being cut in pieces is the link's acknowledgement: it changes nothing.
     """
-    frame = bytes(frame)
+    if type(frame) is not bytes:
+        frame = bytes(frame)
     mine = state.piece_to_card if to_card else state.piece_from_card
     other = state.piece_from_card if to_card else state.piece_to_card
     if other is not None:
@@ -174,12 +197,13 @@ def redact(state: TraceState, frame: bytes, *, to_card: bool,
             if not secret and not more:  # nearly every command: no new state object
                 return _AWAITING_PLAIN[native], None
             span = _command_span(frame, native) if secret else None
-            state = TraceState(answer_secret=secret, answer_native=native,
-                               piece_to_card=secret if more else None, awaiting=True)
+            state = _state(secret, native, False, secret if more else None, None, True, False)
         else:
             secret = bool(mine)
             span = Hidden(0, len(frame)) if secret else None
-            state = replace(state, piece_to_card=secret if more else None)
+            state = _state(state.answer_secret, state.answer_native, state.continues_secret,
+                           secret if more else None, state.piece_from_card, state.awaiting,
+                           state.last_secret)
         return state, span if span is not None and span.length else None
     # an answer
     if not first:
@@ -191,17 +215,34 @@ def redact(state: TraceState, frame: bytes, *, to_card: bool,
     if not secret:
         if not more:
             return _ANSWERED_PLAIN[state.answer_native], None
-        return (replace(state, answer_secret=False, continues_secret=False, awaiting=False,
-                        piece_from_card=False, last_secret=False), None)
+        return (_state(False, state.answer_native, False, state.piece_to_card, False, False,
+                       False), None)
     span, status = _answer_span(frame, state.answer_native, first=first, last=not more)
     if more:
-        state = replace(state, piece_from_card=True,
-                        continues_secret=status == _MORE if status is not None else False)
+        state = _state(state.answer_secret, state.answer_native,
+                       status == _MORE if status is not None else False, state.piece_to_card,
+                       True, state.awaiting, state.last_secret)
     else:
         asks_more = status == _MORE if status is not None else state.continues_secret
-        state = replace(state, answer_secret=False, piece_from_card=None, awaiting=False,
-                        continues_secret=asks_more, last_secret=True)
+        state = _state(False, state.answer_native, asks_more, state.piece_to_card, None, False,
+                       True)
     return state, span if span.length else None
+
+
+def exchange_frame(frame: bytes, *, to_card: bool, secret: bool) -> Shown:
+    """A frame of an ISO-wrapped exchange whose command the sender knows (the DESFire client
+    knows what it sends): a ``secret`` exchange's data hidden as :func:`redact` hides it.
+
+    No state to keep, so a client traces only while the trace is on; every other trace site
+    sees frames it did not make and keeps a :class:`FrameTracer`.
+    """
+    if not secret or _revealed:
+        return Shown(frame, None)
+    if to_card:
+        span = _command_span(frame, False)
+    else:
+        span = _answer_span(frame, False, first=True, last=True)[0]
+    return Shown(frame, span if span.length else None)
 
 
 _MARKER = "<redacted {} bytes>"
@@ -231,9 +272,11 @@ def parse_shown(text: str) -> tuple[bytes, Hidden | None]:
     return before + after, Hidden(len(before), int(match.group(1)))
 
 
-@dataclass(frozen=True)
-class Shown:
-    """A frame and what to hide of it; rendered only when a log line is written (``str``)."""
+class Shown(NamedTuple):
+    """A frame and what to hide of it; rendered only when a log line is written (``str``).
+
+    A named tuple rather than a frozen dataclass: every frame of every link makes one, traced
+    or not, and a tuple is made in a third of the time."""
 
     frame: bytes
     hidden: Hidden | None
@@ -252,7 +295,7 @@ class FrameTracer:
 
     def __init__(self, reveal: bool | None = None) -> None:
         self.reveal = reveal
-        self.state = TraceState()
+        self.state = _ANSWERED_PLAIN[False]  # TraceState(), the shared object
 
     @property
     def revealing(self) -> bool:
@@ -262,16 +305,49 @@ class FrameTracer:
                start: int = 0, stop: int | None = None) -> Hidden | None:
         """Classify ``frame[start:stop]`` (a DESFire frame inside a link's frame): what to hide
         of the whole ``frame``, or None."""
-        inner = frame[start:stop]
-        self.state, span = redact(self.state, inner, to_card=to_card, more=more)
+        state = self.state
+        if not more and not start and stop is None and id(state) in _SETTLED:
+            # nearly every frame: what redact() does for a whole plain frame, without a call
+            if not to_card:
+                self.state = _ANSWERED_PLAIN[state.answer_native]
+                return None
+            if len(frame) >= 4 and frame[0] == _WRAPPED_CLA and frame[1] not in SECRET_COMMANDS:
+                self.state = _AWAITING_PLAIN[False]
+                return None
+        inner = frame[start:stop] if start or stop is not None else frame
+        self.state, span = redact(state, inner, to_card=to_card, more=more)
         if span is None or self.revealing:
             return None
-        return Hidden(start + span.at, span.length)
+        return Hidden(start + span.at, span.length) if start else span
+
+    def exchange(self, command: bytes, answer: bytes) -> None:
+        """Classify a whole command and its whole answer at once: for a link that traces
+        neither (the state moves on as with :meth:`hidden` on each, in one call)."""
+        state = self.state
+        if id(state) in _SETTLED and len(command) >= 4 and command[0] == _WRAPPED_CLA \
+                and command[1] not in SECRET_COMMANDS:
+            self.state = _ANSWERED_PLAIN[False]  # a plain command, then its answer
+            return
+        if state.piece_to_card is not None or state.piece_from_card is not None:
+            self.hidden(command, to_card=True)
+            self.hidden(answer, to_card=False)
+            return
+        # redact() on both frames, but for the spans nobody asks for
+        secret, native = _classify_command(command, state.continues_secret)
+        if not secret:
+            self.state = _ANSWERED_PLAIN[native]
+            return
+        if native:
+            status = answer[0] if answer else None
+        else:
+            status = answer[-1] if len(answer) >= 2 else None
+        self.state = _state(False, native, status == _MORE, None, None, False, True)
 
     def frame(self, frame: bytes, *, to_card: bool, more: bool = False,
               start: int = 0, stop: int | None = None) -> Shown:
         """Classify as :meth:`hidden`; the frame to log (``%s`` renders it)."""
-        frame = bytes(frame)
+        if type(frame) is not bytes:
+            frame = bytes(frame)
         return Shown(frame, self.hidden(frame, to_card=to_card, more=more, start=start,
                                         stop=stop))
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from ekarta.desfire.commands import Comm
 from ekarta.desfire.crypto import (
     BlockCipher,
+    CbcChain,
     Key,
     KeyType,
     constant_time_equal,
@@ -36,6 +37,11 @@ from ekarta.desfire.crypto import (
 from ekarta.errors import ChecksumMismatch, InvalidArgument, LengthMismatch, NotAuthenticated
 
 __all__ = ["Comm", "EV1Session", "EV2Session", "LegacySession", "Session"]
+
+_ZERO_8 = bytes(8)
+_ZERO_16 = bytes(16)
+#: ``bytes([n])`` for every byte value: a command code or status in front of a MACed message
+_BYTE = tuple(bytes([n]) for n in range(256))
 
 
 def _strip_zero_padded_crc(plain: bytes, crc_len: int, check, length: int | None) -> bytes:
@@ -181,6 +187,7 @@ class LegacySession(Session):
         if self.key_type is KeyType.TDES2 and len(self.session_key) == 8:
             self.key_type = KeyType.DES
         self._cipher = BlockCipher(self.key_type, bytes(self.session_key))
+        self._chain = self._cipher.chain()
 
     @property
     def enc_key(self) -> bytes:
@@ -191,7 +198,7 @@ class LegacySession(Session):
         return bytes(self.session_key)
 
     def _mac(self, data: bytes) -> bytes:
-        return self._cipher.encrypt_cbc(pad_zero(data, 8), bytes(8))[-8:][:4]
+        return self._chain.encrypt(pad_zero(data, 8), _ZERO_8)[-8:][:4]
 
     def wrap_command(self, cmd, header, data, comm):
         if not data or comm is Comm.PLAIN:
@@ -229,7 +236,7 @@ class LegacySession(Session):
             return data
         if comm is Comm.MAC:
             return data + self._mac(data)
-        return self._cipher.encrypt_cbc(pad_zero(data + crc16(data), 8), bytes(8))
+        return self._chain.encrypt(pad_zero(data + crc16(data), 8), _ZERO_8)
 
     def change_key_cryptogram(self, cmd, key_no_byte, new_key, old_key):
         material = _key_plain(new_key, old_key, new_key.type is KeyType.AES)
@@ -268,8 +275,9 @@ class EV1Session(Session):
         if self.key_type is KeyType.TDES2 and len(self.session_key) == 8:
             self.key_type = KeyType.DES
         self.session_key = bytes(self.session_key)
-        self._cipher = BlockCipher(self.key_type, self.session_key)
-        bs = self._cipher.block_size
+        # the running IV is, but after a decryption, the chain's own last block
+        self._chain = CbcChain.for_key(self.key_type, self.session_key)
+        self._bs = bs = self._chain.block_size
         self.iv = bytes(bs) if self.iv is None else bytes(self.iv)
         if len(self.iv) != bs:
             raise InvalidArgument(f"the IV of a {self.key_type.value} session has {bs} bytes")
@@ -284,30 +292,32 @@ class EV1Session(Session):
 
     @property
     def block_size(self) -> int:
-        return self._cipher.block_size
+        return self._bs
 
     def _running_iv(self) -> bytes:
         assert self.iv is not None  # __post_init__ sets it: None only means "start from zero"
         return self.iv
 
     def _cmac(self, message: bytes) -> bytes:
-        self.iv = self._cipher.cmac(message, self._running_iv())
-        return self.iv[:8]
+        iv = self.iv
+        assert iv is not None  # __post_init__ sets it: None only means "start from zero"
+        self.iv = iv = self._chain.cmac(message, iv)
+        return iv[:8]
 
     def _encrypt(self, plain: bytes) -> bytes:
-        enc = self._cipher.encrypt_cbc(pad_zero(plain, self.block_size), self._running_iv())
-        self.iv = enc[-self.block_size:]
+        enc = self._chain.encrypt(pad_zero(plain, self._bs), self._running_iv())
+        self.iv = enc[-self._bs:]
         return enc
 
     def _decrypt(self, enc: bytes) -> bytes:
-        if not enc or len(enc) % self.block_size:
+        if not enc or len(enc) % self._bs:
             raise LengthMismatch("encrypted message is not a whole number of blocks")
-        plain = self._cipher.decrypt_cbc(enc, self._running_iv())
-        self.iv = enc[-self.block_size:]
+        plain = self._chain.decrypt(enc, self._running_iv())
+        self.iv = enc[-self._bs:]
         return plain
 
     def wrap_command(self, cmd, header, data, comm):
-        message = bytes([cmd]) + header + data
+        message = _BYTE[cmd] + header + data
         if comm is Comm.FULL and data:
             return header + self._encrypt(data + crc32(message))
         mac = self._cmac(message)
@@ -318,32 +328,32 @@ class EV1Session(Session):
     def unwrap_command(self, cmd, header, body, comm, length=None):
         if comm is Comm.FULL and body:
             plain = self._decrypt(body)
-            prefix = bytes([cmd]) + header
+            prefix = _BYTE[cmd] + header
             return _strip_zero_padded_crc(plain, 4, lambda d: crc32(prefix + d), length)
         if comm is Comm.MAC and body:
             if len(body) < 8:
                 raise LengthMismatch("MACed command is shorter than its MAC")
             data, mac = body[:-8], body[-8:]
-            if not constant_time_equal(mac, self._cmac(bytes([cmd]) + header + data)):
+            if not constant_time_equal(mac, self._cmac(_BYTE[cmd] + header + data)):
                 raise ChecksumMismatch("command CMAC does not match")
             return data
-        self._cmac(bytes([cmd]) + header + body)
+        self._cmac(_BYTE[cmd] + header + body)
         return body
 
     def wrap_response(self, cmd, status, data, comm):
         if comm is Comm.FULL and data:
-            return self._encrypt(data + crc32(data + bytes([status])))
-        return data + self._cmac(data + bytes([status]))
+            return self._encrypt(data + crc32(data + _BYTE[status]))
+        return data + self._cmac(data + _BYTE[status])
 
     def unwrap_response(self, cmd, status, payload, comm, length=None):
         if comm is Comm.FULL and payload and length != 0:
             plain = self._decrypt(payload)
-            return _strip_zero_padded_crc(
-                plain, 4, lambda d: crc32(d + bytes([status])), length)
+            suffix = _BYTE[status]
+            return _strip_zero_padded_crc(plain, 4, lambda d: crc32(d + suffix), length)
         if len(payload) < 8:
             raise LengthMismatch("response is shorter than its CMAC")
         data, mac = payload[:-8], payload[-8:]
-        if not constant_time_equal(mac, self._cmac(data + bytes([status]))):
+        if not constant_time_equal(mac, self._cmac(data + _BYTE[status])):
             raise ChecksumMismatch("response CMAC does not match")
         return data
 
@@ -385,18 +395,18 @@ class EV2Session(Session):
             raise InvalidArgument("EV2 session keys have 16 bytes and the TI 4 bytes")
         if not 0 <= self.cmd_counter <= 0xFFFF:
             raise InvalidArgument("EV2 command counter is 0..65535")
-        self._enc = BlockCipher(KeyType.AES, self.enc_key)
-        self._mac = BlockCipher(KeyType.AES, self.mac_key)
+        self._enc_chain = CbcChain.for_key(KeyType.AES, self.enc_key)
+        self._mac_chain = CbcChain.for_key(KeyType.AES, self.mac_key)
 
     def _ctr(self, offset: int = 0) -> bytes:
         return ((self.cmd_counter + offset) & 0xFFFF).to_bytes(2, "little")
 
     def _iv(self, label: bytes, offset: int) -> bytes:
-        return self._enc.encrypt_block(label + self.ti + self._ctr(offset) + bytes(8))
+        return self._enc_chain.encrypt(label + self.ti + self._ctr(offset) + bytes(8), _ZERO_16)
 
     def mac_t(self, message: bytes) -> bytes:
         """The truncated MAC: the odd-numbered bytes of the full CMAC."""
-        return self._mac.cmac(message)[1::2]
+        return self._mac_chain.cmac(message, _ZERO_16)[1::2]
 
     @property
     def exhausted(self) -> bool:
@@ -413,7 +423,7 @@ class EV2Session(Session):
         if comm is Comm.PLAIN:
             return header + data
         if comm is Comm.FULL and data:
-            data = self._enc.encrypt_cbc(pad_iso9797_m2(data, 16), self._iv(b"\xA5\x5A", 0))
+            data = self._enc_chain.encrypt(pad_iso9797_m2(data, 16), self._iv(b"\xA5\x5A", 0))
         mac = self.mac_t(bytes([cmd]) + self._ctr() + self.ti + header + data)
         return header + data + mac
 
@@ -429,7 +439,7 @@ class EV2Session(Session):
         if comm is Comm.FULL and data:
             if len(data) % 16:
                 raise LengthMismatch("encrypted command data is not a whole number of blocks")
-            plain = unpad_iso9797_m2(self._enc.decrypt_cbc(data, self._iv(b"\xA5\x5A", 0)))
+            plain = unpad_iso9797_m2(self._enc_chain.decrypt(data, self._iv(b"\xA5\x5A", 0)))
             if plain is None:
                 raise ChecksumMismatch("command padding is invalid")
             if length is not None and len(plain) != length:
@@ -442,7 +452,7 @@ class EV2Session(Session):
             self._advance()
             return data
         if comm is Comm.FULL and data:
-            data = self._enc.encrypt_cbc(pad_iso9797_m2(data, 16), self._iv(b"\x5A\xA5", 1))
+            data = self._enc_chain.encrypt(pad_iso9797_m2(data, 16), self._iv(b"\x5A\xA5", 1))
         mac = self.mac_t(bytes([status]) + self._ctr(1) + self.ti + data)
         self._advance()
         return data + mac
@@ -464,7 +474,7 @@ class EV2Session(Session):
             # refused as such, before its padding (which random bytes sometimes fake) is looked at.
             if length is not None and len(data) != (length // 16 + 1) * 16:
                 raise LengthMismatch("encrypted response data has the wrong length")
-            plain = unpad_iso9797_m2(self._enc.decrypt_cbc(data, self._iv(b"\x5A\xA5", 1)))
+            plain = unpad_iso9797_m2(self._enc_chain.decrypt(data, self._iv(b"\x5A\xA5", 1)))
             if plain is None:
                 raise ChecksumMismatch("response padding is invalid")
             if length is not None and len(plain) != length:

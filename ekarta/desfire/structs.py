@@ -372,7 +372,9 @@ class AccessRights:
 
     def __post_init__(self) -> None:
         for name in ("read", "write", "read_write", "change"):
-            _check_int(f"access right {name}", getattr(self, name), 0, 0xF)
+            value = getattr(self, name)
+            if type(value) is not int or not 0 <= value <= 0xF:  # else what _check_int says
+                _check_int(f"access right {name}", value, 0, 0xF)
 
     @classmethod
     def free(cls) -> AccessRights:
@@ -588,6 +590,8 @@ _VERSION_PART_FIELDS = (
     "storage_size",
     "protocol",
 )
+_VERSION_BYTE_FIELDS = tuple(f"{part}_{name}" for part in ("hw", "sw")
+                             for name in _VERSION_PART_FIELDS)
 VERSION_LENGTH = 28
 VERSION_MAX_EXTRA = 2
 
@@ -649,9 +653,10 @@ class VersionInfo:
     extra: bytes = b""
 
     def __post_init__(self) -> None:
-        for part in ("hw", "sw"):
-            for name in _VERSION_PART_FIELDS:
-                _check_int(f"{part}_{name}", getattr(self, f"{part}_{name}"), 0, U8_MAX)
+        for name in _VERSION_BYTE_FIELDS:
+            value = getattr(self, name)
+            if type(value) is not int or not 0 <= value <= U8_MAX:  # else what _check_int says
+                _check_int(name, value, 0, U8_MAX)
         _set(self, "uid", _check_bytes("uid", self.uid, 7, 7))
         _set(self, "batch", _check_bytes("batch", self.batch, 5, 5))
         _check_int("production_week", self.production_week, 0, 99)
@@ -661,6 +666,22 @@ class VersionInfo:
     @classmethod
     def parse(cls, data: bytes) -> VersionInfo:
         """Decode the concatenated GetVersion frames (28 bytes, tolerating 2 trailing extras)."""
+        what = "GetVersion response"
+        raw = _as_bytes(data, what)
+        _check_length(what, raw, VERSION_LENGTH, VERSION_LENGTH + VERSION_MAX_EXTRA)
+        week, year = raw[26], raw[27]
+        if week & 0x0F > 9 or week >> 4 > 9 or year & 0x0F > 9 or year >> 4 > 9:
+            return cls._parse_declared(raw)  # for its error
+        # version_format read directly, field by field (every read tags a card; the tests
+        # check that this and the declaration agree on any bytes)
+        return cls(raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6],
+                   raw[7], raw[8], raw[9], raw[10], raw[11], raw[12], raw[13],
+                   raw[14:21], raw[21:26], (week >> 4) * 10 + (week & 0x0F),
+                   (year >> 4) * 10 + (year & 0x0F), raw[28:])
+
+    @classmethod
+    def _parse_declared(cls, data: bytes) -> VersionInfo:
+        """:meth:`parse` by the construct declaration."""
         what = "GetVersion response"
         raw = _as_bytes(data, what)
         _check_length(what, raw, VERSION_LENGTH, VERSION_LENGTH + VERSION_MAX_EXTRA)
@@ -753,6 +774,14 @@ _FIELDS_BY_TYPE: dict[FileType, tuple[str, ...]] = {
     FileType.CYCLIC_RECORD: _RECORD_FIELDS,
 }
 _FILE_TYPE_CODES = frozenset(int(t) for t in FileType)
+#: bytes of the type-specific part of file settings, by file type code (from the declaration)
+_BODY_SIZES: dict[int, int] = {
+    FileType.STD_DATA: data_file_body_format.sizeof(),
+    FileType.BACKUP_DATA: data_file_body_format.sizeof(),
+    FileType.VALUE: value_file_body_format.sizeof(),
+    FileType.LINEAR_RECORD: record_file_body_format.sizeof(),
+    FileType.CYCLIC_RECORD: record_file_body_format.sizeof(),
+}
 _INT_RANGES: dict[str, tuple[int, int]] = {
     "size": (0, U24_MAX),
     "lower_limit": (I32_MIN, I32_MAX),
@@ -818,6 +847,42 @@ class FileSettings:
     @classmethod
     def parse(cls, data: bytes) -> FileSettings:
         """Decode a GetFileSettings response; unknown trailing bytes end up in ``extra``."""
+        what = "GetFileSettings response"
+        raw = _as_bytes(data, what)
+        body_end = 4 + _BODY_SIZES.get(raw[0], 1 << 16) if raw else 1 << 16
+        if len(raw) < body_end or (raw[0] == FileType.VALUE and raw[16] & 0xFC):
+            return cls._parse_declared(raw)  # for its error
+        # file_settings_format read directly (a validator reads the log's settings at every
+        # tap; the tests check that this and the declaration agree on any bytes)
+        file_type = FileType(raw[0])
+        option = raw[1]
+        comm = Comm.from_settings(option)
+        rights = raw[2] | raw[3] << 8
+        fields: dict[str, Any] = {}
+        if file_type is FileType.VALUE:
+            fields.update(lower_limit=int.from_bytes(raw[4:8], "little", signed=True),
+                          upper_limit=int.from_bytes(raw[8:12], "little", signed=True),
+                          limited_credit_value=int.from_bytes(raw[12:16], "little", signed=True),
+                          limited_credit_enabled=bool(raw[16] & 1),
+                          free_get_value=bool(raw[16] & 2))
+        elif file_type in (FileType.LINEAR_RECORD, FileType.CYCLIC_RECORD):
+            fields.update(record_size=int.from_bytes(raw[4:7], "little"),
+                          max_records=int.from_bytes(raw[7:10], "little"),
+                          current_records=int.from_bytes(raw[10:13], "little"))
+        else:
+            fields["size"] = int.from_bytes(raw[4:7], "little")
+        try:
+            return cls(file_type=file_type, comm=comm,
+                       access=AccessRights(rights >> 12, rights >> 8 & 0xF, rights >> 4 & 0xF,
+                                           rights & 0xF),
+                       option_flags=option & ~comm.settings_byte, extra=raw[body_end:],
+                       **fields)
+        except ValueError as exc:  # as _decode() reports what the dataclass refuses
+            raise MalformedResponse(f"malformed {what} ({raw.hex()}): {exc}") from exc
+
+    @classmethod
+    def _parse_declared(cls, data: bytes) -> FileSettings:
+        """:meth:`parse` by the construct declaration."""
 
         def convert(c: Container) -> FileSettings:
             file_type = FileType(c.file_type)

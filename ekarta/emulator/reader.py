@@ -52,6 +52,7 @@ from ekarta.errors import (
     ReaderTimeout,
 )
 from ekarta.files import FileLock
+from ekarta.log import TRACE
 from ekarta.readers.base import RECV, SEND, CardInfo, Reader
 from ekarta.wire.ats import atr_from_ats
 
@@ -112,19 +113,31 @@ class EmulatorReader(Reader):
     # --- Reader ---------------------------------------------------------------------------------
 
     def transceive(self, apdu: bytes) -> bytes:
-        self._check_open()
-        apdu = bytes(apdu)
-        self._trace(SEND, apdu)
+        if self._closed:
+            self._check_open()
+        if type(apdu) is not bytes:
+            apdu = bytes(apdu)
+        # Untraced, the frame tracer sees the command and its answer in one call after the
+        # exchange (the card is in-process: the trace would be most of a plain command's cost).
+        tracing = self._log.isEnabledFor(TRACE)
+        if tracing:
+            self._trace(SEND, apdu)
         try:
-            response = deliver(self.card, apdu)
-        except CardTorn as exc:
+            response = deliver(self._card or self.card, apdu)
+        except (CardTorn, CardMute) as exc:
+            if not tracing:
+                self._tracer.hidden(apdu, to_card=True)
+            if isinstance(exc, CardMute):
+                raise ReaderTimeout(f"{self.url}: {exc}") from exc
             self._card_info = None
             self._save_if_changed()
             raise CardRemovedError(f"{self.url}: {exc}") from exc
-        except CardMute as exc:
-            raise ReaderTimeout(f"{self.url}: {exc}") from exc
-        self._save_if_changed()
-        self._trace(RECV, response)
+        if self.path is not None:
+            self._save_if_changed()
+        if tracing:
+            self._trace(RECV, response)
+        else:
+            self._tracer.exchange(apdu, response)
         return response
 
     @property

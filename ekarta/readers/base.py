@@ -227,9 +227,11 @@ class Reader(abc.ABC):
     def _trace(self, direction: str, data: bytes) -> None:
         """Log one frame at TRACE: ``direction`` is :data:`SEND` or :data:`RECV`.  Secret data
         is hidden (:mod:`ekarta.desfire.redact`); every frame is seen, traced or not."""
-        shown = self._tracer.frame(data, to_card=direction == SEND)
         if self._log.isEnabledFor(TRACE):
+            shown = self._tracer.frame(data, to_card=direction == SEND)
             self._log.log(TRACE, "%s %s %s", self.url, direction, shown)
+        else:  # only the tracer's state moves on: no frame to render
+            self._tracer.hidden(data, to_card=direction == SEND)
 
 
 def _stop_predicate(stop: Stop | None) -> Callable[[], bool]:

@@ -255,13 +255,18 @@ class Context:
         """Check that an operation ``rights`` grant is allowed on ``f``; return its effective
         communication mode."""
         access = f.access
-        nibbles = [getattr(access, right) for right in rights]
-        if FREE in nibbles:
-            return Comm.PLAIN
-        if all(n == NEVER for n in nibbles):
-            fail(PermissionDenied, "no key may do this")
         session = self.volatile.session
-        if session is None or session.key_no not in nibbles:
+        key_no = -1 if session is None else session.key_no
+        possible = granted = False
+        for right in rights:
+            nibble = getattr(access, right)
+            if nibble == FREE:
+                return Comm.PLAIN
+            possible = possible or nibble != NEVER
+            granted = granted or nibble == key_no
+        if not possible:
+            fail(PermissionDenied, "no key may do this")
+        if not granted:
             fail(AuthenticationRejected, "not authenticated with a key that grants this")
         return f.comm
 

@@ -99,10 +99,11 @@ def _native(ctx: Context, cmd: int, data: bytes) -> bytes:
         return _additional_frame(ctx, data)
     volatile = ctx.volatile
     volatile.abandon()
-    expected = _expected_length(ctx, cmd, data)
-    if expected is not None and len(data) < expected:
-        volatile.incoming = Incoming(cmd, bytearray(data), expected)
-        return _MORE
+    if cmd in _CHAINED:
+        expected = _expected_length(ctx, cmd, data)
+        if expected is not None and len(data) < expected:
+            volatile.incoming = Incoming(cmd, bytearray(data), expected)
+            return _MORE
     return _run(ctx, cmd, data, HANDLERS.get(cmd))
 
 
@@ -171,6 +172,9 @@ def _answer(ctx: Context, cmd: int, reply: Reply) -> bytes:
         payload = session.wrap_response(cmd, 0x00, payload, comm)
     if reply.end_session:
         volatile.session = None
+    if reply.frames is None and len(payload) <= MAX_FRAME:  # nearly every answer: one frame
+        volatile.out = []
+        return payload + _OK
     if reply.frames and payload.startswith(reply.data):
         frames, pos = [], 0
         for size in reply.frames:
@@ -206,6 +210,12 @@ def _protected_size(ctx: Context, size: int, comm: Comm) -> int:
         return size + 4 if comm is Comm.MAC else _pad(size + 2, 8)
     assert isinstance(session, EV1Session)
     return size + 8 if comm is Comm.MAC else _pad(size + 4, session.block_size)
+
+
+#: The commands whose length the card can know before it has them whole (:func:`_expected`).
+_CHAINED = frozenset({Cmd.WRITE_DATA, Cmd.WRITE_RECORD, *contents.VALUE_RIGHTS,
+                      Cmd.CHANGE_FILE_SETTINGS, Cmd.CHANGE_KEY_SETTINGS, Cmd.SET_CONFIGURATION,
+                      Cmd.CHANGE_KEY})
 
 
 def _expected_length(ctx: Context, cmd: int, msg: bytes) -> int | None:
