@@ -137,6 +137,7 @@ def test_stale_lists_are_a_warning(capsys, bus):
     (["--once", "--number", "1234567894"], "give one of them"),
     (["--number", "1234567894", "--scanner", "loop://"], "--scanner is the app's"),
     (["--json"], "--json prints the outcome"),
+    (["--number", "1234567894", "--clear-after", "9"], "--clear-after is the app's"),
     (["--once", "--json"], "name the validator's reader"),
 ])
 def test_misuse_is_one_line(capsys, bus, monkeypatch, extra, message):

@@ -37,7 +37,10 @@ def test_a_tap_seen_on_the_screen_then_on_the_card_and_in_the_office(tmp_path, c
         with served_card(issued.chip, tmp_path / "pn532", tmp_path / "card.sock") as card:
             control(capsys, card, "remove")
             app = [sys.executable, "-m", "ekarta", "validator", str(bus), "--reader",
-                   f"pn532:{tmp_path / 'pn532'}", "--zone", "1", "--line", "14"]
+                   f"pn532:{tmp_path / 'pn532'}", "--zone", "1", "--line", "14",
+                   # a verdict stays long enough to be read on a loaded machine, and goes
+                   # before the next look for the welcome gives up
+                   "--clear-after", "12"]
             with TmuxSession(app, width=80, height=24) as tmux:
                 screen = tmux.wait_for(shows_welcome, timeout=WAIT)
                 assert "Zóna 1" in screen and "Linka 14" in screen

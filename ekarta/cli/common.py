@@ -735,8 +735,21 @@ def add_terminal_options(parser: argparse.ArgumentParser, *, once: str,
                      help="language of the verdict's message (default cs)")
     run.add_argument("--json", action="store_true",
                      help="with --once or --number: print one JSON document instead")
+    run.add_argument("--clear-after", type=span("seconds", 3600, zero=False), metavar="SECONDS",
+                     help="the app clears a verdict from the screen after this many seconds "
+                          "(default: the app's own)")
     add_reader_options(parser)
     return run
+
+
+def clear_after_option(args: argparse.Namespace) -> dict[str, float]:
+    """The app's ``clear_after`` from --clear-after, if given; refused with --once and --number,
+    which print instead of showing."""
+    if args.clear_after is None:
+        return {}
+    if args.once or args.number is not None:
+        raise CLIError("--clear-after is the app's screen's; --once and --number print")
+    return {"clear_after": args.clear_after.total_seconds()}
 
 
 def check_terminal_args(args: argparse.Namespace, *, what: str, once: str) -> None:

@@ -14,19 +14,18 @@ from ekarta.cli.common import (
     EXAMPLES_FORMATTER,
     EXIT_NO_VERDICT,
     EXIT_NOT_VALID,
-    CLIError,
     add_terminal_options,
     argument,
     bounded,
     check_json,
     check_terminal_args,
+    clear_after_option,
     engine_options,
     one_outcome,
     outcome_exit,
     print_check,
     print_json,
     reader_url,
-    span,
     wrap,
 )
 from ekarta.transit.model.notation import parse_device, parse_zone
@@ -74,10 +73,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     where.add_argument("--device", type=argument(parse_device), metavar="N",
                        help="the device number written into card logs (default: the number "
                             "the terminal's device name ends with, e.g. 'handheld 7' -> 7)")
-    run = add_terminal_options(parser, once="check it",
-                               repeat="a second check with nothing to write")
-    run.add_argument("--clear-after", type=span("seconds", 3600, zero=False), metavar="SECONDS",
-                     help="the app clears a check from the screen after this many seconds")
+    add_terminal_options(parser, once="check it", repeat="a second check with nothing to write")
     parser.set_defaults(func=run_inspector)
 
 
@@ -88,8 +84,7 @@ def _position(args: argparse.Namespace) -> Position:
 
 
 def run_inspector(args: argparse.Namespace) -> int:
-    if args.clear_after is not None and (args.once or args.number is not None):
-        raise CLIError("--clear-after is the app's screen's; --once and --number print")
+    clear_after_option(args)
     check_terminal_args(args, what="inspector", once="checks a card")
     from ekarta.terminal.config import load_config
     from ekarta.terminal.inspect import Inspector
@@ -112,9 +107,7 @@ def start_app(args: argparse.Namespace, directory: str) -> int:
     """Run the inspector's full-screen app until the service key ends it."""
     # Textual and the app load only when the screen is wanted, not for --once or --number
     app = importlib.import_module("ekarta.terminal.apps.inspector")
-    options: dict[str, Any] = {}
-    if args.clear_after is not None:
-        options["clear_after"] = args.clear_after.total_seconds()
+    options: dict[str, Any] = clear_after_option(args)
     result: int = app.run(directory=directory, reader=reader_url(args), scanner=args.scanner,
                           zone=args.zone, line=args.line, lang=args.lang, device=args.device,
                           repeat_window=args.repeat_window, stale_after=args.stale_after,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ekarta.cli.common import (
     EXAMPLES_FORMATTER,
@@ -17,6 +17,7 @@ from ekarta.cli.common import (
     argument,
     bounded,
     check_terminal_args,
+    clear_after_option,
     engine_options,
     one_outcome,
     outcome_exit,
@@ -82,6 +83,7 @@ def _position(args: argparse.Namespace) -> Position:
 
 
 def run_validator(args: argparse.Namespace) -> int:
+    clear_after_option(args)
     check_terminal_args(args, what="validator", once="taps a card")
     from ekarta.terminal.config import load_config
 
@@ -105,8 +107,10 @@ def start_app(args: argparse.Namespace, directory: str) -> int:
     # Textual and the app load only when the screen is wanted, not for --once or --number
     from ekarta.terminal.apps.validator import run
 
+    options: dict[str, Any] = clear_after_option(args)
     return run(directory=directory, reader=reader_url(args), scanner=args.scanner,
                device=args.device, position=_position(args), lang=args.lang,
-               repeat_window=args.repeat_window, stale_after=args.stale_after)
+               repeat_window=args.repeat_window, stale_after=args.stale_after,
+               **options)
 
 
