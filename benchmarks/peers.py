@@ -373,9 +373,11 @@ def install(name: str, version: str, cache: Path) -> Path:
     marker = target / ".installed"
     if not marker.exists():
         print(f"installing {name}=={version} into {target}", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
-                        "--disable-pip-version-check", "--target", str(target), "--upgrade",
-                        f"{name}=={version}"], check=True)
+        done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                               "--disable-pip-version-check", "--target", str(target),
+                               "--upgrade", f"{name}=={version}"], check=False)
+        if done.returncode:
+            raise SystemExit(f"could not install {name}=={version} into {target} (pip said why)")
         marker.write_text(f"{name}=={version}\n")
     return target
 

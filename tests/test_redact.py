@@ -208,7 +208,7 @@ def test_the_tracer_classifies_as_redact_does(sequence):
     _check_tracer_follows_redact(sequence)
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(st.lists(st.tuples(_FRAME, _FRAME, st.booleans()), max_size=12))
 def test_an_exchange_moves_the_tracer_as_its_two_frames_do(sequence):
     _check_exchange_moves_as_its_frames(sequence)

@@ -885,20 +885,20 @@ _VERSION_BYTES = st.one_of(
 )
 
 
-@settings(max_examples=30)
+@settings(max_examples=30, deadline=None)
 @given(_FILE_SETTINGS_BYTES)
 def test_file_settings_parse_as_declared(data: bytes) -> None:
     assert _outcome(FileSettings.parse, data) == _outcome(FileSettings._parse_declared, data)
 
 
-@settings(max_examples=30)
+@settings(max_examples=30, deadline=None)
 @given(_VERSION_BYTES)
 def test_version_info_parses_as_declared(data: bytes) -> None:
     assert _outcome(VersionInfo.parse, data) == _outcome(VersionInfo._parse_declared, data)
 
 
 @pytest.mark.slow
-@settings(max_examples=4000)
+@settings(max_examples=4000, deadline=None)
 @given(_FILE_SETTINGS_BYTES, _VERSION_BYTES)
 def test_the_fast_parsers_agree_with_the_declarations_at_length(settings_bytes: bytes,
                                                                  version_bytes: bytes) -> None:
