@@ -29,6 +29,7 @@ from typing import ClassVar
 from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
@@ -215,17 +216,26 @@ class TerminalApp(App[None]):
         main = self.main_screen
         if main is None:
             return
-        panel = self.panel_view() if self.showing_result else self.welcome_view()
-        main.query_one(VerdictPanel).show(panel)
-        self.refresh_status()
-        main.query_one(EntryLine).show(*self.entry_view())
-        main.query_one(KeyHelp).show(self.keys_view())
-        main.query_one(LanguageButton).label = self.language_label()
+        try:
+            panel = self.panel_view() if self.showing_result else self.welcome_view()
+            main.query_one(VerdictPanel).show(panel)
+            self.refresh_status()
+            main.query_one(EntryLine).show(*self.entry_view())
+            main.query_one(KeyHelp).show(self.keys_view())
+            main.query_one(LanguageButton).label = self.language_label()
+        except NoMatches:
+            # the frame is being taken down (the app is ending) while a worker's message
+            # still arrives: nothing is left to draw on
+            return
 
     def refresh_status(self) -> None:
         main = self.main_screen
-        if main is not None:
+        if main is None:
+            return
+        try:
             main.query_one(StatusLine).show(self.status_view())
+        except NoMatches:
+            return  # the frame is being taken down (see refresh_view)
 
     @property
     def main_screen(self) -> Screen[object] | None:
