@@ -246,6 +246,21 @@ async def test_the_form_keeps_its_keys_and_follows_the_language() -> None:
         assert headline(inspector) == "INVALID"
 
 
+async def test_a_note_typed_before_its_field_has_the_focus_is_kept() -> None:
+    inspector = app()
+    async with inspector.run_test(size=SIZE) as pilot:
+        inspector.post_message(TapDone(NO_COUPON))
+        await pilot.pause()
+        await pilot.press("f5")
+        form = inspector.screen
+        assert isinstance(form, OutcomeForm)
+        form.set_focus(None)  # as right after F5, before the field took the focus
+        await pilot.press(*"P-1", "backspace", "2")
+        note = form.query_one(Input)
+        assert note.value == "P-2" and note.has_focus
+        assert inspector.typed == ""
+
+
 async def test_a_new_check_closes_the_form_unrecorded() -> None:
     inspector = app()
     async with inspector.run_test(size=SIZE) as pilot:

@@ -60,6 +60,8 @@ def test_a_chip_check_and_a_barcode_check_of_the_mute_chip_seen_on_the_screen(tm
                 tmux.send_keys("F5")
                 tmux.wait_for("Výsledek kontroly: PLATNÁ", timeout=WAIT)
                 tmux.send_keys("P-1", literal=True)
+                # as a person would: the note is seen in its field before it is sent
+                tmux.wait_for("P-1", timeout=WAIT)
                 tmux.send_keys("F5")
                 screen = tmux.wait_for("Zaznamenáno: platná; poznámka: P-1", timeout=WAIT)
                 assert f"{FIRST_NAME} {SURNAME}" in screen

@@ -90,7 +90,7 @@ class OutcomeForm(Screen[Recorded | None]):
         with Vertical(id="choose"):
             yield Static(classes="title", id="title")
             yield Static(id="note-label")
-            yield Input(id="note", max_length=NOTE_MAX)
+            yield Input(id="note", max_length=NOTE_MAX, select_on_focus=False)
             with TouchBar():
                 yield TouchButton("", id="valid", variant="success")
                 yield TouchButton("", id="invalid", variant="error")
@@ -181,7 +181,18 @@ class OutcomeForm(Screen[Recorded | None]):
                 self.choose(index)
                 return
         if event.is_printable or event.key in ("enter", "backspace"):
-            event.stop()  # not a card number for the frame beneath
+            # not a card number for the frame beneath; and since a key stopped here never
+            # reaches the field's own bindings, the field's keys are done here
+            event.stop()
+            if self.choosing_reason:
+                return
+            note = self.query_one(Input)
+            if event.key == "backspace":
+                note.action_delete_left()
+            elif event.is_printable and event.character is not None:
+                # typed before the field took the focus (right after F5): kept, not lost
+                note.insert_text_at_cursor(event.character)
+            note.focus()
 
 
 class ShiftScreen(Screen[None]):
