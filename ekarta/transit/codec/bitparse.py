@@ -12,6 +12,10 @@ and these agree on arbitrary bytes and values.
 Only what the layouts use is supported: unsigned big-endian ``BitsInteger``, ``Flag``, ``Const``
 over one of those, and ``Adapter`` subclasses over one of those; anything else is refused when
 the reader or writer is made, so a new kind of field cannot be misread silently.
+
+:class:`FrameReader` does the same for the byte-aligned frame around them (a version byte, fixed
+byte fields, length-prefixed names, padding): construct walks such a ``Struct`` through a stream
+and a context per field, three times the cost of the fields it frames.
 """
 
 from __future__ import annotations
@@ -19,11 +23,26 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from construct import Adapter, BitsInteger, Const, Construct, Flag, Renamed
+from construct import (
+    Adapter,
+    BitsInteger,
+    Bytes,
+    Compiled,
+    Const,
+    Construct,
+    Flag,
+    FormatField,
+    GreedyBytes,
+    Padded,
+    Prefixed,
+    Renamed,
+    Struct,
+    Tell,
+)
 
 from ekarta.transit.errors import CorruptRecord, InvalidField
 
-__all__ = ["BitReader", "BitWriter"]
+__all__ = ["BitReader", "BitWriter", "FrameReader"]
 
 _Decode = Callable[[int], Any]
 _Encode = Callable[[Any], int]
@@ -130,3 +149,99 @@ class BitWriter:
                 raise InvalidField(f"{name}: {raw} does not fit {mask.bit_length()} bits")
             packed |= raw << shift
         return packed.to_bytes(self.size, "big")
+
+
+_Step = Callable[[bytes, int], tuple[Any, int]]
+"""Reads one field of a frame at an offset: (its value, the offset after it)."""
+
+
+def _byte(data: bytes, at: int) -> tuple[int, int]:
+    if at >= len(data):
+        raise CorruptRecord(f"stream read less than 1 bytes, needed 1 at {at}")
+    return data[at], at + 1
+
+
+def _step(subcon: Construct, name: str) -> _Step:
+    """How one field of a byte-aligned ``Struct`` is read."""
+    if isinstance(subcon, FormatField) and subcon.fmtstr == ">B":
+        return _byte
+    if isinstance(subcon, Const):
+        read, expected = _step(subcon.subcon, name), subcon.value
+
+        def constant(data: bytes, at: int) -> tuple[Any, int]:
+            value, at = read(data, at)
+            if value != expected:
+                raise CorruptRecord(f"{name}: expected {expected!r}, found {value!r}")
+            return value, at
+
+        return constant
+    if isinstance(subcon, Bytes) and isinstance(subcon.length, int):
+        length = subcon.length
+
+        def fixed(data: bytes, at: int) -> tuple[Any, int]:
+            end = at + length
+            if end > len(data):
+                raise CorruptRecord(f"stream read less than {length} bytes, needed {length} "
+                                    f"at {at}")
+            return data[at:end], end
+
+        return fixed
+    if isinstance(subcon, Prefixed) and _step(subcon.lengthfield, name) is _byte \
+            and subcon.subcon is GreedyBytes:
+
+        def prefixed(data: bytes, at: int) -> tuple[Any, int]:
+            length, at = _byte(data, at)
+            end = at + length
+            if end > len(data):
+                raise CorruptRecord(f"stream read less than {length} bytes, needed {length} "
+                                    f"at {at}")
+            return data[at:end], end
+
+        return prefixed
+    if isinstance(subcon, Adapter):
+        inner, adapt = _step(subcon.subcon, name), subcon._decode
+
+        def adapted(data: bytes, at: int) -> tuple[Any, int]:
+            value, at = inner(data, at)
+            return adapt(value, None, name), at
+
+        return adapted
+    if subcon is Tell:
+        return lambda data, at: (at, at)
+    raise TypeError(f"cannot read field {name!r} of type {type(subcon).__name__}")
+
+
+class FrameReader:
+    """Reads the bytes of one byte-aligned construct ``Struct`` (optionally ``Padded``) into a
+    dict of its named fields, as construct's ``parse`` does; CorruptRecord where construct
+    raises its own errors.  Fields: ``Int8ub``, ``Bytes`` of a fixed length, ``Prefixed``
+    (``Int8ub`` length) ``GreedyBytes``, ``Const`` and ``Adapter`` over those, ``Tell``."""
+
+    def __init__(self, layout: Construct):
+        self.size: int | None = None
+        if isinstance(layout, Compiled):
+            layout = layout.defersubcon  # the declaration it was compiled from
+        if isinstance(layout, Padded):
+            if not isinstance(layout.length, int):
+                raise TypeError("a Padded frame needs a fixed length")
+            self.size, layout = layout.length, layout.subcon
+        if not isinstance(layout, Struct):
+            raise TypeError("a construct Struct is needed")
+        steps = []
+        for subcon in layout.subcons:
+            if not isinstance(subcon, Renamed) or not subcon.name:
+                raise TypeError("every field of the Struct must be named")
+            steps.append((subcon.name, _step(subcon.subcon, subcon.name)))
+        self._steps = tuple(steps)
+
+    def parse(self, data: bytes) -> dict[str, Any]:
+        """The fields of ``data``; CorruptRecord if it is not one such frame."""
+        if self.size is not None and len(data) < self.size:
+            raise CorruptRecord(f"stream read less than {self.size} bytes, needed {self.size}")
+        fields: dict[str, Any] = {}
+        at = 0
+        for name, step in self._steps:
+            fields[name], at = step(data, at)
+        if self.size is not None and at > self.size:
+            raise CorruptRecord(f"subcon parsed {at} bytes but was allowed only {self.size}")
+        return fields

@@ -49,6 +49,7 @@ Decoding is strict: every accepted byte string is the one encoding of its value,
 from __future__ import annotations
 
 import binascii
+import functools
 import unicodedata
 from collections.abc import Callable
 from datetime import date, datetime
@@ -72,7 +73,7 @@ from construct import (
     Tell,
 )
 
-from ekarta.transit.codec.bitparse import BitReader, BitWriter
+from ekarta.transit.codec.bitparse import BitReader, BitWriter, FrameReader
 from ekarta.transit.errors import (
     BlankRecord,
     CorruptRecord,
@@ -341,6 +342,10 @@ event_record_v1 = Struct(
     "body" / Bytes(event_body_v1.sizeof()),
 ).compile()
 
+# The frames around them, read by slicing (see bitparse.FrameReader); construct builds them.
+_FRAMES: dict[Construct, FrameReader] = {
+    layout: FrameReader(layout) for layout in (card_record_v1, slot_v1, event_record_v1)}
+
 
 # --- helpers -------------------------------------------------------------------------------------
 
@@ -377,11 +382,11 @@ def _seal(checked: bytes) -> bytes:
     return checked + crc16(checked).to_bytes(_CRC_SIZE, "big")
 
 
-def _parse(what: str, layout: Construct, data: bytes) -> Any:
+def _parse(what: str, layout: Construct, data: bytes) -> dict[str, Any]:
     try:
-        return layout.parse(data)
-    except ConstructError as exc:
-        raise CorruptRecord(f"{what}: {_first_line(exc)}") from None
+        return _FRAMES[layout].parse(data)
+    except CorruptRecord as exc:
+        raise CorruptRecord(f"{what}: {exc}") from None
 
 
 def _read(what: str, reader: BitReader, data: bytes) -> dict[str, Any]:
@@ -457,11 +462,11 @@ def decode_card_record(data: bytes) -> CardRecord:
     parsed = _open(what, data, CARD_RECORD_SIZE, {CARD_FORMAT_VERSION: card_record_v1})
     if parsed is None:
         raise BlankRecord("card record is blank: the card is not personalised")
-    if any(data[parsed.end:CARD_RECORD_SIZE - _CRC_SIZE]):
+    if any(data[parsed["end"]:CARD_RECORD_SIZE - _CRC_SIZE]):
         raise CorruptRecord(f"{what}: non-zero bytes after the names")
-    fields = _read(what, card_fields_v1_reader, parsed.fields)
-    return _make(what, CardRecord, **fields, first_name=parsed.first_name,
-                 surname=parsed.surname)
+    fields = _read(what, card_fields_v1_reader, parsed["fields"])
+    return _make(what, CardRecord, **fields, first_name=parsed["first_name"],
+                 surname=parsed["surname"])
 
 
 # --- coupon slots --------------------------------------------------------------------------------
@@ -501,8 +506,8 @@ def decode_slot(data: bytes) -> SignedCoupon | None:
     parsed = _open("coupon slot", data, SLOT_SIZE, {SLOT_VERSION: slot_v1})
     if parsed is None:
         return None
-    return _make("coupon slot", SignedCoupon, coupon=decode_coupon_body(parsed.body),
-                 signature=parsed.signature)
+    return _make("coupon slot", SignedCoupon, coupon=decode_coupon_body(parsed["body"]),
+                 signature=parsed["signature"])
 
 
 # --- event log -----------------------------------------------------------------------------------
@@ -514,15 +519,28 @@ def encode_event(event: EventRecord | None) -> bytes:
         return bytes(EVENT_RECORD_SIZE)
     if not isinstance(event, EventRecord):
         raise InvalidField(f"expected an EventRecord, not {type(event).__name__}")
+    return _event_bytes(event)
+
+
+# A tap encodes its record to write it and again for its journal event's id, and decodes the
+# newest record to check it and again with the rest of the card: the records are immutable and
+# their bytes one-to-one, so the last few are kept.
+@functools.lru_cache(maxsize=32)
+def _event_bytes(event: EventRecord) -> bytes:
     body = _pack("event record", event_body_v1_writer, _fields(event, _EVENT_NAMES))
     return _seal(_build("event record", event_record_v1, {"body": body}))
 
 
 def decode_event(data: bytes) -> EventRecord | None:
     """The event in a log record, None for an empty (all-zero) record."""
+    return _decoded_event(_as_bytes(data, "event record"))
+
+
+@functools.lru_cache(maxsize=32)
+def _decoded_event(data: bytes) -> EventRecord | None:
     parsed = _open("event record", data, EVENT_RECORD_SIZE,
                    {EVENT_FORMAT_VERSION: event_record_v1})
     if parsed is None:
         return None
     return _make("event record", EventRecord,
-                 **_read("event record", event_body_v1_reader, parsed.body))
+                 **_read("event record", event_body_v1_reader, parsed["body"]))
