@@ -108,15 +108,23 @@ class TmuxSession:
         return int(text) if text else None
 
     def wait_for(self, expected: str | Callable[[str], bool], *, timeout: float = 10.0,
-                 interval: float = 0.05) -> str:
-        """The screen once it shows ``expected`` (a text, or a test of the screen's text);
+                 interval: float = 0.05, settle: float = 0.2) -> str:
+        """The screen once it shows ``expected`` (a text, or a test of the screen's text) and
+        stays the same for ``settle`` seconds: an app draws a new screen in several writes, and
+        a capture between them holds the new headline without the lines under it.
         AssertionError with the last screen when ``timeout`` seconds pass first."""
         test = expected if callable(expected) else (lambda screen: expected in screen)
         deadline = time.monotonic() + timeout
+        matched: str | None = None
         while True:
             screen = self.screen()
             if test(screen):
-                return screen
+                if screen == matched or time.monotonic() >= deadline:
+                    return screen  # settled (or still moving at the end: it does show it)
+                matched = screen
+                time.sleep(settle)
+                continue
+            matched = None
             if time.monotonic() >= deadline:
                 what = expected if isinstance(expected, str) else "the expected screen"
                 raise AssertionError(f"{what!r} not on the screen within {timeout} s; it "
