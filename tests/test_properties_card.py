@@ -181,7 +181,7 @@ TWO_MAXIMAL_DEBITS = [("call", ("debit", (3, I32_MAX), {"comm": "plain"}))] * 2 
 
 @pytest.mark.parametrize("budget", BUDGETS)
 def test_random_sequences_answer_status_words_and_the_state_round_trips(budget):
-    @budgeted(budget, fast=40)
+    @budgeted(budget, fast=40, slow=400)
     @given(st.lists(operations, min_size=1, max_size=30))
     @example(TWO_MAXIMAL_DEBITS)
     @example([*TWO_MAXIMAL_DEBITS[:2], ("tear", (0.7, ("commit_transaction", (), {})))])

@@ -162,7 +162,7 @@ def test_any_frame_sequence_is_classified_within_the_frame(sequence):
 
 
 @pytest.mark.slow
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(st.lists(st.tuples(st.booleans(), st.binary(max_size=300), st.booleans()), max_size=60))
 def test_any_frame_sequence_is_classified_within_the_frame_at_length(sequence):
     test_any_frame_sequence_is_classified_within_the_frame.hypothesis.inner_test(sequence)
@@ -215,7 +215,7 @@ def test_an_exchange_moves_the_tracer_as_its_two_frames_do(sequence):
 
 
 @pytest.mark.slow
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(st.lists(st.tuples(st.booleans(), _FRAME, st.booleans()), max_size=40),
        st.lists(st.tuples(_FRAME, _FRAME, st.booleans()), max_size=30))
 def test_the_tracers_short_cuts_at_length(frames_one_by_one, exchanges):

@@ -898,7 +898,7 @@ def test_version_info_parses_as_declared(data: bytes) -> None:
 
 
 @pytest.mark.slow
-@settings(max_examples=4000, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(_FILE_SETTINGS_BYTES, _VERSION_BYTES)
 def test_the_fast_parsers_agree_with_the_declarations_at_length(settings_bytes: bytes,
                                                                  version_bytes: bytes) -> None:

@@ -155,7 +155,7 @@ def test_a_session_chain_gives_the_stateless_ciphers_results(case):
 
 
 @pytest.mark.slow
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(_chain_steps())
 def test_a_session_chain_gives_the_stateless_ciphers_results_at_length(case):
     _check_chain(*case)
