@@ -24,8 +24,7 @@ from ekarta.desfire.client import Transceiver
 from ekarta.emulator import VirtualCard
 from ekarta.emulator.reader import EmulatorReader
 from ekarta.sync.messages import ActionKind
-from ekarta.terminal.apps.base import OfficeState
-from ekarta.terminal.apps.checking import CardArrived, Lists, ListsState, TapDone
+from ekarta.terminal.apps.base import CardArrived, Lists, ListsState, OfficeState, TapDone
 from ekarta.terminal.apps.inspector import (
     CheckProgress,
     InspectorApp,

@@ -22,8 +22,7 @@ from ekarta.desfire.client import Transceiver
 from ekarta.emulator import VirtualCard
 from ekarta.emulator.reader import EmulatorReader
 from ekarta.errors import NoReaderError
-from ekarta.terminal.apps.base import OfficeState, ReaderState
-from ekarta.terminal.apps.checking import CardArrived, ListsState, TapDone
+from ekarta.terminal.apps.base import CardArrived, ListsState, OfficeState, ReaderState, TapDone
 from ekarta.terminal.apps.kiosk import KioskApp, Loading
 from ekarta.terminal.apps.kiosk_widgets import KioskCard
 from ekarta.terminal.apps.widgets import BigText, VerdictPanel

@@ -18,8 +18,7 @@ from datetime import date
 
 import pytest
 
-from ekarta.terminal.apps.base import ReaderState
-from ekarta.terminal.apps.checking import CardArrived, TapDone
+from ekarta.terminal.apps.base import CardArrived, ReaderState, TapDone
 from ekarta.terminal.apps.kiosk import KioskApp
 from ekarta.terminal.apps.kiosk_widgets import KioskCard
 from ekarta.transit.model.card_number import CardNumber

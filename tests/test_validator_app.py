@@ -27,8 +27,7 @@ from ekarta.desfire.client import Transceiver
 from ekarta.emulator import VirtualCard
 from ekarta.emulator.reader import EmulatorReader
 from ekarta.errors import NoReaderError
-from ekarta.terminal.apps.base import OfficeState, ReaderState, ScannerState
-from ekarta.terminal.apps.checking import ListsState, TapDone
+from ekarta.terminal.apps.base import ListsState, OfficeState, ReaderState, ScannerState, TapDone
 from ekarta.terminal.apps.validator import ValidatorApp
 from ekarta.terminal.apps.widgets import BigText, EntryLine, StatusLine, VerdictPanel
 from ekarta.terminal.outcome import Outcome, Source, TapOutcome
