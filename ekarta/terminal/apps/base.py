@@ -55,7 +55,7 @@ from ekarta.terminal.apps.widgets import (
     StatusLine,
     VerdictPanel,
 )
-from ekarta.terminal.config import TerminalConfig
+from ekarta.terminal.config import TerminalConfig, load_config
 from ekarta.terminal.outcome import Outcome, Source, TapOutcome
 from ekarta.terminal.sync import SyncReport
 from ekarta.transit.model.messages import LANGUAGES
@@ -77,6 +77,7 @@ __all__ = [
     "TapDone",
     "TerminalApp",
     "console_logging_held",
+    "run_terminal",
     "utc_now",
 ]
 
@@ -491,3 +492,28 @@ class TerminalApp(App[None], Generic[S]):
         SyncLoop(config, clock=self.clock, every=self._sync_every, on_report=reported,
                  on_error=lambda exc: self.post_message(OfficeState(False, str(exc)))
                  ).run(lambda: worker.is_cancelled)
+
+
+# --- the commands' entry point --------------------------------------------------------------------
+
+
+def run_terminal(config: TerminalConfig | None, directory: str | None,
+                 engine: Callable[[TerminalConfig], EngineOpener[S]],
+                 app: Callable[[TerminalConfig, EngineOpener[S]], TerminalApp[S]]) -> int:
+    """Run ``app(config, opener)`` full screen until the service key sequence (Ctrl+X,
+    Ctrl+C); 0.
+
+    The terminal is ``config`` or the one in ``directory``, and ``engine(config)`` the opener
+    of its engine.  The engine is opened once before the screen starts, so that a directory it
+    cannot work with fails here, with its error."""
+    if config is None:
+        if directory is None:
+            raise TypeError("run() needs a terminal config or directory")
+        config = load_config(directory)
+    opener = engine(config)
+    with opener():
+        pass
+    screen = app(config, opener)
+    with console_logging_held("ekarta"):
+        screen.run()
+    return 0

@@ -49,7 +49,7 @@ from ekarta.terminal.apps.base import (
     ScannerState,
     TapDone,
     TerminalApp,
-    console_logging_held,
+    run_terminal,
     utc_now,
 )
 from ekarta.terminal.apps.checking_view import (
@@ -63,7 +63,7 @@ from ekarta.terminal.apps.checking_view import (
 )
 from ekarta.terminal.apps.loops import scan_loop
 from ekarta.terminal.apps.view import Panel, StatusPart, Tone, say
-from ekarta.terminal.config import TerminalConfig, load_config
+from ekarta.terminal.config import TerminalConfig
 from ekarta.terminal.engine import Position, TerminalEngine
 from ekarta.terminal.outcome import Outcome, Source, TapOutcome
 from ekarta.transit.model.values import LINE_MAX, ZONE_MAX, ZONE_MIN
@@ -418,24 +418,17 @@ def run_app(app: Callable[..., CheckingApp[E]], engine: type[T], adapter: Callab
             repeat_window: timedelta | None, stale_after: timedelta | None,
             clear_after: float, sync_every: float, clock: Clock) -> int:
     """Run ``app`` full screen over ``engine`` until the service key sequence (Ctrl+X,
-    Ctrl+C); 0.
+    Ctrl+C); 0 (see :func:`~ekarta.terminal.apps.base.run_terminal`)."""
+    def opener(config: TerminalConfig) -> EngineOpener[E]:
+        return partial(open_engine, engine, adapter, config, zone=position.zone,
+                       line=position.line, vehicle=position.vehicle, device=device,
+                       repeat_window=repeat_window, stale_after=stale_after, clock=clock)
 
-    The terminal is ``config`` or the one in ``directory``.  The engine is opened once before
-    the screen starts, so that a directory it cannot work with fails here, with its error."""
-    if config is None:
-        if directory is None:
-            raise TypeError("run() needs a terminal config or directory")
-        config = load_config(directory)
-    opener = partial(open_engine, engine, adapter, config, zone=position.zone,
-                     line=position.line, vehicle=position.vehicle, device=device,
-                     repeat_window=repeat_window, stale_after=stale_after, clock=clock)
-    with opener():
-        pass
-    screen = app(
-        zone=position.zone, line=position.line, engine=opener,
-        reader=partial(open_reader, reader),
-        scanner=None if scanner is None else partial(open_scanner, scanner),
-        sync=config, sync_every=sync_every, lang=lang, clear_after=clear_after, clock=clock)
-    with console_logging_held("ekarta"):
-        screen.run()
-    return 0
+    def screen(config: TerminalConfig, opened: EngineOpener[E]) -> CheckingApp[E]:
+        return app(zone=position.zone, line=position.line, engine=opened,
+                   reader=partial(open_reader, reader),
+                   scanner=None if scanner is None else partial(open_scanner, scanner),
+                   sync=config, sync_every=sync_every, lang=lang, clear_after=clear_after,
+                   clock=clock)
+
+    return run_terminal(config, directory, opener, screen)

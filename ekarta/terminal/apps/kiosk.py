@@ -49,7 +49,7 @@ from ekarta.terminal.apps.base import (
     EngineOpener,
     TapDone,
     TerminalApp,
-    console_logging_held,
+    run_terminal,
     utc_now,
 )
 from ekarta.terminal.apps.checking_view import CHECKING_TEXTS, TerminalStatus, status_parts
@@ -66,7 +66,7 @@ from ekarta.terminal.apps.kiosk_view import (
 from ekarta.terminal.apps.kiosk_widgets import HIDE_BUTTON_CSS, CardPane, HideButton, KioskCard
 from ekarta.terminal.apps.view import Panel, StatusPart, Tone, say
 from ekarta.terminal.apps.widgets import EntryLine, KeyBar, StatusLine, VerdictPanel
-from ekarta.terminal.config import TerminalConfig, load_config
+from ekarta.terminal.config import TerminalConfig
 from ekarta.terminal.engine import EngineStatus
 from ekarta.terminal.kiosk import Kiosk
 from ekarta.terminal.outcome import Progress, TapOutcome
@@ -331,16 +331,12 @@ def run(config: TerminalConfig | None = None, *, directory: str | None = None, r
 
     The terminal is ``config`` or the one in ``directory``.  The engine is opened once before
     the screen starts, so that a directory it cannot work with fails here, with its error."""
-    if config is None:
-        if directory is None:
-            raise TypeError("run() needs a terminal config or directory")
-        config = load_config(directory)
-    engine = partial(open_engine, config, device=device, stale_after=stale_after, clock=clock)
-    with engine():
-        pass
-    app = KioskApp(hide_after=hide_after, hide_max=hide_max, engine=engine,
-                   reader=partial(open_reader, reader), sync=config, sync_every=sync_every,
-                   lang=lang, clock=clock)
-    with console_logging_held("ekarta"):
-        app.run()
-    return 0
+    def opener(config: TerminalConfig) -> EngineOpener[KioskEngine]:
+        return partial(open_engine, config, device=device, stale_after=stale_after, clock=clock)
+
+    def screen(config: TerminalConfig, engine: EngineOpener[KioskEngine]) -> KioskApp:
+        return KioskApp(hide_after=hide_after, hide_max=hide_max, engine=engine,
+                        reader=partial(open_reader, reader), sync=config, sync_every=sync_every,
+                        lang=lang, clock=clock)
+
+    return run_terminal(config, directory, opener, screen)
