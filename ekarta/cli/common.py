@@ -795,8 +795,10 @@ def clear_after_option(args: argparse.Namespace) -> dict[str, float]:
 
 
 def check_terminal_args(args: argparse.Namespace, *, what: str, once: str) -> None:
-    """Refuse the options of a terminal's command that do not go together; ``what`` names the
-    terminal ("validator"), ``once`` what --once does ("taps a card")."""
+    """Refuse the options of a terminal's command that do not go together (--clear-after's
+    first: :func:`clear_after_option`); ``what`` names the terminal ("validator"), ``once`` what
+    --once does ("taps a card")."""
+    clear_after_option(args)
     if args.once and args.number is not None:
         raise CLIError(f"--once {once} and --number checks a number: give one of them")
     if args.scanner is not None and (args.once or args.number is not None):

@@ -15,7 +15,6 @@ from ekarta.cli.common import (
     add_place_options,
     add_terminal_options,
     check_terminal_args,
-    clear_after_option,
     engine_options,
     one_outcome,
     print_result,
@@ -59,7 +58,6 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def run_validator(args: argparse.Namespace) -> int:
-    clear_after_option(args)
     check_terminal_args(args, what="validator", once="taps a card")
     from ekarta.terminal.config import load_config
 
