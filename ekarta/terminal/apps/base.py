@@ -185,7 +185,6 @@ class ListsState(Message):
         self.backlog = backlog
 
 
-
 class ReaderState(Message):
     """The card reader is connected (``ok``) or not (``detail`` says why)."""
 
