@@ -47,8 +47,9 @@ _temporary_files_in_memory()
 settings.register_profile("ekarta", max_examples=50, deadline=None)
 settings.load_profile("ekarta")
 
-# the validator's tests share their keystore fixture (a module's own ``keystore`` wins)
-pytest_plugins = ["tests.support.validator"]
+# the validator's tests share their keystore fixture (a module's own ``keystore`` wins), the
+# terminals' commands' tests their card_file (the module's own card_state saved in a file)
+pytest_plugins = ["tests.support.validator", "tests.support.terminal"]
 
 #: fixtures that start a third-party daemon: a test using one is an ``interop`` test
 DAEMON_FIXTURES = frozenset({"pcscd", "postgres_server"})

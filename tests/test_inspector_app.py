@@ -12,20 +12,16 @@ inspection engine does.  The terminal is 80 by 24 and the clock stands at 10:00 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import replace
-from datetime import date, timedelta
 
 import pytest
 from textual.widgets import Button, Input, Static
 
-from ekarta.desfire.client import Transceiver
 from ekarta.emulator import VirtualCard
 from ekarta.emulator.reader import EmulatorReader
 from ekarta.sync.messages import ActionKind
-from ekarta.terminal.apps.base import OfficeState
-from ekarta.terminal.apps.checking import CardArrived, Lists, ListsState, TapDone
+from ekarta.terminal.apps.base import CardArrived, OfficeState, TapDone
 from ekarta.terminal.apps.inspector import (
     CheckProgress,
     InspectorApp,
@@ -35,18 +31,24 @@ from ekarta.terminal.apps.inspector import (
 from ekarta.terminal.apps.inspector_screens import OutcomeForm, ShiftScreen
 from ekarta.terminal.apps.inspector_view import Recorded
 from ekarta.terminal.apps.widgets import BigText, EntryLine, StatusLine
-from ekarta.terminal.inspect import ShiftSummary
-from ekarta.terminal.outcome import ActionResult, ActionState, Outcome, Progress, Source, TapOutcome
-from ekarta.transit.model.card_number import CardNumber
-from ekarta.transit.model.rules import Refusal
-from ekarta.transit.model.values import Money, Reason
+from ekarta.terminal.outcome import ActionResult, ActionState, Outcome, Progress, Source
+from ekarta.transit.model.values import Reason
+from tests.support.apps import (
+    FRESH,
+    anyio_backend,  # noqa: F401 (the fixture)
+    headline,
+    posting,
+    until,
+)
+from tests.support.apps import AnsweringInspector as AnsweringEngine
+from tests.support.apps import inspector_app as app
 from tests.support.outcomes import (
-    AT,
     COUPON,
     ENDED,
     HOLDER,
+    LOADED,
     OFFICE,
-    SYNCED,
+    SHIFT,
     checked,
     load,
     no_verdict,
@@ -56,50 +58,8 @@ from tests.support.outcomes import (
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 
 SIZE = (80, 24)
-FRESH = ListsState(AT - SYNCED, False, 0)
-"""Lists synced two hours ago, the journal sent."""
 NAME = HOLDER.first_name
-LOADED = checked(slots=(ENDED, COUPON, OFFICE), actions=(
-    load(OFFICE, ActionState.DONE),
-    ActionResult(32, ActionKind.CREDIT_PURSE, ActionState.WAITING, serial=17, amount=20000,
-                 refusal=Reason.PURSE_LIMIT_EXCEEDED, refused=Refusal.of(
-                     Reason.PURSE_LIMIT_EXCEEDED, limit=Money(300000), balance=Money(290000),
-                     amount=Money(20000)))))
-"""A valid card onto which the check loaded the office's 90-day coupon; a purse credit waits."""
 NO_COUPON = checked(Reason.NO_COUPON, slots=(ENDED,))
-SHIFT = ShiftSummary(day=date(2026, 12, 1), checks=23, valid=18,
-                     invalid=((Reason.NO_COUPON, 3), (Reason.ZONE_NOT_COVERED, 2)), barcode=2,
-                     recorded=20, recorded_invalid=4, by_line=((14, 12), (3, 8), (None, 3)),
-                     per_hour=(0,) * 6 + (3, 12, 5, 0, 1, 2) + (0,) * 12)
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-def app(**options) -> InspectorApp:
-    """The inspector's app with no worker, in zone 1 on line 14, its clock at 10:00 in
-    Prague."""
-    return InspectorApp(**{"zone": 1, "line": 14, "clock": lambda: AT, "clear_after": 60,
-                           **options})
-
-
-def posting(*messages, press: tuple[str, ...] = ()) -> Callable:
-    """A ``run_before`` for :func:`snap_compare` that posts ``messages`` as the workers do,
-    then presses ``press``."""
-    async def run_before(pilot) -> None:
-        for message in messages:
-            pilot.app.post_message(message)
-        await pilot.pause()
-        if press:
-            await pilot.press(*press)
-            await pilot.pause()
-    return run_before
-
-
-def headline(inspector: InspectorApp) -> str:
-    return inspector.query_one(BigText).text
 
 
 def screen_text(inspector: InspectorApp) -> str:
@@ -112,14 +72,6 @@ def screen_text(inspector: InspectorApp) -> str:
         parts.extend(static.render() for static in inspector.screen.query(Static))
         parts.extend(str(button.label) for button in inspector.screen.query(Button))
     return "\n".join(str(part) for part in parts)
-
-
-async def until(pilot, condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    for _ in range(int(timeout / 0.02)):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError("not within the time")
 
 
 # --- snapshots ------------------------------------------------------------------------------------
@@ -293,52 +245,6 @@ async def test_an_outcome_for_a_check_no_longer_shown_is_not_claimed_for_another
 
 
 # --- with the reader loop -------------------------------------------------------------------------
-
-
-class AnsweringEngine:
-    """Answers as the inspection engine does (the card's GetVersion is really asked, a number
-    is really parsed), tells its progress, waits for the test to let the writing finish, and
-    notes which thread called it."""
-
-    def __init__(self) -> None:
-        self.threads: set[int] = set()
-        self.writing = threading.Event()
-        self.recorded: list[tuple[TapOutcome, bool, Reason | None, str | None]] = []
-        self.checks = 0
-
-    def check(self, transceiver: Transceiver, *, uid: bytes | None = None,
-              progress: Callable[[Progress], None] | None = None) -> TapOutcome:
-        self.threads.add(threading.get_ident())
-        assert transceiver.transceive(bytes.fromhex("9060000000"))[-2:] == b"\x91\xaf"
-        assert uid is not None and progress is not None
-        progress(Progress(1, 2, "load-coupon 4300"))
-        assert self.writing.wait(5)
-        progress(Progress(2, 2, "commit"))
-        self.checks += 1
-        return LOADED
-
-    def check_number(self, text: str) -> TapOutcome:
-        self.threads.add(threading.get_ident())
-        number = CardNumber.parse(text, strict=True)
-        return checked(Reason.NO_COUPON, source=Source.BARCODE, card_number=number,
-                       last_validation=None)
-
-    def record_outcome(self, check: TapOutcome, *, valid: bool, reason: Reason | None = None,
-                       note: str | None = None) -> bool:
-        self.threads.add(threading.get_ident())
-        self.recorded.append((check, valid, reason, note))
-        return True
-
-    def shift(self) -> ShiftSummary:
-        self.threads.add(threading.get_ident())
-        return replace(SHIFT, recorded=len(self.recorded))
-
-    def status(self) -> Lists:
-        self.threads.add(threading.get_ident())
-        return Lists(timedelta(minutes=5), False, len(self.recorded))
-
-    def move_to(self, zone: int | None, line: int | None) -> None:
-        self.threads.add(threading.get_ident())
 
 
 async def test_a_check_its_progress_its_outcome_and_the_shift_go_through_the_reader_loop(

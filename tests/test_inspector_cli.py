@@ -6,7 +6,6 @@ error."""
 from __future__ import annotations
 
 import json
-import os
 from datetime import date, timedelta
 
 import pytest
@@ -20,10 +19,9 @@ from ekarta.terminal.config import init_terminal, load_config
 from ekarta.transit import EventKind
 from ekarta.transit.cardio.reading import read_card
 from ekarta.transit.cardio.validation import CardLists, Place, validate_card
-from ekarta.transit.security.keystore import TERMINAL_KEYS, FileKeyStore, create_keystore
 from tests.support.actions import load as load_item
-from tests.support.actions import put_actions
 from tests.support.cli import run
+from tests.support.terminal import terminal, terminal_keys
 from tests.support.validator import (
     AT,
     FIRST_NAME,
@@ -32,26 +30,15 @@ from tests.support.validator import (
     coupon,
     entitled,
     make_card,
-    put_lists,
     signed,
 )
 
 WHEN = AT.isoformat()
 
 
-def _exported(folder, full: FileKeyStore, role: str) -> FileKeyStore:
-    path = folder / f"{role}.json"
-    path.write_text(json.dumps(full.export(TERMINAL_KEYS[role]).to_document()))
-    os.chmod(path, 0o600)
-    return FileKeyStore.load(path)
-
-
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("keys")
-    full = create_keystore(folder / "keys.json")
-    return (FileKeyStore.load(folder / "keys.json"), _exported(folder, full, "inspector"),
-            _exported(folder, full, "validator"))
+    return terminal_keys(tmp_path_factory.mktemp("keys"), "inspector", "validator")
 
 
 @pytest.fixture(scope="module")
@@ -75,21 +62,8 @@ def held(keys):
 def handheld(tmp_path, keys, held):
     """An inspector's directory ("handheld 7") with the lists and a paid coupon to load, synced
     an hour before the check."""
-    config = init_terminal(str(tmp_path / "handheld"), office="http://127.0.0.1:9",
-                           token="ekarta_test", role=DeviceRole.INSPECTOR, keystore=keys[1],
-                           device=DeviceView(name="handheld 7", role=DeviceRole.INSPECTOR))
-    with config.open_store() as store:
-        put_lists(store, entitlements=[entitled(coupons=[(held, "pending")])],
-                  issued_at=AT - timedelta(hours=1))
-        put_actions(store, [load_item(31, held)], issued_at=AT - timedelta(hours=1))
-    return config.directory
-
-
-@pytest.fixture
-def card_file(tmp_path, card_state):
-    path = tmp_path / "card.json"
-    VirtualCard(card_state).save(path)
-    return str(path)
+    return terminal(tmp_path, keys, DeviceRole.INSPECTOR, "handheld 7", [load_item(31, held)],
+                    entitlements=[entitled(coupons=[(held, "pending")])])
 
 
 def test_one_check_loads_the_offices_coupon_and_prints_json_without_names(

@@ -21,19 +21,13 @@ from ekarta.emulator.reader import EmulatorReader
 from ekarta.terminal.config import load_config
 from ekarta.terminal.inspect import Inspector
 from ekarta.terminal.outcome import Outcome
-from tests.support.cli import run
+from tests.support.cli import ekarta, run
 from tests.support.office import OfficeServer, office_json, synced
 
 pytestmark = pytest.mark.slow
 
 FIRST, SURNAME = "Xaverína", "Quendlová"
 UID = "04D1D2D3D4D5D6"
-
-
-def ekarta(capsys, *argv: str) -> str:
-    code, out, err = run(capsys, *argv)
-    assert code == 0, (argv, err)
-    return out
 
 
 def card_show(capsys, chip: Path, keys: str) -> dict:

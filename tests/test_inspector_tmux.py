@@ -10,20 +10,20 @@ card and, after a sync, the office's journal."""
 from __future__ import annotations
 
 import json
-import sys
 import time
 
 import pytest
 
 from tests.support.cli import ekarta, run
-from tests.support.office import OfficeServer, synced
+from tests.support.office import synced
 from tests.support.served import (
     FIRST_NAME,
     SURNAME,
     WAIT,
+    card_off_reader,
     control,
-    issued_through_office,
-    served_card,
+    office_terminal,
+    terminal_app,
 )
 from tests.support.tmux import TmuxSession, shows_big, shows_welcome
 
@@ -33,17 +33,12 @@ UID = "04D1D2D3D4D5D6"
 
 
 def test_a_chip_check_and_a_barcode_check_of_the_mute_chip_seen_on_the_screen(tmp_path, capsys):
-    issued = issued_through_office(capsys, tmp_path, role="inspector", device="revizor 21",
-                                   uid=UID)
-    database, keys, number, sold = issued.database, issued.keys, issued.number, issued.sold
-
-    with OfficeServer.running(database, keys, log=tmp_path / "serve.log") as server:
-        handheld = issued.terminal(capsys, tmp_path / "handheld", server.url)
-        with served_card(issued.chip, tmp_path / "pn532", tmp_path / "card.sock") as card:
-            control(capsys, card, "remove")
-            app = [sys.executable, "-m", "ekarta", "inspector", str(handheld), "--reader",
-                   f"pn532:{tmp_path / 'pn532'}", "--zone", "1", "--line", "14",
-                   "--clear-after", "600"]
+    with office_terminal(capsys, tmp_path, role="inspector", device="revizor 21",
+                         uid=UID) as (issued, handheld):
+        database, keys, number, sold = issued.database, issued.keys, issued.number, issued.sold
+        with card_off_reader(capsys, issued.chip, tmp_path) as card:
+            app = terminal_app("inspector", handheld, tmp_path, "--zone", "1", "--line", "14",
+                               "--clear-after", "600")
             with TmuxSession(app, width=80, height=24) as tmux:
                 screen = tmux.wait_for(shows_welcome, timeout=WAIT)
                 assert "Zóna 1" in screen and "Linka 14" in screen and "F6 Směna" in screen

@@ -43,6 +43,7 @@ from tests.support.outcomes import (
     ENDED,
     HOLDER,
     OFFICE,
+    SHIFT,
     VERDICT_REASONS,
     checked,
     load,
@@ -193,12 +194,6 @@ def test_the_form_s_title_reasons_and_note() -> None:
     assert clean_note("  P-12\t 34\x1b[2J ") == "P-12 34 [2J"
     assert clean_note(" \n ") is None
     assert len(clean_note("x" * 100) or "") == 40
-
-
-SHIFT = ShiftSummary(day=date(2026, 12, 1), checks=23, valid=18,
-                     invalid=((Reason.NO_COUPON, 3), (Reason.ZONE_NOT_COVERED, 2)), barcode=2,
-                     recorded=20, recorded_invalid=4, by_line=((14, 12), (3, 8), (None, 3)),
-                     per_hour=(0,) * 6 + (3, 12, 5, 0, 1, 2) + (0,) * 12)
 
 
 def test_the_shift_s_summary() -> None:

@@ -12,9 +12,7 @@ Prague on 1 December 2026.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from contextlib import nullcontext
-from datetime import timedelta
 
 import pytest
 
@@ -22,15 +20,21 @@ from ekarta.desfire.client import Transceiver
 from ekarta.emulator import VirtualCard
 from ekarta.emulator.reader import EmulatorReader
 from ekarta.errors import NoReaderError
-from ekarta.terminal.apps.base import OfficeState, ReaderState
-from ekarta.terminal.apps.checking import CardArrived, ListsState, TapDone
+from ekarta.terminal.apps.base import CardArrived, OfficeState, ReaderState, TapDone
 from ekarta.terminal.apps.kiosk import KioskApp, Loading
 from ekarta.terminal.apps.kiosk_widgets import KioskCard
-from ekarta.terminal.apps.widgets import BigText, VerdictPanel
-from ekarta.terminal.engine import EngineStatus, Position
-from ekarta.terminal.engine import ListsState as EngineLists
-from ekarta.terminal.outcome import Outcome, Progress, TapOutcome
+from ekarta.terminal.apps.widgets import VerdictPanel
+from ekarta.terminal.outcome import Outcome, TapOutcome
 from ekarta.transit.model.values import Reason
+from tests.support.apps import (
+    FRESH,
+    anyio_backend,  # noqa: F401 (the fixture)
+    headline,
+    posting,
+    until,
+)
+from tests.support.apps import AnsweringKiosk as AnsweringEngine
+from tests.support.apps import kiosk_app as kiosk
 from tests.support.kiosk import (
     FIRST_NAME,
     SURNAME,
@@ -42,39 +46,10 @@ from tests.support.kiosk import (
     personal_card,
     screen_text,
 )
-from tests.support.outcomes import AT, SYNCED
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 
 SIZE = (100, 36)
-FRESH = ListsState(AT - SYNCED, False, 0)
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-def kiosk(**options) -> KioskApp:
-    """The kiosk with no worker, its clock at 10:00 in Prague."""
-    return KioskApp(**{"clock": lambda: AT, **options})
-
-
-def posting(*messages, then: Callable | None = None) -> Callable:
-    """A ``run_before`` for :func:`snap_compare` that posts ``messages`` as the workers do
-    (each handled before the next), then runs ``then(pilot)``."""
-    async def run_before(pilot) -> None:
-        for message in messages:
-            pilot.app.post_message(message)
-            await pilot.pause()
-        if then is not None:
-            await then(pilot)
-        await pilot.pause()
-    return run_before
-
-
-def headline(app: KioskApp) -> str:
-    return app.query_one(BigText).text
 
 
 def shown_text(app: KioskApp) -> str:
@@ -238,39 +213,6 @@ def test_the_hide_times_are_checked() -> None:
 
 
 # --- with the card loop ---------------------------------------------------------------------------
-
-
-class AnsweringEngine:
-    """Answers as the kiosk's engine does: the card's GetVersion is really asked, the progress
-    reported step by step; it notes the threads that called it."""
-
-    def __init__(self, outcome: TapOutcome) -> None:
-        self.outcome = outcome
-        self.threads: set[int] = set()
-        self.views = 0
-        self.release = threading.Event()
-
-    def view(self, transceiver: Transceiver, *, progress) -> TapOutcome:
-        self.threads.add(threading.get_ident())
-        assert transceiver.transceive(bytes.fromhex("9060000000"))[-2:] == b"\x91\xaf"
-        progress(Progress(0, 2, "load-coupon 7002"))
-        assert self.release.wait(5)
-        progress(Progress(1, 2, "commit"))
-        self.views += 1
-        return self.outcome
-
-    def status(self) -> EngineStatus:
-        self.threads.add(threading.get_ident())
-        return EngineStatus(Position(), EngineLists(AT - timedelta(minutes=5),
-                                                    timedelta(minutes=5), False), self.views)
-
-
-async def until(pilot, condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    for _ in range(int(timeout / 0.02)):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError("not within the time")
 
 
 async def test_a_card_on_the_reader_is_loaded_then_shown_in_the_reader_loop_s_thread() -> None:

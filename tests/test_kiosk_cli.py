@@ -5,24 +5,22 @@ reads it; every misuse a one-line error."""
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
 
 from ekarta.desfire import DESFire
 from ekarta.emulator import VirtualCard
 from ekarta.emulator.reader import EmulatorReader
-from ekarta.sync.messages import DeviceView, JournalKind
+from ekarta.sync.messages import JournalKind
 from ekarta.sync.roles import DeviceRole
-from ekarta.terminal.config import init_terminal, load_config
+from ekarta.terminal.config import load_config
 from ekarta.transit import CardStatus, EventKind
 from ekarta.transit.cardio.reading import read_card
-from ekarta.transit.security.keystore import TERMINAL_KEYS, FileKeyStore, create_keystore
 from tests.support.actions import load as load_item
-from tests.support.actions import put_actions
 from tests.support.cli import run
+from tests.support.terminal import terminal, terminal_keys
 from tests.support.validator import (
     AT,
     FIRST_NAME,
@@ -30,7 +28,6 @@ from tests.support.validator import (
     SURNAME,
     coupon,
     make_card,
-    put_lists,
     signed,
 )
 
@@ -39,27 +36,12 @@ WHEN = AT.isoformat()
 
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("keys")
-    full = create_keystore(folder / "keys.json")
-    exported = folder / "kiosk.json"
-    exported.write_text(json.dumps(full.export(TERMINAL_KEYS["kiosk"]).to_document()))
-    os.chmod(exported, 0o600)
-    return FileKeyStore.load(folder / "keys.json"), FileKeyStore.load(exported)
+    return terminal_keys(tmp_path_factory.mktemp("keys"), "kiosk")
 
 
 @pytest.fixture(scope="module")
 def held(keys):
     return signed(keys[0], coupon(950, date(2026, 12, 1), zones=(1, 2)))
-
-
-def terminal(tmp_path, keys, role: DeviceRole, name: str, actions=()) -> str:
-    config = init_terminal(str(tmp_path / name.replace(" ", "")), office="http://127.0.0.1:9",
-                           token="ekarta_test", role=role, keystore=keys[1],
-                           device=DeviceView(name=name, role=role))
-    with config.open_store() as store:
-        put_lists(store, issued_at=AT - timedelta(hours=1))
-        put_actions(store, actions, issued_at=AT - timedelta(hours=1))
-    return config.directory
 
 
 @pytest.fixture

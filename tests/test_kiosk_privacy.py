@@ -18,13 +18,13 @@ from datetime import date
 
 import pytest
 
-from ekarta.terminal.apps.base import ReaderState
-from ekarta.terminal.apps.checking import CardArrived, TapDone
+from ekarta.terminal.apps.base import CardArrived, ReaderState, TapDone
 from ekarta.terminal.apps.kiosk import KioskApp
 from ekarta.terminal.apps.kiosk_widgets import KioskCard
 from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.image import CardImage
 from ekarta.transit.model.values import CardRecord, SignedCoupon
+from tests.support.apps import anyio_backend  # noqa: F401 (the fixture)
 from tests.support.kiosk import (
     BIRTH,
     FIRST_NAME,
@@ -47,11 +47,6 @@ _NOT_STATE = (types.ModuleType, type, types.FunctionType, types.BuiltinFunctionT
               types.CodeType, types.FrameType, types.CoroutineType, types.GeneratorType,
               types.AsyncGeneratorType, types.MethodType, types.CellType)
 """What the walk does not enter: the program, and the frames of whatever runs."""
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 def reachable(root: object) -> Iterator[object]:

@@ -8,24 +8,26 @@ it works again without a restart."""
 from __future__ import annotations
 
 import json
-import os
-import sys
-from datetime import timedelta
 
 import pytest
 
 from ekarta.emulator import VirtualCard
-from ekarta.sync.messages import DeviceView
 from ekarta.sync.roles import DeviceRole
-from ekarta.terminal.config import init_terminal
-from ekarta.transit.security.keystore import TERMINAL_KEYS, FileKeyStore, create_keystore
 from tests.support.cli import ekarta
-from tests.support.office import OfficeServer, synced
+from tests.support.office import synced
 from tests.support.served import FIRST_NAME as FIRST
 from tests.support.served import SURNAME as LAST
-from tests.support.served import WAIT, control, issued_through_office, served_card
+from tests.support.served import (
+    WAIT,
+    card_off_reader,
+    control,
+    office_terminal,
+    terminal_app,
+)
+from tests.support.terminal import terminal, terminal_keys
 from tests.support.tmux import TmuxSession, shows_big
-from tests.support.validator import AT, FIRST_NAME, SURNAME, make_card, put_lists
+from tests.support.tmux import shows_welcome as welcome
+from tests.support.validator import FIRST_NAME, SURNAME, make_card
 
 pytestmark = pytest.mark.slow
 
@@ -34,32 +36,21 @@ SIZE = {"width": 100, "height": 36}
 HIDE_AFTER = 5
 
 
-def welcome(screen: str) -> bool:
-    return shows_big(screen, "PŘILOŽTE") and "Present your card" in screen
-
-
 def out_of_order(screen: str) -> bool:
     return shows_big(screen, "MIMO PROVOZ") and "ČTEČKA NEPŘIPOJENA" in screen
 
 
-def kiosk(directory, link) -> list[str]:
-    return [sys.executable, "-m", "ekarta", "kiosk", str(directory), "--reader",
-            f"pn532:{link}", "--hide-after", str(HIDE_AFTER)]
+def kiosk(directory, folder) -> list[str]:
+    return terminal_app("kiosk", directory, folder, "--hide-after", str(HIDE_AFTER))
 
 
 def test_a_card_shown_with_the_coupon_loaded_then_hidden_by_time(tmp_path, capsys):
     # a coupon paid in the e-shop: the office holds it until a kiosk or an inspector loads it
-    issued = issued_through_office(capsys, tmp_path, role="kiosk", device="kiosk 3", uid=UID)
-    database, number, chip = issued.database, issued.number, issued.chip
-
-    hall = tmp_path / "hall"
-    with OfficeServer.running(database, issued.keys, log=tmp_path / "serve.log") as server:
-        ekarta(capsys, "terminal", "init", str(hall), "--office", server.url, "--role", "kiosk",
-               "--keys", issued.exported, "--token", issued.token)
-        synced(capsys, hall)
-        with served_card(chip, tmp_path / "pn532", tmp_path / "card.sock") as card:
-            control(capsys, card, "remove")
-            with TmuxSession(kiosk(hall, tmp_path / "pn532"), **SIZE) as tmux:
+    with office_terminal(capsys, tmp_path, role="kiosk", device="kiosk 3",
+                         uid=UID) as (issued, hall):
+        database, number, chip = issued.database, issued.number, issued.chip
+        with card_off_reader(capsys, chip, tmp_path) as card:
+            with TmuxSession(kiosk(hall, tmp_path), **SIZE) as tmux:
                 tmux.wait_for(welcome, timeout=WAIT)
 
                 control(capsys, card, "insert")
@@ -89,25 +80,15 @@ def test_a_card_shown_with_the_coupon_loaded_then_hidden_by_time(tmp_path, capsy
 
 
 def test_a_reader_unplugged_and_plugged_back_while_the_kiosk_runs(tmp_path, capsys):
-    full = create_keystore(tmp_path / "keys.json")
-    exported = tmp_path / "kiosk-keys.json"
-    exported.write_text(json.dumps(full.export(TERMINAL_KEYS["kiosk"]).to_document()))
-    os.chmod(exported, 0o600)
-    config = init_terminal(str(tmp_path / "hall"), office="http://127.0.0.1:9",
-                           token="ekarta_test", role=DeviceRole.KIOSK,
-                           keystore=FileKeyStore.load(exported),
-                           device=DeviceView(name="kiosk 3", role=DeviceRole.KIOSK))
-    with config.open_store() as store:
-        put_lists(store, issued_at=AT - timedelta(hours=1))
+    keys = terminal_keys(tmp_path, "kiosk")
+    hall = terminal(tmp_path, keys, DeviceRole.KIOSK, "kiosk 3")
     chip = tmp_path / "card.json"
-    VirtualCard(make_card(FileKeyStore.load(tmp_path / "keys.json"))).save(chip)
-    link, socket = tmp_path / "pn532", tmp_path / "card.sock"
+    VirtualCard(make_card(keys[0])).save(chip)
 
-    with TmuxSession(kiosk(config.directory, link), **SIZE) as tmux:
+    with TmuxSession(kiosk(hall, tmp_path), **SIZE) as tmux:
         # no reader yet: out of order, not a traceback
         tmux.wait_for(out_of_order, timeout=WAIT)
-        with served_card(chip, link, socket) as card:
-            control(capsys, card, "remove")
+        with card_off_reader(capsys, chip, tmp_path) as card:
             tmux.wait_for(welcome, timeout=WAIT)
             control(capsys, card, "insert")
             tmux.wait_for(f"{FIRST_NAME} {SURNAME}", timeout=WAIT)
@@ -117,8 +98,7 @@ def test_a_reader_unplugged_and_plugged_back_while_the_kiosk_runs(tmp_path, caps
         assert FIRST_NAME not in screen and "Traceback" not in screen
         assert tmux.exit_status() is None
 
-        with served_card(chip, link, socket) as card:  # plugged back
-            control(capsys, card, "remove")
+        with card_off_reader(capsys, chip, tmp_path) as card:  # plugged back
             tmux.wait_for(welcome, timeout=WAIT)
             control(capsys, card, "insert")
             tmux.wait_for(f"{FIRST_NAME} {SURNAME}", timeout=WAIT)

@@ -14,9 +14,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,47 +25,28 @@ from ekarta.desfire.client import Transceiver
 from ekarta.emulator import VirtualCard
 from ekarta.emulator.reader import EmulatorReader
 from ekarta.errors import NoReaderError
-from ekarta.terminal.apps.base import OfficeState, ReaderState, ScannerState
-from ekarta.terminal.apps.checking import ListsState, TapDone
+from ekarta.terminal.apps.base import ListsState, OfficeState, ReaderState, ScannerState, TapDone
 from ekarta.terminal.apps.validator import ValidatorApp
-from ekarta.terminal.apps.widgets import BigText, EntryLine, StatusLine, VerdictPanel
+from ekarta.terminal.apps.widgets import EntryLine, StatusLine, VerdictPanel
 from ekarta.terminal.outcome import Outcome, Source, TapOutcome
-from ekarta.transit.errors import InvalidCardNumber
 from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.values import Reason
-from tests.support.outcomes import AT, SYNCED, VERDICT_REASONS, no_verdict, outcome
+from tests.support.apps import (
+    FRESH,
+    anyio_backend,  # noqa: F401 (the fixture)
+    headline,
+    posting,
+    until,
+)
+from tests.support.apps import AnsweringValidator as AnsweringEngine
+from tests.support.apps import validator_app as app
+from tests.support.outcomes import AT, VERDICT_REASONS, no_verdict, outcome
 from tests.support.tmux import TmuxSession, shows_big
 
 # the async tests run on anyio's pytest plugin (with asyncio, as Textual needs)
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 
 SIZE = (80, 24)
-FRESH = ListsState(AT - SYNCED, False, 0)
-"""Lists synced two hours ago, the journal sent."""
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-def app(**options) -> ValidatorApp:
-    """The validator with no worker, in zone 1 on line 12, its clock at 10:00 in Prague."""
-    return ValidatorApp(**{"zone": 1, "line": 12, "clock": lambda: AT, "clear_after": 60,
-                           **options})
-
-
-def posting(*messages) -> Callable:
-    """A ``run_before`` for :func:`snap_compare` that posts ``messages`` as the workers do."""
-    async def run_before(pilot) -> None:
-        for message in messages:
-            pilot.app.post_message(message)
-        await pilot.pause()
-    return run_before
-
-
-def headline(validator: ValidatorApp) -> str:
-    return validator.query_one(BigText).text
 
 
 def screen_text(validator: ValidatorApp) -> str:
@@ -273,56 +252,6 @@ async def test_a_person_typing_and_a_scanner_s_double_read() -> None:
 
 
 # --- with the workers -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Lists:
-    lists_age: timedelta | None
-    stale: bool
-    backlog: int
-
-
-class AnsweringEngine:
-    """Answers as the tap engine does (the card's GetVersion is really asked, a number is really
-    parsed), and notes which thread called it."""
-
-    def __init__(self) -> None:
-        self.threads: set[int] = set()
-        self.positions: list[tuple[int, int | None]] = []
-        self.taps = 0
-
-    def tap(self, transceiver: Transceiver) -> TapOutcome:
-        self.threads.add(threading.get_ident())
-        assert transceiver.transceive(bytes.fromhex("9060000000"))[-2:] == b"\x91\xaf"
-        self.taps += 1
-        return outcome(Reason.VALID, repeated=self.taps > 1)
-
-    def check_number(self, text: str) -> TapOutcome:
-        self.threads.add(threading.get_ident())
-        try:
-            number = CardNumber.parse(text, strict=True)
-        except InvalidCardNumber:
-            return no_verdict(Outcome.REFUSED_NUMBER)
-        return outcome(Reason.CARD_BLOCKED, source=Source.BARCODE, card_number=number,
-                       recorded=False)
-
-    def status(self) -> Lists:
-        self.threads.add(threading.get_ident())
-        return Lists(timedelta(minutes=5), False, self.taps)
-
-    def move_to(self, zone: int | None, line: int | None) -> None:
-        self.threads.add(threading.get_ident())
-        if zone is not None and zone > 255:
-            raise ValueError(f"zone must be 1..255, not {zone}")
-        self.positions.append((zone, line))
-
-
-async def until(pilot, condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    for _ in range(int(timeout / 0.02)):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError("not within the time")
 
 
 async def test_cards_numbers_and_zones_go_through_the_engine_in_the_reader_loop_s_thread(

@@ -13,13 +13,13 @@ import pytest
 from ekarta.desfire import DESFire
 from ekarta.emulator import VirtualCard
 from ekarta.emulator.reader import EmulatorReader
-from ekarta.sync.messages import DeviceView, JournalKind
+from ekarta.sync.messages import JournalKind
 from ekarta.sync.roles import DeviceRole
-from ekarta.terminal.config import init_terminal, load_config
+from ekarta.terminal.config import load_config
 from ekarta.transit import EventKind
 from ekarta.transit.cardio.reading import read_card
-from ekarta.transit.security.keystore import TERMINAL_KEYS, FileKeyStore, create_keystore
 from tests.support.cli import run
+from tests.support.terminal import terminal, terminal_keys
 from tests.support.validator import (
     AT,
     FIRST_NAME,
@@ -28,7 +28,6 @@ from tests.support.validator import (
     coupon,
     entitled,
     make_card,
-    put_lists,
     signed,
 )
 
@@ -37,13 +36,7 @@ WHEN = AT.isoformat()
 
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("keys")
-    full = create_keystore(folder / "keys.json")
-    part = full.export(TERMINAL_KEYS["validator"])
-    path = folder / "validator.json"
-    path.write_text(json.dumps(part.to_document()))
-    os.chmod(path, 0o600)
-    return FileKeyStore.load(folder / "keys.json"), FileKeyStore.load(path)
+    return terminal_keys(tmp_path_factory.mktemp("keys"), "validator")
 
 
 @pytest.fixture(scope="module")
@@ -55,22 +48,9 @@ def card_state(keys):
 @pytest.fixture
 def bus(tmp_path, keys):
     """A validator's directory ("bus 1017") with lists synced an hour before the tap."""
-    full, exported = keys
-    config = init_terminal(str(tmp_path / "bus"), office="http://127.0.0.1:9",
-                           token="ekarta_test", role=DeviceRole.VALIDATOR, keystore=exported,
-                           device=DeviceView(name="bus 1017", role=DeviceRole.VALIDATOR))
-    held = signed(full, coupon(900, date(2026, 11, 18)))
-    with config.open_store() as store:
-        put_lists(store, entitlements=[entitled(coupons=[(held, "pending")])],
-                  issued_at=AT - timedelta(hours=1))
-    return config.directory
-
-
-@pytest.fixture
-def card_file(tmp_path, card_state):
-    path = tmp_path / "card.json"
-    VirtualCard(card_state).save(path)
-    return str(path)
+    held = signed(keys[0], coupon(900, date(2026, 11, 18)))
+    return terminal(tmp_path, keys, DeviceRole.VALIDATOR, "bus 1017",
+                    entitlements=[entitled(coupons=[(held, "pending")])])
 
 
 def test_one_tap_as_json(capsys, bus, card_file, keys):

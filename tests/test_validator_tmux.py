@@ -6,19 +6,19 @@ off the screen, then the card's event log and, after a sync, the office's journa
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 
 from tests.support.cli import ekarta, run
-from tests.support.office import OfficeServer, office_json, synced
+from tests.support.office import office_json, synced
 from tests.support.served import (
     FIRST_NAME,
     SURNAME,
     WAIT,
+    card_off_reader,
     control,
-    issued_through_office,
-    served_card,
+    office_terminal,
+    terminal_app,
 )
 from tests.support.tmux import TmuxSession, shows_big, shows_welcome
 
@@ -28,19 +28,14 @@ UID = "04C1C2C3C4C5C6"
 
 
 def test_a_tap_seen_on_the_screen_then_on_the_card_and_in_the_office(tmp_path, capsys):
-    issued = issued_through_office(capsys, tmp_path, role="validator", device="bus 1017",
-                                   uid=UID)
-    database, keys, number, sold = issued.database, issued.keys, issued.number, issued.sold
-
-    with OfficeServer.running(database, keys, log=tmp_path / "serve.log") as server:
-        bus = issued.terminal(capsys, tmp_path / "bus", server.url)
-        with served_card(issued.chip, tmp_path / "pn532", tmp_path / "card.sock") as card:
-            control(capsys, card, "remove")
-            app = [sys.executable, "-m", "ekarta", "validator", str(bus), "--reader",
-                   f"pn532:{tmp_path / 'pn532'}", "--zone", "1", "--line", "14",
-                   # a verdict stays long enough to be read on a loaded machine, and goes
-                   # before the next look for the welcome gives up
-                   "--clear-after", "12"]
+    with office_terminal(capsys, tmp_path, role="validator", device="bus 1017",
+                         uid=UID) as (issued, bus):
+        database, number, sold = issued.database, issued.number, issued.sold
+        with card_off_reader(capsys, issued.chip, tmp_path) as card:
+            app = terminal_app("validator", bus, tmp_path, "--zone", "1", "--line", "14",
+                               # a verdict stays long enough to be read on a loaded machine,
+                               # and goes before the next look for the welcome gives up
+                               "--clear-after", "12")
             with TmuxSession(app, width=80, height=24) as tmux:
                 screen = tmux.wait_for(shows_welcome, timeout=WAIT)
                 assert "Zóna 1" in screen and "Linka 14" in screen

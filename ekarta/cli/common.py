@@ -18,9 +18,11 @@
   :func:`add_hotlist_option` / :func:`load_hotlist` (``--hotlist``), :func:`argument` and
   :func:`enum_argument` to use the transit text parsers as argument types, and :func:`now`, the
   command line's clock;
-* for the terminals' commands: :func:`outcome_json`, :func:`print_outcome` and
-  :func:`outcome_exit` (a tap's or check's outcome as JSON, for a person, as an exit status),
-  :func:`bounded` and :func:`span` (argument types).
+* for the terminals' commands: :func:`add_place_options` and :func:`add_device_option` (where
+  the terminal is), :func:`add_terminal_options` and their checks, :func:`engine_options`,
+  :func:`start_terminal_app` (the full-screen app), :func:`outcome_json`, :func:`print_outcome`,
+  :func:`outcome_exit` and :func:`print_result` (a tap's or check's outcome as JSON, for a
+  person, as an exit status), :func:`bounded` and :func:`span` (argument types).
 
 A command group is a module with ``register(subparsers, common)`` that adds its parser(s) and
 sets ``func`` (``func(args) -> int``) on them; see :mod:`ekarta.cli`.
@@ -29,6 +31,7 @@ sets ``func`` (``func(args) -> int``) on them; see :mod:`ekarta.cli`.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import os
@@ -55,13 +58,20 @@ from ekarta.transit.codec.coupon_file import CouponDocument
 from ekarta.transit.codec.hotlist import read_hotlist
 from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.messages import LANGUAGES
-from ekarta.transit.model.notation import enum_name, parse_device, parse_enum, parse_when
+from ekarta.transit.model.notation import (
+    enum_name,
+    parse_device,
+    parse_enum,
+    parse_when,
+    parse_zone,
+)
 from ekarta.transit.model.purse import PURSE_KINDS
 from ekarta.transit.model.timecodec import PRAGUE, to_local
-from ekarta.transit.model.values import DEVICE_MAX
+from ekarta.transit.model.values import DEVICE_MAX, LINE_MAX, VEHICLE_MAX
 from ekarta.transit.security.keystore import FileKeyStore
 
 if TYPE_CHECKING:
+    from ekarta.terminal.engine import Position
     from ekarta.terminal.outcome import ActionResult, TapOutcome
     from ekarta.transit.model.image import CardImage
     from ekarta.transit.model.rules import Verdict
@@ -706,6 +716,38 @@ def print_outcome(outcome: TapOutcome, lang: str) -> None:
     print_fields(rows)
 
 
+def add_device_option(parser: argparse._ActionsContainer, example: str) -> None:
+    """--device: the device number a terminal writes into card logs (``example``: a device name
+    that ends with its number, for the help)."""
+    parser.add_argument("--device", type=argument(parse_device), metavar="N",
+                        help="the device number written into card logs (default: the number "
+                             "the terminal's device name ends with, e.g. "
+                             f"'{example}' -> {example.split()[-1]})")
+
+
+def add_place_options(parser: argparse.ArgumentParser, title: str, *, device: str,
+                      vehicle: bool = False) -> None:
+    """Where a checking terminal is, in the group ``title``: --zone, --line, --vehicle (with
+    ``vehicle``) and --device (``device``: an example of a device name); read back with
+    :func:`terminal_position`."""
+    where = parser.add_argument_group(title)
+    where.add_argument("--zone", type=argument(parse_zone), metavar="N",
+                       help="the tariff zone to judge for (default: any zone)")
+    where.add_argument("--line", type=bounded("line", LINE_MAX), metavar="L",
+                       help=f"the line, 1..{LINE_MAX}")
+    if vehicle:
+        where.add_argument("--vehicle", type=bounded("vehicle", VEHICLE_MAX), metavar="V",
+                           help=f"the vehicle, 1..{VEHICLE_MAX}")
+    add_device_option(where, device)
+
+
+def terminal_position(args: argparse.Namespace) -> Position:
+    """The terminal's place from :func:`add_place_options`'s options."""
+    from ekarta.terminal.engine import Position
+
+    return Position(zone=args.zone, line=args.line, vehicle=getattr(args, "vehicle", None))
+
+
 def add_terminal_options(parser: argparse.ArgumentParser, *, once: str,
                          repeat: str) -> argparse._ArgumentGroup:
     """The options of a terminal's command (validator, inspector): --once (``once`` says what it
@@ -753,8 +795,10 @@ def clear_after_option(args: argparse.Namespace) -> dict[str, float]:
 
 
 def check_terminal_args(args: argparse.Namespace, *, what: str, once: str) -> None:
-    """Refuse the options of a terminal's command that do not go together; ``what`` names the
-    terminal ("validator"), ``once`` what --once does ("taps a card")."""
+    """Refuse the options of a terminal's command that do not go together (--clear-after's
+    first: :func:`clear_after_option`); ``what`` names the terminal ("validator"), ``once`` what
+    --once does ("taps a card")."""
+    clear_after_option(args)
     if args.once and args.number is not None:
         raise CLIError(f"--once {once} and --number checks a number: give one of them")
     if args.scanner is not None and (args.once or args.number is not None):
@@ -767,16 +811,30 @@ def check_terminal_args(args: argparse.Namespace, *, what: str, once: str) -> No
                        "--reader pcsc: or --reader emulator:card.json")
 
 
-def engine_options(args: argparse.Namespace) -> dict[str, Any]:
-    """What a terminal's engine is opened with from the command's options (the position
-    aside): the device number, the repeat window, the lists' limit and, with --at, a clock
-    that stands at that time."""
+def clock_option(args: argparse.Namespace) -> dict[str, Any]:
+    """With --at, the engine's ``clock``: one that stands at that time."""
     at: datetime | None = args.at
-    options: dict[str, Any] = {"device": args.device, "repeat_window": args.repeat_window,
-                               "stale_after": args.stale_after}
-    if at is not None:
-        options["clock"] = lambda: at
-    return options
+    return {} if at is None else {"clock": lambda: at}
+
+
+def engine_options(args: argparse.Namespace) -> dict[str, Any]:
+    """What a checking terminal's engine is opened with from the command's options: the
+    position, the device number, the repeat window, the lists' limit and the clock of --at."""
+    return {"position": terminal_position(args), "device": args.device,
+            "repeat_window": args.repeat_window, "stale_after": args.stale_after,
+            **clock_option(args)}
+
+
+def start_terminal_app(args: argparse.Namespace, directory: str, app: str) -> int:
+    """Run the full-screen app ``app`` (validator, inspector) of the terminal ``directory``
+    until the service key ends it."""
+    # Textual and the app load only when the screen is wanted, not for --once or --number
+    module = importlib.import_module(f"ekarta.terminal.apps.{app}")
+    result: int = module.run(directory=directory, reader=reader_url(args), scanner=args.scanner,
+                             device=args.device, position=terminal_position(args),
+                             lang=args.lang, repeat_window=args.repeat_window,
+                             stale_after=args.stale_after, **clear_after_option(args))
+    return result
 
 
 def one_outcome(args: argparse.Namespace, check_number: Callable[[str], TapOutcome],
@@ -789,6 +847,16 @@ def one_outcome(args: argparse.Namespace, check_number: Callable[[str], TapOutco
         info = reader.card_info
         log.info("card %s at the reader", hex_bytes(info.uid) if info and info.uid else "?")
         return tap(reader)
+
+
+def print_result(args: argparse.Namespace, outcome: TapOutcome, *, check: bool = False) -> int:
+    """Print ``outcome`` (with --json as one document; ``check``: a check's, with the card and
+    the office's actions) and give its exit status (:func:`outcome_exit`)."""
+    if args.json:
+        print_json((check_json if check else outcome_json)(outcome, args.lang))
+    else:
+        (print_check if check else print_outcome)(outcome, args.lang)
+    return outcome_exit(outcome)
 
 
 def outcome_exit(outcome: TapOutcome) -> int:

@@ -6,33 +6,21 @@ and print the outcome (never the holder's name), for scripts and test benches.""
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
-from typing import TYPE_CHECKING, Any
 
 from ekarta.cli.common import (
     EXAMPLES_FORMATTER,
     EXIT_NO_VERDICT,
     EXIT_NOT_VALID,
+    add_place_options,
     add_terminal_options,
-    argument,
-    bounded,
-    check_json,
     check_terminal_args,
-    clear_after_option,
     engine_options,
     one_outcome,
-    outcome_exit,
-    print_check,
-    print_json,
-    reader_url,
+    print_result,
+    start_terminal_app,
     wrap,
 )
-from ekarta.transit.model.notation import parse_device, parse_zone
-from ekarta.transit.model.values import LINE_MAX
-
-if TYPE_CHECKING:
-    from ekarta.terminal.engine import Position
 
 log = logging.getLogger(__name__)
 
@@ -65,26 +53,12 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                 "/dev/ttyACM0 --lang en"),
         formatter_class=EXAMPLES_FORMATTER)
     parser.add_argument("directory", metavar="DIR", help="the inspector's terminal directory")
-    where = parser.add_argument_group("where the inspection is")
-    where.add_argument("--zone", type=argument(parse_zone), metavar="N",
-                       help="the tariff zone to judge for (default: any zone)")
-    where.add_argument("--line", type=bounded("line", LINE_MAX), metavar="L",
-                       help=f"the line, 1..{LINE_MAX}")
-    where.add_argument("--device", type=argument(parse_device), metavar="N",
-                       help="the device number written into card logs (default: the number "
-                            "the terminal's device name ends with, e.g. 'handheld 7' -> 7)")
+    add_place_options(parser, "where the inspection is", device="handheld 7")
     add_terminal_options(parser, once="check it", repeat="a second check with nothing to write")
     parser.set_defaults(func=run_inspector)
 
 
-def _position(args: argparse.Namespace) -> Position:
-    from ekarta.terminal.engine import Position
-
-    return Position(zone=args.zone, line=args.line)
-
-
 def run_inspector(args: argparse.Namespace) -> int:
-    clear_after_option(args)
     check_terminal_args(args, what="inspector", once="checks a card")
     from ekarta.terminal.config import load_config
     from ekarta.terminal.inspect import Inspector
@@ -92,24 +66,7 @@ def run_inspector(args: argparse.Namespace) -> int:
     config = load_config(args.directory)
     Inspector.check_config(config)
     if not (args.once or args.number is not None):
-        return start_app(args, config.directory)
-    with Inspector.from_config(config, position=_position(args),
-                               **engine_options(args)) as inspector:
+        return start_terminal_app(args, config.directory, "inspector")
+    with Inspector.from_config(config, **engine_options(args)) as inspector:
         outcome = one_outcome(args, inspector.check_number, inspector.check)
-    if args.json:
-        print_json(check_json(outcome, args.lang))
-    else:
-        print_check(outcome, args.lang)
-    return outcome_exit(outcome)
-
-
-def start_app(args: argparse.Namespace, directory: str) -> int:
-    """Run the inspector's full-screen app until the service key ends it."""
-    # Textual and the app load only when the screen is wanted, not for --once or --number
-    app = importlib.import_module("ekarta.terminal.apps.inspector")
-    options: dict[str, Any] = clear_after_option(args)
-    result: int = app.run(directory=directory, reader=reader_url(args), scanner=args.scanner,
-                          zone=args.zone, line=args.line, lang=args.lang, device=args.device,
-                          repeat_window=args.repeat_window, stale_after=args.stale_after,
-                          **options)
-    return result
+    return print_result(args, outcome, check=True)

@@ -9,8 +9,7 @@ import argparse
 import importlib
 import logging
 import os
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 from ekarta.cli.common import (
     EXAMPLES_FORMATTER,
@@ -18,19 +17,18 @@ from ekarta.cli.common import (
     EXIT_NOT_VALID,
     READER_ENV,
     CLIError,
+    add_device_option,
     add_reader_options,
     argument,
-    check_json,
+    clock_option,
     open_card,
-    outcome_exit,
-    print_check,
-    print_json,
+    print_result,
     reader_url,
     span,
     wrap,
 )
 from ekarta.transit.model.messages import LANGUAGES
-from ekarta.transit.model.notation import parse_device, parse_when
+from ekarta.transit.model.notation import parse_when
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +65,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                 "  ekarta kiosk vojanova1 --reader emulator:card.json --once --json"),
         formatter_class=EXAMPLES_FORMATTER)
     parser.add_argument("directory", metavar="DIR", help="the kiosk's terminal directory")
-    parser.add_argument("--device", type=argument(parse_device), metavar="N",
-                        help="the device number written into card logs (default: the number "
-                             "the terminal's device name ends with, e.g. 'kiosk 3' -> 3)")
+    add_device_option(parser, "kiosk 3")
     screen = parser.add_argument_group("the screen")
     screen.add_argument("--hide-after", type=span("seconds", 3600, zero=False),
                         default=timedelta(seconds=HIDE_AFTER), metavar="SECONDS",
@@ -120,18 +116,10 @@ def run_kiosk(args: argparse.Namespace) -> int:
     Kiosk.check_config(config)
     if not args.once:
         return start_app(args, config.directory)
-    options: dict[str, Any] = {"stale_after": args.stale_after}
-    at: datetime | None = args.at
-    if at is not None:
-        options["clock"] = lambda: at
-    with Kiosk.from_config(config, device=args.device, **options) as kiosk, \
-            open_card(args) as reader:
+    with Kiosk.from_config(config, device=args.device, stale_after=args.stale_after,
+                           **clock_option(args)) as kiosk, open_card(args) as reader:
         outcome = kiosk.view(reader)
-    if args.json:
-        print_json(check_json(outcome, args.lang))
-    else:
-        print_check(outcome, args.lang)
-    return outcome_exit(outcome)
+    return print_result(args, outcome, check=True)
 
 
 def start_app(args: argparse.Namespace, directory: str) -> int:

@@ -7,33 +7,23 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import TYPE_CHECKING, Any
 
 from ekarta.cli.common import (
     EXAMPLES_FORMATTER,
     EXIT_NO_VERDICT,
     EXIT_NOT_VALID,
+    add_place_options,
     add_terminal_options,
-    argument,
-    bounded,
     check_terminal_args,
-    clear_after_option,
     engine_options,
     one_outcome,
-    outcome_exit,
-    outcome_json,
-    print_json,
-    print_outcome,
-    reader_url,
+    print_result,
+    start_terminal_app,
     wrap,
 )
-from ekarta.transit.model.notation import parse_device, parse_zone
-from ekarta.transit.model.values import LINE_MAX, VEHICLE_MAX
-
-if TYPE_CHECKING:
-    from ekarta.terminal.tap import Position
 
 log = logging.getLogger(__name__)
+
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
@@ -62,55 +52,20 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                 "/dev/ttyACM0 --zone 1"),
         formatter_class=EXAMPLES_FORMATTER)
     parser.add_argument("directory", metavar="DIR", help="the validator's terminal directory")
-    where = parser.add_argument_group("where the vehicle is")
-    where.add_argument("--zone", type=argument(parse_zone), metavar="N",
-                       help="the tariff zone to judge for (default: any zone)")
-    where.add_argument("--line", type=bounded("line", LINE_MAX), metavar="L",
-                       help=f"the line, 1..{LINE_MAX}")
-    where.add_argument("--vehicle", type=bounded("vehicle", VEHICLE_MAX), metavar="V",
-                       help=f"the vehicle, 1..{VEHICLE_MAX}")
-    where.add_argument("--device", type=argument(parse_device), metavar="N",
-                       help="the device number written into card logs (default: the number "
-                            "the terminal's device name ends with, e.g. 'bus 1017' -> 1017)")
+    add_place_options(parser, "where the vehicle is", device="bus 1017", vehicle=True)
     add_terminal_options(parser, once="tap it", repeat="a second tap")
     parser.set_defaults(func=run_validator)
 
 
-def _position(args: argparse.Namespace) -> Position:
-    from ekarta.terminal.tap import Position
-
-    return Position(zone=args.zone, line=args.line, vehicle=args.vehicle)
-
-
 def run_validator(args: argparse.Namespace) -> int:
-    clear_after_option(args)
     check_terminal_args(args, what="validator", once="taps a card")
     from ekarta.terminal.config import load_config
 
     config = load_config(args.directory)
     if not (args.once or args.number is not None):
-        return start_app(args, config.directory)
+        return start_terminal_app(args, config.directory, "validator")
     from ekarta.terminal.tap import Validator
 
-    with Validator.from_config(config, position=_position(args),
-                               **engine_options(args)) as validator:
+    with Validator.from_config(config, **engine_options(args)) as validator:
         outcome = one_outcome(args, validator.check_number, validator.tap)
-    if args.json:
-        print_json(outcome_json(outcome, args.lang))
-    else:
-        print_outcome(outcome, args.lang)
-    return outcome_exit(outcome)
-
-
-def start_app(args: argparse.Namespace, directory: str) -> int:
-    """Run the validator's full-screen app until the service key ends it."""
-    # Textual and the app load only when the screen is wanted, not for --once or --number
-    from ekarta.terminal.apps.validator import run
-
-    options: dict[str, Any] = clear_after_option(args)
-    return run(directory=directory, reader=reader_url(args), scanner=args.scanner,
-               device=args.device, position=_position(args), lang=args.lang,
-               repeat_window=args.repeat_window, stale_after=args.stale_after,
-               **options)
-
-
+    return print_result(args, outcome)

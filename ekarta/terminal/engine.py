@@ -155,6 +155,16 @@ class EngineStatus:
     backlog: int
     """Journal events the office has not acknowledged yet."""
 
+    @property
+    def lists_age(self) -> timedelta | None:
+        """How old the lists are (None: never synced)."""
+        return self.lists.age
+
+    @property
+    def stale(self) -> bool:
+        """Past the terminal's limit, or never synced."""
+        return self.lists.stale
+
 
 @dataclass(frozen=True)
 class NumberCheck:

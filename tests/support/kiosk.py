@@ -18,17 +18,14 @@ from ekarta.transit.model.values import (
     CardKind,
     CardRecord,
     CardStatus,
-    Coupon,
     CouponType,
     EventKind,
     EventRecord,
     Profile,
     Reason,
-    SaleChannel,
     SignedCoupon,
-    Zones,
 )
-from tests.support.outcomes import AT, no_verdict, outcome
+from tests.support.outcomes import AT, coupon, no_verdict, outcome
 
 __all__ = [
     "ANONYMOUS",
@@ -60,14 +57,10 @@ ANONYMOUS = CardRecord(ANONYMOUS_NUMBER, CardKind.ANONYMOUS, CardStatus.ACTIVE,
                        date(2030, 6, 30), Profile.ADULT_TRANSFERABLE)
 
 
-def kiosk_coupon(serial: int, start: date, *, kind: CouponType = CouponType.DAYS_30,
-                 zones: tuple[int, ...] = (1, 2), profile: Profile = Profile.STUDENT,
-                 network: bool = False) -> SignedCoupon:
-    """A coupon as it sits in a slot (the signature is not checked by the screens)."""
-    return SignedCoupon(Coupon(serial, kind, profile,
-                               Zones(network=True) if network else Zones(zones), start,
-                               kind.end_date(start), start - timedelta(days=1),
-                               SaleChannel.ESHOP_CARD, 0, 550), bytes(64))
+def kiosk_coupon(serial: int, start: date, **options: Any) -> SignedCoupon:
+    """A coupon of 550 CZK on the kiosk's cards (``options``: those of
+    :func:`~tests.support.outcomes.coupon`)."""
+    return coupon(serial, start, price=550, **options)
 
 
 NOW_COUPON = kiosk_coupon(7001, date(2026, 11, 20))

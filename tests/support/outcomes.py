@@ -1,6 +1,7 @@
 """Tap outcomes as the tap engine gives them to the terminal apps: one per verdict reason, with
 the coupon and the dates the transit rules would give, to drive the apps' screens; an
-inspector's checks with the card after them and the office's actions."""
+inspector's checks with the card after them and the office's actions, and a shift's summary;
+coupons as they sit in a card's slots (:func:`coupon`)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from ekarta.sync.messages import ActionKind
+from ekarta.terminal.inspect import ShiftSummary
 from ekarta.terminal.outcome import ActionResult, ActionState, Outcome, Source, TapOutcome
 from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.image import CardImage, SlotError
-from ekarta.transit.model.rules import Verdict
+from ekarta.transit.model.rules import Refusal, Verdict
 from ekarta.transit.model.values import (
     CardKind,
     CardRecord,
@@ -22,6 +24,7 @@ from ekarta.transit.model.values import (
     CouponType,
     EventKind,
     EventRecord,
+    Money,
     Profile,
     Reason,
     SaleChannel,
@@ -29,17 +32,29 @@ from ekarta.transit.model.values import (
     Zones,
 )
 
-__all__ = ["AT", "COUPON", "ENDED", "HOLDER", "LAST_RIDE", "NUMBER", "OFFICE", "VERDICT_REASONS",
-           "checked", "image", "load", "no_verdict", "outcome", "verdict"]
+__all__ = ["AT", "COUPON", "ENDED", "HOLDER", "LAST_RIDE", "LOADED", "NUMBER", "OFFICE", "SHIFT",
+           "VERDICT_REASONS", "checked", "coupon", "image", "load", "no_verdict", "outcome",
+           "verdict"]
 
 AT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 """When the taps happen: 10:00 in Prague."""
 SYNCED = AT - timedelta(hours=2, minutes=5)
 NUMBER = CardNumber.from_serial(123456789)
-COUPON = SignedCoupon(Coupon(serial=4242, coupon_type=CouponType.DAYS_30, profile=Profile.STUDENT,
-                             zones=Zones((1, 2)), valid_from=date(2026, 11, 20),
-                             valid_to=date(2026, 12, 19), sale_date=date(2026, 11, 19),
-                             channel=SaleChannel.ESHOP_CARD), signature=bytes(64))
+
+
+def coupon(serial: int, start: date, *, kind: CouponType = CouponType.DAYS_30,
+           zones: tuple[int, ...] = (1, 2), profile: Profile = Profile.STUDENT,
+           network: bool = False, price: int = 0) -> SignedCoupon:
+    """A coupon from ``start`` for its type's days, sold in the e-shop the day before, as it
+    sits in a slot (the signature is not checked by the screens)."""
+    return SignedCoupon(Coupon(serial, kind, profile,
+                               Zones(network=True) if network else Zones(zones), start,
+                               kind.end_date(start), start - timedelta(days=1),
+                               SaleChannel.ESHOP_CARD, 0, price), bytes(64))
+
+
+COUPON = coupon(4242, date(2026, 11, 20))
+"""A student's 30-day coupon for zones 1 and 2, to 19 December."""
 
 VERDICT_REASONS = tuple(r for r in Reason if r < 32)
 """The reasons a terminal's verdict can give (0 valid, 1..10 the refusals)."""
@@ -106,8 +121,7 @@ HOLDER = CardRecord(NUMBER, CardKind.PERSONAL, CardStatus.ACTIVE, date(2030, 12,
                     first_name="Xaverína", surname="Quendlová")
 """A student's personal card (names no test elsewhere uses, so that a screen's text shows
 them only where the check put them)."""
-ENDED = _coupon(serial=4100, valid_from=date(2026, 10, 21), valid_to=date(2026, 11, 19),
-                sale_date=date(2026, 10, 20))
+ENDED = coupon(4100, date(2026, 10, 21))
 OFFICE = _coupon(serial=4300, coupon_type=CouponType.DAYS_90, zones=Zones((1, 2, 3)),
                  valid_from=date(2026, 12, 20), valid_to=date(2027, 3, 19),
                  sale_date=date(2026, 11, 28), channel=SaleChannel.ESHOP_BANK_TRANSFER)
@@ -137,3 +151,17 @@ def checked(reason: Reason = Reason.VALID, *, slots: tuple[SignedCoupon | SlotEr
     check = outcome(reason, image=image(*slots, record=record), last_validation=LAST_RIDE,
                     event_id=uuid.UUID(int=0x1234), line=None, data_as_of=SYNCED)
     return replace(check, **changes)
+
+
+LOADED = checked(slots=(ENDED, COUPON, OFFICE), actions=(
+    load(OFFICE, ActionState.DONE),
+    ActionResult(32, ActionKind.CREDIT_PURSE, ActionState.WAITING, serial=17, amount=20000,
+                 refusal=Reason.PURSE_LIMIT_EXCEEDED, refused=Refusal.of(
+                     Reason.PURSE_LIMIT_EXCEEDED, limit=Money(300000), balance=Money(290000),
+                     amount=Money(20000)))))
+"""A valid card onto which the check loaded the office's 90-day coupon; a purse credit waits."""
+SHIFT = ShiftSummary(day=date(2026, 12, 1), checks=23, valid=18,
+                     invalid=((Reason.NO_COUPON, 3), (Reason.ZONE_NOT_COVERED, 2)), barcode=2,
+                     recorded=20, recorded_invalid=4, by_line=((14, 12), (3, 8), (None, 3)),
+                     per_hour=(0,) * 6 + (3, 12, 5, 0, 1, 2) + (0,) * 12)
+"""An inspector's shift: 23 checks, 20 of them recorded."""

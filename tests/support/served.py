@@ -1,7 +1,9 @@
 """Test support for the terminal apps' end-to-end tests: a card issued through the office on a
-card file (:func:`issued_through_office`), served by ``ekarta emulator serve`` as a PN532 in a
-child process (:func:`served_card`), held to the reader and taken away through its control
-interface (:func:`control`)."""
+card file (:func:`issued_through_office`), and with the office served, a terminal's directory
+(:func:`office_terminal`); the card served by ``ekarta emulator serve`` as a PN532 in a child
+process (:func:`served_card`, :func:`card_off_reader`), held to the reader and taken away
+through its control interface (:func:`control`); a terminal's command on that reader
+(:func:`terminal_app`)."""
 
 from __future__ import annotations
 
@@ -16,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.cli import ekarta
-from tests.support.office import office_json, synced
+from tests.support.office import OfficeServer, office_json, synced
 
-__all__ = ["FIRST_NAME", "SURNAME", "WAIT", "IssuedCard", "control", "issued_through_office",
-           "served_card"]
+__all__ = ["FIRST_NAME", "SURNAME", "WAIT", "IssuedCard", "card_off_reader", "control",
+           "issued_through_office", "office_terminal", "served_card", "terminal_app"]
 
 WAIT = 20.0
 """Seconds a screen or a process gets: generous, the machine may be busy."""
@@ -53,6 +55,27 @@ def served_card(path: Path, link: Path, control: Path) -> Iterator[str]:
             process.kill()
             process.wait()
     assert process.returncode == 0, log.read_text()
+
+
+def reader_link(folder: Path) -> Path:
+    """The PN532 a card is served as by :func:`card_off_reader` in ``folder``."""
+    return folder / "pn532"
+
+
+@contextmanager
+def card_off_reader(capsys, chip: Path, folder: Path) -> Iterator[str]:
+    """The card file ``chip`` served as the PN532 :func:`reader_link` of ``folder`` (its control
+    socket there too), the card away from the reader at first; yields the control address."""
+    with served_card(chip, reader_link(folder), folder / "card.sock") as card:
+        control(capsys, card, "remove")
+        yield card
+
+
+def terminal_app(command: str, directory: Path | str, folder: Path, *options: str) -> list[str]:
+    """``ekarta COMMAND DIRECTORY`` (validator, inspector, kiosk) on the card's reader of
+    :func:`card_off_reader` in ``folder``, with ``options``."""
+    return [sys.executable, "-m", "ekarta", command, str(directory), "--reader",
+            f"pn532:{reader_link(folder)}", *options]
 
 
 def control(capsys, address: str, command: str) -> None:
@@ -118,3 +141,14 @@ def issued_through_office(capsys, folder: Path, *, role: str, device: str,
                        "--zones", "1,2", "--keys", keys)
     assert sold["paid"]
     return IssuedCard(database, keys, exported, number, chip, token, sold, role)
+
+
+@contextmanager
+def office_terminal(capsys, folder: Path, *, role: str, device: str,
+                    uid: str) -> Iterator[tuple[IssuedCard, Path]]:
+    """A card issued through the office in ``folder`` (:func:`issued_through_office`), the
+    office served over HTTP meanwhile, and the terminal directory ``folder/ROLE`` of the device
+    made with it and synced; yields the card and the directory."""
+    issued = issued_through_office(capsys, folder, role=role, device=device, uid=uid)
+    with OfficeServer.running(issued.database, issued.keys, log=folder / "serve.log") as server:
+        yield issued, issued.terminal(capsys, folder / role, server.url)

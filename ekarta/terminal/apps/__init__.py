@@ -7,7 +7,8 @@ never load a UI toolkit.  This module imports nothing, so that a command can imp
 module lazily, when the app is asked for.
 
 - :mod:`~ekarta.terminal.apps.base`: the app every terminal runs (full screen, Czech by default
-  with English a key or a click away, no accidental quit, a screen that clears itself);
+  with English a key or a click away, no accidental quit, a screen that clears itself, the card
+  loop and the background sync);
 - :mod:`~ekarta.terminal.apps.widgets`: the status line, the big verdict, the entry line;
 - :mod:`~ekarta.terminal.apps.bigtext`: the block letters of the verdict (no UI toolkit);
 - :mod:`~ekarta.terminal.apps.keys`: the service key sequence (no UI toolkit);
@@ -15,8 +16,8 @@ module lazily, when the app is asked for.
   texts (no UI toolkit);
 - :mod:`~ekarta.terminal.apps.loops`: the reader loop and the background sync, run in thread
   workers (no UI toolkit: they report through callbacks the app turns into messages);
-- :mod:`~ekarta.terminal.apps.checking`: the app of a terminal that checks cards (the reader
-  loop, a number typed or scanned, the zone and the line, the sync, the status line);
+- :mod:`~ekarta.terminal.apps.checking`: the app of a terminal that checks cards (a number
+  typed or scanned, the zone and the line, the status line);
 - :mod:`~ekarta.terminal.apps.checking_view`: what such a terminal says around an outcome (no
   UI toolkit);
 - :mod:`~ekarta.terminal.apps.validator_view`: what the validator's screen says for an outcome

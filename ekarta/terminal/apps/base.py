@@ -12,9 +12,13 @@
   sequence (:data:`~ekarta.terminal.apps.keys.SERVICE_EXIT`: Ctrl+X, then Ctrl+C within two
   seconds, as in Emacs) ends the app;
 - the language switches with F4 or the button at the bottom right;
-- card work never runs on the UI's thread: it runs in thread workers (``@work(thread=True)``)
-  and reaches the UI only through the messages below, posted with ``post_message`` (which
-  Textual makes safe from any thread).  Tests post the same messages to drive the screens.
+- card work never runs on the UI's thread: a card loop (:class:`~ekarta.terminal.apps.loops.
+  CardLoop`) in a thread worker owns the engine (with its store) and the reader and does the
+  app's :meth:`TerminalApp.card_work` once per card; a second worker syncs with the office; the
+  status line shows the lists' age, whether the office was reached and the journal's backlog;
+- the workers reach the UI only through the messages below, posted with ``post_message``
+  (which Textual makes safe from any thread).  Tests post the same messages to drive the
+  screens.
 """
 
 from __future__ import annotations
@@ -22,11 +26,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
-from typing import ClassVar
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import ClassVar, Generic, Protocol, TypeVar
 
-from textual import events
+from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
@@ -35,8 +40,12 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Button
+from textual.worker import Worker, WorkerState, get_current_worker
 
+from ekarta.errors import NoReaderError
+from ekarta.readers.base import CardInfo, Reader
 from ekarta.terminal.apps.keys import SERVICE_EXIT, SERVICE_WITHIN, KeySequence
+from ekarta.terminal.apps.loops import CardLoop, SyncLoop, reached_office
 from ekarta.terminal.apps.view import FRAME_TEXTS, Panel, StatusPart, Tone, other_language, say
 from ekarta.terminal.apps.widgets import (
     EntryLine,
@@ -46,17 +55,29 @@ from ekarta.terminal.apps.widgets import (
     StatusLine,
     VerdictPanel,
 )
+from ekarta.terminal.config import TerminalConfig, load_config
+from ekarta.terminal.outcome import Outcome, Source, TapOutcome
+from ekarta.terminal.sync import SyncReport
 from ekarta.transit.model.messages import LANGUAGES
 
 __all__ = [
     "CLEAR_AFTER",
+    "SYNC_EVERY",
+    "CardArrived",
     "Clock",
+    "EngineLists",
+    "EngineOpener",
+    "FrameEngine",
+    "Lists",
+    "ListsState",
     "NumberScanned",
     "OfficeState",
     "ReaderState",
     "ScannerState",
+    "TapDone",
     "TerminalApp",
     "console_logging_held",
+    "run_terminal",
     "utc_now",
 ]
 
@@ -67,6 +88,8 @@ Clock = Callable[[], datetime]
 
 CLEAR_AFTER = 5.0
 """Seconds a result stays on the screen."""
+SYNC_EVERY = 60.0
+"""Seconds between two background syncs with the office."""
 
 
 def utc_now() -> datetime:
@@ -93,7 +116,73 @@ def console_logging_held(*names: str) -> Iterator[None]:
             logger.addHandler(handler)
 
 
+# --- what the app asks of its engine --------------------------------------------------------------
+
+
+class EngineLists(Protocol):
+    """What the engine tells of its lists and journal, for the status line (the engine's
+    :class:`~ekarta.terminal.engine.EngineStatus` is one)."""
+
+    @property
+    def lists_age(self) -> timedelta | None: ...
+    """How old the lists are (None: never synced)."""
+
+    @property
+    def stale(self) -> bool: ...
+    """Older than the terminal's limit: every verdict carries a warning."""
+
+    @property
+    def backlog(self) -> int: ...
+    """Journal events not yet acknowledged by the office."""
+
+
+@dataclass(frozen=True)
+class Lists:
+    """:class:`EngineLists` as a value."""
+
+    lists_age: timedelta | None
+    stale: bool
+    backlog: int
+
+
+class FrameEngine(Protocol):
+    """What the frame asks of every app's engine, from the card loop's thread (the card work
+    itself is each app's own: :meth:`TerminalApp.card_work`)."""
+
+    def status(self) -> EngineLists:
+        ...
+
+
+S = TypeVar("S", bound=FrameEngine)
+
+EngineOpener = Callable[[], AbstractContextManager[S]]
+"""Opens the engine (with its store) in the card loop's thread and closes it at the end."""
+
+
 # --- what the workers tell the UI -----------------------------------------------------------------
+
+
+class CardArrived(Message):
+    """A card came into the field: its work is under way."""
+
+
+class TapDone(Message):
+    """A card's or a barcode check's outcome; ``typed`` is the text a check was given."""
+
+    def __init__(self, outcome: TapOutcome, typed: str | None = None) -> None:
+        super().__init__()
+        self.outcome = outcome
+        self.typed = typed
+
+
+class ListsState(Message):
+    """The engine's lists and journal, for the status line."""
+
+    def __init__(self, lists_age: timedelta | None, stale: bool, backlog: int) -> None:
+        super().__init__()
+        self.lists_age = lists_age
+        self.stale = stale
+        self.backlog = backlog
 
 
 class ReaderState(Message):
@@ -134,12 +223,15 @@ class OfficeState(Message):
 # --- the app --------------------------------------------------------------------------------------
 
 
-class TerminalApp(App[None]):
+class TerminalApp(App[None], Generic[S]):
     """The frame of a terminal app; see the module documentation.
 
     Subclasses give :meth:`panel_view`, :meth:`welcome_view`, :meth:`status_view`,
     :meth:`entry_view` and :meth:`keys_view`, and call :meth:`refresh_view` when their state
-    changes and :meth:`hold` when a result is shown."""
+    changes and :meth:`hold` when a result is shown; an app with an engine gives
+    :meth:`card_work`.  Without ``engine`` and ``reader`` no card loop runs (the screens are
+    then driven by posting :class:`TapDone` and the other messages, as the workers do); without
+    ``sync`` no background sync."""
 
     ENABLE_COMMAND_PALETTE = False
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -155,7 +247,10 @@ class TerminalApp(App[None]):
     CLEAR_AFTER: ClassVar[float] = CLEAR_AFTER
     """Seconds a result stays on the screen unless the app is told otherwise."""
 
-    def __init__(self, *, lang: str = "cs", clear_after: float | None = None,
+    def __init__(self, *, engine: EngineOpener[S] | None = None,
+                 reader: Callable[[], Reader] | None = None,
+                 sync: TerminalConfig | None = None, sync_every: float = SYNC_EVERY,
+                 lang: str = "cs", clear_after: float | None = None,
                  clock: Clock = utc_now, monotonic: Callable[[], float] = time.monotonic
                  ) -> None:
         if lang not in LANGUAGES:
@@ -166,8 +261,18 @@ class TerminalApp(App[None]):
         self.clock = clock
         self.monotonic = monotonic
         self.showing_result = False
+        self.lists = ListsState(None, False, 0)
+        self.online: bool | None = None
+        self.reader_ok = True
+        self.fault: str | None = None
+        """A worker that stopped on an error (the card loop cannot open its engine...)."""
         self._clear_timer: Timer | None = None
         self._service = KeySequence(SERVICE_EXIT, within=SERVICE_WITHIN, clock=monotonic)
+        self._engine = engine
+        self._reader = reader
+        self._sync = sync
+        self._sync_every = sync_every
+        self._cards: CardLoop[S] | None = None
 
     # --- what subclasses show ---------------------------------------------------------------------
 
@@ -194,6 +299,26 @@ class TerminalApp(App[None]):
     def on_cleared(self) -> None:
         """The result's time is up (the welcome is back): forget what was shown."""
 
+    def on_reader_lost(self) -> None:
+        """The reader went away (the app says so until it is back)."""
+
+    def on_worker_failed(self) -> None:
+        """A worker stopped on an error (:attr:`fault` says which)."""
+
+    def refresh_own(self, main: Screen[object]) -> None:
+        """Draw the app's own widgets of the frame ``main`` (after the frame's, in
+        :meth:`refresh_view`)."""
+
+    # --- the card work, in the card loop's thread -------------------------------------------------
+
+    def card_work(self, engine: S, reader: Reader, info: CardInfo) -> TapOutcome:
+        """One card's session with the engine."""
+        raise NotImplementedError
+
+    def without_verdict(self, kind: Outcome, detail: str) -> TapOutcome:
+        """The outcome of a card whose work failed (``kind``: tap again, unreadable)."""
+        return TapOutcome(kind, Source.CHIP, at=self.clock(), detail=detail)
+
     # --- the frame --------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
@@ -209,6 +334,15 @@ class TerminalApp(App[None]):
 
     def on_mount(self) -> None:
         self.refresh_view()
+        self.set_interval(15, self.refresh_status)
+        if self._engine is not None and self._reader is not None:
+            self._cards = CardLoop(self._engine, self._reader, on_card=self._card_session,
+                                   on_reader=lambda ok, detail: self.post_message(
+                                       ReaderState(ok, detail)),
+                                   idle=self._report_lists)
+            self.card_worker(self._cards)
+        if self._sync is not None:
+            self.sync_worker(self._sync)
 
     def refresh_view(self) -> None:
         """Draw the whole screen from the app's state (also while another screen is over it:
@@ -223,6 +357,7 @@ class TerminalApp(App[None]):
             main.query_one(EntryLine).show(*self.entry_view())
             main.query_one(KeyHelp).show(self.keys_view())
             main.query_one(LanguageButton).label = self.language_label()
+            self.refresh_own(main)
         except NoMatches:
             # the frame is being taken down (the app is ending) while a worker's message
             # still arrives: nothing is left to draw on
@@ -266,6 +401,33 @@ class TerminalApp(App[None]):
     def watch_lang(self) -> None:
         self.refresh_view()
 
+    # --- messages from the workers ----------------------------------------------------------------
+
+    def on_lists_state(self, message: ListsState) -> None:
+        self.lists = message
+        self.refresh_status()
+
+    def on_office_state(self, message: OfficeState) -> None:
+        self.online = message.online
+        self.refresh_status()
+        if self._cards is not None:
+            self._cards.submit(self._report_lists)
+
+    def on_reader_state(self, message: ReaderState) -> None:
+        self.reader_ok = message.ok
+        if not message.ok:
+            self.on_reader_lost()
+        self.refresh_view()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR:
+            error = event.worker.error
+            log.error("the %s worker stopped: %s", event.worker.group, error,
+                      exc_info=error if isinstance(error, BaseException) else None)
+            self.fault = str(error).splitlines()[0] if str(error) else type(error).__name__
+            self.on_worker_failed()
+            self.refresh_view()
+
     # --- keys -------------------------------------------------------------------------------------
 
     async def on_event(self, event: events.Event) -> None:
@@ -293,3 +455,64 @@ class TerminalApp(App[None]):
         if isinstance(event.button, LanguageButton):
             event.stop()
             self.action_switch_language()
+
+    # --- workers ----------------------------------------------------------------------------------
+
+    def _report_lists(self, engine: S) -> None:
+        lists = engine.status()
+        self.post_message(ListsState(lists.lists_age, lists.stale, lists.backlog))
+
+    def _card_session(self, engine: S, reader: Reader, info: CardInfo) -> None:
+        self.post_message(CardArrived())
+        try:
+            result = self.card_work(engine, reader, info)
+        except NoReaderError as exc:
+            # the reader went away mid-tap: nothing is claimed, the card is tapped again
+            self.post_message(TapDone(self.without_verdict(Outcome.TAP_AGAIN, str(exc))))
+            raise
+        except Exception as exc:
+            log.exception("a card's work failed")
+            result = self.without_verdict(Outcome.UNREADABLE, f"{type(exc).__name__}: {exc}")
+        self.post_message(TapDone(result))
+
+    @work(thread=True, exclusive=True, group="card", exit_on_error=False)
+    def card_worker(self, loop: CardLoop[S]) -> None:
+        worker = get_current_worker()
+        loop.run(lambda: worker.is_cancelled)
+
+    @work(thread=True, exclusive=True, group="sync", exit_on_error=False)
+    def sync_worker(self, config: TerminalConfig) -> None:
+        worker = get_current_worker()
+
+        def reported(report: SyncReport) -> None:
+            self.post_message(OfficeState(reached_office(report),
+                                          report.errors[0] if report.errors else None))
+
+        SyncLoop(config, clock=self.clock, every=self._sync_every, on_report=reported,
+                 on_error=lambda exc: self.post_message(OfficeState(False, str(exc)))
+                 ).run(lambda: worker.is_cancelled)
+
+
+# --- the commands' entry point --------------------------------------------------------------------
+
+
+def run_terminal(config: TerminalConfig | None, directory: str | None,
+                 engine: Callable[[TerminalConfig], EngineOpener[S]],
+                 app: Callable[[TerminalConfig, EngineOpener[S]], TerminalApp[S]]) -> int:
+    """Run ``app(config, opener)`` full screen until the service key sequence (Ctrl+X,
+    Ctrl+C); 0.
+
+    The terminal is ``config`` or the one in ``directory``, and ``engine(config)`` the opener
+    of its engine.  The engine is opened once before the screen starts, so that a directory it
+    cannot work with fails here, with its error."""
+    if config is None:
+        if directory is None:
+            raise TypeError("run() needs a terminal config or directory")
+        config = load_config(directory)
+    opener = engine(config)
+    with opener():
+        pass
+    screen = app(config, opener)
+    with console_logging_held("ekarta"):
+        screen.run()
+    return 0

@@ -3,19 +3,18 @@
 :class:`CheckingApp` is :class:`~ekarta.terminal.apps.base.TerminalApp` with what both need
 around their engine's card work:
 
-- a reader loop (:class:`~ekarta.terminal.apps.loops.CardLoop`) in a thread worker that owns
-  the engine (with its store) and the reader, and does the app's :meth:`CheckingApp.card_work`
-  once per card;
+- the frame's card loop, in which the engine also checks the numbers and takes the zone and
+  the line;
 - a card number typed (digits, Enter), from a keyboard-wedge scanner
   (:class:`~ekarta.barcode.wedge.KeyboardWedge` tells a scanner's burst from a person's typing
   and drops a double read) or from a serial scanner (``scanner``), checked by the engine in the
   reader loop's thread;
 - the zone (F2) and the line (F3) the verdicts are for (digits, Enter; Escape cancels);
-- a background sync with the office, and the status line: the zone, the line, the age of the
-  lists, whether the office was reached and how many journal events wait for it.
+- the status line: the zone, the line and the frame's (the age of the lists, whether the
+  office was reached and how many journal events wait for it).
 
-The workers reach the screen only as messages (:class:`TapDone`, :class:`CardArrived`,
-:class:`ListsState`...), which tests post to drive the screens.
+The workers reach the screen only as messages (the frame's, and :class:`CheckFailed` and
+:class:`MoveRefused`), which tests post to drive the screens.
 """
 
 from __future__ import annotations
@@ -23,8 +22,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, replace
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import timedelta
 from functools import partial
 from typing import ClassVar, Generic, Protocol, TypeVar
@@ -32,22 +31,25 @@ from typing import ClassVar, Generic, Protocol, TypeVar
 from textual import events, work
 from textual.binding import Binding, BindingType
 from textual.message import Message
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.worker import get_current_worker
 
 from ekarta.barcode.scan import Scan
 from ekarta.barcode.scanner import Scanner, open_scanner
 from ekarta.barcode.wedge import KeyboardWedge
-from ekarta.errors import NoReaderError
 from ekarta.readers import open_reader
-from ekarta.readers.base import CardInfo, Reader
+from ekarta.readers.base import Reader
 from ekarta.terminal.apps.base import (
+    SYNC_EVERY,
+    CardArrived,
     Clock,
+    EngineLists,
+    EngineOpener,
+    FrameEngine,
     NumberScanned,
-    OfficeState,
-    ReaderState,
     ScannerState,
+    TapDone,
     TerminalApp,
-    console_logging_held,
+    run_terminal,
     utc_now,
 )
 from ekarta.terminal.apps.checking_view import (
@@ -59,26 +61,19 @@ from ekarta.terminal.apps.checking_view import (
     status_parts,
     welcome_panel,
 )
-from ekarta.terminal.apps.loops import CardLoop, SyncLoop, reached_office, scan_loop
+from ekarta.terminal.apps.loops import scan_loop
 from ekarta.terminal.apps.view import Panel, StatusPart, Tone, say
-from ekarta.terminal.config import TerminalConfig, load_config
+from ekarta.terminal.config import TerminalConfig
 from ekarta.terminal.engine import Position, TerminalEngine
 from ekarta.terminal.outcome import Outcome, Source, TapOutcome
-from ekarta.terminal.sync import SyncReport
 from ekarta.transit.model.values import LINE_MAX, ZONE_MAX, ZONE_MIN
 
 __all__ = [
-    "SYNC_EVERY",
-    "CardArrived",
     "CheckFailed",
     "CheckingApp",
     "CheckingEngine",
     "EngineAdapter",
-    "EngineLists",
-    "Lists",
-    "ListsState",
     "MoveRefused",
-    "TapDone",
     "open_engine",
     "run_app",
 ]
@@ -87,32 +82,6 @@ log = logging.getLogger(__name__)
 
 TYPED_MAX = 24
 """The longest number or zone the entry line takes."""
-SYNC_EVERY = 60.0
-
-
-class EngineLists(Protocol):
-    """What the engine tells of its lists and journal, for the status line."""
-
-    @property
-    def lists_age(self) -> timedelta | None: ...
-    """How old the lists are (None: never synced)."""
-
-    @property
-    def stale(self) -> bool: ...
-    """Older than the terminal's limit: every verdict carries a warning."""
-
-    @property
-    def backlog(self) -> int: ...
-    """Journal events not yet acknowledged by the office."""
-
-
-@dataclass(frozen=True)
-class Lists:
-    """:class:`EngineLists` as a value (the engines' adapters give one)."""
-
-    lists_age: timedelta | None
-    stale: bool
-    backlog: int
 
 
 T = TypeVar("T", bound=TerminalEngine)
@@ -127,22 +96,18 @@ class EngineAdapter(Generic[T]):
         self.engine = engine
 
     def status(self) -> EngineLists:
-        status = self.engine.status()
-        return Lists(status.lists.age, status.lists.stale, status.backlog)
+        return self.engine.status()
 
     def move_to(self, zone: int | None, line: int | None) -> None:
         self.engine.position = replace(self.engine.position, zone=zone, line=line)
 
 
-class CheckingEngine(Protocol):
+class CheckingEngine(FrameEngine, Protocol):
     """What every checking app asks of its engine, always from the reader loop's thread (the
     card work itself is each app's own: :meth:`CheckingApp.card_work`)."""
 
     def check_number(self, text: str) -> TapOutcome:
         """The verdict for a card number read from its barcode or typed."""
-        ...
-
-    def status(self) -> EngineLists:
         ...
 
     def move_to(self, zone: int | None, line: int | None) -> None:
@@ -153,24 +118,8 @@ class CheckingEngine(Protocol):
 
 E = TypeVar("E", bound=CheckingEngine)
 
-EngineOpener = Callable[[], AbstractContextManager[E]]
-"""Opens the engine (with its store) in the reader loop's thread and closes it at the end."""
-
 
 # --- what the workers tell the screen -------------------------------------------------------------
-
-
-class CardArrived(Message):
-    """A card came into the field: its work is under way."""
-
-
-class TapDone(Message):
-    """A card's or a barcode check's outcome; ``typed`` is the text a check was given."""
-
-    def __init__(self, outcome: TapOutcome, typed: str | None = None) -> None:
-        super().__init__()
-        self.outcome = outcome
-        self.typed = typed
 
 
 class CheckFailed(Message):
@@ -192,16 +141,6 @@ class MoveRefused(Message):
         self.detail = detail
 
 
-class ListsState(Message):
-    """The engine's lists and journal, for the status line."""
-
-    def __init__(self, lists_age: timedelta | None, stale: bool, backlog: int) -> None:
-        super().__init__()
-        self.lists_age = lists_age
-        self.stale = stale
-        self.backlog = backlog
-
-
 # --- the app --------------------------------------------------------------------------------------
 
 
@@ -209,14 +148,12 @@ def _tr(key: str, lang: str, /, **details: object) -> str:
     return say(CHECKING_TEXTS, key, lang, **details)
 
 
-class CheckingApp(TerminalApp, Generic[E]):
+class CheckingApp(TerminalApp[E], Generic[E]):
     """A checking terminal; see the module documentation.
 
     Subclasses give :meth:`card_work` (one card's session with the engine), :meth:`result_view`
     (the panel for an outcome) and :meth:`keys_view`.  Without ``engine`` and ``reader`` no
-    reader loop runs (the screens are then driven by posting :class:`TapDone` and the other
-    messages, as the workers do); without ``sync`` no background sync, without ``scanner`` no
-    serial scanner.
+    reader loop runs (as in the frame); without ``scanner`` no serial scanner.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -232,7 +169,8 @@ class CheckingApp(TerminalApp, Generic[E]):
                  sync: TerminalConfig | None = None, sync_every: float = SYNC_EVERY,
                  lang: str = "cs", clear_after: float | None = None, clock: Clock = utc_now,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
-        super().__init__(lang=lang, clear_after=clear_after, clock=clock, monotonic=monotonic)
+        super().__init__(engine=engine, reader=reader, sync=sync, sync_every=sync_every,
+                         lang=lang, clear_after=clear_after, clock=clock, monotonic=monotonic)
         self.zone = zone
         self.line = line
         self.outcome: TapOutcome | None = None
@@ -243,25 +181,11 @@ class CheckingApp(TerminalApp, Generic[E]):
         """"zone" or "line" while the operator types one; None: digits are a card number."""
         self.typed = ""
         self.entry_note: tuple[str, Tone] | None = None
-        self.lists = ListsState(None, False, 0)
-        self.online: bool | None = None
-        self.reader_ok = True
         self.scanner_ok = True
-        self.fault: str | None = None
-        """A worker that stopped on an error (the reader loop cannot open its engine...)."""
         self._wedge = KeyboardWedge(clock=monotonic)
-        self._engine = engine
-        self._reader = reader
         self._scanner = scanner
-        self._sync = sync
-        self._sync_every = sync_every
-        self._cards: CardLoop[E] | None = None
 
     # --- what subclasses give ---------------------------------------------------------------------
-
-    def card_work(self, engine: E, reader: Reader, info: CardInfo) -> TapOutcome:
-        """One card's session with the engine, in the reader loop's thread."""
-        raise NotImplementedError
 
     def result_view(self, outcome: TapOutcome, typed: str | None) -> Panel:
         """The panel for ``outcome`` (``typed``: the text a barcode check was given)."""
@@ -335,34 +259,12 @@ class CheckingApp(TerminalApp, Generic[E]):
         self.entry_note = _tr("move refused", self.lang, detail=message.detail), Tone.BAD
         self.refresh_view()
 
-    def on_lists_state(self, message: ListsState) -> None:
-        self.lists = message
-        self.refresh_status()
-
-    def on_office_state(self, message: OfficeState) -> None:
-        self.online = message.online
-        self.refresh_status()
-        if self._cards is not None:
-            self._cards.submit(self._report_lists)
-
-    def on_reader_state(self, message: ReaderState) -> None:
-        self.reader_ok = message.ok
-        self.refresh_view()
-
     def on_number_scanned(self, message: NumberScanned) -> None:
         self.check_number(message.text)
 
     def on_scanner_state(self, message: ScannerState) -> None:
         self.scanner_ok = message.ok
         self.refresh_view()
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.state is WorkerState.ERROR:
-            error = event.worker.error
-            log.error("the %s worker stopped: %s", event.worker.group, error,
-                      exc_info=error if isinstance(error, BaseException) else None)
-            self.fault = str(error).splitlines()[0] if str(error) else type(error).__name__
-            self.refresh_view()
 
     # --- keys -------------------------------------------------------------------------------------
 
@@ -468,24 +370,7 @@ class CheckingApp(TerminalApp, Generic[E]):
         self._cards.submit(job)
         return True
 
-    def _report_lists(self, engine: E) -> None:
-        lists = engine.status()
-        self.post_message(ListsState(lists.lists_age, lists.stale, lists.backlog))
-
-    def _on_card(self, engine: E, reader: Reader, info: CardInfo) -> None:
-        self.post_message(CardArrived())
-        try:
-            result = self.card_work(engine, reader, info)
-        except NoReaderError as exc:
-            # the reader went away mid-tap: nothing is claimed, the card is tapped again
-            self.post_message(TapDone(self._without_verdict(Outcome.TAP_AGAIN, str(exc))))
-            raise
-        except Exception as exc:
-            log.exception("a card's work failed")
-            result = self._without_verdict(Outcome.UNREADABLE, f"{type(exc).__name__}: {exc}")
-        self.post_message(TapDone(result))
-
-    def _without_verdict(self, kind: Outcome, detail: str) -> TapOutcome:
+    def without_verdict(self, kind: Outcome, detail: str) -> TapOutcome:
         return TapOutcome(kind, Source.CHIP, at=self.clock(), zone=self.zone, line=self.line,
                           detail=detail)
 
@@ -493,22 +378,8 @@ class CheckingApp(TerminalApp, Generic[E]):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.set_interval(15, self.refresh_status)
-        if self._engine is not None and self._reader is not None:
-            self._cards = CardLoop(self._engine, self._reader, on_card=self._on_card,
-                                   on_reader=lambda ok, detail: self.post_message(
-                                       ReaderState(ok, detail)),
-                                   idle=self._report_lists)
-            self.card_worker(self._cards)
         if self._scanner is not None:
             self.scanner_worker(self._scanner)
-        if self._sync is not None:
-            self.sync_worker(self._sync)
-
-    @work(thread=True, exclusive=True, group="card", exit_on_error=False)
-    def card_worker(self, loop: CardLoop[E]) -> None:
-        worker = get_current_worker()
-        loop.run(lambda: worker.is_cancelled)
 
     @work(thread=True, exclusive=True, group="scanner", exit_on_error=False)
     def scanner_worker(self, scanner: Callable[[], Scanner]) -> None:
@@ -516,18 +387,6 @@ class CheckingApp(TerminalApp, Generic[E]):
         scan_loop(scanner, lambda: worker.is_cancelled,
                   on_scan=lambda scan: self.post_message(NumberScanned(_scan_text(scan))),
                   on_state=lambda ok, detail: self.post_message(ScannerState(ok, detail)))
-
-    @work(thread=True, exclusive=True, group="sync", exit_on_error=False)
-    def sync_worker(self, config: TerminalConfig) -> None:
-        worker = get_current_worker()
-
-        def reported(report: SyncReport) -> None:
-            self.post_message(OfficeState(reached_office(report),
-                                          report.errors[0] if report.errors else None))
-
-        SyncLoop(config, clock=self.clock, every=self._sync_every, on_report=reported,
-                 on_error=lambda exc: self.post_message(OfficeState(False, str(exc)))
-                 ).run(lambda: worker.is_cancelled)
 
 
 def _scan_text(scan: Scan) -> str:
@@ -559,24 +418,17 @@ def run_app(app: Callable[..., CheckingApp[E]], engine: type[T], adapter: Callab
             repeat_window: timedelta | None, stale_after: timedelta | None,
             clear_after: float, sync_every: float, clock: Clock) -> int:
     """Run ``app`` full screen over ``engine`` until the service key sequence (Ctrl+X,
-    Ctrl+C); 0.
+    Ctrl+C); 0 (see :func:`~ekarta.terminal.apps.base.run_terminal`)."""
+    def opener(config: TerminalConfig) -> EngineOpener[E]:
+        return partial(open_engine, engine, adapter, config, zone=position.zone,
+                       line=position.line, vehicle=position.vehicle, device=device,
+                       repeat_window=repeat_window, stale_after=stale_after, clock=clock)
 
-    The terminal is ``config`` or the one in ``directory``.  The engine is opened once before
-    the screen starts, so that a directory it cannot work with fails here, with its error."""
-    if config is None:
-        if directory is None:
-            raise TypeError("run() needs a terminal config or directory")
-        config = load_config(directory)
-    opener = partial(open_engine, engine, adapter, config, zone=position.zone,
-                     line=position.line, vehicle=position.vehicle, device=device,
-                     repeat_window=repeat_window, stale_after=stale_after, clock=clock)
-    with opener():
-        pass
-    screen = app(
-        zone=position.zone, line=position.line, engine=opener,
-        reader=partial(open_reader, reader),
-        scanner=None if scanner is None else partial(open_scanner, scanner),
-        sync=config, sync_every=sync_every, lang=lang, clear_after=clear_after, clock=clock)
-    with console_logging_held("ekarta"):
-        screen.run()
-    return 0
+    def screen(config: TerminalConfig, opened: EngineOpener[E]) -> CheckingApp[E]:
+        return app(zone=position.zone, line=position.line, engine=opened,
+                   reader=partial(open_reader, reader),
+                   scanner=None if scanner is None else partial(open_scanner, scanner),
+                   sync=config, sync_every=sync_every, lang=lang, clear_after=clear_after,
+                   clock=clock)
+
+    return run_terminal(config, directory, opener, screen)

@@ -39,20 +39,13 @@ from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
+from textual.screen import Screen
 from textual.widgets import Button
 
 from ekarta.desfire.client import Transceiver
 from ekarta.readers.base import CardInfo, Reader
-from ekarta.terminal.apps.base import Clock, utc_now
-from ekarta.terminal.apps.checking import (
-    SYNC_EVERY,
-    CardArrived,
-    CheckingApp,
-    CheckingEngine,
-    EngineAdapter,
-    TapDone,
-    run_app,
-)
+from ekarta.terminal.apps.base import SYNC_EVERY, CardArrived, Clock, TapDone, utc_now
+from ekarta.terminal.apps.checking import CheckingApp, CheckingEngine, EngineAdapter, run_app
 from ekarta.terminal.apps.inspector_screens import OutcomeForm, ShiftScreen
 from ekarta.terminal.apps.inspector_view import (
     Recorded,
@@ -190,11 +183,7 @@ class InspectorApp(CheckingApp[InspectorEngine]):
             yield TouchButton(tr("button record", self.lang), id="record", variant="primary")
             yield TouchButton(tr("button shift", self.lang), id="shift")
 
-    def refresh_view(self) -> None:
-        super().refresh_view()
-        main = self.main_screen
-        if main is None:
-            return
+    def refresh_own(self, main: Screen[object]) -> None:
         record = main.query_one("#record", Button)
         record.label = tr("button record", self.lang)
         record.display = self.can_record

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from datetime import timedelta
 from functools import partial
 from typing import ClassVar, Protocol
@@ -36,22 +36,22 @@ from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
+from textual.screen import Screen
 from textual.widgets import Button
-from textual.worker import Worker, WorkerState
 
 from ekarta.desfire.client import Transceiver
-from ekarta.errors import NoReaderError
 from ekarta.readers import open_reader
 from ekarta.readers.base import CardInfo, Reader
 from ekarta.terminal.apps.base import (
+    SYNC_EVERY,
+    CardArrived,
     Clock,
-    OfficeState,
-    ReaderState,
+    EngineOpener,
+    TapDone,
     TerminalApp,
-    console_logging_held,
+    run_terminal,
     utc_now,
 )
-from ekarta.terminal.apps.checking import CardArrived, CheckingApp, ListsState, TapDone
 from ekarta.terminal.apps.checking_view import CHECKING_TEXTS, TerminalStatus, status_parts
 from ekarta.terminal.apps.kiosk_view import (
     card_view,
@@ -64,13 +64,12 @@ from ekarta.terminal.apps.kiosk_view import (
     welcome_panel,
 )
 from ekarta.terminal.apps.kiosk_widgets import HIDE_BUTTON_CSS, CardPane, HideButton, KioskCard
-from ekarta.terminal.apps.loops import CardLoop
 from ekarta.terminal.apps.view import Panel, StatusPart, Tone, say
 from ekarta.terminal.apps.widgets import EntryLine, KeyBar, StatusLine, VerdictPanel
-from ekarta.terminal.config import TerminalConfig, load_config
+from ekarta.terminal.config import TerminalConfig
 from ekarta.terminal.engine import EngineStatus
 from ekarta.terminal.kiosk import Kiosk
-from ekarta.terminal.outcome import Outcome, Progress, Source, TapOutcome
+from ekarta.terminal.outcome import Progress, TapOutcome
 
 __all__ = [
     "HIDE_AFTER",
@@ -88,7 +87,6 @@ HIDE_AFTER = 20.0
 """Seconds a card's data stay on the screen after the last touch."""
 HIDE_MAX = 120.0
 """Seconds a card's data stay on the screen at most, however often it is touched."""
-SYNC_EVERY = 60.0
 
 ProgressCallback = Callable[[Progress], None]
 
@@ -106,10 +104,6 @@ class KioskEngine(Protocol):
         ...
 
 
-EngineOpener = Callable[[], AbstractContextManager[KioskEngine]]
-"""Opens the engine (with its store) in the card loop's thread and closes it at the end."""
-
-
 class Loading(Message):
     """The check is writing onto the card: how far it has come."""
 
@@ -118,12 +112,12 @@ class Loading(Message):
         self.progress = progress
 
 
-class KioskApp(TerminalApp):
+class KioskApp(TerminalApp[KioskEngine]):
     """The kiosk; see the module documentation.
 
     Without ``engine`` and ``reader`` no card loop runs (the screens are then driven by posting
-    :class:`~ekarta.terminal.apps.validator.TapDone` and the other messages, as the workers
-    do); without ``sync`` no background sync.
+    :class:`~ekarta.terminal.apps.base.TapDone` and the other messages, as the workers do);
+    without ``sync`` no background sync.
     """
 
     TITLE = "ekarta kiosk"
@@ -133,7 +127,7 @@ class KioskApp(TerminalApp):
     ]
 
     def __init__(self, *, hide_after: float = HIDE_AFTER, hide_max: float = HIDE_MAX,
-                 engine: EngineOpener | None = None,
+                 engine: EngineOpener[KioskEngine] | None = None,
                  reader: Callable[[], Reader] | None = None,
                  sync: TerminalConfig | None = None, sync_every: float = SYNC_EVERY,
                  lang: str = "cs", clock: Clock = utc_now,
@@ -141,7 +135,8 @@ class KioskApp(TerminalApp):
         if not 0 < hide_after <= hide_max:
             raise ValueError(f"the data must hide after a time above 0 and at most the "
                              f"maximum ({hide_max:g} s), not {hide_after:g} s")
-        super().__init__(lang=lang, clear_after=hide_after, clock=clock, monotonic=monotonic)
+        super().__init__(engine=engine, reader=reader, sync=sync, sync_every=sync_every,
+                         lang=lang, clear_after=hide_after, clock=clock, monotonic=monotonic)
         self.hide_after = hide_after
         self.hide_max = hide_max
         self.outcome: TapOutcome | None = None
@@ -149,20 +144,10 @@ class KioskApp(TerminalApp):
         self.progress: Progress | None = None
         self.busy = False
         """A card is being read or written."""
-        self.lists = ListsState(None, False, 0)
-        self.online: bool | None = None
-        self.reader_ok = True
-        self.fault: str | None = None
-        """A worker that stopped on an error (the card loop cannot open its engine...)."""
         self._shown_at: float | None = None
         self._drawn_card: tuple[int, str] | None = None
         """The showing and language of the card widget on the screen."""
         self._showings = 0
-        self._engine = engine
-        self._reader = reader
-        self._sync = sync
-        self._sync_every = sync_every
-        self._cards: CardLoop[KioskEngine] | None = None
 
     # --- views ------------------------------------------------------------------------------------
 
@@ -226,11 +211,7 @@ class KioskApp(TerminalApp):
         yield EntryLine(id="entry")
         yield KeyBar(self.language_label())
 
-    def refresh_view(self) -> None:
-        super().refresh_view()
-        main = self.main_screen
-        if main is None:
-            return
+    def refresh_own(self, main: Screen[object]) -> None:
         pane = main.query_one(CardPane)
         showing = self.showing_card
         main.query_one(VerdictPanel).display = not showing
@@ -308,74 +289,24 @@ class KioskApp(TerminalApp):
         self.progress = None
         self._show(outcome)
 
-    def on_lists_state(self, message: ListsState) -> None:
-        self.lists = message
-        self.refresh_status()
+    def on_reader_lost(self) -> None:
+        # out of order: what was shown goes at once
+        self.busy = False
+        self.progress = None
+        if self.showing_result:
+            self.clear()
 
-    def on_office_state(self, message: OfficeState) -> None:
-        self.online = message.online
-        self.refresh_status()
-        if self._cards is not None:
-            self._cards.submit(self._report_lists)
-
-    def on_reader_state(self, message: ReaderState) -> None:
-        self.reader_ok = message.ok
-        if not message.ok:
-            self.busy = False
-            self.progress = None
-            if self.showing_result:
-                self.clear()
-        self.refresh_view()
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.state is WorkerState.ERROR:
-            error = event.worker.error
-            log.error("the %s worker stopped: %s", event.worker.group, error,
-                      exc_info=error if isinstance(error, BaseException) else None)
-            self.fault = str(error).splitlines()[0] if str(error) else type(error).__name__
-            if self.showing_result:
-                self.clear()
-            self.refresh_view()
+    def on_worker_failed(self) -> None:
+        if self.showing_result:
+            self.clear()
 
     # --- the card loop ----------------------------------------------------------------------------
 
-    def _report_lists(self, engine: KioskEngine) -> None:
-        status = engine.status()
-        self.post_message(ListsState(status.lists.age, status.lists.stale, status.backlog))
-
-    def _view(self, engine: KioskEngine, reader: Reader, info: CardInfo) -> None:
+    def card_work(self, engine: KioskEngine, reader: Reader, info: CardInfo) -> TapOutcome:
         def progress(step: Progress) -> None:
             self.post_message(Loading(step))
 
-        self.post_message(CardArrived())
-        try:
-            result = engine.view(reader, progress=progress)
-        except NoReaderError as exc:
-            self.post_message(TapDone(self._without_card(Outcome.TAP_AGAIN, str(exc))))
-            raise
-        except Exception as exc:
-            log.exception("a card's view failed")
-            result = self._without_card(Outcome.UNREADABLE, f"{type(exc).__name__}: {exc}")
-        self.post_message(TapDone(result))
-
-    def _without_card(self, kind: Outcome, detail: str) -> TapOutcome:
-        return TapOutcome(kind, Source.CHIP, at=self.clock(), detail=detail)
-
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.set_interval(15, self.refresh_status)
-        if self._engine is not None and self._reader is not None:
-            self._cards = CardLoop(self._engine, self._reader, on_card=self._view,
-                                   on_reader=lambda ok, detail: self.post_message(
-                                       ReaderState(ok, detail)),
-                                   idle=self._report_lists)
-            self.card_worker(self._cards)
-        if self._sync is not None:
-            self.sync_worker(self._sync)
-
-    # the checking terminals' workers serve any terminal app with the same messages
-    card_worker = CheckingApp.card_worker
-    sync_worker = CheckingApp.sync_worker
+        return engine.view(reader, progress=progress)
 
 
 # --- the command's entry point --------------------------------------------------------------------
@@ -400,16 +331,12 @@ def run(config: TerminalConfig | None = None, *, directory: str | None = None, r
 
     The terminal is ``config`` or the one in ``directory``.  The engine is opened once before
     the screen starts, so that a directory it cannot work with fails here, with its error."""
-    if config is None:
-        if directory is None:
-            raise TypeError("run() needs a terminal config or directory")
-        config = load_config(directory)
-    engine = partial(open_engine, config, device=device, stale_after=stale_after, clock=clock)
-    with engine():
-        pass
-    app = KioskApp(hide_after=hide_after, hide_max=hide_max, engine=engine,
-                   reader=partial(open_reader, reader), sync=config, sync_every=sync_every,
-                   lang=lang, clock=clock)
-    with console_logging_held("ekarta"):
-        app.run()
-    return 0
+    def opener(config: TerminalConfig) -> EngineOpener[KioskEngine]:
+        return partial(open_engine, config, device=device, stale_after=stale_after, clock=clock)
+
+    def screen(config: TerminalConfig, engine: EngineOpener[KioskEngine]) -> KioskApp:
+        return KioskApp(hide_after=hide_after, hide_max=hide_max, engine=engine,
+                        reader=partial(open_reader, reader), sync=config, sync_every=sync_every,
+                        lang=lang, clock=clock)
+
+    return run_terminal(config, directory, opener, screen)

@@ -25,14 +25,8 @@ from typing import Protocol
 
 from ekarta.desfire.client import Transceiver
 from ekarta.readers.base import CardInfo, Reader
-from ekarta.terminal.apps.base import CLEAR_AFTER, Clock, utc_now
-from ekarta.terminal.apps.checking import (
-    SYNC_EVERY,
-    CheckingApp,
-    CheckingEngine,
-    EngineAdapter,
-    run_app,
-)
+from ekarta.terminal.apps.base import CLEAR_AFTER, SYNC_EVERY, Clock, utc_now
+from ekarta.terminal.apps.checking import CheckingApp, CheckingEngine, EngineAdapter, run_app
 from ekarta.terminal.apps.validator_view import outcome_panel, tr
 from ekarta.terminal.apps.view import Panel
 from ekarta.terminal.config import TerminalConfig
