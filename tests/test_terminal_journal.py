@@ -97,6 +97,39 @@ def test_a_store_that_cannot_be_written_is_retried_then_named_at_close(tmp_path)
     assert len(attempts) > 1
 
 
+def test_an_event_given_as_its_maker_is_made_once_in_the_writers_thread(path, store):
+    import threading
+
+    made, opened = [], []
+
+    def maker() -> JournalEvent:
+        made.append(threading.current_thread().name)
+        return event(7)
+
+    def flaky() -> TerminalStore:
+        opened.append(1)
+        if len(opened) < 3:
+            raise TerminalStoreError("the store's disk is gone for a moment")
+        return TerminalStore.open(path)
+
+    with JournalWriter(flaky, retry=(0.01,), name="journal-test") as writer:
+        writer.append(maker, now=AT)
+        assert writer.flush(10)
+    assert len(opened) == 3 and made == ["journal-test"]
+    assert [e.event_id for e in store.outbox(10)] == [event(7).event_id]
+
+
+def test_an_event_that_cannot_be_made_is_named_at_close(path):
+    def refused() -> JournalEvent:
+        return JournalEvent(event_id=uuid.uuid4(), kind=JournalKind.VALIDATION, at=AT,
+                            card_number="123")  # not a card number
+
+    writer = JournalWriter(lambda: TerminalStore.open(path), retry=(0.01,))
+    writer.append(refused, now=AT)
+    with pytest.raises(TerminalStoreError, match=r"1 journal event\(s\) could not be written"):
+        writer.close(timeout=1)
+
+
 def test_a_validator_answers_a_tap_while_the_store_is_locked_and_journals_it_after(
         keystore, path, store):
     clock = Clock()

@@ -6,6 +6,10 @@ and while a background sync applies a page it holds the store's write lock, so a
 the tap would wait for the page as well.  The writer takes the events the card work gives it and
 appends them, in order, with its own connection to the store, so the card thread goes on at once.
 
+An event may be given made (a :class:`~ekarta.sync.messages.JournalEvent`) or as a callable that
+makes it, which the writer's thread calls: a tap's event (its id a hash of the record, its fields
+a validated model) is then made after the tap has answered as well.
+
 What this costs: an event is on the disk a moment after the tap's answer instead of before it.
 A power cut in that moment loses the event, not the card's record of the tap, and a validator
 that meets the card again journals a record of its own it does not remember
@@ -24,7 +28,7 @@ from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeAlias
 
 from ekarta.errors import EkartaError
 from ekarta.sync.messages import JournalEvent
@@ -34,6 +38,9 @@ from ekarta.terminal.store import TerminalStore
 __all__ = ["JournalWriter"]
 
 log = logging.getLogger(__name__)
+
+Event: TypeAlias = JournalEvent | Callable[[], JournalEvent]
+"""A journal event, or what makes it."""
 
 RETRY_SECONDS = (0.05, 0.2, 1.0, 5.0)
 """The pauses between attempts at an append that failed (the last one repeats)."""
@@ -50,7 +57,7 @@ class JournalWriter:
             raise ValueError("retry needs at least one pause, none negative")
         self._open_store = open_store
         self._retry = retry
-        self._queue: deque[tuple[JournalEvent, datetime]] = deque()
+        self._queue: deque[tuple[Event, datetime]] = deque()
         self._lock = threading.Condition()
         self._closing = False
         self._failure: BaseException | None = None
@@ -58,8 +65,9 @@ class JournalWriter:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def append(self, event: JournalEvent, *, now: datetime) -> None:
-        """Queue ``event`` (queued at ``now``) for the store."""
+    def append(self, event: Event, *, now: datetime) -> None:
+        """Queue ``event`` (queued at ``now``) for the store: a JournalEvent, or a callable
+        that makes it in the writer's thread."""
         with self._lock:
             if self._closing:
                 raise TerminalStoreError("the journal writer is closed")
@@ -113,10 +121,15 @@ class JournalWriter:
                     event, now = self._queue[0]
                     self._writing = 1
                 try:
+                    if not isinstance(event, JournalEvent):
+                        event = event()
+                        with self._lock:
+                            self._queue[0] = event, now  # made once, whatever the retries
                     if store is None:
                         store = self._open_store()
                     store.append_journal(event, now=now)
-                except (sqlite3.Error, EkartaError) as exc:
+                except (sqlite3.Error, EkartaError, ValueError) as exc:
+                    # ValueError: an event that cannot be made (its model refused a field)
                     with self._lock:
                         self._writing = 0
                         self._failure = exc
@@ -125,7 +138,7 @@ class JournalWriter:
                     failures += 1
                     pause = self._retry[min(failures, len(self._retry)) - 1]
                     log.error("journal event %s not written, retrying in %g s: %s",
-                              event.event_id, pause, exc)
+                              getattr(event, "event_id", "(not made)"), pause, exc)
                     if store is not None:
                         store.close()
                         store = None

@@ -86,13 +86,27 @@ ValidatorStatus = EngineStatus
 
 
 @dataclass(frozen=True)
+class _Journalled:
+    """A record's journal event, made when it is appended: by the journal writer's thread,
+    after the tap has answered (its id is a hash, its fields a validated model)."""
+
+    event: EventRecord
+    card_number: CardNumber
+    uid: bytes
+    at: datetime
+
+    def __call__(self) -> JournalEvent:
+        return journal_event(self.event, self.card_number, self.uid, at=self.at)
+
+
+@dataclass(frozen=True)
 class _Seen:
     """A card's last tap recorded (or being recorded) here."""
 
     at: datetime
     """The exact time of the tap that wrote the record."""
     event: EventRecord
-    journal: JournalEvent
+    journal: _Journalled
     committed: bool
     """False: the card was lost during the commit; its log will tell."""
 
@@ -134,11 +148,11 @@ class Validator(TerminalEngine):
         finally:
             super().close()
 
-    def _append(self, event: JournalEvent, now: datetime) -> None:
+    def _append(self, event: _Journalled, now: datetime) -> None:
         if self.journal is not None:
             self.journal.append(event, now=now)
         else:
-            self.store.append_journal(event, now=now)
+            self.store.append_journal(event(), now=now)
 
     def status(self) -> ValidatorStatus:
         queued = self.journal.pending if self.journal is not None else 0
@@ -180,8 +194,9 @@ class Validator(TerminalEngine):
             return None  # the card's last tap here is older than the window: a new one
         return now - self.repeat_window
 
-    def _journal(self, validation: Validation, at: datetime) -> JournalEvent:
-        return journal_event(validation.event, validation.card_number, validation.uid, at=at)
+    @staticmethod
+    def _journal(validation: Validation, at: datetime) -> _Journalled:
+        return _Journalled(validation.event, validation.card_number, validation.uid, at)
 
     def _remember(self, uid: bytes, seen: _Seen) -> None:
         self._seen[uid] = seen
