@@ -64,6 +64,23 @@ def test_genuine_coupon_verifies(signer: CouponSigner) -> None:
     assert signer.verifier.verify(from_card, uid=UID, card_number=CARD)
 
 
+def test_a_coupon_from_a_slot_is_checked_over_the_bytes_the_slot_held(
+        signer: CouponSigner) -> None:
+    from dataclasses import replace
+
+    from ekarta.transit.codec.records import encode_coupon_body
+
+    signed = signer.sign(coupon(), uid=UID, card_number=CARD)
+    from_card = decode_slot(encode_slot(signed))
+    assert from_card is not None and from_card.body == encode_coupon_body(signed.coupon)
+    assert from_card == signed  # the bytes read are not part of what the coupon is
+    # the body read is what the signature is checked over, not the coupon encoded again
+    other = encode_coupon_body(coupon(price=1))
+    assert not signer.verifier.verify(replace(from_card, body=other), uid=UID, card_number=CARD)
+    with pytest.raises(InvalidField, match="body must be bytes"):
+        replace(from_card, body="not bytes")
+
+
 @pytest.mark.parametrize("change", [
     {"price": 1}, {"valid_to": date(2026, 5, 30)}, {"zones": Zones(network=True)},
     {"profile": Profile.CHILD}, {"serial": 4243}, {"coupon_type": CouponType.YEARLY},

@@ -346,7 +346,7 @@ class TerminalEngine:
         """What the lists say of the card read (its number and UID): hotlisted by either, the
         office's coupons and whether the office has this chip's card active (the entitlement
         read at most once, and only if asked)."""
-        hot = self.store.is_hotlisted(int(number)) or self.store.hotlisted_uid(uid) is not None
+        hot = self.store.is_hotlisted(int(number), uid)
         entitlement = functools.cache(lambda: self.store.entitlement(number))
 
         def office() -> tuple[SignedCoupon, ...]:
@@ -389,9 +389,8 @@ class TerminalEngine:
             return NumberCheck(replace(base, outcome=Outcome.REFUSED_NUMBER,
                                        detail=one_line(exc)))
         entitlement = self.store.entitlement(number)
-        hot = self.store.is_hotlisted(int(number)) or (
-            entitlement is not None and entitlement.uid is not None
-            and self.store.hotlisted_uid(entitlement.uid) is not None)
+        hot = self.store.is_hotlisted(
+            int(number), entitlement.uid if entitlement is not None else None)
         base = replace(base, card_number=number)
         if entitlement is None:
             reason = Reason.CARD_BLOCKED if hot else Reason.NO_COUPON

@@ -304,11 +304,18 @@ class TerminalStore:
 
     # --- lookups (the apps' hot path) -------------------------------------------------------------
 
-    def is_hotlisted(self, card_number: int) -> bool:
-        """Whether the card with the integer number ``card_number`` is on the hotlist (the
-        fast path: no parsing, one index probe)."""
-        return self._db.execute("SELECT 1 FROM hotlist WHERE card_number = ?",
-                                (card_number,)).fetchone() is not None
+    def is_hotlisted(self, card_number: int, uid: bytes | str | None = None) -> bool:
+        """Whether the card with the integer number ``card_number``, or the chip ``uid``
+        (bytes, or lower-case hex), is on the hotlist (the fast path: no parsing, one query
+        of one or two index probes)."""
+        if uid is None:
+            return self._db.execute("SELECT 1 FROM hotlist WHERE card_number = ?",
+                                    (card_number,)).fetchone() is not None
+        text = uid.hex() if isinstance(uid, bytes) else uid.lower()
+        return self._db.execute(
+            "SELECT 1 FROM hotlist WHERE card_number = ? UNION ALL "
+            "SELECT 1 FROM hotlist WHERE uid = ? LIMIT 1", (card_number, text)).fetchone() \
+            is not None
 
     def hotlisted(self, card_number: CardNumber | str | int) -> HotlistEntry | None:
         """The hotlist entry of a card number, None if it is not blocked."""

@@ -506,8 +506,9 @@ def decode_slot(data: bytes) -> SignedCoupon | None:
     parsed = _open("coupon slot", data, SLOT_SIZE, {SLOT_VERSION: slot_v1})
     if parsed is None:
         return None
-    return _make("coupon slot", SignedCoupon, coupon=decode_coupon_body(parsed["body"]),
-                 signature=parsed["signature"])
+    body = parsed["body"]
+    return _make("coupon slot", SignedCoupon, coupon=decode_coupon_body(body),
+                 signature=parsed["signature"], body=body)
 
 
 # --- event log -----------------------------------------------------------------------------------

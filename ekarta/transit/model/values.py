@@ -524,6 +524,10 @@ class SignedCoupon:
 
     coupon: Coupon
     signature: bytes = field(repr=False)
+    body: bytes | None = field(default=None, repr=False, compare=False)
+    """The coupon's encoded fields as a slot held them (None: not read from a slot); what the
+    signature covers, so that checking it does not encode the coupon again (a slot decodes
+    only from the one encoding of its coupon)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.coupon, Coupon):
@@ -531,6 +535,8 @@ class SignedCoupon:
         if not isinstance(self.signature, bytes | bytearray) or len(self.signature) != 64:
             raise InvalidField("signature must be 64 bytes")
         _set(self, "signature", bytes(self.signature))
+        if self.body is not None and not isinstance(self.body, bytes):
+            raise InvalidField("body must be bytes")
 
     @property
     def serial(self) -> int:

@@ -175,8 +175,8 @@ class CouponVerifier:
         """Whether ``signed`` carries a valid operator signature for this card."""
         if not isinstance(signed, SignedCoupon):
             raise InvalidField(f"expected a SignedCoupon, not {type(signed).__name__}")
-        message = signed_message(encode_coupon_body(signed.coupon), uid=uid,
-                                 card_number=card_number)
+        body = signed.body if signed.body is not None else encode_coupon_body(signed.coupon)
+        message = signed_message(body, uid=uid, card_number=card_number)
         signature = signed.signature
         if len(signature) != SIGNATURE_SIZE:
             return False
