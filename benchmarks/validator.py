@@ -52,6 +52,7 @@ from ekarta.desfire import DESFire  # noqa: E402
 from ekarta.emulator import CardHost, VirtualCard  # noqa: E402
 from ekarta.emulator.reader import EmulatorReader  # noqa: E402
 from ekarta.readers import open_reader  # noqa: E402
+from ekarta.readers.base import CardInfo  # noqa: E402
 from ekarta.sync.messages import (  # noqa: E402
     EntitledCoupon,
     Entitlement,
@@ -386,21 +387,26 @@ def measure_pcsc(card: VirtualCard, validator: Validator, clock: Clock,
                 if not wait_reader(name, True):
                     raise RuntimeError(f"pcscd does not show the served card in {name!r}")
                 with open_reader(f"pcsc:{name}") as reader:
-                    reader.wait_for_card(timeout=10)
-                    report(measure("pcsc, card served by 'ekarta emulator serve', UID by "
-                                   "GetVersion", reader, None, validator, clock, taps,
-                                   args.rounds, fsc))
+                    info = reader.wait_for_card(timeout=10)
+                    report(measure(f"pcsc, card served by 'ekarta emulator serve', {_uid_by(info)}",
+                                   reader, info.uid, validator, clock, taps, args.rounds, fsc))
             finally:
                 server.terminate()
                 server.wait(10)
                 wait_reader(name, False)
         card = VirtualCard.load(path)
         with serve_pcsc(CardHost(card)) as url, open_reader(url) as reader:
-            reader.wait_for_card(timeout=10)
-            report(measure("pcsc, card served by a thread of this process, UID by GetVersion",
-                           reader, None, validator, clock, taps, args.rounds, fsc))
+            info = reader.wait_for_card(timeout=10)
+            report(measure(f"pcsc, card served by a thread of this process, {_uid_by(info)}",
+                           reader, info.uid, validator, clock, taps, args.rounds, fsc))
     except (OSError, RuntimeError, TimeoutError) as exc:
         print(f"[pcsc] not measured: {exc}")
+
+
+def _uid_by(info: CardInfo) -> str:
+    # as the validator takes it: the reader's report (PC/SC part 3 GET DATA, asked once when
+    # the card arrives), else the card's GetVersion within the tap
+    return "UID from the reader" if info.uid is not None else "UID by GetVersion"
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ from pydantic import ValidationError
 
 from ekarta.sync.envelope import (
     CLOCK_SKEW,
+    DOMAIN,
+    HEAD_MAX,
     EnvelopeRejected,
     EnvelopeReplayed,
     EnvelopeStale,
@@ -54,15 +56,51 @@ def test_an_envelope_opens_to_what_the_office_sealed():
     assert (envelope.issued_at, envelope.valid_until) == (ISSUED, ISSUED + 3 * DAY)
 
 
+def _cut(data: bytes) -> tuple[bytes, bytes, list, bytes]:
+    """An envelope's signature, domain line, head and payload, as it travels."""
+    start = 64 + len(DOMAIN)
+    size = int.from_bytes(data[start:start + 4], "big")
+    return data[:64], data[64:start], json.loads(data[start + 4:start + 4 + size]), \
+        data[start + 4 + size:]
+
+
+def _joined(signature: bytes, domain: bytes, head: list, payload: bytes) -> bytes:
+    text = json.dumps(head, separators=(",", ":")).encode()
+    return signature + domain + len(text).to_bytes(4, "big") + text + payload
+
+
+def test_an_envelope_is_the_signature_then_what_it_signs():
+    data = sealed()
+    signature, domain, head, payload = _cut(data)
+    assert domain == DOMAIN and payload == PAYLOAD
+    assert head == ["hotlist", ISSUED.isoformat(), (ISSUED + 3 * DAY).isoformat(), 42]
+    OFFICE.public_key().verify(signature, data[64:])  # raises if not
+
+
 @pytest.mark.parametrize("field", ["kind", "issued_at", "valid_until", "cursor", "payload"])
 def test_changing_any_signed_field_is_tampering(field):
-    document = json.loads(sealed())
-    other = json.loads(sealed(kind="entitlements", issued_at=ISSUED + DAY,
-                              valid_for=4 * DAY, cursor=43))
-    other["payload"] = "eyJob3RsaXN0IjpbXX0="
-    document[field] = other[field]
+    signature, domain, head, payload = _cut(sealed())
+    _, _, other, _ = _cut(sealed(kind="entitlements", issued_at=ISSUED + DAY,
+                                 valid_for=4 * DAY, cursor=43))
+    if field == "payload":
+        payload = b'{"hotlist":[]}'
+    else:
+        index = ["kind", "issued_at", "valid_until", "cursor"].index(field)
+        head[index] = other[index]
     with pytest.raises(EnvelopeTampered, match="signature"):
-        opened(json.dumps(document).encode())
+        opened(_joined(signature, domain, head, payload))
+
+
+def test_an_envelope_of_another_form_is_refused():
+    signature, _, head, payload = _cut(sealed())
+    for domain in (b"ekarta-sync-envelope/1\n", b"ekarta-sync-envelope/3\n"):
+        with pytest.raises(EnvelopeTampered, match="not a well-formed envelope"):
+            opened(_joined(signature, domain, head, payload))
+    data = sealed()
+    start = 64 + len(DOMAIN)
+    for size in (HEAD_MAX + 1, len(data)):  # a head too long, or longer than the envelope
+        with pytest.raises(EnvelopeTampered, match="not a well-formed envelope"):
+            opened(data[:start] + size.to_bytes(4, "big") + data[start + 4:])
 
 
 def test_another_key_or_another_kind_is_tampering():
@@ -111,8 +149,7 @@ def test_a_damaged_envelope_is_refused_never_taken(budget):
             envelope = opened(bytes(data))
         except EnvelopeRejected:
             return
-        # JSON may spell the same envelope another way (an escaped character): then it is the
-        # same envelope
+        # the signature covers every byte after it: only the same envelope opens
         assert (envelope.payload, envelope.cursor, envelope.issued_at) == (PAYLOAD, 42, ISSUED)
 
     check()

@@ -5,7 +5,7 @@ refused with 401, a role that may not use an endpoint with 403 (:func:`require`)
 
 - ``GET /v1/device``: who the token belongs to (:class:`~ekarta.sync.messages.DeviceView`);
 - ``GET /v1/feeds/{feed}?cursor=N&limit=M``: a page of a feed after ``cursor`` in a signed
-  envelope (:class:`~ekarta.sync.messages.EnvelopeDocument`, see :func:`~ekarta.backoffice.feeds.
+  envelope (bytes: :mod:`ekarta.sync.envelope`; see :func:`~ekarta.backoffice.feeds.
   read_feed`); a validator is refused the actions feed;
 - ``POST /v1/journal``: a :class:`~ekarta.sync.messages.JournalBatch`, acknowledged by event id
   (:func:`~ekarta.backoffice.journal.ingest`);
@@ -71,7 +71,7 @@ from ekarta.backoffice.leases import (
     take_lease,
 )
 from ekarta.backoffice.store import DeviceInfo, device_for_token
-from ekarta.sync.envelope import seal
+from ekarta.sync.envelope import MEDIA_TYPE, seal
 from ekarta.sync.messages import (
     API_PREFIX,
     FEED_ROLES,
@@ -80,7 +80,6 @@ from ekarta.sync.messages import (
     ROW_ID_MAX,
     CardNumberText,
     DeviceView,
-    EnvelopeDocument,
     Feed,
     JournalAck,
     JournalBatch,
@@ -116,6 +115,15 @@ class Refusal(BaseModel):
     """Why a request was refused."""
 
     detail: str
+
+
+_ENVELOPE_RESPONSE: dict[str, Any] = {
+    "description": "The page, in an envelope signed with the operator's Ed25519 key: the "
+                   "signature (64 bytes), then the signed bytes (the domain line, the head's "
+                   "length, the head [kind, issued_at, valid_until, cursor] in JSON and the "
+                   "page's JSON); see ekarta.sync.envelope.",
+    "content": {MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+}
 
 
 def _refusals(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -287,8 +295,8 @@ def _routes(app: FastAPI) -> None:
         """Who the token belongs to."""
         return DeviceView(name=device.name, role=device.role)
 
-    @app.get(f"{API_PREFIX}/feeds/{{feed}}", response_model=EnvelopeDocument,
-             responses=refused, tags=["feeds"])
+    @app.get(f"{API_PREFIX}/feeds/{{feed}}", response_class=Response,
+             responses={**refused, 200: _ENVELOPE_RESPONSE}, tags=["feeds"])
     def feed_page(
         request: Request, feed: Feed, device: Device,
         cursor: Annotated[int, Query(ge=0, le=INT64_MAX, description=(
@@ -307,7 +315,7 @@ def _routes(app: FastAPI) -> None:
                     issued_at=settings.clock(), valid_for=settings.valid_for, cursor=page.cursor)
         log.debug("%s: %s page after %d: %d items, %d removed%s", device.name, feed, cursor,
                   page.items, page.removed, " (snapshot)" if page.reset else "")
-        return Response(body, media_type="application/json")
+        return Response(body, media_type=MEDIA_TYPE)
 
     @app.post(f"{API_PREFIX}/journal", response_model=JournalAck,
               responses=_refusals(400, 401, 413), tags=["journal"])

@@ -3,8 +3,15 @@ and not for the second time.
 
 The office seals every sync response (:func:`seal`): its payload, what kind of message it is,
 when it was issued, until when it may be used and the cursor it brings the terminal to, signed
-together with the operator's Ed25519 key.  The terminal opens it (:func:`open_envelope`) with the
-operator's public key and refuses it as
+together with the operator's Ed25519 key.  On the wire (``application/octet-stream``) an envelope
+is the signature (64 bytes) followed by exactly what it signs::
+
+    signature (64) | "ekarta-sync-envelope/2\n" | head length (4, big-endian) | head | payload
+
+where the head is the JSON list ``[kind, issued_at, valid_until, cursor]`` and the payload the
+page's JSON as it is: a page of several megabytes is neither escaped into a string nor run
+through base64 on either side, and the signed bytes are one slice of the response.  The terminal
+opens it (:func:`open_envelope`) with the operator's public key and refuses it as
 
 - :class:`EnvelopeTampered`: not an envelope, another kind of message, or a signature that does
   not verify (every byte is covered);
@@ -17,8 +24,6 @@ Pure functions: the clock and the last accepted issue time are the caller's.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +39,7 @@ from ekarta.transit.security.signing import CouponSigner, CouponVerifier
 __all__ = [
     "CLOCK_SKEW",
     "ENVELOPE_MAX",
+    "MEDIA_TYPE",
     "Envelope",
     "EnvelopeKeyError",
     "EnvelopeRejected",
@@ -46,8 +52,16 @@ __all__ = [
     "verify_keys",
 ]
 
-DOMAIN = b"ekarta-sync-envelope/1\n"
-"""Signed before everything else, so that no other ekarta signature can pass for an envelope."""
+DOMAIN = b"ekarta-sync-envelope/2\n"
+"""Signed before everything else, so that no other ekarta signature can pass for an envelope
+(and the first thing after the signature: what tells an envelope of this form)."""
+
+MEDIA_TYPE = "application/octet-stream"
+"""How an envelope travels: bytes, signature first."""
+
+SIGNATURE_SIZE = 64
+HEAD_MAX = 1024
+"""The longest head an envelope may have (a kind, two times and a cursor need a tenth)."""
 
 ENVELOPE_MAX = 256 * 1024 * 1024
 """The largest envelope a terminal reads (a full snapshot of a large network's lists)."""
@@ -55,7 +69,6 @@ ENVELOPE_MAX = 256 * 1024 * 1024
 CLOCK_SKEW = timedelta(minutes=5)
 """How far ahead of the terminal's clock the office's may be."""
 
-_FIELDS = ("kind", "issued_at", "valid_until", "cursor", "payload", "signature")
 
 
 class EnvelopeRejected(EkartaError):
@@ -95,58 +108,50 @@ def _utc(at: datetime, what: str) -> datetime:
     return at.astimezone(UTC)
 
 
-def _signed_bytes(kind: str, issued_at: datetime, valid_until: datetime, cursor: int,
-                  payload: bytes) -> bytes:
-    head = json.dumps([kind, issued_at.isoformat(), valid_until.isoformat(), cursor],
+def _head(kind: str, issued_at: datetime, valid_until: datetime, cursor: int) -> bytes:
+    return json.dumps([kind, issued_at.isoformat(), valid_until.isoformat(), cursor],
                       separators=(",", ":")).encode()
-    return DOMAIN + len(head).to_bytes(4, "big") + head + payload
 
 
 def seal(payload: bytes, *, kind: str, key: Ed25519PrivateKey, issued_at: datetime,
          valid_for: timedelta, cursor: int) -> bytes:
-    """The envelope of ``payload`` as the office sends it (JSON)."""
+    """The envelope of ``payload`` as the office sends it (see the module docstring)."""
     issued_at = _utc(issued_at, "issued_at")
     if valid_for <= timedelta(0) or cursor < 0 or not kind:
         raise ValueError("an envelope needs a kind, a cursor >= 0 and a positive validity")
-    valid_until = issued_at + valid_for
-    signature = key.sign(_signed_bytes(kind, issued_at, valid_until, cursor, payload))
-    head = json.dumps({
-        "kind": kind, "issued_at": issued_at.isoformat(), "valid_until": valid_until.isoformat(),
-        "cursor": cursor, "signature": base64.b64encode(signature).decode("ascii"),
-    }, separators=(",", ":")).encode()
-    # base64 needs no escaping in a JSON string: the payload of several megabytes is not run
-    # through the encoder's scan for characters to escape
-    return head[:-1] + b',"payload":"' + base64.b64encode(payload) + b'"}'
+    head = _head(kind, issued_at, issued_at + valid_for, cursor)
+    signed = b"".join((DOMAIN, len(head).to_bytes(4, "big"), head, payload))
+    return key.sign(signed) + signed
 
 
-def _parse(data: bytes) -> tuple[str, datetime, datetime, int, bytes, bytes]:
+_HEAD_AT = SIGNATURE_SIZE + len(DOMAIN) + 4
+
+
+def _parse(data: bytes) -> tuple[str, datetime, datetime, int, bytes, bytes, bytes]:
+    """(kind, issued_at, valid_until, cursor, payload, signature, the signed bytes)."""
     if len(data) > ENVELOPE_MAX:
         raise EnvelopeTampered(f"the envelope is larger than {ENVELOPE_MAX} bytes")
+    data = bytes(data)
+    if len(data) < _HEAD_AT or data[SIGNATURE_SIZE:_HEAD_AT - 4] != DOMAIN:
+        raise EnvelopeTampered("the sync response is not a well-formed envelope")
+    size = int.from_bytes(data[_HEAD_AT - 4:_HEAD_AT], "big")
+    if size > HEAD_MAX or len(data) < _HEAD_AT + size:
+        raise EnvelopeTampered("the sync response is not a well-formed envelope")
     try:
-        document = json.loads(data)
-        if not isinstance(document, dict) or set(document) != set(_FIELDS):
-            raise ValueError("fields")
-        kind, cursor = document["kind"], document["cursor"]
+        head = json.loads(data[_HEAD_AT:_HEAD_AT + size])
+        if not isinstance(head, list) or len(head) != 4:
+            raise ValueError("head")
+        kind, issued, until, cursor = head
         if not isinstance(kind, str) or type(cursor) is not int or cursor < 0:
             raise ValueError("kind or cursor")
-        issued_at = datetime.fromisoformat(document["issued_at"])
-        valid_until = datetime.fromisoformat(document["valid_until"])
+        issued_at = datetime.fromisoformat(issued)
+        valid_until = datetime.fromisoformat(until)
         if issued_at.tzinfo is None or valid_until.tzinfo is None:
             raise ValueError("naive time")
-        payload = _base64(document["payload"])
-        signature = _base64(document["signature"])
-    except (ValueError, TypeError, binascii.Error, RecursionError):
+    except (ValueError, TypeError, RecursionError):
         raise EnvelopeTampered("the sync response is not a well-formed envelope") from None
-    return kind, issued_at.astimezone(UTC), valid_until.astimezone(UTC), cursor, payload, \
-        signature
-
-
-def _base64(text: object) -> bytes:
-    # strict: only the alphabet and its padding, as base64.b64decode(validate=True) checks it,
-    # but without a regular expression over a page of several megabytes first
-    if not isinstance(text, str):
-        raise TypeError("base64 text expected")
-    return binascii.a2b_base64(text, strict_mode=True)
+    return kind, issued_at.astimezone(UTC), valid_until.astimezone(UTC), cursor, \
+        data[_HEAD_AT + size:], data[:SIGNATURE_SIZE], data[SIGNATURE_SIZE:]
 
 
 def envelope_key(signer: CouponSigner) -> Ed25519PrivateKey:
@@ -186,10 +191,9 @@ def open_envelope(data: bytes, *, key: Ed25519PublicKey | Sequence[Ed25519Public
     ``kind``, it is valid at ``now`` and newer than ``last_issued_at`` (the last one accepted);
     else the refusal."""
     now = _utc(now, "now")
-    found, issued_at, valid_until, cursor, payload, signature = _parse(data)
+    found, issued_at, valid_until, cursor, payload, signature, signed = _parse(data)
     keys = (key,) if isinstance(key, Ed25519PublicKey) else tuple(key)
-    if not _verified(keys, signature, _signed_bytes(found, issued_at, valid_until, cursor,
-                                                    payload)):
+    if not _verified(keys, signature, signed):
         raise EnvelopeTampered("the sync response's signature does not verify")
     if found != kind:
         raise EnvelopeTampered(f"expected a {kind!r} envelope, got {found!r}")

@@ -53,7 +53,6 @@ __all__ = [
     "EntitledCoupon",
     "Entitlement",
     "EntitlementPage",
-    "EnvelopeDocument",
     "Feed",
     "HotlistItem",
     "HotlistPage",
@@ -281,19 +280,6 @@ class ActionPage(_Page):
 
     def _card_numbers(self) -> Iterable[str]:
         return (item.card_number for item in self.items)
-
-
-class EnvelopeDocument(Message):
-    """A signed envelope as the office sends it (:func:`~ekarta.sync.envelope.seal` writes it,
-    :func:`~ekarta.sync.envelope.open_envelope` checks it): the page's JSON in ``payload``, the
-    Ed25519 signature over everything in ``signature``, both base64."""
-
-    kind: str
-    issued_at: datetime
-    valid_until: datetime
-    cursor: Annotated[int, Field(ge=0)]
-    payload: str
-    signature: str
 
 
 class Lease(Message):
