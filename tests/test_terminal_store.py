@@ -54,6 +54,7 @@ from tests.support.terminal import (
 
 KEYS = [OFFICE_KEY.public_key()]
 MINUTE = timedelta(minutes=1)
+DAY = timedelta(days=1)
 
 
 @pytest.fixture
@@ -210,6 +211,45 @@ def test_entitlements_and_actions_by_card_number(store):
     assert store.pending_actions(card(2)) == ()
     assert store.action(7) is not None and store.action(9) is None
     assert store.status().actions == 1
+
+
+def test_items_taken_from_the_pages_json_are_stored_as_from_its_models(tmp_path):
+    from ekarta.sync.messages import EntitledCoupon
+
+    coupons = (EntitledCoupon(serial=5, state="pending", valid_from=T0.date(),
+                              valid_to=T0.date() + timedelta(days=29),
+                              slot="AQID" + "é".encode().hex()),)  # a slot of base64 letters
+    pages = [
+        (Feed.HOTLIST, HotlistPage(reset=True, more=False, items=(
+            hot(1), hot(2, "04a1b2c3d4e5f6"), hot(1, "0102030a")))),  # a card twice: the last
+        (Feed.ENTITLEMENTS, EntitlementPage(reset=True, more=False, items=(
+            entitlement(1), entitlement(2, "student").model_copy(update={
+                "uid": "04a1b2c3d4e5f6", "coupons": coupons, "profile_end": T0.date()})))),
+    ]
+    stored = []
+    for name, payload in (("models", False), ("json", True)):
+        with TerminalStore.open(tmp_path / f"{name}.sqlite", create=True) as store:
+            for cursor, (feed, page) in enumerate(pages, start=1):
+                store.apply_page(feed, page, cursor=cursor, issued_at=T0, valid_until=T0 + DAY,
+                                 now=T0, payload=page.model_dump_json().encode() if payload
+                                 else None)
+            stored.append(([store.hotlisted(card(n)) for n in (1, 2, 3)],
+                           store.hotlisted_uid("04a1b2c3d4e5f6"),
+                           [store.entitlement(card(n)) for n in (1, 2, 3)]))
+    assert stored[0] == stored[1]
+    hotlisted, by_uid, entitled = stored[1]
+    assert hotlisted[0].uid == "0102030a" and hotlisted[2] is None
+    assert by_uid is not None and by_uid.card_number == card(2)
+    assert entitled[1].coupons == coupons and entitled[2] is None
+
+
+def test_a_page_whose_json_holds_other_items_than_its_model_is_refused(store):
+    page = HotlistPage(reset=True, more=False, items=(hot(1), hot(2)))
+    other = HotlistPage(reset=True, more=False, items=(hot(1),))
+    with pytest.raises(TerminalStoreError, match="holds 2 items but 1 were read"):
+        store.apply_page(Feed.HOTLIST, page, cursor=1, issued_at=T0, valid_until=T0 + DAY,
+                         now=T0, payload=other.model_dump_json().encode())
+    assert hotlist(store) == set()
 
 
 def test_a_card_number_with_a_wrong_check_digit_is_refused(store):

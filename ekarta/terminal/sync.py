@@ -92,10 +92,6 @@ _PAGE_TYPES: dict[Feed, type[Page]] = {Feed.HOTLIST: HotlistPage,
                                        Feed.ENTITLEMENTS: EntitlementPage,
                                        Feed.ACTIONS: ActionPage}
 
-_MORE = b'"more":true'
-_MORE_WITHIN = 64
-"""Where the office's page says whether more follow (a hint to fetch ahead, nothing more)."""
-
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -153,21 +149,17 @@ def _page(feed: Feed, envelope: Envelope) -> Page:
 
 
 def apply_response(store: TerminalStore, feed: Feed, data: bytes, *,
-                   keys: Sequence[Ed25519PublicKey], now: datetime,
-                   opened: Callable[[Envelope], None] | None = None) -> PageApplied:
+                   keys: Sequence[Ed25519PublicKey], now: datetime) -> PageApplied:
     """Open the office's response ``data`` for ``feed`` and apply its page to ``store`` in one
-    transaction with its cursor; the store is unchanged when it is refused.  ``opened`` is
-    told of the envelope once its signature and times are checked, before its page is."""
-    state = store.feed_state(feed)
-    envelope = open_envelope(data, key=keys, kind=feed.value, now=now,
-                             last_issued_at=state.issued_at)
-    if opened is not None:
-        opened(envelope)
+    transaction with its cursor; the store is unchanged when it is refused."""
     with _collector_paused():
+        envelope = open_envelope(data, key=keys, kind=feed.value, now=now,
+                                 last_issued_at=store.feed_state(feed).issued_at)
         page = _page(feed, envelope)
         applied = store.apply_page(feed, page, cursor=envelope.cursor,
                                    issued_at=envelope.issued_at,
-                                   valid_until=envelope.valid_until, now=now)
+                                   valid_until=envelope.valid_until, now=now,
+                                   payload=envelope.payload)
         del page  # freed while the collector is off (else its next pass walks all of it)
     return applied
 
@@ -356,48 +348,66 @@ def pull_feed(store: TerminalStore, office: OfficeClient, feed: Feed, *,
                  limit=limit)[0]
 
 
+@dataclass(frozen=True)
+class _Opened:
+    """A page fetched, its envelope checked and its items parsed: ready for the store."""
+
+    page: Page
+    cursor: int
+    issued_at: datetime
+    valid_until: datetime
+    payload: bytes
+    """The page's JSON, which the store takes its items from."""
+    size: int
+
+
 def _pull(store: TerminalStore, office: OfficeClient, feed: Feed, *,
           keys: Sequence[Ed25519PublicKey], clock: Callable[[], datetime],
           progress: Progress | None, limit: int,
           keep_going: bool = False) -> tuple[FeedReport, OfficeError | None]:
     """The feed's report so far, and (with ``keep_going``) the office's error that stopped it
-    (a refused page is reported in the report, not raised)."""
-    report = FeedReport(feed, cursor=store.feed_state(feed).cursor)
-    asked: set[int] = set()
-    ahead: tuple[int, Future[bytes]] | None = None
+    (a refused page is reported in the report, not raised).
 
-    def fetch_ahead(envelope: Envelope) -> None:
-        # the next page is asked for while this one is checked and applied (the office reads
-        # and seals it meanwhile); a page that says more follow begins so, and a wrong guess
-        # only costs one request
-        nonlocal ahead
-        if _MORE in envelope.payload[:_MORE_WITHIN] and envelope.cursor not in asked:
-            ahead = envelope.cursor, fetcher.submit(office.feed_page, feed, envelope.cursor,
-                                                    limit)
+    A page is fetched, opened and parsed by a thread of its own while the page before it is
+    stored: SQLite lets go of the interpreter while it writes, so the two overlap on a machine
+    with a second core, and the office reads and seals the next page meanwhile."""
+    state = store.feed_state(feed)
+    report = FeedReport(feed, cursor=state.cursor)
+
+    def fetch(cursor: int, last_issued_at: datetime | None) -> _Opened:
+        data = office.feed_page(feed, cursor, limit)
+        envelope = open_envelope(data, key=keys, kind=feed.value, now=clock(),
+                                 last_issued_at=last_issued_at)
+        return _Opened(_page(feed, envelope), envelope.cursor, envelope.issued_at,
+                       envelope.valid_until, envelope.payload, len(data))
 
     fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ekarta-{feed}")
+    asked = {state.cursor}
     try:
-        while True:
-            cursor = store.feed_state(feed).cursor
-            if cursor in asked:
-                raise FeedStalled(f"the office's {feed} feed announced more pages but does not "
-                                  f"move on from cursor {cursor}")
-            asked.add(cursor)
-            if ahead is not None and ahead[0] == cursor:
-                data = ahead[1].result()
-            else:
-                data = office.feed_page(feed, cursor, limit)
-            ahead = None
-            applied = apply_response(store, feed, data, keys=keys, now=clock(),
-                                     opened=fetch_ahead)
-            report = FeedReport(feed, report.pages + 1, report.items + applied.items,
-                                report.removed + applied.removed, applied.cursor,
-                                report.bytes + len(data),
-                                report.snapshot_done or applied.snapshot_done)
-            if progress is not None:
-                progress(feed, applied)
-            if not applied.more:
-                return report, None
+        with _collector_paused():
+            pending: Future[_Opened] | None = fetcher.submit(fetch, state.cursor,
+                                                             state.issued_at)
+            while pending is not None:
+                opened, pending = pending.result(), None
+                if opened.page.more:
+                    if opened.cursor in asked:
+                        raise FeedStalled(f"the office's {feed} feed announced more pages but "
+                                          f"does not move on from cursor {opened.cursor}")
+                    asked.add(opened.cursor)
+                    pending = fetcher.submit(fetch, opened.cursor, opened.issued_at)
+                applied = store.apply_page(feed, opened.page, cursor=opened.cursor,
+                                           issued_at=opened.issued_at,
+                                           valid_until=opened.valid_until, now=clock(),
+                                           payload=opened.payload)
+                size = opened.size
+                del opened  # the page's models go now, while the collector is off
+                report = FeedReport(feed, report.pages + 1, report.items + applied.items,
+                                    report.removed + applied.removed, applied.cursor,
+                                    report.bytes + size,
+                                    report.snapshot_done or applied.snapshot_done)
+                if progress is not None:
+                    progress(feed, applied)
+        return report, None
     except (EnvelopeRejected, OfficeError) as exc:
         if not keep_going:
             raise
