@@ -348,17 +348,24 @@ def pull_feed(store: TerminalStore, office: OfficeClient, feed: Feed, *,
                  limit=limit)[0]
 
 
-@dataclass(frozen=True)
-class _Opened:
-    """A page fetched, its envelope checked and its items parsed: ready for the store."""
+AHEAD = 2
+"""Pages a feed's pull fetches beyond the one being stored (each a few megabytes)."""
 
-    page: Page
-    cursor: int
-    issued_at: datetime
-    valid_until: datetime
-    payload: bytes
-    """The page's JSON, which the store takes its items from."""
+_MORE = b'"more":true'
+_MORE_WITHIN = 64
+"""Where the office's page says whether more follow: a hint to fetch the next page before this
+one is parsed (the parsed page decides; a wrong guess costs one request)."""
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    """A page fetched and its envelope checked; its parsing under way, and the fetch of the
+    page after it if its payload says more follow."""
+
+    envelope: Envelope
     size: int
+    parsed: Future[Page]
+    following: Future[_Fetched | None] | None
 
 
 def _pull(store: TerminalStore, office: OfficeClient, feed: Feed, *,
@@ -368,39 +375,60 @@ def _pull(store: TerminalStore, office: OfficeClient, feed: Feed, *,
     """The feed's report so far, and (with ``keep_going``) the office's error that stopped it
     (a refused page is reported in the report, not raised).
 
-    A page is fetched, opened and parsed by a thread of its own while the page before it is
-    stored: SQLite lets go of the interpreter while it writes, so the two overlap on a machine
-    with a second core, and the office reads and seals the next page meanwhile."""
+    Three threads work on a feed's pages at once: one fetches them from the office and checks
+    their envelopes, in order, up to :data:`AHEAD` pages ahead; one parses them; this one
+    stores them.  SQLite lets go of the interpreter while it stores a page, so on a machine
+    with a second core the parsing of the next page and the office's reading of the one after
+    it go on meanwhile."""
     state = store.feed_state(feed)
     report = FeedReport(feed, cursor=state.cursor)
+    fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ekarta-{feed}-fetch")
+    parser = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ekarta-{feed}-parse")
+    room = threading.Semaphore(AHEAD)
+    stopped = threading.Event()
 
-    def fetch(cursor: int, last_issued_at: datetime | None) -> _Opened:
+    def fetch(cursor: int, last_issued_at: datetime | None) -> _Fetched | None:
+        while not room.acquire(timeout=0.1):
+            if stopped.is_set():
+                return None
+        if stopped.is_set():
+            return None
         data = office.feed_page(feed, cursor, limit)
         envelope = open_envelope(data, key=keys, kind=feed.value, now=clock(),
                                  last_issued_at=last_issued_at)
-        return _Opened(_page(feed, envelope), envelope.cursor, envelope.issued_at,
-                       envelope.valid_until, envelope.payload, len(data))
+        parsed = parser.submit(_page, feed, envelope)
+        following = None
+        if _MORE in envelope.payload[:_MORE_WITHIN] and envelope.cursor > cursor \
+                and not stopped.is_set():
+            following = fetcher.submit(fetch, envelope.cursor, envelope.issued_at)
+        return _Fetched(envelope, len(data), parsed, following)
 
-    fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ekarta-{feed}")
     asked = {state.cursor}
     try:
         with _collector_paused():
-            pending: Future[_Opened] | None = fetcher.submit(fetch, state.cursor,
-                                                             state.issued_at)
-            while pending is not None:
-                opened, pending = pending.result(), None
-                if opened.page.more:
-                    if opened.cursor in asked:
+            current: Future[_Fetched | None] | None = fetcher.submit(fetch, state.cursor,
+                                                                     state.issued_at)
+            while current is not None:
+                fetched = current.result()
+                assert fetched is not None  # only a stopped pull gives None
+                envelope, page = fetched.envelope, fetched.parsed.result()
+                current = None
+                if page.more:
+                    if envelope.cursor in asked:
                         raise FeedStalled(f"the office's {feed} feed announced more pages but "
-                                          f"does not move on from cursor {opened.cursor}")
-                    asked.add(opened.cursor)
-                    pending = fetcher.submit(fetch, opened.cursor, opened.issued_at)
-                applied = store.apply_page(feed, opened.page, cursor=opened.cursor,
-                                           issued_at=opened.issued_at,
-                                           valid_until=opened.valid_until, now=clock(),
-                                           payload=opened.payload)
-                size = opened.size
-                del opened  # the page's models go now, while the collector is off
+                                          f"does not move on from cursor {envelope.cursor}")
+                    asked.add(envelope.cursor)
+                    current = fetched.following or fetcher.submit(fetch, envelope.cursor,
+                                                                  envelope.issued_at)
+                elif fetched.following is not None:
+                    stopped.set()  # a wrong guess: the page after the last is not wanted
+                applied = store.apply_page(feed, page, cursor=envelope.cursor,
+                                           issued_at=envelope.issued_at,
+                                           valid_until=envelope.valid_until, now=clock(),
+                                           payload=envelope.payload)
+                room.release()
+                size = fetched.size
+                del fetched, envelope, page  # the page's models go while the collector is off
                 report = FeedReport(feed, report.pages + 1, report.items + applied.items,
                                     report.removed + applied.removed, applied.cursor,
                                     report.bytes + size,
@@ -414,7 +442,9 @@ def _pull(store: TerminalStore, office: OfficeClient, feed: Feed, *,
         log.warning("%s: %s", feed, exc)
         return replace(report, error=str(exc)), exc if isinstance(exc, OfficeError) else None
     finally:
+        stopped.set()
         fetcher.shutdown(wait=True, cancel_futures=True)
+        parser.shutdown(wait=True, cancel_futures=True)
 
 
 def sync_once(config: TerminalConfig, store: TerminalStore, now: datetime, *,
