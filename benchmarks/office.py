@@ -161,6 +161,7 @@ def run(name: str, url: str, scale: Scale, folder: Path, keys: Path, validator_k
         figures["ingest"] = rate = ingest(server, token, bodies)
         _line(f"journal ingest ({len(bodies)} x {BATCH})", f"{rate:,.0f} events/s",
               f">= {TARGETS['ingest']:,.0f}", rate >= TARGETS["ingest"])
+        settle(engine)  # each figure on its own: the ingest's maintenance is not the sync's
         config = init_terminal(str(folder / f"{name}-terminal"), office=server.url, token=token,
                                role=DeviceRole.VALIDATOR,
                                keystore=FileKeyStore.load(validator_keys),
