@@ -205,7 +205,7 @@ async def test_a_note_typed_before_its_field_has_the_focus_is_kept() -> None:
         await pilot.pause()
         await pilot.press("f5")
         form = inspector.screen
-        assert isinstance(form, OutcomeForm)
+        assert isinstance(form, OutcomeForm) and form.query_one(Input).has_focus
         form.set_focus(None)  # as right after F5, before the field took the focus
         await pilot.press(*"P-1", "backspace", "2")
         note = form.query_one(Input)

@@ -161,6 +161,13 @@ def _byte(data: bytes, at: int) -> tuple[int, int]:
     return data[at], at + 1
 
 
+def _take(data: bytes, at: int, length: int) -> tuple[bytes, int]:
+    end = at + length
+    if end > len(data):
+        raise CorruptRecord(f"stream read less than {length} bytes, needed {length} at {at}")
+    return data[at:end], end
+
+
 def _step(subcon: Construct, name: str) -> _Step:
     """How one field of a byte-aligned ``Struct`` is read."""
     if isinstance(subcon, FormatField) and subcon.fmtstr == ">B":
@@ -179,11 +186,7 @@ def _step(subcon: Construct, name: str) -> _Step:
         length = subcon.length
 
         def fixed(data: bytes, at: int) -> tuple[Any, int]:
-            end = at + length
-            if end > len(data):
-                raise CorruptRecord(f"stream read less than {length} bytes, needed {length} "
-                                    f"at {at}")
-            return data[at:end], end
+            return _take(data, at, length)
 
         return fixed
     if isinstance(subcon, Prefixed) and _step(subcon.lengthfield, name) is _byte \
@@ -191,11 +194,7 @@ def _step(subcon: Construct, name: str) -> _Step:
 
         def prefixed(data: bytes, at: int) -> tuple[Any, int]:
             length, at = _byte(data, at)
-            end = at + length
-            if end > len(data):
-                raise CorruptRecord(f"stream read less than {length} bytes, needed {length} "
-                                    f"at {at}")
-            return data[at:end], end
+            return _take(data, at, length)
 
         return prefixed
     if isinstance(subcon, Adapter):
