@@ -439,6 +439,10 @@ class EV2Session(Session):
         if comm is Comm.FULL and data:
             if len(data) % 16:
                 raise LengthMismatch("encrypted command data is not a whole number of blocks")
+            # as for a response: data of a known length pads to the next whole block, so any
+            # other size is refused before the padding (which random bytes sometimes fake)
+            if length is not None and len(data) != (length // 16 + 1) * 16:
+                raise LengthMismatch("encrypted command data has the wrong length")
             plain = unpad_iso9797_m2(self._enc_chain.decrypt(data, self._iv(b"\xA5\x5A", 0)))
             if plain is None:
                 raise ChecksumMismatch("command padding is invalid")

@@ -53,8 +53,9 @@ WRITE_REFUSALS_BY_FAMILY: dict[str, dict[tuple[str, str], type[Exception]]] = {
     "iso": {("mac", "full"): ChecksumRejected, ("full", "mac"): ChecksumRejected},
     # 8-byte CMACs and 16-byte blocks
     "aes": {("mac", "full"): ChecksumRejected, ("full", "mac"): LengthError},
-    # EV2 MACs the ciphertext: a MACed message verifies, then its length or padding gives it away
-    "ev2": {("mac", "full"): LengthError, ("full", "mac"): ChecksumRejected},
+    # EV2 MACs the ciphertext: a MACed message verifies, then its length gives it away (checked
+    # before the padding, which the deciphered plain data fake now and then)
+    "ev2": {("mac", "full"): LengthError, ("full", "mac"): LengthError},
 }
 #: What the client finds in the card's answer when it reads a file in the wrong mode, by session
 #: family and file mode: a MAC or CRC that does not verify, or an answer of the wrong length.
