@@ -203,6 +203,11 @@ def card_key(card_number: CardNumber | str | int) -> int:
     raise InvalidCardNumber(f"not a card number: {card_number!r}")
 
 
+def _uid_text(uid: bytes | str) -> str:
+    """A chip UID as the hotlist keeps it: lower-case hex."""
+    return uid.hex() if isinstance(uid, bytes) else uid.lower()
+
+
 def _digits(key: int) -> str:
     return f"{key:010d}"
 
@@ -328,11 +333,10 @@ class TerminalStore:
         if uid is None:
             return self._db.execute("SELECT 1 FROM hotlist WHERE card_number = ?",
                                     (card_number,)).fetchone() is not None
-        text = uid.hex() if isinstance(uid, bytes) else uid.lower()
-        return self._db.execute(
-            "SELECT 1 FROM hotlist WHERE card_number = ? UNION ALL "
-            "SELECT 1 FROM hotlist WHERE uid = ? LIMIT 1", (card_number, text)).fetchone() \
-            is not None
+        row = self._db.execute("SELECT 1 FROM hotlist WHERE card_number = ? UNION ALL "
+                               "SELECT 1 FROM hotlist WHERE uid = ? LIMIT 1",
+                               (card_number, _uid_text(uid))).fetchone()
+        return row is not None
 
     def hotlisted(self, card_number: CardNumber | str | int) -> HotlistEntry | None:
         """The hotlist entry of a card number, None if it is not blocked."""
@@ -342,9 +346,8 @@ class TerminalStore:
 
     def hotlisted_uid(self, uid: bytes | str) -> HotlistEntry | None:
         """The hotlist entry of a chip UID (bytes, or lower-case hex), None if none."""
-        text = uid.hex() if isinstance(uid, bytes) else uid.lower()
         row = self._db.execute("SELECT card_number, uid, expiry FROM hotlist WHERE uid = ?",
-                               (text,)).fetchone()
+                               (_uid_text(uid),)).fetchone()
         return None if row is None else self._hotlist_item(row)
 
     @staticmethod

@@ -131,13 +131,14 @@ class SyncReport:
 
 
 def open_page(feed: Feed, data: bytes, *, keys: Sequence[Ed25519PublicKey], now: datetime,
-              last_issued_at: datetime | None) -> tuple[Page, int, datetime, datetime]:
-    """The page in the office's response ``data`` with its cursor, issue time and validity;
-    :class:`EnvelopeRejected` for a tampered, stale or replayed one, :class:`OfficeProtocolError`
-    for a signed payload that is not a page of ``feed``."""
+              last_issued_at: datetime | None) -> tuple[Envelope, Page]:
+    """The envelope of the office's response ``data`` (its cursor, issue time, validity and
+    the page's JSON) and the page it holds; :class:`EnvelopeRejected` for a tampered, stale or
+    replayed one, :class:`OfficeProtocolError` for a signed payload that is not a page of
+    ``feed``."""
     envelope = open_envelope(data, key=keys, kind=feed.value, now=now,
                              last_issued_at=last_issued_at)
-    return _page(feed, envelope), envelope.cursor, envelope.issued_at, envelope.valid_until
+    return envelope, _page(feed, envelope)
 
 
 def _page(feed: Feed, envelope: Envelope) -> Page:
@@ -153,9 +154,8 @@ def apply_response(store: TerminalStore, feed: Feed, data: bytes, *,
     """Open the office's response ``data`` for ``feed`` and apply its page to ``store`` in one
     transaction with its cursor; the store is unchanged when it is refused."""
     with _collector_paused():
-        envelope = open_envelope(data, key=keys, kind=feed.value, now=now,
-                                 last_issued_at=store.feed_state(feed).issued_at)
-        page = _page(feed, envelope)
+        envelope, page = open_page(feed, data, keys=keys, now=now,
+                                   last_issued_at=store.feed_state(feed).issued_at)
         applied = store.apply_page(feed, page, cursor=envelope.cursor,
                                    issued_at=envelope.issued_at,
                                    valid_until=envelope.valid_until, now=now,
