@@ -19,6 +19,13 @@ vsmartcard are installed):
   WAL) still took once the tap had answered: the validator appends from a thread of its own
   (:class:`~ekarta.terminal.journal.JournalWriter`), off the tap's path.
 
+A third in-process row (``--pause-us``, 400 µs) idles the validator's thread inside each
+exchange for about as long as a pcsc round trip takes, outside the measured host time: the same
+code and the same card, only waiting between the exchanges.  Its host time against the first
+row's shows what waiting alone costs the code that runs after each answer on this machine (its
+caches and predictors go to whatever else runs meanwhile), to tell that apart from the pcsc
+stack's own.
+
 Targets on the issue's machine: host time outside the card < 2 ms median, in-process tap < 5 ms
 median, air time at 106 kbit/s < 150 ms.
 
@@ -223,16 +230,22 @@ class Clock:
 
 
 class Timed:
-    """Passes APDUs on, keeping the frames and the time spent inside the reader."""
+    """Passes APDUs on, keeping the frames and the time spent inside the reader.
 
-    def __init__(self, inner) -> None:
+    ``pause``: seconds this thread sleeps in each exchange before passing it on (counted inside
+    the card, as a slow card's answer would be)."""
+
+    def __init__(self, inner, pause: float = 0.0) -> None:
         self.inner = inner
+        self.pause = pause
         self.inside = 0.0
         self.inside_cpu = 0.0
         self.frames: list[tuple[bytes, bytes]] = []
 
     def transceive(self, apdu: bytes) -> bytes:
         started, cpu = time.perf_counter(), time.thread_time()
+        if self.pause:
+            time.sleep(self.pause)
         response = self.inner.transceive(apdu)
         self.inside += time.perf_counter() - started
         self.inside_cpu += time.thread_time() - cpu
@@ -263,7 +276,7 @@ class Figures:
 
 
 def measure(transport: str, reader, uid: bytes | None, validator: Validator, clock: Clock,
-            taps: int, rounds: int, fsc: int) -> Figures:
+            taps: int, rounds: int, fsc: int, pause: float = 0.0) -> Figures:
     """Time ``taps`` taps per round, each a new validation (``clock`` moves past the window)."""
     writer = validator.journal
     assert writer is not None, "the validator journals through a JournalWriter"
@@ -271,12 +284,12 @@ def measure(transport: str, reader, uid: bytes | None, validator: Validator, clo
     timed = Timed(reader)
     for _ in range(2):  # warm-up
         clock.advance()
-        assert validator.tap(Timed(reader), uid=uid).recorded
+        assert validator.tap(Timed(reader, pause), uid=uid).recorded
     for _ in range(rounds):
         total, outside, cpu, appended = [], [], [], []
         for _ in range(taps):
             clock.advance()
-            timed = Timed(reader)
+            timed = Timed(reader, pause)
             started, cpu_started = time.perf_counter(), time.thread_time()
             outcome = validator.tap(timed, uid=uid)
             elapsed = time.perf_counter() - started
@@ -333,6 +346,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--store-dir", default=None,
                         help="where the store is made (default: the temporary directory)")
     parser.add_argument("--no-pcsc", action="store_true", help="skip the pcsc transport")
+    parser.add_argument("--pause-us", type=float, default=400.0,
+                        help="the in-process card measured again with this thread idle for "
+                        "this long inside each exchange, about a pcsc round trip (400; 0: "
+                        "not measured)")
     args = parser.parse_args(argv)
     print(host_line(), flush=True)
     with tempfile.TemporaryDirectory(dir=args.store_dir) as folder:
@@ -358,6 +375,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 report(measure("emulator, in process, UID from the reader", reader,
                                reader.card_info.uid, validator, clock, args.taps,
                                args.rounds, fsc))
+                if args.pause_us > 0:
+                    report(measure(f"emulator, in process, idle {args.pause_us:.0f} µs inside "
+                                   "each exchange", reader, reader.card_info.uid, validator,
+                                   clock, max(args.taps // 4, 20), args.rounds, fsc,
+                                   pause=args.pause_us / 1e6))
             if not args.no_pcsc:
                 measure_pcsc(card, validator, clock, args, fsc, folder)
     return 0

@@ -4,6 +4,7 @@ live list before they are complete, refused pages that change nothing, and the j
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -314,6 +315,33 @@ def test_reset_feeds_keeps_the_outbox(store):
     status = store.status()
     assert (status.hotlist, status.outbox) == (0, 1)
     assert store.feed_state(Feed.HOTLIST).cursor == 0
+
+
+def test_the_lists_time_follows_every_change_of_this_process_and_another_s_in_time(
+        store, path, monkeypatch):
+    def both(at):
+        apply(store, HotlistPage(reset=False, more=False, items=()), cursor=1, at=at)
+        apply(store, EntitlementPage(reset=False, more=False, items=()), cursor=1, at=at)
+
+    assert store.lists_as_of() is None
+    both(T0)
+    assert store.lists_as_of() == T0
+    with TerminalStore.open(path) as syncing:  # a sync's own store, as the apps run it
+        apply(syncing, HotlistPage(reset=False, more=False, items=()), cursor=2, at=T0 + DAY)
+        apply(syncing, EntitlementPage(reset=False, more=False, items=()), cursor=2,
+              at=T0 + 2 * DAY)
+        assert store.lists_as_of() == T0 + DAY  # the older of the two
+        syncing.reset_feeds()
+        assert store.lists_as_of() is None
+    both(T0 + 3 * DAY)
+    assert store.lists_as_of() == T0 + 3 * DAY
+    # another process's sync: this one's stores are not told, the time is read again later
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("UPDATE feeds SET issued_at = ?", ((T0 + 4 * DAY).isoformat(),))
+    other.close()
+    assert store.lists_as_of() == T0 + 3 * DAY
+    monkeypatch.setattr("ekarta.terminal.store.LISTS_RECHECK", 0.0)
+    assert store.lists_as_of() == T0 + 4 * DAY
 
 
 @pytest.mark.parametrize("budget", BUDGETS)

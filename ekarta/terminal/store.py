@@ -27,9 +27,11 @@ Nothing personal is stored: the sync messages carry no names, and this store hol
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import sqlite3
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -245,6 +247,20 @@ def _parse_time(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
 
 
+LISTS_RECHECK = 10.0
+"""Seconds a store trusts the lists' time it read last (:meth:`TerminalStore.lists_as_of`):
+a change of the feeds made in this process is seen at once, another process's within this."""
+
+_STAMPS = itertools.count(1)
+_feed_stamps: dict[str, int] = {}
+"""Per store file, a stamp renewed whenever a store of this process has changed its feeds
+(``next`` of a count is atomic, so two threads never leave the same stamp for two changes)."""
+
+
+def _file_key(path: str) -> str:
+    return path if path == ":memory:" or path.startswith("file:") else os.path.realpath(path)
+
+
 class TerminalStore:
     """The local store in one SQLite file; one instance per thread (open another for a
     background sync: WAL lets it write while this one reads)."""
@@ -252,6 +268,14 @@ class TerminalStore:
     def __init__(self, connection: sqlite3.Connection, path: str) -> None:
         self._db = connection
         self.path = path
+        self._file = _file_key(path)
+        self._lists: tuple[int | None, float, datetime | None] | None = None
+        """The stamp, the monotonic time and the value of the lists' time last read."""
+
+    def _feeds_changed(self) -> None:
+        # after the commit: a reader between the two caches the new value under the old stamp
+        # and merely reads it again
+        _feed_stamps[self._file] = next(_STAMPS)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, create: bool = False) -> TerminalStore:
@@ -380,11 +404,22 @@ class TerminalStore:
 
     def lists_as_of(self) -> datetime | None:
         """When the office issued the older of the hotlist and the entitlements as this store
-        has them (None: one of them was never synced): what a verdict's data is as of."""
-        # one query on the validator's hot path; the times are all UTC ISO texts, which sort
+        has them (None: one of them was never synced): what a verdict's data is as of.
+
+        Every tap asks, and the lists change only at a sync: the value is read again only once
+        a store of this process has changed the feeds, or :data:`LISTS_RECHECK` seconds after
+        it was read (a sync run by another process)."""
+        stamp = _feed_stamps.get(self._file)  # taken first: a change meanwhile reads again
+        now = time.monotonic()
+        last = self._lists
+        if last is not None and last[0] == stamp and now - last[1] < LISTS_RECHECK:
+            return last[2]
+        # the times are all UTC ISO texts, which sort
         row = self._db.execute("SELECT count(issued_at), min(issued_at) FROM feeds WHERE feed IN "
                                "(?, ?)", (Feed.HOTLIST.value, Feed.ENTITLEMENTS.value)).fetchone()
-        return _parse_time(row[1]) if row[0] == 2 else None
+        value = _parse_time(row[1]) if row[0] == 2 else None
+        self._lists = (stamp, now, value)
+        return value
 
     def apply_page(self, feed: Feed, page: Page, *, cursor: int, issued_at: datetime,
                    valid_until: datetime, now: datetime,
@@ -430,6 +465,7 @@ class TerminalStore:
                              "applied_at = ?, generation = ?, snapshot = ? WHERE feed = ?",
                              (cursor, _time(issued_at), _time(valid_until), _time(now),
                               generation, snapshot, feed.value))
+        self._feeds_changed()
         log.debug("%s: applied %d items, %d removals up to cursor %d%s", feed, len(page.items),
                   len(removed), cursor, f" (snapshot done, {dropped} dropped)" if done else "")
         return PageApplied(feed, len(page.items), len(removed), cursor, page.reset, page.more, done,
@@ -474,6 +510,7 @@ class TerminalStore:
                 self._db.execute(f"DELETE FROM {table}")
             self._db.execute("UPDATE feeds SET cursor = 0, issued_at = NULL, valid_until = NULL, "
                              "applied_at = NULL, generation = 0, snapshot = NULL")
+        self._feeds_changed()
 
     def lease_until(self, action_id: int) -> datetime | None:
         row = self._db.execute("SELECT leased_until FROM actions WHERE id = ?",
