@@ -41,6 +41,7 @@ from ekarta.sync.messages import (
     JournalAck,
 )
 from ekarta.sync.roles import DeviceRole
+from ekarta.transit.model.values import Reason
 from ekarta.transit.security.signing import CouponSigner
 from tests.support.office import Seed, card_number
 
@@ -413,6 +414,12 @@ def test_the_coupons_read_from_a_card_replace_what_the_office_knew(office):
         "kiosk-view", card_number=card, at=latest,
         coupons=[text_of[1], *(base64.b64encode(s).decode() for s in (stolen, forged))]))
     assert _card_coupons(office) == {52}
+    # a check that refused the card (here: no coupon valid now) read its slots all the same
+    refused = (NOW + timedelta(hours=3)).isoformat()
+    office.journal(office.tokens["inspector"], event(
+        "inspection", card_number=card, at=refused, result=int(Reason.NO_COUPON),
+        coupons=[text_of[0], empty]))
+    assert _card_coupons(office) == {51}
 
 
 def _card_coupons(office) -> set[int]:

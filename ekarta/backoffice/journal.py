@@ -11,6 +11,9 @@ skipped), and only the events new to the office have effects:
 - the coupons a terminal read from a card replace what the office knew of them, unless the
   office holds a newer reading.
 
+The first two take only an event whose result is 0 (done, or a valid verdict); the coupons read
+count whatever the check's verdict was.
+
 The journal keeps no personal data: a card number, codes, amounts and times.
 """
 
@@ -133,13 +136,16 @@ def ingest(engine: Engine, device: DeviceInfo, batch: JournalBatch, now: datetim
 def _effects(session: Session, device: DeviceInfo, events: Sequence[JournalEvent],
              now: datetime, verifier: CouponVerifier | None) -> None:
     for event in events:
-        if event.card_number is None or event.result != 0:
+        if event.card_number is None:
             continue
-        if event.kind in PERFORMS and event.action_id is not None:
-            _close_action(session, device, event, now)
-        if event.kind is JournalKind.BLOCKING:
-            _block_written(session, int(event.card_number), _instant(event.at), now)
+        if event.result == 0:
+            if event.kind in PERFORMS and event.action_id is not None:
+                _close_action(session, device, event, now)
+            if event.kind is JournalKind.BLOCKING:
+                _block_written(session, int(event.card_number), _instant(event.at), now)
         if event.coupons is not None:
+            # a check whose verdict refused the card (its coupons expired, say) read them
+            # all the same
             _card_read(session, int(event.card_number), event.coupons, _instant(event.at),
                        verifier)
 
