@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from ekarta.backoffice import blocking, cards, coupons, purse, replacement
 from ekarta.backoffice.cards import Application
 from ekarta.backoffice.database import open_engine
-from ekarta.backoffice.errors import CardNotFound, OperationRefused
+from ekarta.backoffice.errors import CardNotFound, InvalidRequest, OperationRefused
 from ekarta.backoffice.feeds import refresh_entitlement
 from ekarta.backoffice.maintenance import run_daily
 from ekarta.backoffice.production import produce
@@ -28,6 +28,7 @@ from ekarta.transit.cardio.issuance import issue_card
 from ekarta.transit.cardio.reading import read_card
 from ekarta.transit.codec.records import decode_slot
 from ekarta.transit.model.card_number import CardNumber
+from ekarta.transit.model.lifecycle import RecordChange
 from ekarta.transit.model.rules import PurchaseRequest
 from ekarta.transit.model.values import (
     CardKind,
@@ -201,6 +202,67 @@ def test_a_blocked_card_is_sold_nothing(engine, keys):
     with pytest.raises(OperationRefused) as refused:
         coupons.sell(engine, number, CARD_PAID, keys.signer(), now=NOW)
     assert reasons(refused) == [Reason.CARD_BLOCKED]
+
+
+def pending(engine, kind: str) -> list[ActionItem]:
+    return [ActionItem.model_validate_json(a.body)
+            for a in rows(engine, Action, kind=kind, state="pending")]
+
+
+def test_a_profile_changed_at_the_counter_goes_to_the_lists_and_to_the_chip(engine, keys):
+    number = active_card(engine, keys)
+    renewed = cards.change_profile(engine, number, RecordChange(profile_end=date(2028, 6, 30)),
+                                   now=NOW)
+    assert (renewed.profile, renewed.profile_end) == (Profile.STUDENT, date(2028, 6, 30))
+    again = cards.change_profile(engine, number, RecordChange(profile_end=date(2028, 8, 31)),
+                                 now=NOW)
+    assert again.profile_end == date(2028, 8, 31)
+    # the chip gets only the last change; the first is withdrawn
+    [item] = pending(engine, "update-profile")
+    assert (item.profile, item.profile_end, item.card_number) == ("student", date(2028, 8, 31),
+                                                                  number.digits)
+    assert [a.state for a in rows(engine, Action, kind="update-profile")] == ["cancelled",
+                                                                              "pending"]
+    held = entitlement(engine, number)
+    assert (held.profile, held.profile_end) == ("student", date(2028, 8, 31))
+    # the same again changes nothing and queues nothing
+    cards.change_profile(engine, number, RecordChange(profile_end=date(2028, 8, 31)), now=NOW)
+    assert len(rows(engine, Action, kind="update-profile")) == 2
+
+    ended = cards.change_profile(engine, number, RecordChange(end_profile=True), now=NOW)
+    assert (ended.profile, ended.profile_end) == (Profile.ADULT_NON_TRANSFERABLE, None)
+    [item] = pending(engine, "update-profile")
+    assert (item.profile, item.profile_end) == ("adult-non-transferable", None)
+    assert entitlement(engine, number).profile == "adult-non-transferable"
+
+
+def test_a_profile_change_is_refused_as_the_chip_would_refuse_it(engine, keys):
+    number = active_card(engine, keys)
+    with pytest.raises(OperationRefused) as refused:  # the holder is 18
+        cards.change_profile(engine, number, RecordChange(profile=Profile.SENIOR), now=NOW)
+    assert reasons(refused) == [Reason.AGE_NOT_ELIGIBLE]
+    with pytest.raises(OperationRefused) as refused:
+        cards.change_profile(engine, number, RecordChange(profile_end=date(2026, 11, 30)),
+                             now=NOW)
+    assert reasons(refused) == [Reason.PROFILE_END_PASSED]
+    with pytest.raises(InvalidRequest, match="sets a profile"):
+        cards.change_profile(engine, number, RecordChange(surname="Nová"), now=NOW)
+    with pytest.raises(InvalidRequest, match="sets a profile"):
+        cards.change_profile(engine, number, RecordChange(), now=NOW)
+    blocking.block(engine, number, "lost", now=NOW)
+    with pytest.raises(OperationRefused) as refused:
+        cards.change_profile(engine, number, RecordChange(end_profile=True), now=NOW)
+    assert reasons(refused) == [Reason.CARD_BLOCKED]
+    assert pending(engine, "update-profile") == []
+    assert cards.show(engine, number).profile is Profile.STUDENT
+    # a card not on a chip yet takes the change in the office alone: produced with it
+    ordered = cards.apply(engine, JANA, now=NOW).card_number
+    changed = cards.change_profile(engine, ordered, RecordChange(end_profile=True), now=NOW)
+    assert changed.profile is Profile.ADULT_NON_TRANSFERABLE
+    assert pending(engine, "update-profile") == []
+    with pytest.raises(CardNotFound):
+        cards.change_profile(engine, CardNumber.from_serial(99), RecordChange(end_profile=True),
+                             now=NOW)
 
 
 # --- blocking ------------------------------------------------------------------------------------

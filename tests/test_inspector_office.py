@@ -7,12 +7,15 @@ Everything runs as the operator and the terminals run it: ``ekarta office ...`` 
 database, ``ekarta office serve`` on a free port, ``ekarta terminal init|sync`` and the card
 served from a file by the emulator reader.  The test prints what it measured (the check's card
 commands and times, the syncs' times).
+
+A profile renewed at the office's counter reaches the chip the same way, at a kiosk.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -52,8 +55,30 @@ def timed(what: dict[str, float], name: str, call, *args, **kwargs):
     return result
 
 
-def test_a_coupon_paid_by_bank_transfer_reaches_the_card_at_an_inspection(tmp_path, capsys):
-    measured: dict[str, float] = {}
+@dataclass(frozen=True)
+class Counter:
+    """An office with one card produced onto a chip and activated (at the counter, chip and
+    office), and the handheld's and the kiosk's keys and tokens."""
+
+    database: str
+    keys: str
+    exported: dict[str, str]
+    tokens: dict[str, str]
+    number: str
+    chip: Path
+
+    def terminals(self, capsys, tmp_path: Path, url: str) -> tuple[Path, Path]:
+        """``ekarta terminal init`` of the handheld and the kiosk against the office at
+        ``url``: their directories."""
+        handheld, kiosk = tmp_path / "handheld", tmp_path / "kiosk"
+        for directory, role in ((handheld, "inspector"), (kiosk, "kiosk")):
+            ekarta(capsys, "terminal", "init", str(directory), "--office", url,
+                   "--role", role, "--keys", self.exported[role], "--token", self.tokens[role])
+        return handheld, kiosk
+
+
+def counter(capsys, tmp_path: Path, *application: str) -> Counter:
+    """The office and the card of ``application`` (``ekarta office card apply``'s options)."""
     database = str(tmp_path / "office.db")
     keys = str(tmp_path / "keys.json")
     ekarta(capsys, "keys", "new", keys)
@@ -63,8 +88,7 @@ def test_a_coupon_paid_by_bank_transfer_reaches_the_card_at_an_inspection(tmp_pa
         ekarta(capsys, "keys", "export", keys, "--role", role, "-o", exported[role])
     office_json(capsys, database, "init")
     number = office_json(capsys, database, "card", "apply", "--first-name", FIRST, "--surname",
-                         SURNAME, "--birth-date", "1980-03-17", "--contact", "xq@example.cz"
-                         )["card_number"]
+                         SURNAME, *application)["card_number"]
     chip = tmp_path / "card.json"
     ekarta(capsys, "emulator", "new", str(chip), "--uid", UID)
     office_json(capsys, database, "card", "produce", number, "--keys", keys,
@@ -73,6 +97,14 @@ def test_a_coupon_paid_by_bank_transfer_reaches_the_card_at_an_inspection(tmp_pa
     ekarta(capsys, "card", "activate", "--reader", f"emulator:{chip}", "--keys", keys)
     tokens = {role: office_json(capsys, database, "device", "add", name, "--role", role)["token"]
               for role, name in (("inspector", "handheld 7"), ("kiosk", "kiosk 3"))}
+    return Counter(database, keys, exported, tokens, number, chip)
+
+
+def test_a_coupon_paid_by_bank_transfer_reaches_the_card_at_an_inspection(tmp_path, capsys):
+    measured: dict[str, float] = {}
+    office = counter(capsys, tmp_path, "--birth-date", "1980-03-17",
+                     "--contact", "xq@example.cz")
+    database, keys, number, chip = office.database, office.keys, office.number, office.chip
 
     # an e-shop order paid by bank transfer: paid days later, not on the card
     sold = office_json(capsys, database, "coupon", "sell", number, "--type", "30-day",
@@ -82,11 +114,8 @@ def test_a_coupon_paid_by_bank_transfer_reaches_the_card_at_an_inspection(tmp_pa
     office_json(capsys, database, "purse", "top-up", number, "150")
     assert card_show(capsys, chip, keys)["slots"][0]["state"] == "empty"
 
-    handheld, kiosk = tmp_path / "handheld", tmp_path / "kiosk"
     with OfficeServer.running(database, keys, log=tmp_path / "serve.log") as server:
-        for directory, role in ((handheld, "inspector"), (kiosk, "kiosk")):
-            ekarta(capsys, "terminal", "init", str(directory), "--office", server.url,
-                   "--role", role, "--keys", exported[role], "--token", tokens[role])
+        handheld, kiosk = office.terminals(capsys, tmp_path, server.url)
         timed(measured, "first sync", synced, capsys, handheld)
 
         # the inspector checks the card: the coupon and the credit go onto it
@@ -146,3 +175,38 @@ def test_a_coupon_paid_by_bank_transfer_reaches_the_card_at_an_inspection(tmp_pa
         assert coupon["state"] == "written"
         print("\nmeasured:", ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in measured.items()),
               f"(the kiosk's check: {commands} card commands)")
+
+
+def test_a_profile_renewed_at_the_counter_reaches_the_chip_at_a_kiosk(tmp_path, capsys):
+    office = counter(capsys, tmp_path, "--birth-date", "2008-04-01", "--profile", "student",
+                     "--profile-end", "2027-08-31")
+    database, number, chip = office.database, office.number, office.chip
+    assert card_show(capsys, chip, office.keys)["profile_end"] == "2027-08-31"
+    # the holder shows this year's confirmation of studies; then changes their mind once
+    office_json(capsys, database, "card", "profile", number, "--profile-end", "2028-06-30")
+    renewed = office_json(capsys, database, "card", "profile", number,
+                          "--profile-end", "2028-08-31")
+    assert (renewed["profile"], renewed["profile_end"]) == ("student", "2028-08-31")
+
+    with OfficeServer.running(database, office.keys, log=tmp_path / "serve.log") as server:
+        _, kiosk = office.terminals(capsys, tmp_path, server.url)
+        synced(capsys, kiosk)
+        code, out, err = run(capsys, "kiosk", str(kiosk), "--reader", f"emulator:{chip}",
+                             "--once", "--json")
+        assert code in (0, 3), err
+        view = json.loads(out)
+        # the first change was withdrawn by the second: one update, done (and the office's
+        # activation found done, as at the inspection above)
+        assert sorted((a["kind"], a["state"]) for a in view["actions"]) == [
+            ("activate", "found"), ("update-profile", "done")]
+        shown = card_show(capsys, chip, office.keys)
+        assert (shown["profile"], shown["profile_end"]) == ("student", "2028-08-31")
+        synced(capsys, kiosk)
+        kinds = [e["kind"] for e in office_json(capsys, database, "journal", "--card", number)]
+        assert "profile-update" in kinds
+        # done at the office too: a kiosk that syncs again has nothing left to write
+        synced(capsys, kiosk)
+        code, out, err = run(capsys, "kiosk", str(kiosk), "--reader", f"emulator:{chip}",
+                             "--once", "--json")
+        assert code in (0, 3), err
+        assert json.loads(out)["actions"] == []

@@ -23,6 +23,7 @@ from ekarta.backoffice.feeds import _hotlist_item, prune, read_feed
 from ekarta.backoffice.schema import (
     Action,
     Block,
+    Card,
     CardCoupon,
     CouponSale,
     EntitlementEntry,
@@ -123,6 +124,7 @@ def event(kind: str = "validation", **fields) -> dict:
 OFFICE_ENDPOINTS = [
     ("GET", f"/v1/cards/{card_number(1):010d}", None),
     ("POST", f"/v1/cards/{card_number(1):010d}/block", {"reason": "lost"}),
+    ("POST", f"/v1/cards/{card_number(1):010d}/profile", {"end_profile": True}),
     ("POST", "/v1/coupons", {"card_number": f"{card_number(1):010d}", "type": "30-day",
                              "zones": [1, 2], "channel": "eshop-card"}),
     ("POST", "/v1/coupons/1/pay", None),
@@ -176,9 +178,10 @@ def test_only_an_office_token_reaches_holders_sales_and_blocks(office):
             response = office.call(method, path, office.tokens[role], json=body)
             assert response.status_code == 403, (path, role, response.text)
             assert role.value in response.json()["detail"]
-    with Session(office.engine) as session:  # nothing was sold or blocked on the way
+    with Session(office.engine) as session:  # nothing was sold, blocked or changed
         assert session.scalars(select(CouponSale.serial)).all() == [1]
         assert session.scalars(select(Block)).all() == []
+        assert session.scalars(select(Card.profile)).all() == ["student"]
 
 
 @pytest.mark.slow
@@ -606,7 +609,34 @@ def test_blocking_puts_the_card_on_the_hotlist(office):
     assert [r["code"] for r in refused.json()["refusals"]] == [7]
 
 
+@pytest.mark.slow
+def test_a_profile_change_reaches_the_lists_and_the_actions(office):
+    number = office.seed.card(1, holder=HOLDER, uid=UID)  # a student born in 2004
+    _, entitlements = office.page(Feed.ENTITLEMENTS)
+    _, actions = office.page(Feed.ACTIONS)
+    path = f"/v1/cards/{number:010d}/profile"
+    response = office.call("POST", path, office.tokens["office"],
+                           json={"profile_end": "2027-08-31"})
+    assert response.status_code == 200, response.text
+    assert (response.json()["profile"], response.json()["profile_end"]) == ("student",
+                                                                            "2027-08-31")
+    [held] = office.page(Feed.ENTITLEMENTS, cursor=entitlements)[0].items
+    assert held.profile_end == date(2027, 8, 31)
+    [item] = office.page(Feed.ACTIONS, cursor=actions)[0].items
+    assert (item.kind, item.profile, item.profile_end) == (ActionKind.UPDATE_PROFILE, "student",
+                                                           date(2027, 8, 31))
+    refused = office.call("POST", path, office.tokens["office"], json={"profile": "senior"})
+    assert refused.status_code == 409
+    assert [r["code"] for r in refused.json()["refusals"]] == [int(Reason.AGE_NOT_ELIGIBLE)]
+
+
 BAD_OFFICE_REQUESTS = [
+    ("POST", "/v1/cards/0000000013/profile", {"profile": "wizard"}, 422),
+    ("POST", "/v1/cards/0000000013/profile", {}, 422),
+    ("POST", "/v1/cards/0000000013/profile", {"profile": "student", "end_profile": True}, 422),
+    ("POST", "/v1/cards/0000000013/profile", {"profile_end": "1999-12-31"}, 422),
+    ("POST", "/v1/cards/0000000013/profile", {"end_profile": True, "extra": 1}, 422),
+    ("POST", "/v1/cards/0000000021/profile", {"end_profile": True}, 404),
     ("GET", "/v1/cards/0000000021", None, 404),
     ("GET", "/v1/cards/0000000020", None, 422),  # a wrong check digit
     ("GET", "/v1/cards/12", None, 422),
@@ -636,6 +666,7 @@ def test_an_office_request_the_office_cannot_do_is_4xx(office):
         detail = response.json()["detail"]
         assert isinstance(detail, str if status == 404 else list), detail
     assert office.count(CouponSale) == 0 and office.count(Block) == 0
+    assert office.count(Action) == 0
 
 
 @pytest.mark.slow
@@ -669,12 +700,14 @@ def test_the_openapi_schema_names_every_message(office):
         {"200", "401", "403", "404", "409", "410", "422"}
     assert ok("/v1/cards/{card_number}", "get") == "CardView"
     assert ok("/v1/cards/{card_number}/block", "post") == "CardView"
+    assert ok("/v1/cards/{card_number}/profile", "post") == "CardView"
     assert ok("/v1/coupons", "post") == "SaleView"
     assert ok("/v1/coupons/{serial}/pay", "post") == "CouponView"
     refusal = paths["/v1/coupons"]["post"]["responses"]["409"]["content"]["application/json"]
     assert refusal["schema"]["$ref"].endswith("/OperationRefusal")
     for path, method in [("/v1/cards/{card_number}", "get"), ("/v1/coupons", "post"),
                          ("/v1/cards/{card_number}/block", "post"),
+                         ("/v1/cards/{card_number}/profile", "post"),
                          ("/v1/coupons/{serial}/pay", "post")]:
         assert set(paths[path][method]["responses"]) >= {"200", "401", "403", "404", "422"}
         assert paths[path][method]["tags"] == ["office"]

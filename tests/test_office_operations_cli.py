@@ -1,6 +1,7 @@
 """The office's operations through ``ekarta office``: a card applied for and produced onto an
 emulated card file, read back with ``ekarta card show`` (the card and the office agree), coupons
-sold and refused, blocking, a replacement, a top-up, the purge at day 91 and the errors."""
+sold and refused, a profile renewed and ended, blocking, a replacement, a top-up, the purge at
+day 91 and the errors."""
 
 from __future__ import annotations
 
@@ -92,6 +93,14 @@ def test_a_card_produced_by_the_office_reads_back_as_the_office_has_it(
     assert office("purse", "top-up", number, "150.50", "--at", AT, "--json").json()[
         "balance"] == 15050
 
+    renewed = office("card", "profile", number, "--profile-end", "2028-08-31", "--at", AT,
+                     "--json").json()
+    assert (renewed["profile"], renewed["profile_end"]) == ("student", "2028-08-31")
+    one_error(office("card", "profile", number, "--profile", "senior", "--at", AT),
+              "age-not-eligible")
+    shown = office("card", "profile", number, "--end-profile", "--at", AT)
+    assert shown.code == 0 and "profile adult-non-transferable" in shown.out, shown.err
+
     blocked = office("card", "block", number, "--reason", "lost", "--at", AT, "--json").json()
     assert blocked["status"] == "blocked" and blocked["blocks"][0]["reason"] == "lost"
     one_error(office("purse", "top-up", number, "10", "--at", AT), "card-blocked")
@@ -125,6 +134,11 @@ def test_bad_requests_are_one_line(office):
     one_error(office("coupon", "pay", "5"), "no coupon 5")
     anonymous = office("card", "apply", "--anonymous", "--json").json()
     one_error(office("card", "activate", anonymous["card_number"]), "card-not-produced")
+    one_error(office("card", "profile", anonymous["card_number"], "--end-profile"),
+              "an anonymous card has no discounted profile")
+    one_error(office("card", "profile", anonymous["card_number"]), "say what changes")
+    one_error(office("card", "profile", anonymous["card_number"], "--end-profile",
+                     "--profile", "student"), "drop --profile")
     one_error(office("card", "produce", anonymous["card_number"], "--keys", "missing.json",
                      "--reader", "emulator:x.json"), "missing.json")
     bad = office("card", "show", "1234567890")

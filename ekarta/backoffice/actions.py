@@ -5,7 +5,7 @@ goes into the actions feed in the same transaction
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,9 +20,11 @@ __all__ = ["add_action", "cancel_actions"]
 
 def add_action(session: Session, card: Card, kind: ActionKind, *, now: datetime,
                coupon: CouponSale | None = None, serial: int | None = None,
-               amount: int | None = None) -> Action:
+               amount: int | None = None, profile: str | None = None,
+               profile_end: date | None = None) -> Action:
     """Queue ``kind`` for ``card``: a coupon's load (``coupon``), a purse credit of ``amount``
-    under the operation ``serial``, writing the blocked status."""
+    under the operation ``serial``, writing the blocked status, a profile (``profile`` and
+    ``profile_end``)."""
     action = Action(card_id=card.id, kind=kind.value, state="pending",
                     coupon_id=None if coupon is None else coupon.id, body="", created_at=now,
                     seq=0)
@@ -33,7 +35,7 @@ def add_action(session: Session, card: Card, kind: ActionKind, *, now: datetime,
         uid=None if card.uid is None else card.uid.hex(), kind=kind,
         serial=coupon.serial if coupon is not None else serial,
         slot=None if coupon is None else slot_text(coupon.slot),
-        amount=amount).model_dump_json()
+        amount=amount, profile=profile, profile_end=profile_end).model_dump_json()
     publish_action(session, action)
     return action
 

@@ -17,6 +17,7 @@ The office role alone reaches the holders' data and sells and blocks (models in
 
 - ``GET /v1/cards/{card_number}``: the card, its holder's data, blocks and coupons;
 - ``POST /v1/cards/{card_number}/block``: block it for its holder (lost, stolen, request);
+- ``POST /v1/cards/{card_number}/profile``: change its profile (gained, renewed, ended);
 - ``POST /v1/coupons``: sell a coupon, signed with the operator's key (409 with the rules'
   reason codes when they forbid it);
 - ``POST /v1/coupons/{serial}/pay``: a bank transfer for an order arrived.
@@ -56,6 +57,7 @@ from ekarta.backoffice.api_models import (
     CardView,
     CouponView,
     OperationRefusal,
+    ProfileRequest,
     SaleRequest,
     SaleView,
 )
@@ -378,6 +380,23 @@ def _office_routes(app: FastAPI) -> None:
         result = blocking.block(settings.engine, number, body.reason, now=settings.clock())
         log.info("%s: card blocked (%s)%s", device.name, body.reason,
                  "" if result.changed else ": it was blocked already")
+        return _card_view(settings.engine, number)
+
+    @app.post(f"{API_PREFIX}/cards/{{card_number}}/profile", response_model=CardView,
+              responses={**office_refusals, **_refusals(400, 413)}, tags=["office"])
+    def profile(request: Request, card_number: CardNumberPath, body: ProfileRequest,
+                device: Office) -> CardView:
+        """Change the card's profile (gained, renewed or ended at a ticket office): the office
+        takes it at once, and the next inspector or kiosk writes it onto the chip.  Refused
+        (409) with the reason code of every rule that forbids it."""
+        settings = _settings(request)
+        number = CardNumber(card_number)
+        try:
+            change = body.change()
+        except InvalidField as exc:
+            raise InvalidRequest(f"the profile change: {exc}") from exc
+        cards.change_profile(settings.engine, number, change, now=settings.clock())
+        log.info("%s: card profile changed", device.name)
         return _card_view(settings.engine, number)
 
     @app.post(f"{API_PREFIX}/coupons", response_model=SaleView,

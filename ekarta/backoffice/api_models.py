@@ -20,6 +20,7 @@ from ekarta.backoffice.cards import CardInfo, HolderInfo
 from ekarta.backoffice.coupons import CouponInfo, Sale
 from ekarta.backoffice.errors import OperationRefused
 from ekarta.sync.messages import CardNumberText, Message, UidText
+from ekarta.transit.model.lifecycle import RecordChange
 from ekarta.transit.model.notation import enum_name, enum_names
 from ekarta.transit.model.rules import PurchaseRequest, Refusal
 from ekarta.transit.model.timecodec import DATE_MAX, DATE_MIN
@@ -123,6 +124,26 @@ class BlockRequest(Message):
     model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "lost"}]})
 
     reason: Literal["lost", "stolen", "request"]
+
+
+class ProfileRequest(Message):
+    """A profile gained or renewed (``profile``, ``profile_end``: the last day of a discounted
+    one), or a discounted profile ended (``end_profile``: back to adult non-transferable), as
+    for ``ekarta office card profile``."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"profile": "student", "profile_end": "2027-08-31"},
+        {"profile_end": "2028-08-31"},
+        {"end_profile": True}]})
+
+    profile: ProfileName | None = None
+    profile_end: Day | None = None
+    end_profile: bool = False
+
+    def change(self) -> RecordChange:
+        """The change the rules judge (InvalidField if it cannot be one)."""
+        return RecordChange(profile=self.profile, profile_end=self.profile_end,
+                            end_profile=self.end_profile)
 
 
 # --- responses -----------------------------------------------------------------------------------

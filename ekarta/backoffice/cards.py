@@ -1,6 +1,6 @@
-"""Cards and their holders: applying (:func:`apply`), activating a card (:func:`activate`), and
-looking at them (:func:`show`, :func:`list_cards`); :mod:`~ekarta.backoffice.production` issues
-an ordered card onto a chip.
+"""Cards and their holders: applying (:func:`apply`), activating a card (:func:`activate`),
+changing its profile (:func:`change_profile`), and looking at them (:func:`show`,
+:func:`list_cards`); :mod:`~ekarta.backoffice.production` issues an ordered card onto a chip.
 
 The office's status of a card runs ordered -> produced -> active -> blocked.  The chip's own
 status is written once, when the card is produced: *produced* for a card sent by post (its
@@ -25,14 +25,19 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from ekarta.backoffice.actions import add_action
+from ekarta.backoffice.actions import add_action, cancel_actions
 from ekarta.backoffice.errors import CardNotFound, InvalidRequest, OperationRefused
 from ekarta.backoffice.feeds import next_number, refresh_entitlement
 from ekarta.backoffice.schema import Block, Card, Holder
 from ekarta.sync.messages import ActionKind
 from ekarta.transit.errors import InvalidField
 from ekarta.transit.model.card_number import CardNumber
-from ekarta.transit.model.lifecycle import check_card_record, plan_activation
+from ekarta.transit.model.lifecycle import (
+    RecordChange,
+    check_card_record,
+    plan_activation,
+    plan_change,
+)
 from ekarta.transit.model.notation import enum_name, parse_enum
 from ekarta.transit.model.rules import profile_end
 from ekarta.transit.model.timecodec import local_date
@@ -49,6 +54,7 @@ __all__ = [
     "apply",
     "card_info",
     "card_record",
+    "change_profile",
     "find_card",
     "list_cards",
     "show",
@@ -261,6 +267,42 @@ def activate(engine: Engine, number: CardNumber, *, now: datetime) -> CardInfo:
             refresh_entitlement(session, card, now=now)
         info = card_info(session, card)
         session.commit()
+    return info
+
+
+def change_profile(engine: Engine, number: CardNumber, change: RecordChange, *,
+                   now: datetime) -> CardInfo:
+    """A profile gained, renewed or lost at a ticket office (``change`` sets ``profile`` and
+    ``profile_end``, or ``end_profile``; nothing else): the office's card takes it at once
+    and its entitlement follows; a card already on a chip gets it written by the next
+    inspector or kiosk that sees it (an update-profile action, which replaces one still
+    pending).  Refused by the rules as the chip would refuse it: a blocked card, a discounted
+    profile on an anonymous card or beyond the holder's age, a profile end already past."""
+    if change != RecordChange(profile=change.profile, profile_end=change.profile_end,
+                              end_profile=change.end_profile) or change.empty:
+        raise InvalidRequest("a profile change sets a profile, a profile end, or ends the "
+                             "profile")
+    with Session(engine) as session:
+        card = find_card(session, number, lock=True)
+        holder = None if card.holder_id is None else session.get(Holder, card.holder_id)
+        record = card_record(card, holder, for_rules=True)
+        try:
+            plan = plan_change(record, change, local_date(aware(now)))
+        except InvalidField as exc:  # a change no card record can hold
+            raise InvalidRequest(f"the profile change: {exc}") from None
+        if not plan.ok:
+            raise OperationRefused(f"changing the profile of card {number}", plan.refusals)
+        if plan.changed:
+            card.profile = enum_name(plan.record.profile)
+            card.profile_end = profile_end(plan.record)
+            cancel_actions(session, card, kinds=(ActionKind.UPDATE_PROFILE,))
+            if card.uid is not None:
+                add_action(session, card, ActionKind.UPDATE_PROFILE, now=now,
+                           profile=card.profile, profile_end=card.profile_end)
+            refresh_entitlement(session, card, now=now)
+        info = card_info(session, card)
+        session.commit()
+    log.info("card profile %s", "changed" if plan.changed else "unchanged")
     return info
 
 

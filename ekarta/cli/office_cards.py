@@ -1,5 +1,5 @@
-"""``ekarta office card``: applications, producing cards onto chips, activating, blocking,
-unblocking, replacing, returning and looking at cards (registered by
+"""``ekarta office card``: applications, producing cards onto chips, activating, changing the
+profile, blocking, unblocking, replacing, returning and looking at cards (registered by
 :mod:`ekarta.cli.office_cmd`)."""
 
 from __future__ import annotations
@@ -40,12 +40,15 @@ def register_cards(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
         description=wrap(
             "A card is applied for (ordered, numbered by the office), produced onto a chip "
             "through a reader (produced, or active when handed over at a contact point), "
-            "activated by its holder, blocked and unblocked, replaced by a card on loan."),
+            "activated by its holder, its profile changed, blocked and unblocked, replaced by "
+            "a card on loan."),
         epilog=("examples:\n"
                 "  ekarta office card apply --first-name Jana --surname Nováková \\\n"
                 "      --profile student --birth-date 2008-04-01 --profile-end 2027-08-31\n"
                 "  ekarta office card produce 0000000013 --keys keys.json "
                 "--reader emulator:card.json\n"
+                "  ekarta office card profile 0000000013 --profile student "
+                "--profile-end 2027-08-31\n"
                 "  ekarta office card block 0000000013 --reason lost\n"
                 "  ekarta office card show 0000000013 --json"),
         formatter_class=EXAMPLES_FORMATTER)
@@ -102,6 +105,27 @@ def register_cards(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
     command("activate", "activate a produced card (its holder received it)",
             "Make a produced card active in the office: coupons can be bought for it.  The "
             "chip's status follows at the next terminal that meets the card.", run_activate)
+    profile = command(
+        "profile", "change a card's profile (a discount gained, renewed or lost)",
+        "Change the card's tariff profile at a ticket office, once the holder has shown the "
+        "documents for it: the office and the terminals' lists take it at once, and the next "
+        "inspector or kiosk that sees the card writes it onto the chip (or write it now with "
+        "ekarta card update).  A discounted profile ends on --profile-end or, without it, "
+        "where the holder's age ends the right to it; --end-profile ends it now (adult "
+        "non-transferable).  A blocked card is refused.",
+        run_profile)
+    profile.add_argument("--profile", type=enum_argument(Profile, "profile"), metavar="PROFILE",
+                         help="the new profile (" + ", ".join(enum_name(p) for p in Profile)
+                         + ")")
+    profile.add_argument("--profile-end", type=argument(parse_date), metavar="DATE",
+                         help="last day of the discounted profile (renewing: this alone)")
+    profile.add_argument("--end-profile", action="store_true",
+                         help="the holder lost the right to the discount")
+    profile.epilog = ("examples:\n"
+                      "  ekarta office card profile 0000000013 --profile student "
+                      "--profile-end 2027-08-31\n"
+                      "  ekarta office card profile 0000000013 --profile-end 2028-08-31\n"
+                      "  ekarta office card profile 0000000013 --end-profile --json")
     block = command(
         "block", "block a card (lost, stolen, the holder's request)",
         "Block the card: it goes on every terminal's hotlist and inspectors and kiosks write "
@@ -219,6 +243,25 @@ def run_activate(args: argparse.Namespace) -> int:
     with engine_of(args) as engine:
         card = activate(engine, args.number, now=clock(args))
     _print(args, card, f"card {card.card_number.formatted} is active")
+    return 0
+
+
+def run_profile(args: argparse.Namespace) -> int:
+    from ekarta.backoffice.cards import change_profile
+    from ekarta.transit.model.lifecycle import RecordChange
+
+    if args.end_profile and (args.profile is not None or args.profile_end is not None):
+        raise CLIError("--end-profile sets the profile itself: drop --profile and "
+                       "--profile-end")
+    if not (args.end_profile or args.profile is not None or args.profile_end is not None):
+        raise CLIError("say what changes: --profile, --profile-end or --end-profile")
+    change = RecordChange(profile=args.profile, profile_end=args.profile_end,
+                          end_profile=args.end_profile)
+    with engine_of(args) as engine:
+        card = change_profile(engine, args.number, change, now=clock(args))
+    _print(args, card, f"card {card.card_number.formatted}: profile "
+                       f"{enum_name(card.profile)}"
+                       + (f" until {card.profile_end}" if card.profile_end else ""))
     return 0
 
 
