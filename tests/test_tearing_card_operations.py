@@ -40,7 +40,7 @@ from ekarta.transit.cardio.purse import credit_purse, debit_purse, refund_purse
 from ekarta.transit.cardio.reading import read_card
 from ekarta.transit.model.image import CardImage
 from ekarta.transit.model.timecodec import PRAGUE
-from ekarta.transit.security.keystore import FileKeyStore, create_keystore
+from ekarta.transit.security.keystore import FileKeyStore
 
 UID = bytes.fromhex("04E1E2E3E4E5E6")
 NUMBER = 1234567894
@@ -52,13 +52,6 @@ START = date(2026, 11, 20)
 COUPON = Coupon(100, CouponType.DAYS_30, Profile.ADULT_NON_TRANSFERABLE, Zones((1, 2)), START,
                 CouponType.DAYS_30.end_date(START), START, SaleChannel.TICKET_OFFICE, 0, 550)
 WIDER = replace(COUPON, zones=Zones((1, 2, 3)))
-
-
-@pytest.fixture(scope="module")
-def keystore(tmp_path_factory):
-    path = tmp_path_factory.mktemp("keys") / "keys.json"
-    create_keystore(path)
-    return FileKeyStore.load(path)
 
 
 @pytest.fixture(scope="module")

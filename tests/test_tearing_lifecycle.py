@@ -38,7 +38,7 @@ from ekarta.transit.codec.layout import KeyRole
 from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.lifecycle import RecordChange
 from ekarta.transit.model.timecodec import PRAGUE
-from ekarta.transit.security.keystore import FileKeyStore, KeyProvider, create_keystore
+from ekarta.transit.security.keystore import KeyProvider
 
 UID = bytes.fromhex("04A1B2C3D4E5F6")
 AT = datetime(2026, 11, 20, 9, 30, tzinfo=PRAGUE)
@@ -78,13 +78,6 @@ CASES: dict[str, Case] = {
                    EventKind.RECORD_CHANGE, CHANGE.apply(ACTIVE), 23),
 }
 BEFORE = {"produced": PRODUCED, "active": ACTIVE, "blocked": BLOCKED}
-
-
-@pytest.fixture(scope="module")
-def keystore(tmp_path_factory) -> FileKeyStore:
-    path = tmp_path_factory.mktemp("keys") / "keys.json"
-    create_keystore(path)
-    return FileKeyStore.load(path)
 
 
 def tap(card: VirtualCard) -> DESFire:

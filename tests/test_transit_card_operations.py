@@ -34,7 +34,6 @@ from ekarta.transit.codec.layout import CARD_RECORD_FILE, PURSE_UPPER_LIMIT, Key
 from ekarta.transit.codec.records import encode_card_record
 from ekarta.transit.errors import InvalidField
 from ekarta.transit.model.timecodec import PRAGUE
-from ekarta.transit.security.keystore import FileKeyStore, create_keystore
 
 UID = bytes.fromhex("04C1C2C3C4C5C6")
 NUMBER = 1234567894
@@ -44,13 +43,6 @@ _serials = itertools.count(9000)
 
 RECORD = CardRecord(NUMBER, CardKind.PERSONAL, CardStatus.ACTIVE, date(2030, 12, 31),
                     Profile.ADULT_NON_TRANSFERABLE, first_name="Jan", surname="Novák")
-
-
-@pytest.fixture(scope="module")
-def keystore(tmp_path_factory):
-    path = tmp_path_factory.mktemp("keys") / "keys.json"
-    create_keystore(path)
-    return FileKeyStore.load(path)
 
 
 def tap(reader) -> DESFire:

@@ -40,13 +40,6 @@ RECORD = CardRecord(1234567894, CardKind.PERSONAL, CardStatus.ACTIVE, date(2030,
 
 
 @pytest.fixture(scope="module")
-def keystore(tmp_path_factory):
-    path = tmp_path_factory.mktemp("keys") / "keys.json"
-    create_keystore(path)
-    return FileKeyStore.load(path)
-
-
-@pytest.fixture(scope="module")
 def other_keystore(tmp_path_factory):
     path = tmp_path_factory.mktemp("other") / "keys.json"
     return create_keystore(path)

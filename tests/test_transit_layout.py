@@ -51,7 +51,6 @@ from ekarta.transit.codec.layout import (
     diversification_input,
 )
 from ekarta.transit.model.rules import MAX_VALID_COUPONS
-from ekarta.transit.security.keystore import FileKeyStore, create_keystore
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "card-layout.md"
 UID = bytes.fromhex("04A1B2C3D4E5F6")
@@ -182,13 +181,6 @@ def test_the_document_describes_this_layout():
 
 
 # --- the emulated card enforces it ---------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def keystore(tmp_path_factory):
-    path = tmp_path_factory.mktemp("keys") / "keys.json"
-    create_keystore(path)
-    return FileKeyStore.load(path)
 
 
 @pytest.fixture

@@ -45,7 +45,6 @@ from ekarta.transit.model.lifecycle import (
     plan_unblocking,
 )
 from ekarta.transit.model.timecodec import PRAGUE
-from ekarta.transit.security.keystore import FileKeyStore, create_keystore
 
 TODAY = date(2026, 11, 20)
 AT = datetime(2026, 11, 20, 9, 30, tzinfo=PRAGUE)
@@ -191,13 +190,6 @@ def test_changes_that_give_no_card_record_are_invalid():
 
 
 # --- on the card ----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def keystore(tmp_path_factory):
-    path = tmp_path_factory.mktemp("keys") / "keys.json"
-    create_keystore(path)
-    return FileKeyStore.load(path)
 
 
 def tap(reader) -> DESFire:

@@ -39,7 +39,6 @@ from ekarta.transit.cardio.reading import read_card
 from ekarta.transit.codec.layout import AID, SLOTS_FILE
 from ekarta.transit.model.notation import enum_name
 from ekarta.transit.model.timecodec import PRAGUE
-from ekarta.transit.security.keystore import FileKeyStore, create_keystore
 
 UID = bytes.fromhex("04A1B2C3D4E5F6")
 NUMBER = 1234567894
@@ -49,13 +48,6 @@ _serials = itertools.count(5000)
 
 RECORD = CardRecord(NUMBER, CardKind.PERSONAL, CardStatus.ACTIVE, date(2030, 12, 31),
                     Profile.ADULT_NON_TRANSFERABLE, first_name="Jan", surname="Novák")
-
-
-@pytest.fixture(scope="module")
-def keystore(tmp_path_factory):
-    path = tmp_path_factory.mktemp("keys") / "keys.json"
-    create_keystore(path)
-    return FileKeyStore.load(path)
 
 
 def tap(reader) -> DESFire:
