@@ -37,7 +37,6 @@ from tests.support.validator import (
     RECORD,
     SURNAME,
     UID,
-    Clock,
     coupon,
     entitled,
     make_card,
@@ -71,18 +70,6 @@ def cards(keystore) -> dict[str, dict]:
 
 def card_of(cards, name: str) -> VirtualCard:
     return VirtualCard(CardState.from_dict(cards[name], "test card"))
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(tmp_path, clock):
-    with TerminalStore.open(tmp_path / "store.sqlite", create=True) as store:
-        put_lists(store, issued_at=clock.now - timedelta(hours=2))
-        yield store
 
 
 def inspector(store, keystore, clock, **options) -> Inspector:

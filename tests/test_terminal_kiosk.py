@@ -21,7 +21,6 @@ from ekarta.terminal.config import TerminalConfig
 from ekarta.terminal.errors import TerminalConfigError
 from ekarta.terminal.kiosk import Kiosk
 from ekarta.terminal.outcome import ActionState, Outcome, Progress
-from ekarta.terminal.store import TerminalStore
 from ekarta.transit import CardStatus, EventKind
 from ekarta.transit.cardio.reading import read_card
 from ekarta.transit.codec.layout import AID
@@ -35,7 +34,6 @@ from tests.support.validator import (
     RECORD,
     SURNAME,
     UID,
-    Clock,
     coupon,
     make_card,
     put_lists,
@@ -44,18 +42,6 @@ from tests.support.validator import (
 )
 
 DEVICE = 3
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(tmp_path, clock):
-    with TerminalStore.open(tmp_path / "store.sqlite", create=True) as store:
-        put_lists(store, issued_at=clock.now - timedelta(hours=2))
-        yield store
 
 
 def kiosk(store, keystore, clock) -> Kiosk:

@@ -32,7 +32,6 @@ from tests.support.validator import (
     RECORD,
     SURNAME,
     UID,
-    Clock,
     coupon,
     entitled,
     make_card,
@@ -86,11 +85,6 @@ def card_of(cards, name: str) -> VirtualCard:
 def store(tmp_path):
     with TerminalStore.open(tmp_path / "store.sqlite", create=True) as store:
         yield store
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 def validator(store, keystore, clock, **options) -> Validator:

@@ -4,7 +4,7 @@ a clock the test moves."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -152,6 +152,21 @@ def put_lists(store: TerminalStore, *, hot: Iterable[tuple[CardNumber, bytes | N
         cursor = store.feed_state(feed).cursor + 1
         store.apply_page(feed, page, cursor=cursor, issued_at=issued_at,
                          valid_until=issued_at + valid_for, now=issued_at)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """The terminal's clock, at :data:`AT` (a module's own ``clock`` wins)."""
+    return Clock()
+
+
+@pytest.fixture
+def store(tmp_path, clock: Clock) -> Iterator[TerminalStore]:
+    """A terminal's store whose lists were synced two hours before ``clock`` (a module's own
+    ``store`` wins)."""
+    with TerminalStore.open(tmp_path / "store.sqlite", create=True) as store:
+        put_lists(store, issued_at=clock.now - timedelta(hours=2))
+        yield store
 
 
 @pytest.fixture(scope="module")
