@@ -39,6 +39,13 @@ FAST_VALUES = ["-1", "", "\0", "99999999999999999999999999", "ž\u202e\U0001f600
 ALARM = 0.5
 """A value that makes a command wait (a huge --timeout, a good address to serve on) is accepted:
 Ctrl-C ends it after this."""
+AGAIN = 2.0
+"""Then Ctrl-C again every this often until the command ends: an interrupt that lands while the
+interpreter runs a finalizer is printed and dropped, which left a served card serving on."""
+
+# The sweep takes SIGALRM for its Ctrl-C, which is pytest-timeout's default way: its limit then
+# comes from a thread of its own.
+pytestmark = pytest.mark.timeout(method="thread")
 
 WAITING = {("emulator", "serve"), ("barcode", "listen")}
 """Commands that run until stopped when their values are good: left to the slow sweep."""
@@ -148,7 +155,7 @@ def sweep(case, templates, tmp_path, monkeypatch, capsys) -> None:
         argv += ["--wait", "0.5"]
     capsys.readouterr()
     previous = signal.signal(signal.SIGALRM, _interrupt)
-    signal.setitimer(signal.ITIMER_REAL, ALARM)
+    signal.setitimer(signal.ITIMER_REAL, ALARM, AGAIN)
     try:
         code = main(argv)
     except KeyboardInterrupt:
