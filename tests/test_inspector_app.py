@@ -42,6 +42,7 @@ from tests.support.apps import (
 )
 from tests.support.apps import AnsweringInspector as AnsweringEngine
 from tests.support.apps import inspector_app as app
+from tests.support.kiosk import ANONYMOUS
 from tests.support.outcomes import (
     COUPON,
     ENDED,
@@ -242,6 +243,33 @@ async def test_an_outcome_for_a_check_no_longer_shown_is_not_claimed_for_another
         await pilot.pause()
         assert "Zaznamenáno: platná; poznámka: ok" in screen_text(inspector)
         assert not inspector.query_one("#record", Button).display  # recorded once
+
+
+async def test_someone_else_s_card_has_its_key_but_not_for_an_anonymous_card() -> None:
+    inspector = app()
+    async with inspector.run_test(size=SIZE) as pilot:
+        chosen: list[Recorded | None] = []
+        inspector.push_screen(OutcomeForm(checked(Reason.VALID), "en"), chosen.append)
+        await pilot.pause()
+        await pilot.press(*"ID", "f6")
+        button = inspector.screen.query_one("#reason-10", Button)
+        assert str(button.label) == "* someone else's card" and not button.disabled
+        await pilot.press("*")
+        await until(pilot, lambda: bool(chosen))
+        assert chosen == [Recorded(valid=False, reason=Reason.NOT_THE_HOLDER, note="ID")]
+
+        anonymous = checked(Reason.VALID, record=ANONYMOUS)
+        inspector.push_screen(OutcomeForm(anonymous, "en"), chosen.append)
+        await pilot.pause()
+        await pilot.press("f6")
+        assert inspector.screen.query_one("#reason-10", Button).disabled
+        await pilot.press("*")
+        await pilot.click("#reason-10")
+        await pilot.pause()
+        assert isinstance(inspector.screen, OutcomeForm) and len(chosen) == 1  # nothing chosen
+        await pilot.press("1")
+        await until(pilot, lambda: len(chosen) == 2)
+        assert chosen[1] == Recorded(valid=False, reason=Reason.NO_COUPON)
 
 
 # --- with the reader loop -------------------------------------------------------------------------

@@ -187,10 +187,12 @@ def test_the_writing_shows_how_far_it_has_come() -> None:
 def test_the_form_s_title_reasons_and_note() -> None:
     assert form_title(checked(Reason.NO_COUPON), "cs") == (
         "Výsledek kontroly: NEPLATNÁ · 123 456 789 4")
-    assert len(REASON_CHOICES) == 10 and Reason.VALID not in REASON_CHOICES
+    assert len(REASON_CHOICES) == 11 and Reason.VALID not in REASON_CHOICES
+    assert set(REASON_CHOICES) == set(VERDICT_REASONS) - {Reason.VALID} | {Reason.NOT_THE_HOLDER}
     for lang in LANGUAGES:
         labels = [reason_label(reason, lang) for reason in REASON_CHOICES]
-        assert len(set(labels)) == 10 and all(len(label) <= 30 for label in labels)
+        # three buttons a row on an 80-column screen, each with its key
+        assert len(set(labels)) == 11 and all(len(label) <= 20 for label in labels)
     assert clean_note("  P-12\t 34\x1b[2J ") == "P-12 34 [2J"
     assert clean_note(" \n ") is None
     assert len(clean_note("x" * 100) or "") == 40

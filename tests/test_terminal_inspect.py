@@ -19,7 +19,7 @@ from ekarta.emulator.state import CardState
 from ekarta.sync.messages import ActionKind, JournalKind
 from ekarta.sync.roles import DeviceRole
 from ekarta.terminal.engine import Position
-from ekarta.terminal.inspect import Inspector
+from ekarta.terminal.inspect import Inspector, may_be_someone_elses
 from ekarta.terminal.outcome import ActionState, Outcome, Progress, Source
 from ekarta.terminal.store import TerminalStore
 from ekarta.transit import CardStatus, EventKind, Profile, Reason
@@ -30,6 +30,7 @@ from ekarta.transit.codec.records import SLOT_COUNT
 from ekarta.transit.errors import InvalidField
 from ekarta.transit.model.card_number import CardNumber
 from tests.support.actions import activate, block, credit, load, profile, put_actions
+from tests.support.kiosk import ANONYMOUS
 from tests.support.validator import (
     AT,
     FIRST_NAME,
@@ -417,6 +418,30 @@ def test_the_inspectors_outcome_is_journalled_once_per_check(cards, keystore, st
     gone = replace(valid, event_id=None)
     with pytest.raises(InvalidField):
         engine.record_outcome(gone, valid=True)
+
+
+def test_the_inspector_records_a_personal_card_carried_by_someone_else(cards, keystore, store,
+                                                                         clock):
+    engine = inspector(store, keystore, clock)
+    valid = check(engine, card_of(cards, "valid"))
+    assert valid.verdict is not None and valid.verdict.ok  # the chip is fine; its carrier is not
+    assert valid.image is not None and may_be_someone_elses(valid)
+    assert engine.record_outcome(valid, valid=False, reason=Reason.NOT_THE_HOLDER, note="ID 77")
+    outcome = journal(store)[-1]
+    assert (outcome.kind, outcome.result, outcome.note) == (
+        JournalKind.INSPECTION, int(Reason.NOT_THE_HOLDER), "ID 77")
+    clock.advance(90)
+    mute = engine.check_number(str(CardNumber.from_serial(999000111)))  # nothing in the lists
+    assert mute.image is None and may_be_someone_elses(mute)  # its printed photo may tell
+    assert engine.record_outcome(mute, valid=False, reason=Reason.NOT_THE_HOLDER)
+    clock.advance(90)
+    again = check(engine, card_of(cards, "valid"))
+    assert again.image is not None
+    anonymous = replace(again, image=replace(again.image, record=ANONYMOUS))
+    assert not may_be_someone_elses(anonymous)
+    with pytest.raises(InvalidField, match="anyone's"):
+        engine.record_outcome(anonymous, valid=False, reason=Reason.NOT_THE_HOLDER)
+    assert engine.record_outcome(anonymous, valid=False, reason=Reason.NO_COUPON)
 
 
 def test_the_shift_counts_the_days_checks_by_outcome_line_and_hour(cards, keystore, store,

@@ -101,6 +101,7 @@ from ekarta.transit.model.notation import parse_enum
 from ekarta.transit.model.rules import Refusal, SignatureCheck
 from ekarta.transit.model.timecodec import PRAGUE, local_date, to_local
 from ekarta.transit.model.values import (
+    CardKind,
     EventKind,
     Profile,
     Reason,
@@ -108,7 +109,7 @@ from ekarta.transit.model.values import (
 )
 from ekarta.transit.security.keystore import KeyProvider
 
-__all__ = ["Inspector", "ShiftSummary"]
+__all__ = ["Inspector", "ShiftSummary", "may_be_someone_elses"]
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +158,14 @@ class ShiftSummary:
 
 def _outcome_id(check_id: uuid.UUID) -> uuid.UUID:
     return uuid.uuid5(check_id, "outcome")
+
+
+def may_be_someone_elses(check: TapOutcome) -> bool:
+    """Whether the inspector may find that ``check``'s card is someone else's
+    (:data:`~ekarta.transit.model.values.Reason.NOT_THE_HOLDER`): a personal card, or one whose
+    kind the check does not know (a barcode the lists hold nothing for).  An anonymous card
+    is anyone's to carry."""
+    return check.image is None or check.image.record.kind is CardKind.PERSONAL
 
 
 class _Refused(Exception):
@@ -408,8 +417,10 @@ class Inspector(TerminalEngine):
     def record_outcome(self, check: TapOutcome, *, valid: bool, reason: Reason | None = None,
                        note: str | None = None) -> bool:
         """Journal what the inspector decided of ``check`` (a check with a verdict): valid, or
-        invalid for ``reason`` (the verdict's by default), with a ``note`` (a fine's number;
-        never the holder's name).  One outcome per check: False if one is recorded already."""
+        invalid for ``reason`` (the verdict's by default; ``NOT_THE_HOLDER`` when the identity
+        check failed, not for an anonymous card: :func:`may_be_someone_elses`), with a ``note``
+        (a fine's number; never the holder's name).  One outcome per check: False if one is
+        recorded already."""
         if check.event_id is None or check.card_number is None:
             raise InvalidField("an outcome is recorded for a check with a verdict")
         if valid and reason is not None and reason is not Reason.VALID:
@@ -420,6 +431,9 @@ class Inspector(TerminalEngine):
                           and not check.verdict.ok else None)
             if reason is None or reason is Reason.VALID:
                 raise InvalidField("an invalid outcome needs its reason")
+            if reason is Reason.NOT_THE_HOLDER and not may_be_someone_elses(check):
+                raise InvalidField("an anonymous card is anyone's to carry: it cannot be "
+                                   "someone else's card")
         text = None if note is None else " ".join(note.split()) or None
         now = self._clock()
         try:

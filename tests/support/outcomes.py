@@ -56,8 +56,9 @@ def coupon(serial: int, start: date, *, kind: CouponType = CouponType.DAYS_30,
 COUPON = coupon(4242, date(2026, 11, 20))
 """A student's 30-day coupon for zones 1 and 2, to 19 December."""
 
-VERDICT_REASONS = tuple(r for r in Reason if r < 32)
-"""The reasons a terminal's verdict can give (0 valid, 1..10 the refusals)."""
+VERDICT_REASONS = tuple(r for r in Reason if r < 32 and r is not Reason.NOT_THE_HOLDER)
+"""The reasons a terminal's verdict can give (0 valid, 1..10 the refusals; someone else's card
+is the inspector's finding, never a terminal's)."""
 
 
 def _coupon(**changes: Any) -> SignedCoupon:

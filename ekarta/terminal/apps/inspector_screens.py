@@ -29,13 +29,14 @@ from ekarta.terminal.apps.inspector_view import (
     tr,
 )
 from ekarta.terminal.apps.widgets import TouchBar, TouchButton
-from ekarta.terminal.inspect import ShiftSummary
+from ekarta.terminal.inspect import ShiftSummary, may_be_someone_elses
 from ekarta.terminal.outcome import TapOutcome
+from ekarta.transit.model.values import Reason
 
 __all__ = ["OutcomeForm", "ShiftScreen"]
 
-_REASON_KEYS = "1234567890"
-"""The key of each of :data:`REASON_CHOICES`, in order."""
+_REASON_KEYS = "1234567890*"
+"""The key of each of :data:`REASON_CHOICES`, in order: a handheld's keypad."""
 
 
 class OutcomeForm(Screen[Recorded | None]):
@@ -68,7 +69,7 @@ class OutcomeForm(Screen[Recorded | None]):
         display: block;
     }
     OutcomeForm Grid {
-        grid-size: 2;
+        grid-size: 3;
         grid-rows: 3;
         grid-gutter: 0;
         height: auto;
@@ -131,6 +132,7 @@ class OutcomeForm(Screen[Recorded | None]):
             # the verdict's own reason stands out: the likely choice
             button.variant = "primary" if verdict is not None and not verdict.ok \
                 and reason is verdict.reason else "default"
+            button.disabled = not self._may_choose(reason)
 
     @property
     def note(self) -> str | None:
@@ -154,7 +156,12 @@ class OutcomeForm(Screen[Recorded | None]):
         else:
             self.dismiss(None)
 
+    def _may_choose(self, reason: Reason) -> bool:
+        return reason is not Reason.NOT_THE_HOLDER or may_be_someone_elses(self.check)
+
     def choose(self, index: int) -> None:
+        if not self._may_choose(REASON_CHOICES[index]):
+            return  # an anonymous card is anyone's: its button is off, and so is its key
         self.dismiss(Recorded(valid=False, reason=REASON_CHOICES[index], note=self.note))
 
     def on_button_pressed(self, event: Button.Pressed) -> None:

@@ -340,10 +340,11 @@ def _step(step: str, lang: str) -> str:
 REASON_CHOICES: tuple[Reason, ...] = (
     Reason.NO_COUPON, Reason.EXPIRED, Reason.NOT_YET_VALID, Reason.ZONE_NOT_COVERED,
     Reason.PROFILE_EXPIRED, Reason.CARD_EXPIRED, Reason.CARD_BLOCKED, Reason.CARD_NOT_ACTIVE,
-    Reason.SIGNATURE_INVALID, Reason.COUPON_UNREADABLE,
+    Reason.SIGNATURE_INVALID, Reason.COUPON_UNREADABLE, Reason.NOT_THE_HOLDER,
 )
-"""The reasons an inspector records an invalid outcome with, in the form's order (ten: a digit
-key each): a terminal's verdict reasons."""
+"""The reasons an inspector records an invalid outcome with, in the form's order: a terminal's
+verdict reasons, then what only the inspector's identity check finds (a personal card presented
+by someone else)."""
 
 NOTE_MAX = 40
 """The longest note the form takes (a fine's number, a few words)."""
@@ -359,6 +360,7 @@ _REASON_LABELS: dict[Reason, tuple[str, str]] = {
     Reason.CARD_NOT_ACTIVE: ("card not active", "e-karta neaktivní"),
     Reason.SIGNATURE_INVALID: ("forged coupon", "neplatný podpis"),
     Reason.COUPON_UNREADABLE: ("coupon unreadable", "nečitelný kupon"),
+    Reason.NOT_THE_HOLDER: ("someone else's card", "cizí e-karta"),
 }
 
 

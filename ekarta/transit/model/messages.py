@@ -98,6 +98,9 @@ _REASON_TEXTS: dict[Reason, tuple[str, str]] = {
     Reason.COUPON_UNREADABLE: (
         "A coupon on the card cannot be read; have it loaded again at a contact point.",
         "Kupon na e-kartě nelze přečíst; nechte jej znovu nahrát na kontaktním místě."),
+    Reason.NOT_THE_HOLDER: (
+        "The card is personal and not transferable: only its holder may travel with it.",
+        "E-karta je osobní a nepřenosná: cestovat s ní smí jen její držitel."),
     Reason.ANONYMOUS_ONLY_TRANSFERABLE: (
         "An anonymous card takes only transferable coupons (and dog coupons).",
         "Na anonymní e-kartu lze zakoupit pouze přenosný kupon (nebo kupon pro psa)."),

@@ -237,6 +237,9 @@ class Reason(IntEnum):
     SIGNATURE_INVALID = 8
     CARD_NOT_ACTIVE = 9
     COUPON_UNREADABLE = 10
+    NOT_THE_HOLDER = 11
+    """A personal card presented by someone other than its holder: what an inspector's identity
+    check finds (an outcome the inspector records), never a terminal's own judging."""
 
     ANONYMOUS_ONLY_TRANSFERABLE = 32
     TRANSFERABLE_ONLY_ANONYMOUS = 33
