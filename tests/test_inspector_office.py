@@ -24,6 +24,7 @@ from ekarta.emulator.reader import EmulatorReader
 from ekarta.terminal.config import load_config
 from ekarta.terminal.inspect import Inspector
 from ekarta.terminal.outcome import Outcome
+from ekarta.transit.codec.records import EVENT_LOG_RECORDS
 from tests.support.cli import ekarta, run
 from tests.support.office import OfficeServer, office_json, synced
 
@@ -210,3 +211,52 @@ def test_a_profile_renewed_at_the_counter_reaches_the_chip_at_a_kiosk(tmp_path, 
                              "--once", "--json")
         assert code in (0, 3), err
         assert json.loads(out)["actions"] == []
+
+
+def kiosk_once(capsys, directory: Path, chip: Path) -> dict:
+    """``ekarta kiosk DIRECTORY --once --json`` on the card in ``chip``."""
+    code, out, err = run(capsys, "kiosk", str(directory), "--reader", f"emulator:{chip}",
+                         "--once", "--json")
+    assert code in (0, 3), err
+    return json.loads(out)
+
+
+def credits(check: dict) -> list[tuple[str, str | None]]:
+    return [(a["state"], a["refusal"]) for a in check["actions"] if a["kind"] == "credit-purse"]
+
+
+def test_two_terminals_meeting_one_card_the_office_leases_a_top_up_to_one(tmp_path, capsys):
+    office = counter(capsys, tmp_path, "--birth-date", "1980-03-17",
+                     "--contact", "xq@example.cz")
+    database, keys, number, chip = office.database, office.keys, office.number, office.chip
+    office_json(capsys, database, "purse", "top-up", number, "150")
+
+    with OfficeServer.running(database, keys, log=tmp_path / "serve.log") as server:
+        handheld, kiosk = office.terminals(capsys, tmp_path, server.url)
+        synced(capsys, handheld)
+        synced(capsys, kiosk)
+        # the kiosk meets the card first: the office leases it the top-up, and it credits it
+        assert credits(kiosk_once(capsys, kiosk, chip)) == [("done", None)]
+        assert card_show(capsys, chip, keys)["purse"] == 15_000
+        # the handheld meets the card before the kiosk's journal has reached the office: the
+        # office gave the top-up to the kiosk, so the handheld leaves it alone
+        check = inspector(capsys, handheld, chip)
+        assert credits(check) == [("waiting", "action-elsewhere")]
+        assert card_show(capsys, chip, keys)["purse"] == 15_000
+        # once the kiosk's journal is in, the handheld's next sync has nothing more to do
+        synced(capsys, kiosk)
+        synced(capsys, handheld)
+        assert credits(inspector(capsys, handheld, chip)) == []
+        # the top-up was made once, by the kiosk
+        journal = office_json(capsys, database, "journal", "--card", number)
+        assert [e["device"] for e in journal if e["kind"] == "purse-credit"] == ["kiosk 3"]
+        assert office_json(capsys, database, "card", "show", number)["purse_balance"] == 15_000
+
+        # another top-up, synced by the handheld, which then loses the office
+        office_json(capsys, database, "purse", "top-up", number, "50")
+        synced(capsys, handheld)
+    # no lease to be had: the card's log, which still holds every event the card logged, says
+    # the credit was never made, and the handheld makes it
+    assert len(card_show(capsys, chip, keys)["events"]) < EVENT_LOG_RECORDS
+    assert credits(inspector(capsys, handheld, chip)) == [("done", None)]
+    assert card_show(capsys, chip, keys)["purse"] == 20_000

@@ -18,19 +18,22 @@ from ekarta.emulator.reader import EmulatorReader
 from ekarta.emulator.state import CardState
 from ekarta.sync.messages import ActionKind, JournalKind
 from ekarta.sync.roles import DeviceRole
+from ekarta.terminal.config import TerminalConfig
 from ekarta.terminal.engine import Position
 from ekarta.terminal.inspect import Inspector, may_be_someone_elses
 from ekarta.terminal.outcome import ActionState, Outcome, Progress, Source
 from ekarta.terminal.store import TerminalStore
+from ekarta.terminal.sync import lease
 from ekarta.transit import CardStatus, EventKind, Profile, Reason
 from ekarta.transit.cardio.purse import credit_purse
 from ekarta.transit.cardio.reading import read_card
 from ekarta.transit.cardio.validation import CardLists, Place, validate_card
-from ekarta.transit.codec.records import SLOT_COUNT
+from ekarta.transit.codec.records import EVENT_LOG_RECORDS, SLOT_COUNT
 from ekarta.transit.errors import InvalidField
 from ekarta.transit.model.card_number import CardNumber
 from tests.support.actions import activate, block, credit, load, profile, put_actions
 from tests.support.kiosk import ANONYMOUS
+from tests.support.office import free_port
 from tests.support.validator import (
     AT,
     FIRST_NAME,
@@ -226,6 +229,41 @@ def test_a_credit_the_card_logged_already_is_found_not_made_twice(cards, keystor
     [found] = outcome.actions
     assert found.state is ActionState.FOUND and image(card, keystore).purse == 5_000
     assert kinds(store) == [JournalKind.INSPECTION, JournalKind.PURSE_CREDIT]
+
+
+def test_without_the_office_s_lease_a_credit_waits_on_a_card_whose_log_dropped_records(
+        cards, keystore, store, clock, tmp_path):
+    card = card_of(cards, "empty")
+    for minute in range(EVENT_LOG_RECORDS):  # a full log: its first events may be gone
+        tap_again(card)
+        validate_card(DESFire(EmulatorReader(card=card)), keystore, keystore.verifier(),
+                      at=AT + timedelta(minutes=minute), place=Place(1017, zone=1),
+                      lookup=lambda *_: CardLists())
+    paid = signed(keystore, coupon(602))
+    put_actions(store, [credit(23, 9004, 5_000), load(24, paid)], issued_at=clock.now)
+    # the office does not answer (nothing listens on its port): asked once, the card decides
+    config = TerminalConfig(str(tmp_path), f"http://127.0.0.1:{free_port()}",
+                            DeviceRole.INSPECTOR, "handheld 7", "token")
+    asked: list[int] = []
+
+    def leaser(action_id: int) -> object:
+        asked.append(action_id)
+        return lease(config, store, action_id)
+
+    outcome = check(inspector(store, keystore, clock, leaser=leaser), card)
+    assert asked == [23]
+    credited, loaded = outcome.actions
+    assert (credited.state, credited.refusal) == (ActionState.WAITING, Reason.CREDIT_UNPROVEN)
+    assert loaded.state is ActionState.DONE  # its serial in a slot says whether it is there
+    after = image(card, keystore)
+    assert after.purse == 0 and paid in after.coupons
+    assert kinds(store) == [JournalKind.INSPECTION, JournalKind.LOAD]
+    assert [a.id for a in store.pending_actions(NUMBER)] == [23]
+    # on a card whose log holds every event it logged, the credit's absence is proof enough
+    fresh = card_of(cards, "empty")
+    clock.advance(90)
+    assert check(inspector(store, keystore, clock), fresh).actions[0].state is ActionState.DONE
+    assert image(fresh, keystore).purse == 5_000
 
 
 @pytest.mark.parametrize("by", ["hotlist", "action", "both"])

@@ -24,6 +24,14 @@ again is never journalled twice.
   stay for a later check; a card pulled away during the writing gives ``TAP_AGAIN`` with the
   actions ``TORN`` (the credits committed before are ``DONE`` and journalled), and the next check
   finds what the card took.
+- **Leases.**  Before it writes an action, the check asks the office for the action's lease
+  (:attr:`Inspector.leaser`), so that two terminals meeting the same card do not both do it: an
+  action the office gave to another device, or closed (done, or cancelled since the last sync),
+  waits (``ACTION_ELSEWHERE``).  An office that does not answer is asked once per check, and
+  the card's own state decides: a coupon's serial in a slot, a record as asked.  A purse credit
+  has no such state but its record in the log, which keeps the last few events only: without
+  the lease it is made only on a card whose log has never dropped a record
+  (``CREDIT_UNPROVEN`` otherwise).
 - **Repeat window.**  A second check within ``repeat_window`` that has nothing to write finds
   its own record on the card and writes nothing (``repeated``).
 - **The kiosk** (a terminal of the kiosk role) writes its KIOSK_VIEW record only with something
@@ -39,6 +47,7 @@ again is never journalled twice.
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections import Counter
@@ -70,7 +79,7 @@ from ekarta.terminal.engine import (
     journal_event,
     utc_now,
 )
-from ekarta.terminal.errors import TerminalConfigError
+from ekarta.terminal.errors import LeaseRefused, OfficeError, TerminalConfigError
 from ekarta.terminal.outcome import (
     ActionResult,
     ActionState,
@@ -80,6 +89,7 @@ from ekarta.terminal.outcome import (
     TapOutcome,
 )
 from ekarta.terminal.store import TerminalStore
+from ekarta.terminal.sync import lease
 from ekarta.transit.cardio.servicing import (
     ActionPlan,
     ActivateAction,
@@ -109,12 +119,18 @@ from ekarta.transit.model.values import (
 )
 from ekarta.transit.security.keystore import KeyProvider
 
-__all__ = ["Inspector", "ShiftSummary", "may_be_someone_elses"]
+__all__ = ["Inspector", "Leaser", "ShiftSummary", "may_be_someone_elses"]
 
 log = logging.getLogger(__name__)
 
 ROLES = (DeviceRole.INSPECTOR, DeviceRole.KIOSK, DeviceRole.OFFICE)
 """The roles whose keys (the load key) a check needs."""
+
+Leaser = Callable[[int], object]
+"""Takes the office's lease on an action for this terminal (:func:`ekarta.terminal.sync.lease`
+on its directory): returns once the office gave it, raises
+:class:`~ekarta.terminal.errors.LeaseRefused` when the office gave the action to another device
+or closed it, and another :class:`~ekarta.terminal.errors.OfficeError` when it cannot be asked."""
 
 PERFORMED = {
     ActionKind.LOAD_COUPON: JournalKind.LOAD,
@@ -220,7 +236,7 @@ class Inspector(TerminalEngine):
                  device: int, position: Position | None = None,
                  role: DeviceRole = DeviceRole.INSPECTOR,
                  repeat_window: timedelta = REPEAT_WINDOW, stale_after: timedelta = STALE_AFTER,
-                 clock: Callable[[], datetime] = utc_now) -> None:
+                 clock: Callable[[], datetime] = utc_now, leaser: Leaser | None = None) -> None:
         if repeat_window < timedelta(0):
             raise InvalidField("the repeat window cannot be negative")
         if role not in ROLES:
@@ -229,6 +245,9 @@ class Inspector(TerminalEngine):
                          stale_after=stale_after, clock=clock)
         self.role = DeviceRole(role)
         self.repeat_window = repeat_window
+        self.leaser = leaser
+        """Asks the office for each action's lease before the check writes it (None: there is
+        no office to ask, as when it does not answer: the card's own state decides)."""
 
     @classmethod
     def check_config(cls, config: TerminalConfig) -> None:
@@ -241,9 +260,12 @@ class Inspector(TerminalEngine):
     def from_config(cls, config: TerminalConfig, *, device: int | None = None,
                     **options: Any) -> Inspector:
         """The engine of a terminal directory (see :meth:`TerminalEngine.from_config`), with
-        the terminal's role."""
+        the terminal's role, asking its office for the lease on each action it writes."""
         options.setdefault("role", config.role)
-        return super().from_config(config, device=device, **options)
+        engine = super().from_config(config, device=device, **options)
+        if engine.leaser is None:
+            engine.leaser = functools.partial(lease, config, engine.store)
+        return engine
 
     @property
     def check_kind(self) -> JournalKind:
@@ -267,14 +289,37 @@ class Inspector(TerminalEngine):
         def lookup(number: CardNumber, card_uid: bytes) -> CardLists:
             return self.card_lists(number, card_uid, repeat_since=now - self.repeat_window)
 
+        leaser = self.leaser
+
+        def leased(action_id: int) -> bool:
+            """Whether the office leased the action to this terminal (False: it cannot be
+            asked); raises :class:`_Refused` when it gave the action elsewhere or closed it."""
+            nonlocal leaser
+            if leaser is None:
+                return False
+            try:
+                leaser(action_id)
+            except LeaseRefused as exc:
+                log.info("action %d left alone: %s", action_id, exc)
+                raise _Refused(Reason.ACTION_ELSEWHERE) from None
+            except OfficeError as exc:
+                log.warning("no lease from the office (%s): the card's own state decides", exc)
+                leaser = None  # one wait per check, not one per action
+                return False
+            return True
+
         def actions(number: CardNumber, card_uid: bytes) -> Sequence[CardAction]:
             asked = []
             for item in self.store.pending_actions(number):
                 items[item.id] = item
                 try:
-                    asked.append(_card_action(item, card_uid))
+                    action = _card_action(item, card_uid)
+                    if leased(item.id) and isinstance(action, CreditAction):
+                        action = replace(action, leased=True)
                 except _Refused as exc:
                     refused[item.id] = exc.refusal
+                    continue
+                asked.append(action)
             return asked
 
         def step(done: int, total: int, name: str) -> None:

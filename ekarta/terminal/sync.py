@@ -85,6 +85,8 @@ JOURNAL_BATCH = 500
 JOURNAL_KEPT = timedelta(days=7)
 """How long acknowledged events stay in the outbox (for a look at what was reported)."""
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+LEASE_TIMEOUT = httpx.Timeout(2.0, connect=1.0)
+"""How long a check waits for the office's lease on an action: the card is in the field."""
 MODEL_MAX = 1024 * 1024
 """The largest answer other than a feed page (a journal acknowledgement of a full batch)."""
 
@@ -232,10 +234,11 @@ def push_journal(store: TerminalStore, send: Callable[[JournalBatch], JournalAck
 class OfficeClient:
     """The office's API as one terminal's token reaches it."""
 
-    def __init__(self, config: TerminalConfig, client: httpx.Client | None = None) -> None:
+    def __init__(self, config: TerminalConfig, client: httpx.Client | None = None, *,
+                 timeout: httpx.Timeout = TIMEOUT) -> None:
         self._base = config.office + API_PREFIX
         self._own = client is None
-        self._client = client if client is not None else httpx.Client(timeout=TIMEOUT,
+        self._client = client if client is not None else httpx.Client(timeout=timeout,
                                                                       verify=_tls())
         self._headers = {"Authorization": f"Bearer {config.token}"}
 
@@ -489,10 +492,11 @@ def sync_once(config: TerminalConfig, store: TerminalStore, now: datetime, *,
 
 
 def lease(config: TerminalConfig, store: TerminalStore, action_id: int, *,
-          client: httpx.Client | None = None) -> Lease:
+          client: httpx.Client | None = None, timeout: httpx.Timeout = LEASE_TIMEOUT) -> Lease:
     """Take the office's lease on an action before doing it (:class:`LeaseRefused` when
-    another device holds it or it is gone) and remember it in the store."""
-    with OfficeClient(config, client) as office:
+    another device holds it or it is gone; the other :class:`OfficeError` when the office
+    cannot be asked, within ``timeout``) and remember it in the store."""
+    with OfficeClient(config, client, timeout=timeout) as office:
         taken = office.lease(action_id)
     if taken.action_id != action_id:
         raise OfficeProtocolError(f"the office leased action {taken.action_id}, not {action_id}")

@@ -19,7 +19,8 @@ An inspector's handheld (and a kiosk) holds the load key, which reads every file
    leave it.  An action the card shows done already is :attr:`Fate.FOUND` (the coupon in a slot,
    the credit's serial in the log, the record as asked); one the card refuses now is
    :attr:`Fate.WAITING` with the refusal (a blocked card takes no coupon, a full card none
-   either).  The card is judged as the check leaves it
+   either), and so is a credit the office did not lease to this terminal on a card whose log
+   has dropped records (:class:`CreditAction`).  The card is judged as the check leaves it
    (:func:`~ekarta.transit.cardio.validation.judge_tap`).
 4. Write.  Every change but the purse credits goes into ONE transaction with ONE log record:
    DESFire fills one new record per cyclic record file per transaction (all WriteRecord commands
@@ -67,7 +68,12 @@ from ekarta.transit.codec.layout import (
     SLOTS_FILE,
     KeyRole,
 )
-from ekarta.transit.codec.records import SLOT_SIZE, encode_card_record, encode_slot
+from ekarta.transit.codec.records import (
+    EVENT_LOG_RECORDS,
+    SLOT_SIZE,
+    encode_card_record,
+    encode_slot,
+)
 from ekarta.transit.errors import InvalidField
 from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.image import CardImage
@@ -110,6 +116,7 @@ __all__ = [
     "ProgressCallback",
     "Servicing",
     "ServicingTorn",
+    "log_complete",
     "plan_servicing",
     "service_card",
 ]
@@ -118,6 +125,14 @@ log = logging.getLogger(__name__)
 
 
 # --- what the office asks -------------------------------------------------------------------------
+
+
+def log_complete(image: CardImage) -> bool:
+    """Whether the card's log still holds every event the card logged: it has never been full,
+    so no record has been dropped to make room.  Only then does an operation serial missing
+    from the log prove that the operation was never made."""
+    return len(image.events) < EVENT_LOG_RECORDS
+
 
 
 @dataclass(frozen=True)
@@ -130,11 +145,17 @@ class LoadAction:
 
 @dataclass(frozen=True)
 class CreditAction:
-    """Credit the purse with ``amount`` haléř under the office's operation ``serial``."""
+    """Credit the purse with ``amount`` haléř under the office's operation ``serial``.
+
+    ``leased``: the office reserved the credit for this terminal (its lease on the action).
+    Without that, the credit is made only while the card's log still holds every event the card
+    logged (:func:`log_complete`): only then does the serial's absence from the log prove that
+    no other terminal made it already.  Else it waits, refused as ``CREDIT_UNPROVEN``."""
 
     action_id: int
     serial: int
     amount: int
+    leased: bool = False
 
 
 @dataclass(frozen=True)
@@ -331,6 +352,9 @@ def plan_servicing(image: CardImage, lists: CardLists, actions: Sequence[CardAct
         if credit.refusal is not None or credit.already_done:
             found = logged_serial(events, a.serial, (EventKind.PURSE_CREDIT,))
             planned[a.action_id] = _planned(a, credit.refusal, False, event=found)
+            continue
+        if not a.leased and not log_complete(image):
+            planned[a.action_id] = _planned(a, Refusal.of(Reason.CREDIT_UNPROVEN), False)
             continue
         logged = EventRecord(sequence=sequence, at=at, kind=EventKind.PURSE_CREDIT,
                              result=Reason.VALID, device=place.device, coupon_serial=a.serial)

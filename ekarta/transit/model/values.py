@@ -276,6 +276,12 @@ class Reason(IntEnum):
     COUPON_NOT_ON_CARD = 56
     OPERATION_SERIAL_USED = 57
     """The operation serial is in the card's log under another kind of operation."""
+    ACTION_ELSEWHERE = 58
+    """The office gave this action to another terminal, or closed it (done or cancelled
+    elsewhere): it refused this terminal the action's lease."""
+    CREDIT_UNPROVEN = 59
+    """A purse credit without the office's lease, on a card whose log no longer holds its first
+    events: the log cannot prove the credit was not made elsewhere already."""
 
 
 @dataclass(frozen=True)
