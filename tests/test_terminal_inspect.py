@@ -259,6 +259,15 @@ def test_without_the_office_s_lease_a_credit_waits_on_a_card_whose_log_dropped_r
     assert after.purse == 0 and paid in after.coupons
     assert kinds(store) == [JournalKind.INSPECTION, JournalKind.LOAD]
     assert [a.id for a in store.pending_actions(NUMBER)] == [23]
+    # within a minute the office is not asked again: each ask waits with a card in the field
+    engine = inspector(store, keystore, clock, leaser=leaser)
+    check(engine, card)
+    clock.advance(50)
+    check(engine, card)
+    assert asked == [23, 23]
+    clock.advance(15)
+    check(engine, card)
+    assert asked == [23, 23, 23] and image(card, keystore).purse == 0
     # on a card whose log holds every event it logged, the credit's absence is proof enough
     fresh = card_of(cards, "empty")
     clock.advance(90)

@@ -27,11 +27,11 @@ again is never journalled twice.
 - **Leases.**  Before it writes an action, the check asks the office for the action's lease
   (:attr:`Inspector.leaser`), so that two terminals meeting the same card do not both do it: an
   action the office gave to another device, or closed (done, or cancelled since the last sync),
-  waits (``ACTION_ELSEWHERE``).  An office that does not answer is asked once per check, and
-  the card's own state decides: a coupon's serial in a slot, a record as asked.  A purse credit
-  has no such state but its record in the log, which keeps the last few events only: without
-  the lease it is made only on a card whose log has never dropped a record
-  (``CREDIT_UNPROVEN`` otherwise).
+  waits (``ACTION_ELSEWHERE``).  An office that does not answer is not asked again for
+  :data:`OFFICE_RETRY`, and meanwhile the card's own state decides: a coupon's serial in a
+  slot, a record as asked.  A purse credit has no such state but its record in the log, which
+  keeps the last few events only: without the lease it is made only on a card whose log has
+  never dropped a record (``CREDIT_UNPROVEN`` otherwise).
 - **Repeat window.**  A second check within ``repeat_window`` that has nothing to write finds
   its own record on the card and writes nothing (``repeated``).
 - **The kiosk** (a terminal of the kiosk role) writes its KIOSK_VIEW record only with something
@@ -119,12 +119,16 @@ from ekarta.transit.model.values import (
 )
 from ekarta.transit.security.keystore import KeyProvider
 
-__all__ = ["Inspector", "Leaser", "ShiftSummary", "may_be_someone_elses"]
+__all__ = ["OFFICE_RETRY", "Inspector", "Leaser", "ShiftSummary", "may_be_someone_elses"]
 
 log = logging.getLogger(__name__)
 
 ROLES = (DeviceRole.INSPECTOR, DeviceRole.KIOSK, DeviceRole.OFFICE)
 """The roles whose keys (the load key) a check needs."""
+
+OFFICE_RETRY = timedelta(minutes=1)
+"""After the office failed to answer for a lease, how long checks go on without asking it: each
+ask waits with the card in the field."""
 
 Leaser = Callable[[int], object]
 """Takes the office's lease on an action for this terminal (:func:`ekarta.terminal.sync.lease`
@@ -248,6 +252,7 @@ class Inspector(TerminalEngine):
         self.leaser = leaser
         """Asks the office for each action's lease before the check writes it (None: there is
         no office to ask, as when it does not answer: the card's own state decides)."""
+        self._office_away_until: datetime | None = None
 
     @classmethod
     def check_config(cls, config: TerminalConfig) -> None:
@@ -289,32 +294,13 @@ class Inspector(TerminalEngine):
         def lookup(number: CardNumber, card_uid: bytes) -> CardLists:
             return self.card_lists(number, card_uid, repeat_since=now - self.repeat_window)
 
-        leaser = self.leaser
-
-        def leased(action_id: int) -> bool:
-            """Whether the office leased the action to this terminal (False: it cannot be
-            asked); raises :class:`_Refused` when it gave the action elsewhere or closed it."""
-            nonlocal leaser
-            if leaser is None:
-                return False
-            try:
-                leaser(action_id)
-            except LeaseRefused as exc:
-                log.info("action %d left alone: %s", action_id, exc)
-                raise _Refused(Reason.ACTION_ELSEWHERE) from None
-            except OfficeError as exc:
-                log.warning("no lease from the office (%s): the card's own state decides", exc)
-                leaser = None  # one wait per check, not one per action
-                return False
-            return True
-
         def actions(number: CardNumber, card_uid: bytes) -> Sequence[CardAction]:
             asked = []
             for item in self.store.pending_actions(number):
                 items[item.id] = item
                 try:
                     action = _card_action(item, card_uid)
-                    if leased(item.id) and isinstance(action, CreditAction):
+                    if self._leased(item.id, now) and isinstance(action, CreditAction):
                         action = replace(action, leased=True)
                 except _Refused as exc:
                     refused[item.id] = exc.refusal
@@ -338,6 +324,25 @@ class Inspector(TerminalEngine):
         except EkartaError as exc:  # the card, its protocol, the reader
             return self.card_error(base, exc)
         return self._settle(servicing, items, refused, base, now)
+
+    def _leased(self, action_id: int, now: datetime) -> bool:
+        """Whether the office leased the action to this terminal (False: there is no office to
+        ask, or it failed to answer less than :data:`OFFICE_RETRY` ago); raises
+        :class:`_Refused` when it gave the action to another device or closed it."""
+        away = self._office_away_until
+        if self.leaser is None or (away is not None and now < away):
+            return False
+        try:
+            self.leaser(action_id)
+        except LeaseRefused as exc:
+            log.info("action %d left alone: %s", action_id, exc)
+            raise _Refused(Reason.ACTION_ELSEWHERE) from None
+        except OfficeError as exc:
+            log.warning("no lease from the office (%s): the card's own state decides", exc)
+            self._office_away_until = now + OFFICE_RETRY
+            return False
+        self._office_away_until = None
+        return True
 
     def _results(self, planned: Sequence[ActionPlan], items: dict[int, ActionItem],
                  refused: dict[int, Refusal], torn: frozenset[int] = frozenset(),
