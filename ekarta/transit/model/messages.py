@@ -190,13 +190,11 @@ _REASON_TEXTS: dict[Reason, tuple[str, str]] = {
         "Operation serial {serial} was already used on this card for another operation.",
         "Číslo operace {serial} již bylo na této e-kartě použito pro jinou operaci."),
     Reason.ACTION_ELSEWHERE: (
-        "The office has given this to another terminal or closed it: it is not written here.",
-        "Kartová aplikace to svěřila jinému zařízení nebo uzavřela: zde se to nezapíše."),
+        "Another terminal is writing this, or the office has closed it.",
+        "Tuto akci zapisuje jiné zařízení, nebo ji Kartová aplikace uzavřela."),
     Reason.CREDIT_UNPROVEN: (
-        "The purse is credited only with the office's confirmation (this terminal is offline "
-        "and the card's log cannot show that the credit was not made elsewhere).",
-        "Peněženka se dobije jen s potvrzením Kartové aplikace (zařízení je offline a záznamy "
-        "na e-kartě nemohou prokázat, že dobití neproběhlo jinde)."),
+        "The purse is credited once this terminal reaches the office again.",
+        "Peněženka se dobije, až bude zařízení opět spojeno s Kartovou aplikací."),
 }
 
 _NOTE_TEXTS: dict[Note, tuple[str, str]] = {
