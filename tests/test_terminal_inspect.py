@@ -27,10 +27,12 @@ from ekarta.terminal.sync import lease
 from ekarta.transit import CardStatus, EventKind, Profile, Reason
 from ekarta.transit.cardio.purse import credit_purse
 from ekarta.transit.cardio.reading import read_card
+from ekarta.transit.cardio.servicing import Fate, LoadAction, Servicing, service_card
 from ekarta.transit.cardio.validation import CardLists, Place, validate_card
 from ekarta.transit.codec.records import EVENT_LOG_RECORDS, SLOT_COUNT
 from ekarta.transit.errors import InvalidField
 from ekarta.transit.model.card_number import CardNumber
+from ekarta.transit.model.rules import Refusal
 from tests.support.actions import activate, block, credit, load, profile, put_actions
 from tests.support.kiosk import ANONYMOUS
 from tests.support.office import free_port
@@ -273,6 +275,30 @@ def test_without_the_office_s_lease_a_credit_waits_on_a_card_whose_log_dropped_r
     clock.advance(90)
     assert check(inspector(store, keystore, clock), fresh).actions[0].state is ActionState.DONE
     assert image(fresh, keystore).purse == 5_000
+
+
+def test_an_action_withheld_may_let_another_be_written_which_is_vetted_in_turn(keystore):
+    held = [signed(keystore, coupon(520 + i, date(2026, 12, 1) + timedelta(days=30 * i)))
+            for i in range(SLOT_COUNT - 1)]
+    card = VirtualCard(make_card(keystore, slots=held))
+    later = [signed(keystore, coupon(530 + i, date(2027, 6, 1) + timedelta(days=30 * i)))
+             for i in range(2)]
+    vetted: list[list[int]] = []
+
+    def confirm(plan: Servicing) -> dict[int, Refusal]:
+        # one slot free: the first load takes it, until the office turns out to have given
+        # that load away
+        vetted.append([p.action_id for p in plan.actions if p.fate is Fate.DONE])
+        return {1: Refusal.of(Reason.ACTION_ELSEWHERE)}
+
+    done = service_card(DESFire(EmulatorReader(card=card)), keystore, keystore.verifier(),
+                        at=AT, place=Place(DEVICE, zone=1), lookup=lambda *_: CardLists(),
+                        actions=lambda *_: [LoadAction(1, later[0]), LoadAction(2, later[1])],
+                        confirm=confirm, uid=UID)
+    assert vetted == [[1], [2]]
+    assert [(p.fate, p.refusal and p.refusal.reason) for p in done.actions] == [
+        (Fate.WAITING, Reason.ACTION_ELSEWHERE), (Fate.DONE, None)]
+    assert image(card, keystore).coupons == (*held, later[1])
 
 
 @pytest.mark.parametrize("by", ["hotlist", "action", "both"])

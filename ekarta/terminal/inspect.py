@@ -24,14 +24,15 @@ again is never journalled twice.
   stay for a later check; a card pulled away during the writing gives ``TAP_AGAIN`` with the
   actions ``TORN`` (the credits committed before are ``DONE`` and journalled), and the next check
   finds what the card took.
-- **Leases.**  Before it writes an action, the check asks the office for the action's lease
-  (:attr:`Inspector.leaser`), so that two terminals meeting the same card do not both do it: an
-  action the office gave to another device, or closed (done, or cancelled since the last sync),
-  waits (``ACTION_ELSEWHERE``).  An office that does not answer is not asked again for
-  :data:`OFFICE_RETRY`, and meanwhile the card's own state decides: a coupon's serial in a
-  slot, a record as asked.  A purse credit has no such state but its record in the log, which
-  keeps the last few events only: without the lease it is made only on a card whose log has
-  never dropped a record (``CREDIT_UNPROVEN`` otherwise).
+- **Leases.**  Before it writes an action (not one the card shows done, nor one it refuses),
+  the check asks the office for the action's lease (:attr:`Inspector.leaser`), so that two
+  terminals meeting the same card do not both do it: an action the office gave to another
+  device, or closed (done, or cancelled since the last sync), waits (``ACTION_ELSEWHERE``).  An
+  office that does not answer is not asked again for :data:`OFFICE_RETRY`, and meanwhile the
+  card's own state decides: a coupon's serial in a slot, a record as asked.  A purse credit has
+  no such state but its record in the log, which keeps the last few events only: without the
+  lease it is made only on a card whose log has never dropped a record (``CREDIT_UNPROVEN``
+  otherwise).
 - **Repeat window.**  A second check within ``repeat_window`` that has nothing to write finds
   its own record on the card and writes nothing (``repeated``).
 - **The kiosk** (a terminal of the kiosk role) writes its KIOSK_VIEW record only with something
@@ -101,6 +102,7 @@ from ekarta.transit.cardio.servicing import (
     ProfileAction,
     Servicing,
     ServicingTorn,
+    log_complete,
     service_card,
 )
 from ekarta.transit.cardio.validation import CardLists
@@ -299,14 +301,20 @@ class Inspector(TerminalEngine):
             for item in self.store.pending_actions(number):
                 items[item.id] = item
                 try:
-                    action = _card_action(item, card_uid)
-                    if self._leased(item.id, now) and isinstance(action, CreditAction):
-                        action = replace(action, leased=True)
+                    asked.append(_card_action(item, card_uid))
                 except _Refused as exc:
                     refused[item.id] = exc.refusal
-                    continue
-                asked.append(action)
             return asked
+
+        decided: dict[int, Refusal | None] = {}
+
+        def confirm(plan: Servicing) -> dict[int, Refusal]:
+            """The office's lease on each action the plan would write (asked once per action
+            in a check); what cannot be written without it (see :meth:`_withheld`)."""
+            for p in plan.actions:
+                if p.fate is Fate.DONE and p.action_id not in decided:
+                    decided[p.action_id] = self._withheld(p, plan, now)
+            return {i: r for i, r in decided.items() if r is not None}
 
         def step(done: int, total: int, name: str) -> None:
             if progress is not None:
@@ -318,12 +326,26 @@ class Inspector(TerminalEngine):
                 DESFire(transceiver), self._keys, self._verifier, at=now,
                 place=self.place(position), lookup=lookup, actions=actions,
                 record_kind=EventKind.KIOSK_VIEW if kiosk else EventKind.INSPECTION,
-                record_always=not kiosk, progress=step, uid=self.reader_uid(transceiver, uid))
+                record_always=not kiosk, progress=step, confirm=confirm,
+                uid=self.reader_uid(transceiver, uid))
         except ServicingTorn as exc:
             return self._torn(exc, items, refused, base, now)
         except EkartaError as exc:  # the card, its protocol, the reader
             return self.card_error(base, exc)
         return self._settle(servicing, items, refused, base, now)
+
+    def _withheld(self, plan: ActionPlan, servicing: Servicing, now: datetime) -> Refusal | None:
+        """Why the check must not write ``plan``'s action after all: the office gave it to
+        another device or closed it; or, with no lease to be had, it is a purse credit on a card
+        whose log has dropped records (its absence from the log proves nothing)."""
+        try:
+            if self._leased(plan.action_id, now):
+                return None
+        except _Refused as exc:
+            return exc.refusal
+        if isinstance(plan.action, CreditAction) and not log_complete(servicing.before):
+            return Refusal.of(Reason.CREDIT_UNPROVEN)
+        return None
 
     def _leased(self, action_id: int, now: datetime) -> bool:
         """Whether the office leased the action to this terminal (False: there is no office to

@@ -19,8 +19,9 @@ An inspector's handheld (and a kiosk) holds the load key, which reads every file
    leave it.  An action the card shows done already is :attr:`Fate.FOUND` (the coupon in a slot,
    the credit's serial in the log, the record as asked); one the card refuses now is
    :attr:`Fate.WAITING` with the refusal (a blocked card takes no coupon, a full card none
-   either), and so is a credit the office did not lease to this terminal on a card whose log
-   has dropped records (:class:`CreditAction`).  The card is judged as the check leaves it
+   either).  The terminal then vets what the plan would write (``confirm``: the office's
+   lease on each action); what it withholds waits, and the check is planned again without it.
+   The card is judged as the check leaves it
    (:func:`~ekarta.transit.cardio.validation.judge_tap`).
 4. Write.  Every change but the purse credits goes into ONE transaction with ONE log record:
    DESFire fills one new record per cyclic record file per transaction (all WriteRecord commands
@@ -51,7 +52,7 @@ all: every coupon is on it once or absent, and the next check finds what was com
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from enum import StrEnum
@@ -109,6 +110,7 @@ __all__ = [
     "ActivateAction",
     "BlockAction",
     "CardAction",
+    "Confirm",
     "CreditAction",
     "Fate",
     "LoadAction",
@@ -145,17 +147,11 @@ class LoadAction:
 
 @dataclass(frozen=True)
 class CreditAction:
-    """Credit the purse with ``amount`` haléř under the office's operation ``serial``.
-
-    ``leased``: the office reserved the credit for this terminal (its lease on the action).
-    Without that, the credit is made only while the card's log still holds every event the card
-    logged (:func:`log_complete`): only then does the serial's absence from the log prove that
-    no other terminal made it already.  Else it waits, refused as ``CREDIT_UNPROVEN``."""
+    """Credit the purse with ``amount`` haléř under the office's operation ``serial``."""
 
     action_id: int
     serial: int
     amount: int
-    leased: bool = False
 
 
 @dataclass(frozen=True)
@@ -184,6 +180,10 @@ class ActivateAction:
 CardAction = LoadAction | CreditAction | BlockAction | ProfileAction | ActivateAction
 ActionSource = Callable[[CardNumber, bytes], Sequence[CardAction]]
 """The office's actions for the card read (its number and UID), in the office's order."""
+Confirm = Callable[["Servicing"], Mapping[int, Refusal]]
+"""Asked once a check is planned, before the card is written: the actions the plan would write
+that must not be written after all (the office gave one to another terminal, say), by id, each
+with its refusal.  Asked again on the plan made without them, until it withholds nothing more."""
 ProgressCallback = Callable[[int, int, str], None]
 """Called with (steps done, steps in all, the step about to be done) before each card command
 that writes and each commit, and once more with every step done."""
@@ -294,17 +294,23 @@ def _first(refusals: Sequence[Refusal]) -> Refusal | None:
 
 def plan_servicing(image: CardImage, lists: CardLists, actions: Sequence[CardAction], *,
                    at: datetime, place: Place, verifier: SignatureCheck,
-                   record_kind: EventKind = EventKind.INSPECTION,
-                   record_always: bool = True) -> Servicing:
+                   record_kind: EventKind = EventKind.INSPECTION, record_always: bool = True,
+                   withheld: Mapping[int, Refusal] | None = None) -> Servicing:
     """What a check at ``place`` and ``at`` does to the card read as ``image`` (with its purse
     and whole log), given the terminal's ``lists`` and the office's ``actions`` (see the module
-    docstring): each action planned on the card as the ones before it leave it."""
+    docstring): each action planned on the card as the ones before it leave it.  The actions
+    in ``withheld`` (by id) are not planned: they wait, with the refusal given."""
     at = require_aware(at, "check time")
     if image.purse is None:
         raise InvalidField("a check is planned on a card read with its purse")
     today = local_date(at)
     record = image.record
     planned: dict[int, ActionPlan] = {}
+    ordered, withheld = actions, withheld or {}
+    for a in ordered:
+        if a.action_id in withheld:
+            planned[a.action_id] = _planned(a, withheld[a.action_id], False)
+    actions = [a for a in ordered if a.action_id not in withheld]
 
     blocks = [a for a in actions if isinstance(a, BlockAction)]
     blocking = False
@@ -353,9 +359,6 @@ def plan_servicing(image: CardImage, lists: CardLists, actions: Sequence[CardAct
             found = logged_serial(events, a.serial, (EventKind.PURSE_CREDIT,))
             planned[a.action_id] = _planned(a, credit.refusal, False, event=found)
             continue
-        if not a.leased and not log_complete(image):
-            planned[a.action_id] = _planned(a, Refusal.of(Reason.CREDIT_UNPROVEN), False)
-            continue
         logged = EventRecord(sequence=sequence, at=at, kind=EventKind.PURSE_CREDIT,
                              result=Reason.VALID, device=place.device, coupon_serial=a.serial)
         sequence += 1
@@ -395,7 +398,7 @@ def plan_servicing(image: CardImage, lists: CardLists, actions: Sequence[CardAct
                             device=place.device, line=place.line, vehicle=place.vehicle,
                             zone=place.zone, coupon_serial=serial)
         after = replace(after, events=(*after.events, event))
-    return Servicing(image, after, verdict, tuple(planned[a.action_id] for a in actions),
+    return Servicing(image, after, verdict, tuple(planned[a.action_id] for a in ordered),
                      from_office=from_office, event=event,
                      written=event is not None and found is None,
                      record=record if record != image.record else None, loads=tuple(loads),
@@ -426,11 +429,12 @@ def service_card(desfire: DESFire, keys: KeyProvider, verifier: SignatureCheck, 
                  at: datetime, place: Place, lookup: Lookup,
                  actions: ActionSource = _no_actions,
                  record_kind: EventKind = EventKind.INSPECTION, record_always: bool = True,
-                 progress: ProgressCallback | None = None,
+                 progress: ProgressCallback | None = None, confirm: Confirm | None = None,
                  uid: bytes | None = None) -> Servicing:
     """One check of the card in the field with the load key (see the module docstring).
 
-    ``uid`` is the card's UID when the reader reported it (it saves GetVersion).  Raises what
+    ``confirm`` vets the plan before anything is written (:data:`Confirm`).  ``uid`` is the
+    card's UID when the reader reported it (it saves GetVersion).  Raises what
     reading raises (:class:`~ekarta.transit.cardio.reading.CardAccessError`, the reader's
     errors, RecordError for an unreadable card record) and :class:`ServicingTorn` when the card
     is lost while the check is being written.
@@ -439,9 +443,19 @@ def service_card(desfire: DESFire, keys: KeyProvider, verifier: SignatureCheck, 
     image = read_card(desfire, keys, role=KeyRole.LOAD, uid=uid)
     number = image.record.card_number
     lists = lookup(number, image.uid)
-    plan = plan_servicing(image, lists, tuple(actions(number, image.uid)), at=at, place=place,
-                          verifier=verifier, record_kind=record_kind,
-                          record_always=record_always)
+    asked = tuple(actions(number, image.uid))
+    withheld: dict[int, Refusal] = {}
+    while True:
+        plan = plan_servicing(image, lists, asked, at=at, place=place, verifier=verifier,
+                              record_kind=record_kind, record_always=record_always,
+                              withheld=withheld)
+        more = {} if confirm is None else {
+            i: r for i, r in confirm(plan).items() if i not in withheld}
+        if not more:
+            break
+        # an action withheld may let another be written (its slot, the purse's room): the
+        # new plan is vetted in turn; each round withholds one more action at least
+        withheld |= more
     steps = plan.steps
     done = 0
 
