@@ -3,9 +3,10 @@
 ``ekarta emulator serve`` as a PN532 and held to the reader through the emulator's control
 interface.
 A chip check loads the coupon and shows the holder, the inspector records the outcome; then the
-chip goes mute and its barcode's number, typed, gives the same verdict from the synced lists;
-the shift's summary counts both.  The screen is read back with tmux's capture-pane, then the
-card and, after a sync, the office's journal."""
+chip goes mute and its barcode's number, typed, gives the same verdict from the synced lists,
+and the inspector records that the card is someone else's; the shift's summary counts both.
+The screen is read back with tmux's capture-pane, then the card and, after a sync, the office's
+journal."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import time
 
 import pytest
 
+from ekarta.transit.model.values import Reason
 from tests.support.cli import ekarta, run
 from tests.support.office import synced
 from tests.support.served import (
@@ -75,14 +77,22 @@ def test_a_chip_check_and_a_barcode_check_of_the_mute_chip_seen_on_the_screen(tm
                 assert "Osobní e-karta: jméno ověřte na kartě" in screen
                 assert FIRST_NAME not in screen and SURNAME not in screen
                 control(capsys, card, "remove")
+                # the name printed on the card is not the passenger's: someone else's card
+                tmux.send_keys("F5")
+                tmux.wait_for("Výsledek kontroly: PLATNÁ", timeout=WAIT)
+                tmux.send_keys("F6")
+                tmux.wait_for("* cizí e-karta", timeout=WAIT)
+                tmux.send_keys("*", literal=True)
+                tmux.wait_for("Zaznamenáno: neplatná, cizí e-karta", timeout=WAIT)
 
                 tmux.send_keys("F6")
                 screen = tmux.wait_for("kontrol 2", timeout=WAIT)
                 assert "Platných 2 · neplatných 0 · z toho čárovým kódem 1" in screen
-                assert "Výsledek zaznamenán 1 (neplatných 0) · nezaznamenán 1" in screen
+                assert "Výsledek zaznamenán 2 (neplatných 1) · nezaznamenán 0" in screen
                 assert "Podle linek: 14: 2" in screen
                 tmux.send_keys("Escape")
-                tmux.wait_for("F5 Zaznamenat výsledek", timeout=WAIT)
+                screen = tmux.wait_for("F6 Směna", timeout=WAIT)
+                assert "F5 Zaznamenat výsledek" not in screen  # the check's outcome is in
 
                 tmux.send_keys("C-c", "C-q")  # not the service keys: it runs on
                 time.sleep(0.5)
@@ -105,3 +115,5 @@ def test_a_chip_check_and_a_barcode_check_of_the_mute_chip_seen_on_the_screen(tm
     assert FIRST_NAME not in out and SURNAME not in out
     kinds = [e["kind"] for e in json.loads(out)]
     assert kinds.count("load") == 1 and "inspection" in kinds
+    results = [e.get("result") for e in json.loads(out) if e["kind"] == "inspection"]
+    assert int(Reason.NOT_THE_HOLDER) in results  # the outcome recorded, without a name
