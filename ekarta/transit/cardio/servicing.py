@@ -136,7 +136,6 @@ def log_complete(image: CardImage) -> bool:
     return len(image.events) < EVENT_LOG_RECORDS
 
 
-
 @dataclass(frozen=True)
 class LoadAction:
     """Write the paid coupon ``coupon`` (signed for this card) into a slot."""
@@ -449,13 +448,12 @@ def service_card(desfire: DESFire, keys: KeyProvider, verifier: SignatureCheck, 
         plan = plan_servicing(image, lists, asked, at=at, place=place, verifier=verifier,
                               record_kind=record_kind, record_always=record_always,
                               withheld=withheld)
-        more = {} if confirm is None else {
-            i: r for i, r in confirm(plan).items() if i not in withheld}
-        if not more:
+        vetted = {} if confirm is None else confirm(plan)
+        if vetted.keys() <= withheld.keys():
             break
         # an action withheld may let another be written (its slot, the purse's room): the
         # new plan is vetted in turn; each round withholds one more action at least
-        withheld |= more
+        withheld |= vetted
     steps = plan.steps
     done = 0
 
