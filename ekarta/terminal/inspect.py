@@ -48,7 +48,6 @@ again is never journalled twice.
 
 from __future__ import annotations
 
-import functools
 import logging
 import uuid
 from collections import Counter
@@ -90,7 +89,7 @@ from ekarta.terminal.outcome import (
     TapOutcome,
 )
 from ekarta.terminal.store import TerminalStore
-from ekarta.terminal.sync import lease
+from ekarta.terminal.sync import OfficeLeases
 from ekarta.transit.cardio.servicing import (
     ActionPlan,
     ActivateAction,
@@ -133,10 +132,11 @@ OFFICE_RETRY = timedelta(minutes=1)
 ask waits with the card in the field."""
 
 Leaser = Callable[[int], object]
-"""Takes the office's lease on an action for this terminal (:func:`ekarta.terminal.sync.lease`
-on its directory): returns once the office gave it, raises
-:class:`~ekarta.terminal.errors.LeaseRefused` when the office gave the action to another device
-or closed it, and another :class:`~ekarta.terminal.errors.OfficeError` when it cannot be asked."""
+"""Takes the office's lease on an action for this terminal
+(:class:`~ekarta.terminal.sync.OfficeLeases` on its directory): returns once the office gave
+it, raises :class:`~ekarta.terminal.errors.LeaseRefused` when the office gave the action to
+another device or closed it, and another :class:`~ekarta.terminal.errors.OfficeError` when it
+cannot be asked."""
 
 PERFORMED = {
     ActionKind.LOAD_COUPON: JournalKind.LOAD,
@@ -255,6 +255,7 @@ class Inspector(TerminalEngine):
         """Asks the office for each action's lease before the check writes it (None: there is
         no office to ask, as when it does not answer: the card's own state decides)."""
         self._office_away_until: datetime | None = None
+        self._office: OfficeLeases | None = None
 
     @classmethod
     def check_config(cls, config: TerminalConfig) -> None:
@@ -271,8 +272,17 @@ class Inspector(TerminalEngine):
         options.setdefault("role", config.role)
         engine = super().from_config(config, device=device, **options)
         if engine.leaser is None:
-            engine.leaser = functools.partial(lease, config, engine.store)
+            engine.leaser = engine._office = OfficeLeases(config, engine.store)
         return engine
+
+    def close(self) -> None:
+        """Close the connection to the office it opened (see :meth:`from_config`) and the
+        store."""
+        try:
+            if self._office is not None:
+                self._office.close()
+        finally:
+            super().close()
 
     @property
     def check_kind(self) -> JournalKind:

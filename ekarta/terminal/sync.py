@@ -67,6 +67,7 @@ __all__ = [
     "FeedReport",
     "JournalTally",
     "OfficeClient",
+    "OfficeLeases",
     "Progress",
     "SyncReport",
     "apply_response",
@@ -502,3 +503,26 @@ def lease(config: TerminalConfig, store: TerminalStore, action_id: int, *,
         raise OfficeProtocolError(f"the office leased action {taken.action_id}, not {action_id}")
     store.note_lease(taken)
     return taken
+
+
+class OfficeLeases:
+    """:func:`lease` for one terminal, as its checks ask: each lease is asked with a card in the
+    field, so the connection to the office (its TLS handshake) is made once and kept, not made
+    again for every action.  Belongs to the thread of ``store``; :meth:`close` ends it."""
+
+    def __init__(self, config: TerminalConfig, store: TerminalStore, *,
+                 timeout: httpx.Timeout = LEASE_TIMEOUT) -> None:
+        self._config = config
+        self._store = store
+        self._timeout = timeout
+        self._client: httpx.Client | None = None
+
+    def __call__(self, action_id: int) -> Lease:
+        if self._client is None:
+            self._client = httpx.Client(timeout=self._timeout, verify=_tls())
+        return lease(self._config, self._store, action_id, client=self._client)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
