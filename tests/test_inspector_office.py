@@ -49,6 +49,14 @@ def inspector(capsys, directory: Path, chip: Path) -> dict:
     return json.loads(out)
 
 
+def kiosk_once(capsys, directory: Path, chip: Path) -> dict:
+    """``ekarta kiosk DIRECTORY --once --json`` on the card in ``chip``."""
+    code, out, err = run(capsys, "kiosk", str(directory), "--reader", f"emulator:{chip}",
+                         "--once", "--json")
+    assert code in (0, 3), err
+    return json.loads(out)
+
+
 def timed(what: dict[str, float], name: str, call, *args, **kwargs):
     started = time.perf_counter()
     result = call(*args, **kwargs)
@@ -192,10 +200,7 @@ def test_a_profile_renewed_at_the_counter_reaches_the_chip_at_a_kiosk(tmp_path, 
     with OfficeServer.running(database, office.keys, log=tmp_path / "serve.log") as server:
         _, kiosk = office.terminals(capsys, tmp_path, server.url)
         synced(capsys, kiosk)
-        code, out, err = run(capsys, "kiosk", str(kiosk), "--reader", f"emulator:{chip}",
-                             "--once", "--json")
-        assert code in (0, 3), err
-        view = json.loads(out)
+        view = kiosk_once(capsys, kiosk, chip)
         # the first change was withdrawn by the second: one update, done (and the office's
         # activation found done, as at the inspection above)
         assert sorted((a["kind"], a["state"]) for a in view["actions"]) == [
@@ -207,18 +212,7 @@ def test_a_profile_renewed_at_the_counter_reaches_the_chip_at_a_kiosk(tmp_path, 
         assert "profile-update" in kinds
         # done at the office too: a kiosk that syncs again has nothing left to write
         synced(capsys, kiosk)
-        code, out, err = run(capsys, "kiosk", str(kiosk), "--reader", f"emulator:{chip}",
-                             "--once", "--json")
-        assert code in (0, 3), err
-        assert json.loads(out)["actions"] == []
-
-
-def kiosk_once(capsys, directory: Path, chip: Path) -> dict:
-    """``ekarta kiosk DIRECTORY --once --json`` on the card in ``chip``."""
-    code, out, err = run(capsys, "kiosk", str(directory), "--reader", f"emulator:{chip}",
-                         "--once", "--json")
-    assert code in (0, 3), err
-    return json.loads(out)
+        assert kiosk_once(capsys, kiosk, chip)["actions"] == []
 
 
 def credits(check: dict) -> list[tuple[str, str | None]]:
