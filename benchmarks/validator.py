@@ -351,6 +351,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "this long inside each exchange, about a pcsc round trip (400; 0: "
                         "not measured)")
     args = parser.parse_args(argv)
+    if args.store_dir is not None and not os.path.isdir(args.store_dir):
+        parser.error(f"--store-dir {args.store_dir}: no such directory")
     print(host_line(), flush=True)
     with tempfile.TemporaryDirectory(dir=args.store_dir) as folder:
         create_keystore(os.path.join(folder, "keys.json"))
