@@ -8,7 +8,9 @@ database, ``ekarta office serve`` on a free port, ``ekarta terminal init|sync`` 
 served from a file by the emulator reader.  The test prints what it measured (the check's card
 commands and times, the syncs' times).
 
-A profile renewed at the office's counter reaches the chip the same way, at a kiosk.
+A profile renewed at the office's counter reaches the chip the same way, at a kiosk.  Two
+terminals meeting one card get each action's lease in turn; one whose lease ran out while its
+journal was out of the office's reach leaves the next to prove the card lacks what it leased.
 """
 
 from __future__ import annotations
@@ -16,17 +18,23 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from ekarta.backoffice.api import create_app
+from ekarta.backoffice.service import open_office
+from ekarta.desfire import DESFire
 from ekarta.emulator.reader import EmulatorReader
 from ekarta.terminal.config import load_config
 from ekarta.terminal.inspect import Inspector
 from ekarta.terminal.outcome import Outcome
+from ekarta.transit.cardio.validation import CardLists, Place, validate_card
 from ekarta.transit.codec.records import EVENT_LOG_RECORDS
+from ekarta.transit.security.keystore import FileKeyStore
 from tests.support.cli import ekarta, run
-from tests.support.office import OfficeServer, office_json, synced
+from tests.support.office import OfficeServer, office_json, served, synced
 
 pytestmark = pytest.mark.slow
 
@@ -262,3 +270,48 @@ def test_two_terminals_meeting_one_card_the_office_leases_each_action_to_one(tmp
     assert len(card_show(capsys, chip, keys)["events"]) < EVENT_LOG_RECORDS
     assert credits(inspector(capsys, handheld, chip)) == [("done", None)]
     assert card_show(capsys, chip, keys)["purse"] == 20_000
+
+
+def test_a_lease_run_out_on_a_terminal_out_of_reach_leaves_the_next_to_prove_it(tmp_path,
+                                                                                  capsys):
+    office = counter(capsys, tmp_path, "--birth-date", "1980-03-17",
+                     "--contact", "xq@example.cz")
+    database, keys, number, chip = office.database, office.keys, office.number, office.chip
+    office_json(capsys, database, "purse", "top-up", number, "150")
+    engine, office_keys = open_office(database, keys)
+    # leases as short as a check: the one below runs out within the test
+    app = create_app(engine, envelope_key=office_keys.envelope, signer=office_keys.signer,
+                     lease_for=timedelta(seconds=1))
+    with served(app) as url:
+        handheld, kiosk = office.terminals(capsys, tmp_path, url)
+        synced(capsys, handheld)
+        synced(capsys, kiosk)
+        # the handheld credits the card under its lease, then loses the office with the
+        # credit in its journal
+        assert credits(inspector(capsys, handheld, chip)) == [("done", None)]
+        # the card goes on being used: its log no longer holds the credit
+        validations = FileKeyStore.load(keys)
+        reader = EmulatorReader(path=str(chip))
+        reader.wait_for_card(timeout=1)
+        for minute in range(EVENT_LOG_RECORDS):
+            reader.card.reset()
+            validate_card(DESFire(reader), validations, validations.verifier(),
+                          at=datetime.now(UTC) + timedelta(minutes=minute),
+                          place=Place(1017, zone=1), lookup=lambda *_: CardLists())
+        reader.close()
+        assert "purse-credit" not in [e["kind"] for e in card_show(capsys, chip, keys)["events"]]
+        time.sleep(1.2)
+        # the kiosk gets the lease that ran out, but contested: with nothing on the card to
+        # show the credit was not made, it waits for the handheld's report
+        view = kiosk_once(capsys, kiosk, chip)
+        assert credits(view) == [("waiting", "credit-unproven")]
+        assert card_show(capsys, chip, keys)["purse"] == 15_000
+        # the handheld's journal reaches the office: the credit is done, and the kiosk lets it be
+        synced(capsys, handheld)
+        synced(capsys, kiosk)
+        assert credits(kiosk_once(capsys, kiosk, chip)) == []
+        assert card_show(capsys, chip, keys)["purse"] == 15_000
+        assert office_json(capsys, database, "card", "show", number)["purse_balance"] == 15_000
+        journal = office_json(capsys, database, "journal", "--card", number)
+        assert [e["device"] for e in journal if e["kind"] == "purse-credit"] == ["handheld 7"]
+    engine.dispose()

@@ -477,17 +477,23 @@ def test_an_action_is_leased_to_one_device_at_a_time(office):
     assert first.status_code == 200
     assert first.json() == {"action_id": action, "device": "kiosk 1",
                             "until": (NOW + timedelta(minutes=5)).isoformat().replace("+00:00",
-                                                                                     "Z")}
+                                                                                     "Z"),
+                            "contested": False}
     refused = office.call("POST", path, office.second_kiosk)
     assert refused.status_code == 409
     office.now += timedelta(minutes=3)
-    assert office.call("POST", path, office.tokens["kiosk"]).status_code == 200  # renewed
+    renewed = office.call("POST", path, office.tokens["kiosk"])
+    assert renewed.status_code == 200 and renewed.json()["contested"] is False
     office.now += timedelta(minutes=4)
     assert office.call("POST", path, office.second_kiosk).status_code == 409
     office.now += timedelta(minutes=2)
     taken = office.call("POST", path, office.second_kiosk)
     assert taken.status_code == 200 and taken.json()["device"] == "kiosk 2"
+    # kiosk 1 let its lease run out without reporting: it may have loaded the coupon
+    assert taken.json()["contested"] is True
     assert office.call("POST", path, office.tokens["kiosk"]).status_code == 409
+    office.now += timedelta(minutes=1)
+    assert office.call("POST", path, office.second_kiosk).json()["contested"] is True
 
     office.journal(office.second_kiosk, event("load", card_number=f"{number:010d}",
                                               action_id=action))
@@ -500,6 +506,26 @@ def test_an_action_is_leased_to_one_device_at_a_time(office):
     office.seed.close_action(cancelled)
     assert office.call("POST", f"/v1/actions/{cancelled}/lease",
                        office.tokens["inspector"]).status_code == 410
+
+
+def test_a_lease_run_out_stays_contested_until_the_action_is_reported(office):
+    number = office.seed.card(1, uid=UID)
+    credit = office.seed.action(number, ActionKind.CREDIT_PURSE)
+    path = f"/v1/actions/{credit}/lease"
+    assert office.call("POST", path, office.tokens["kiosk"]).json()["contested"] is False
+    office.now += timedelta(minutes=6)
+    # its own lease run out is no contest: the device knows what it did
+    assert office.call("POST", path, office.tokens["kiosk"]).json()["contested"] is False
+    office.now += timedelta(minutes=6)
+    assert office.call("POST", path, office.tokens["inspector"]).json()["contested"] is True
+    office.now += timedelta(minutes=6)
+    # back with the first holder, and with every later one: no lease settles it
+    assert office.call("POST", path, office.tokens["kiosk"]).json()["contested"] is True
+    office.now += timedelta(minutes=6)
+    assert office.call("POST", path, office.second_kiosk).json()["contested"] is True
+    office.journal(office.tokens["kiosk"], event("purse-credit", card_number=f"{number:010d}",
+                                                 action_id=credit, amount=100))
+    assert office.call("POST", path, office.second_kiosk).status_code == 410
 
 
 @pytest.mark.slow

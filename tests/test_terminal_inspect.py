@@ -16,7 +16,7 @@ from ekarta.desfire import DESFire
 from ekarta.emulator import Faults, VirtualCard
 from ekarta.emulator.reader import EmulatorReader
 from ekarta.emulator.state import CardState
-from ekarta.sync.messages import ActionKind, JournalKind
+from ekarta.sync.messages import ActionKind, JournalKind, Lease
 from ekarta.sync.roles import DeviceRole
 from ekarta.terminal.config import TerminalConfig
 from ekarta.terminal.engine import Position
@@ -248,7 +248,7 @@ def test_without_the_office_s_lease_a_credit_waits_on_a_card_whose_log_dropped_r
                             DeviceRole.INSPECTOR, "handheld 7", "token")
     asked: list[int] = []
 
-    def leaser(action_id: int) -> object:
+    def leaser(action_id: int) -> Lease:
         asked.append(action_id)
         return lease(config, store, action_id)
 

@@ -4,6 +4,12 @@ meeting the same card do not both load its coupon.
 A lease is one conditional ``UPDATE`` (the action is pending, of a kind the device's role
 performs, and not leased to another device until later than now), so two devices asking at
 once cannot both get it, on SQLite or PostgreSQL.  The device holding a lease may renew it.
+
+A lease that ran out on another device passes on, but contested for good: its holder may have
+done the action and be out of reach with its journal, and only the journal's report closes an
+action.  The next holder is told (:attr:`~ekarta.sync.messages.Lease.contested`) and must find
+the proof on the card; a purse credit on a card whose log has dropped records then waits for
+the report.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import Engine, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from ekarta.backoffice.errors import OfficeError
@@ -62,17 +68,25 @@ def take_lease(engine: Engine, device: DeviceInfo, action_id: int, *, now: datet
     kinds = sorted(kind.value for kind in ROLE_ACTIONS[device.role])
     until = now + duration
     with Session(engine) as session, session.begin():
+        # SET sees the row as it was: the lease that ran out is still there to be judged
         taken = session.execute(
             update(Action)
             .where(Action.id == action_id, Action.state == "pending", Action.kind.in_(kinds),
                    or_(Action.lease_device_id.is_(None), Action.lease_device_id == device.id,
                        Action.lease_until <= now))
-            .values(lease_device_id=device.id, lease_until=until)
+            .values(lease_device_id=device.id, lease_until=until,
+                    lease_contested=or_(Action.lease_contested,
+                                        and_(Action.lease_device_id.is_not(None),
+                                             Action.lease_device_id != device.id)))
             .execution_options(synchronize_session=False))
         if taken.rowcount == 1:  # type: ignore[attr-defined]  # a CursorResult
-            log.info("action %d leased to %s until %s", action_id, device.name,
-                     until.isoformat(timespec="seconds"))
-            return Lease(action_id=action_id, device=device.name, until=until)
+            contested = bool(session.scalar(select(Action.lease_contested)
+                                            .where(Action.id == action_id)))
+            log.info("action %d leased to %s until %s%s", action_id, device.name,
+                     until.isoformat(timespec="seconds"),
+                     " (contested: a lease ran out on another device)" if contested else "")
+            return Lease(action_id=action_id, device=device.name, until=until,
+                         contested=contested)
         found = session.execute(select(Action.kind, Action.state)
                                 .where(Action.id == action_id)).one_or_none()
     if found is None:

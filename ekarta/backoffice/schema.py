@@ -23,6 +23,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -233,7 +234,9 @@ class Action(Base):
 
     ``body`` is the action's message as terminals receive it (JSON).  A terminal leases it
     before performing it (``lease_device_id`` until ``lease_until``); the journal's report of the
-    commit closes it (state done).  ``seq`` orders the actions feed.
+    commit closes it (state done).  ``lease_contested``: a lease on it once ran out on a device
+    that had not reported it done, which may have done it all the same.  ``seq`` orders the
+    actions feed.
     """
 
     __tablename__ = "actions"
@@ -248,6 +251,8 @@ class Action(Base):
     created_at: Mapped[datetime] = mapped_column(Instant())
     lease_device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"), default=None)
     lease_until: Mapped[datetime | None] = mapped_column(Instant(), default=None)
+    lease_contested: Mapped[bool] = mapped_column(Boolean(), default=False,
+                                                  server_default=false())
     done_at: Mapped[datetime | None] = mapped_column(Instant(), default=None)
     seq: Mapped[int] = mapped_column(BigInteger(), index=True)
 

@@ -288,6 +288,11 @@ class Lease(Message):
     action_id: int
     device: str
     until: datetime
+    contested: bool = False
+    """A lease on the action ran out before on another device that had not reported it done:
+    that device may have done it while out of reach, so the card must show it was not (a coupon
+    is on the card by its serial; a purse credit only in the card's log, while it has kept every
+    record)."""
 
 
 # --- the journal ---------------------------------------------------------------------------------

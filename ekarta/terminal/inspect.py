@@ -31,8 +31,9 @@ again is never journalled twice.
   office that does not answer is not asked again for :data:`OFFICE_RETRY`, and meanwhile the
   card's own state decides: a coupon's serial in a slot, a record as asked.  A purse credit has
   no such state but its record in the log, which keeps the last few events only: without the
-  lease it is made only on a card whose log has never dropped a record (``CREDIT_UNPROVEN``
-  otherwise).
+  lease, or with a contested one (a lease on it ran out on another device, which may have made
+  it out of the office's reach), it is made only on a card whose log has never dropped a record
+  (``CREDIT_UNPROVEN`` otherwise).
 - **Repeat window.**  A second check within ``repeat_window`` that has nothing to write finds
   its own record on the card and writes nothing (``repeated``).
 - **The kiosk** (a terminal of the kiosk role) writes its KIOSK_VIEW record only with something
@@ -65,6 +66,7 @@ from ekarta.sync.messages import (
     ActionKind,
     JournalEvent,
     JournalKind,
+    Lease,
     slot_bytes,
     slot_text,
 )
@@ -131,7 +133,7 @@ OFFICE_RETRY = timedelta(minutes=1)
 """After the office failed to answer for a lease, how long checks go on without asking it: each
 ask waits with the card in the field."""
 
-Leaser = Callable[[int], object]
+Leaser = Callable[[int], Lease]
 """Takes the office's lease on an action for this terminal
 (:class:`~ekarta.terminal.sync.OfficeLeases` on its directory): returns once the office gave
 it, raises :class:`~ekarta.terminal.errors.LeaseRefused` when the office gave the action to
@@ -346,35 +348,39 @@ class Inspector(TerminalEngine):
 
     def _withheld(self, plan: ActionPlan, servicing: Servicing, now: datetime) -> Refusal | None:
         """Why the check must not write ``plan``'s action after all: the office gave it to
-        another device or closed it; or, with no lease to be had, it is a purse credit on a card
-        whose log has dropped records (its absence from the log proves nothing)."""
+        another device or closed it; or, with no lease to be had or a contested one, it is a
+        purse credit on a card whose log has dropped records (its absence from the log proves
+        nothing)."""
         try:
-            if self._leased(plan.action_id, now):
-                return None
+            lease = self._leased(plan.action_id, now)
         except _Refused as exc:
             return exc.refusal
+        if lease is not None and not lease.contested:
+            return None
         if isinstance(plan.action, CreditAction) and not log_complete(servicing.before):
             return Refusal.of(Reason.CREDIT_UNPROVEN)
         return None
 
-    def _leased(self, action_id: int, now: datetime) -> bool:
-        """Whether the office leased the action to this terminal (False: there is no office to
+    def _leased(self, action_id: int, now: datetime) -> Lease | None:
+        """The office's lease on the action for this terminal (None: there is no office to
         ask, or it failed to answer less than :data:`OFFICE_RETRY` ago); raises
         :class:`_Refused` when it gave the action to another device or closed it."""
         away = self._office_away_until
         if self.leaser is None or (away is not None and now < away):
-            return False
+            return None
         try:
-            self.leaser(action_id)
+            lease = self.leaser(action_id)
         except LeaseRefused as exc:
             log.info("action %d left alone: %s", action_id, exc)
             raise _Refused(Reason.ACTION_ELSEWHERE) from None
         except OfficeError as exc:
             log.warning("no lease from the office (%s): the card's own state decides", exc)
             self._office_away_until = now + OFFICE_RETRY
-            return False
+            return None
         self._office_away_until = None
-        return True
+        if lease.contested:
+            log.info("action %d: its lease ran out on another device before", action_id)
+        return lease
 
     def _results(self, planned: Sequence[ActionPlan], items: dict[int, ActionItem],
                  refused: dict[int, Refusal], torn: frozenset[int] = frozenset(),
