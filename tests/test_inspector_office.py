@@ -306,12 +306,18 @@ def test_a_lease_run_out_on_a_terminal_out_of_reach_leaves_the_next_to_prove_it(
         view = kiosk_once(capsys, kiosk, chip)
         assert credits(view) == [("waiting", "credit-unproven")]
         assert card_show(capsys, chip, keys)["purse"] == 15_000
+        # the operator sees why the top-up is not on the card yet
+        [waiting] = [a for a in office_json(capsys, database, "card", "show", number)["actions"]
+                     if a["kind"] == "credit-purse"]
+        assert (waiting["kind"], waiting["amount"], waiting["leased_to"], waiting["contested"]) \
+            == ("credit-purse", 15_000, "kiosk 3", True)
         # the handheld's journal reaches the office: the credit is done, and the kiosk lets it be
         synced(capsys, handheld)
         synced(capsys, kiosk)
         assert credits(kiosk_once(capsys, kiosk, chip)) == []
         assert card_show(capsys, chip, keys)["purse"] == 15_000
-        assert office_json(capsys, database, "card", "show", number)["purse_balance"] == 15_000
+        shown = office_json(capsys, database, "card", "show", number)
+        assert shown["purse_balance"] == 15_000 and shown["actions"] == []
         journal = office_json(capsys, database, "journal", "--card", number)
         assert [e["device"] for e in journal if e["kind"] == "purse-credit"] == ["handheld 7"]
     engine.dispose()

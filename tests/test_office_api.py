@@ -550,8 +550,10 @@ def sale(number: int, **fields) -> dict:
 @pytest.mark.slow
 def test_an_office_token_sees_the_card_with_its_holder_blocks_and_coupons(office):
     number = office.seed.card(1, holder=HOLDER, uid=UID)
-    office.seed.load_action(number, 1, start=NOW.date())
+    load = office.seed.load_action(number, 1, start=NOW.date())
     office.seed.block(number, reason="stolen")
+    assert office.call("POST", f"/v1/actions/{load}/lease",
+                       office.tokens["kiosk"]).status_code == 200
     response = office.call("GET", f"/v1/cards/{number:010d}", office.tokens["office"])
     assert response.status_code == 200, response.text
     card = response.json()
@@ -561,6 +563,12 @@ def test_an_office_token_sees_the_card_with_its_holder_blocks_and_coupons(office
     assert [b["reason"] for b in card["blocks"]] == ["stolen"]
     assert [(c["serial"], c["state"], c["type"], c["zones"]) for c in card["coupons"]] == [
         (1, "pending", "30-day", [1, 2])]
+    # what waits for the chip, and who leased it
+    [waiting] = card["actions"]
+    assert (waiting["id"], waiting["kind"], waiting["serial"], waiting["leased_to"],
+            waiting["contested"]) == (load, "load-coupon", 1, "kiosk 1", False)
+    assert waiting["lease_until"] == (NOW + timedelta(minutes=5)).isoformat().replace(
+        "+00:00", "Z")
     anonymous = office.seed.card(2)
     assert office.call("GET", f"/v1/cards/{anonymous:010d}",
                        office.tokens["office"]).json()["holder"] is None

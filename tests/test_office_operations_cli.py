@@ -144,3 +144,52 @@ def test_bad_requests_are_one_line(office):
     bad = office("card", "show", "1234567890")
     assert bad.code == 2 and "check digit" in bad.err
     assert office("card", "list", "--json").json()[0]["holder"] is None
+
+
+def test_what_waits_for_the_chip_and_who_leased_it_is_shown_with_the_card(
+        office, database, keys, tmp_path):
+    from datetime import datetime, timedelta
+
+    from ekarta.backoffice.database import open_engine
+    from ekarta.backoffice.leases import take_lease
+    from ekarta.backoffice.store import device_for_token
+    from ekarta.transit.model.timecodec import PRAGUE
+
+    number = office("card", "apply", "--anonymous", "--at", AT, "--json").json()["card_number"]
+    path = card_file(tmp_path, "04C1C2C3C4C5C6")
+    office("card", "produce", number, "--keys", keys, "--reader", f"emulator:{path}",
+           "--active", "--at", AT, "--json").json()
+    office("purse", "top-up", number, "150.50", "--at", AT, "--json").json()
+    sold = office("coupon", "sell", number, "--type", "transferable-30-day", "--zones", "1,2",
+                  "--keys", keys, "--at", AT, "--json").json()
+    tokens = [office("device", "add", name, "--role", "kiosk", "--json").json()["token"]
+              for name in ("kiosk 1", "kiosk 2")]
+    shown = office("card", "show", number, "--json").json()["actions"]
+    assert [(a["kind"], a["serial"], a["amount"], a["leased_to"], a["contested"])
+            for a in shown] == [("credit-purse", 1, 15_050, None, False),
+                                ("load-coupon", sold["serial"], None, None, False)]
+    credit = shown[0]["id"]
+    at = datetime.fromisoformat(AT).replace(tzinfo=PRAGUE)
+    engine = open_engine(database)
+    try:
+        first, second = (device_for_token(engine, t) for t in tokens)
+        take_lease(engine, first, credit, now=at)
+        # kiosk 1 never reports: its lease runs out and passes to kiosk 2, contested
+        take_lease(engine, second, credit, now=at + timedelta(minutes=6))
+    finally:
+        engine.dispose()
+
+    running = office("card", "show", number, "--at", "2026-12-01T10:08")
+    assert "leased to kiosk 2 until 2026-12-01 10:11:00, contested" in running.out
+    text = office("card", "show", number, "--at", "2026-12-01T10:12")
+    assert text.code == 0, text.err
+    waiting = [line.split(None, 1)[1] for line in text.out.splitlines()
+               if line.split(None, 1)[0] == "waiting"]
+    assert waiting == [
+        "credit-purse 150.50 CZK (operation 1) since 2026-12-01 10:00, leased to kiosk 2 until "
+        "2026-12-01 10:11:00 (ran out), contested: a lease ran out on a terminal that has not "
+        "reported it, which may have done it",
+        f"load-coupon {sold['serial']} since 2026-12-01 10:00"]
+    leased = office("card", "show", number, "--json").json()["actions"][0]
+    assert (leased["leased_to"], leased["contested"]) == ("kiosk 2", True)
+    assert leased["lease_until"] == "2026-12-01T09:11:00+00:00"

@@ -1,21 +1,42 @@
 """The office's actions: what the next terminal able to do it must do to a card
-(:func:`add_action`), and withdrawing one no longer due (:func:`cancel_actions`).  Each change
+(:func:`add_action`), withdrawing one no longer due (:func:`cancel_actions`), and what still
+waits for a card, as the office's workplaces show it (:func:`waiting_actions`).  Each change
 goes into the actions feed in the same transaction
 (:func:`~ekarta.backoffice.feeds.publish_action`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ekarta.backoffice.feeds import publish_action
-from ekarta.backoffice.schema import Action, Card, CouponSale
+from ekarta.backoffice.schema import Action, Card, CouponSale, Device
 from ekarta.sync.messages import ActionItem, ActionKind, slot_text
 from ekarta.transit.model.card_number import CardNumber
 
-__all__ = ["add_action", "cancel_actions"]
+__all__ = ["ActionInfo", "add_action", "cancel_actions", "waiting_actions"]
+
+
+@dataclass(frozen=True)
+class ActionInfo:
+    """An action still waiting for its card, and who holds its lease."""
+
+    id: int
+    kind: ActionKind
+    created_at: datetime
+    serial: int | None
+    """The coupon's serial (a load), the operation's (a purse credit)."""
+    amount: int | None
+    """A purse credit's, in haléř."""
+    leased_to: str | None
+    """The device that took the lease last (its lease may have run out since)."""
+    lease_until: datetime | None
+    contested: bool
+    """A lease on it ran out on a device that had not reported it: that device may have done
+    it, and a purse credit waits for its report on a card whose log has dropped records."""
 
 
 def add_action(session: Session, card: Card, kind: ActionKind, *, now: datetime,
@@ -55,3 +76,17 @@ def cancel_actions(session: Session, card: Card, *, kinds: tuple[ActionKind, ...
         publish_action(session, action)
         count += 1
     return count
+
+
+def waiting_actions(session: Session, card: Card) -> tuple[ActionInfo, ...]:
+    """``card``'s pending actions, oldest first."""
+    rows = session.execute(
+        select(Action, Device.name).outerjoin(Device, Device.id == Action.lease_device_id)
+        .where(Action.card_id == card.id, Action.state == "pending").order_by(Action.id))
+    waiting = []
+    for action, device in rows:
+        item = ActionItem.model_validate_json(action.body)
+        waiting.append(ActionInfo(action.id, item.kind, action.created_at, item.serial,
+                                  item.amount, device, action.lease_until,
+                                  action.lease_contested))
+    return tuple(waiting)

@@ -1,6 +1,7 @@
-"""The models of the office role's part of the API: a card with its holder's data, blocks and
-coupons (:class:`CardView`), a sale (:class:`SaleRequest`, :class:`SaleView`), a block
-(:class:`BlockRequest`) and a refusal with the rules' reason codes (:class:`OperationRefusal`).
+"""The models of the office role's part of the API: a card with its holder's data, blocks,
+coupons and what waits for its chip (:class:`CardView`), a sale (:class:`SaleRequest`,
+:class:`SaleView`), a block (:class:`BlockRequest`) and a refusal with the rules' reason codes
+(:class:`OperationRefusal`).
 
 They live here, not in :mod:`ekarta.sync.messages`: no terminal ever sends or receives them.
 Transit values are written by their names (``30-day``, ``student``, ``eshop-card``) as the
@@ -16,10 +17,11 @@ from typing import Annotated, Literal, TypeVar
 
 from pydantic import ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
 
+from ekarta.backoffice.actions import ActionInfo
 from ekarta.backoffice.cards import CardInfo, HolderInfo
 from ekarta.backoffice.coupons import CouponInfo, Sale
 from ekarta.backoffice.errors import OperationRefused
-from ekarta.sync.messages import CardNumberText, Message, UidText
+from ekarta.sync.messages import ActionKind, CardNumberText, Message, UidText
 from ekarta.transit.model.lifecycle import RecordChange
 from ekarta.transit.model.notation import enum_name, enum_names
 from ekarta.transit.model.rules import PurchaseRequest, Refusal
@@ -36,6 +38,7 @@ from ekarta.transit.model.values import (
 )
 
 __all__ = [
+    "ActionView",
     "BlockRequest",
     "BlockView",
     "CardView",
@@ -212,9 +215,35 @@ class CouponView(Message):
                    closed_at=info.closed_at, moved_from=info.moved_from)
 
 
+class ActionView(Message):
+    """An action still waiting for the card's chip: a coupon's load (``serial``), a purse
+    credit (``amount`` under the operation ``serial``), the blocked status, a profile, an
+    activation."""
+
+    id: int
+    kind: ActionKind
+    created_at: datetime
+    serial: int | None
+    amount: int | None
+    """In haléř."""
+    leased_to: str | None
+    """The device that took its lease last."""
+    lease_until: datetime | None
+    contested: bool
+    """A lease on it ran out on a device that had not reported it, which may have done it: a
+    purse credit then waits for that report on a card whose log has dropped records."""
+
+    @classmethod
+    def of(cls, action: ActionInfo) -> ActionView:
+        return cls(id=action.id, kind=action.kind, created_at=action.created_at,
+                   serial=action.serial, amount=action.amount, leased_to=action.leased_to,
+                   lease_until=action.lease_until, contested=action.contested)
+
+
 class CardView(Message):
     """A card as the office knows it, with its holder's data (none once purged, or for an
-    anonymous card), every block and every coupon the office sold for it."""
+    anonymous card), every block, every coupon the office sold for it and the actions still
+    waiting for its chip."""
 
     card_number: CardNumberText
     kind: Literal["personal", "anonymous"]
@@ -235,6 +264,7 @@ class CardView(Message):
     holder: HolderView | None
     blocks: tuple[BlockView, ...]
     coupons: tuple[CouponView, ...]
+    actions: tuple[ActionView, ...]
 
     @classmethod
     def of(cls, card: CardInfo, coupons: tuple[CouponInfo, ...] = ()) -> CardView:
@@ -252,7 +282,8 @@ class CardView(Message):
             blocks=tuple(BlockView(reason=b.reason, blocked_at=b.blocked_at,
                                    written_at=b.written_at, unblocked_at=b.unblocked_at)
                          for b in card.blocks),
-            coupons=tuple(CouponView.of(c) for c in coupons))
+            coupons=tuple(CouponView.of(c) for c in coupons),
+            actions=tuple(ActionView.of(a) for a in card.actions))
 
 
 class SaleView(Message):

@@ -25,7 +25,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from ekarta.backoffice.actions import add_action, cancel_actions
+from ekarta.backoffice.actions import ActionInfo, add_action, cancel_actions, waiting_actions
 from ekarta.backoffice.errors import CardNotFound, InvalidRequest, OperationRefused
 from ekarta.backoffice.feeds import next_number, refresh_entitlement
 from ekarta.backoffice.schema import Block, Card, Holder
@@ -130,6 +130,8 @@ class CardInfo:
     returned_at: datetime | None = None
     holder: HolderInfo | None = None
     blocks: tuple[BlockInfo, ...] = ()
+    actions: tuple[ActionInfo, ...] = ()
+    """What still waits for the chip (not in a list of cards)."""
 
 
 def aware(now: datetime) -> datetime:
@@ -182,11 +184,12 @@ def card_info(session: Session, card: Card, *, holder: bool = False) -> CardInfo
     replaces = None if card.replaces_id is None else session.get(Card, card.replaces_id)
     row = None if card.holder_id is None or not holder else session.get(Holder, card.holder_id)
     blocks = session.scalars(select(Block).where(Block.card_id == card.id).order_by(Block.id))
-    return _info(card, None if replaces is None else replaces.card_number, blocks, row)
+    return _info(card, None if replaces is None else replaces.card_number, blocks, row,
+                 waiting_actions(session, card))
 
 
-def _info(card: Card, replaces: int | None, blocks: Iterable[Block],
-          row: Holder | None) -> CardInfo:
+def _info(card: Card, replaces: int | None, blocks: Iterable[Block], row: Holder | None,
+          actions: tuple[ActionInfo, ...] = ()) -> CardInfo:
     return CardInfo(
         card_number=CardNumber.of(card.card_number), kind=parse_enum(CardKind, card.kind, "kind"),
         status=status_of(card), profile=parse_enum(Profile, card.profile, "profile"),
@@ -197,7 +200,8 @@ def _info(card: Card, replaces: int | None, blocks: Iterable[Block],
         loan_until=card.loan_until, return_by=card.return_by, returned_at=card.returned_at,
         holder=None if row is None else _holder_info(row),
         blocks=tuple(BlockInfo(b.reason, b.blocked_at, b.written_at, b.unblocked_at)
-                     for b in blocks))
+                     for b in blocks),
+        actions=actions)
 
 
 def new_card(session: Session, application: Application, *, now: datetime,

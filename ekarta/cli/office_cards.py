@@ -23,12 +23,16 @@ from ekarta.cli.common import (
 )
 from ekarta.cli.office_support import add_database_options, card_json, clock, engine_of, money
 from ekarta.desfire.client import DESFire
+from ekarta.sync.messages import ActionKind
 from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.notation import enum_name, parse_amount, parse_date
 from ekarta.transit.model.timecodec import to_local
 from ekarta.transit.model.values import CardStatus, Profile
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from ekarta.backoffice.actions import ActionInfo
     from ekarta.backoffice.cards import Application, CardInfo
 
 NUMBER = argument(CardNumber.parse)
@@ -160,7 +164,11 @@ def register_cards(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
     add_keystore_option(returning)
     command("show", "show a card with its holder's data",
             "Everything the office knows of a card: status, profile, validity, UID, purse, "
-            "replacement links, blocks and the holder's data (office only).", run_show,
+            "replacement links, blocks, the holder's data (office only) and what waits for its "
+            "chip (coupons to load, purse credits, a blocked status, a profile), with the "
+            "terminal that leased each. A contested action's lease ran out on a terminal that "
+            "has not reported it: that terminal may have done it, and a purse credit waits for "
+            "its report unless the card shows the credit was never made.", run_show,
             lang=False)
     listing = command("list", "list the cards (no holder data)", "List the cards by number.",
                       run_list, number=False, lang=False)
@@ -207,7 +215,26 @@ def _print(args: argparse.Namespace, card: CardInfo, headline: str) -> None:
                               + (f", unblocked {to_local(b.unblocked_at):%Y-%m-%d}"
                                  if b.unblocked_at
                                  else "")))
+    rows.extend(("waiting", _waiting(a, clock(args))) for a in card.actions)
     print_fields(rows)
+
+
+def _waiting(action: ActionInfo, at: datetime) -> str:
+    """One action still waiting for the chip, for the operator's eyes."""
+    what = action.kind.value
+    if action.kind is ActionKind.CREDIT_PURSE and action.amount is not None:
+        what += f" {money(action.amount)} (operation {action.serial})"
+    elif action.serial is not None:
+        what += f" {action.serial}"
+    what += f" since {to_local(action.created_at):%Y-%m-%d %H:%M}"
+    if action.leased_to is not None and action.lease_until is not None:
+        ran_out = " (ran out)" if action.lease_until <= at else ""
+        what += (f", leased to {action.leased_to} until "
+                 f"{to_local(action.lease_until):%Y-%m-%d %H:%M:%S}{ran_out}")
+    if action.contested:
+        what += (", contested: a lease ran out on a terminal that has not reported it, which "
+                 "may have done it")
+    return what
 
 
 def run_apply(args: argparse.Namespace) -> int:

@@ -106,6 +106,10 @@ def card_json(card: CardInfo) -> dict[str, Any]:
         "blocks": [{"reason": b.reason, "blocked_at": _instant(b.blocked_at),
                     "written_at": _instant(b.written_at),
                     "unblocked_at": _instant(b.unblocked_at)} for b in card.blocks],
+        "actions": [{"id": a.id, "kind": a.kind.value, "created_at": _instant(a.created_at),
+                     "serial": a.serial, "amount": a.amount, "leased_to": a.leased_to,
+                     "lease_until": _instant(a.lease_until), "contested": a.contested}
+                    for a in card.actions],
     }
 
 
