@@ -56,6 +56,17 @@ def test_errors_are_one_line(tmp_path, capsys, monkeypatch, argv, message):
     assert code == 1 and out == "" and message in err and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("argv", [("office", "init"), ("office", "card", "show", "0000000013"),
+                                  ("office", "device", "list", "--json")])
+def test_a_file_that_is_no_database_is_one_line(tmp_path, capsys, monkeypatch, argv):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "office.db").write_bytes(b"not a database, but a note left here\n" * 100)
+    code, out, err = run(capsys, *argv, "--db", "office.db")
+    assert (code, out) == (1, "")
+    assert err == "ekarta: error: cannot read the database: file is not a database\n"
+    assert (tmp_path / "office.db").read_bytes().startswith(b"not a database")
+
+
 def test_the_default_database_is_a_file_in_the_working_directory(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("EKARTA_OFFICE_DB", raising=False)

@@ -16,7 +16,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from ekarta.backoffice.errors import DatabaseError, OfficeError
@@ -29,6 +29,7 @@ __all__ = [
     "DeviceNotFound",
     "add_device",
     "device_for_token",
+    "driver_message",
     "list_devices",
     "migrate",
     "newest_version",
@@ -84,8 +85,8 @@ def migrate(engine: Engine) -> str:
         with engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
-    except OperationalError as exc:
-        raise DatabaseError(f"cannot update the database: {exc.orig}") from exc
+    except DBAPIError as exc:
+        raise DatabaseError(f"cannot update the database: {driver_message(exc)}") from exc
     version = schema_version(engine)
     log.info("database schema at version %s", version)
     return version or ""
@@ -96,8 +97,13 @@ def schema_version(engine: Engine) -> str | None:
     try:
         with engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
-    except OperationalError as exc:
-        raise DatabaseError(f"cannot read the database: {exc.orig}") from exc
+    except DBAPIError as exc:  # not reachable, or not a database at all
+        raise DatabaseError(f"cannot read the database: {driver_message(exc)}") from exc
+
+
+def driver_message(exc: DBAPIError) -> str:
+    """The database driver's own words of ``exc``, on one line (psycopg's span several)."""
+    return " ".join(str(exc.orig).split())
 
 
 def newest_version() -> str:

@@ -57,9 +57,11 @@ def engine_of(args: argparse.Namespace, *, create: bool = False) -> Iterator[Eng
     ``create``.  The office's refusals become one line in ``--lang``."""
     # SQLAlchemy and Alembic are loaded by the office's commands only: every other command
     # would pay a quarter of a second for them
+    from sqlalchemy.exc import DBAPIError
+
     from ekarta.backoffice.database import open_engine, redacted
     from ekarta.backoffice.errors import OperationRefused
-    from ekarta.backoffice.store import newest_version, schema_version
+    from ekarta.backoffice.store import driver_message, newest_version, schema_version
 
     name = database(args)
     engine = open_engine(name)
@@ -75,6 +77,8 @@ def engine_of(args: argparse.Namespace, *, create: bool = False) -> Iterator[Eng
         yield engine
     except OperationRefused as exc:
         raise CLIError(exc.message(getattr(args, "lang", "en"))) from exc
+    except DBAPIError as exc:  # a damaged file, a full disk, a server gone mid-command
+        raise CLIError(f"{redacted(name)}: the database failed: {driver_message(exc)}") from exc
     finally:
         engine.dispose()
 
