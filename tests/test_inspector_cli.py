@@ -142,3 +142,13 @@ def test_a_validators_directory_is_refused(capsys, tmp_path, keys):
     code, out, err = run(capsys, "inspector", config.directory, "--number", "1234567894")
     assert code == 1 and out == "" and err.count("\n") == 1
     assert err.startswith("ekarta: error: ") and "validator's terminal" in err
+
+
+def test_a_kiosks_directory_is_refused(capsys, tmp_path, keys):
+    config = init_terminal(str(tmp_path / "kiosk"), office="http://127.0.0.1:9",
+                           token="ekarta_test", role=DeviceRole.KIOSK, keystore=keys[1],
+                           device=DeviceView(name="kiosk 3", role=DeviceRole.KIOSK))
+    for argv in (["--number", "1234567894"], ["--reader", "emulator:"]):
+        code, out, err = run(capsys, "inspector", config.directory, *argv)
+        assert code == 1 and out == "" and err.count("\n") == 1
+        assert "kiosk's terminal: the inspector needs an inspector's" in err

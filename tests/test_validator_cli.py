@@ -127,6 +127,16 @@ def test_misuse_is_one_line(capsys, bus, monkeypatch, extra, message):
     assert err.startswith("ekarta: error: ") and message in err and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("role", [DeviceRole.INSPECTOR, DeviceRole.KIOSK])
+def test_another_roles_directory_is_refused_before_any_tap(capsys, tmp_path, role):
+    keys = terminal_keys(tmp_path, role.value)
+    directory = terminal(tmp_path, keys, role, f"{role} 7")
+    for argv in (["--number", "1234567894"], ["--reader", "emulator:", "--once"]):
+        code, out, err = run(capsys, "validator", directory, *argv)
+        assert (code, out) == (1, "") and err.count("\n") == 1
+        assert f"is a {role}'s terminal: a validator needs a validator's" in err
+
+
 def test_a_directory_that_is_no_terminal_and_a_device_without_a_number(capsys, tmp_path, bus):
     code, _, err = run(capsys, "validator", str(tmp_path), "--number", "1234567894")
     assert code == 1 and "is not a terminal directory" in err

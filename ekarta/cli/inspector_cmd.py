@@ -12,6 +12,7 @@ from ekarta.cli.common import (
     EXAMPLES_FORMATTER,
     EXIT_NO_VERDICT,
     EXIT_NOT_VALID,
+    CLIError,
     add_place_options,
     add_terminal_options,
     check_terminal_args,
@@ -21,6 +22,7 @@ from ekarta.cli.common import (
     start_terminal_app,
     wrap,
 )
+from ekarta.sync.roles import DeviceRole
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,9 @@ def run_inspector(args: argparse.Namespace) -> int:
 
     config = load_config(args.directory)
     Inspector.check_config(config)
+    if config.role is not DeviceRole.INSPECTOR:  # the engine, a kiosk's check as well
+        raise CLIError(f"{config.directory} is a {config.role}'s terminal: the inspector needs "
+                       "an inspector's (made with 'ekarta terminal init --role inspector')")
     if not (args.once or args.number is not None):
         return start_terminal_app(args, config.directory, "inspector")
     with Inspector.from_config(config, **engine_options(args)) as inspector:

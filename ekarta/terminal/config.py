@@ -134,7 +134,8 @@ def check_keystore(keystore: FileKeyStore, role: DeviceRole) -> None:
     needed = TERMINAL_KEYS[role.value]
     missing = sorted(r.label for r in needed - keystore.roles)
     if missing:
-        raise TerminalConfigError(f"{where} lacks the {', '.join(missing)} key a {role} needs")
+        raise TerminalConfigError(f"{where} lacks the {', '.join(missing)} key "
+                                  f"{'an' if role.value[0] in 'aeiou' else 'a'} {role} needs")
     if not envelope_keys(keystore):
         raise TerminalConfigError(f"{where} holds no Ed25519 public key of the operator to check "
                                   "the office's lists with")

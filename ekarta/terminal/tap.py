@@ -41,6 +41,7 @@ from typing import Any, Self
 from ekarta.desfire.client import DESFire, Transceiver
 from ekarta.errors import EkartaError
 from ekarta.sync.messages import JournalEvent
+from ekarta.sync.roles import DeviceRole
 from ekarta.terminal.config import TerminalConfig
 from ekarta.terminal.engine import (
     JOURNAL_ZONE_MAX,
@@ -54,6 +55,7 @@ from ekarta.terminal.engine import (
     journal_event,
     utc_now,
 )
+from ekarta.terminal.errors import TerminalConfigError
 from ekarta.terminal.journal import JournalWriter
 from ekarta.terminal.outcome import Outcome, Source, TapOutcome
 from ekarta.terminal.store import TerminalStore
@@ -138,6 +140,14 @@ class Validator(TerminalEngine):
         if validator.journal is None:
             validator.journal = JournalWriter(config.open_store)
         return validator
+
+    @classmethod
+    def check_config(cls, config: TerminalConfig) -> None:
+        if config.role is not DeviceRole.VALIDATOR:
+            # another role's keys hold no validation key: every tap would fail on it
+            raise TerminalConfigError(
+                f"{config.directory} is a {config.role}'s terminal: a validator needs a "
+                "validator's (made with 'ekarta terminal init --role validator')")
 
     def close(self) -> None:
         """Write the journal's queued events (when the validator has its own writer, see
