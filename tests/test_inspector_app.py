@@ -173,6 +173,20 @@ async def test_the_check_clears_after_its_time_and_leaves_no_name_in_any_widget(
         assert inspector.outcome is None and inspector.recorded is None
 
 
+async def test_the_language_button_switches_once_per_touch() -> None:
+    inspector = app()
+    async with inspector.run_test(size=SIZE) as pilot:
+        inspector.post_message(TapDone(NO_COUPON))
+        await pilot.pause()
+        await pilot.click("#language")
+        assert inspector.lang == "en" and "INVALID" in screen_text(inspector)
+        await pilot.pause(0.3)  # a button takes no press while it shows the last one
+        await pilot.click("#language")
+        assert inspector.lang == "cs" and "NEPLATNÁ" in screen_text(inspector)
+        await pilot.press("f4")
+        assert inspector.lang == "en"
+
+
 async def test_the_form_keeps_its_keys_and_follows_the_language() -> None:
     inspector = app()
     async with inspector.run_test(size=SIZE) as pilot:

@@ -377,7 +377,7 @@ class CheckingApp(TerminalApp[E], Generic[E]):
     # --- workers ----------------------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        super().on_mount()
+        # Textual calls the frame's on_mount as well, before this one
         if self._scanner is not None:
             self.scanner_worker(self._scanner)
 

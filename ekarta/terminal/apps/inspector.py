@@ -203,10 +203,12 @@ class InspectorApp(CheckingApp[InspectorEngine]):
 
     # --- messages from the workers ----------------------------------------------------------------
 
+    # Textual calls each class's handler of a message, this one first: the checking app's
+    # follow without being called here
+
     def on_card_arrived(self, message: CardArrived) -> None:
         self.progress = None
         self._close_screens()
-        super().on_card_arrived(message)
 
     def on_check_progress(self, message: CheckProgress) -> None:
         self.progress = message.progress
@@ -219,7 +221,6 @@ class InspectorApp(CheckingApp[InspectorEngine]):
         self.progress = None
         self.recorded = None
         self._close_screens()
-        super().on_tap_done(message)
 
     def on_outcome_recorded(self, message: OutcomeRecorded) -> None:
         log.info("outcome recorded: %s", "valid" if message.recorded.valid else
@@ -288,8 +289,7 @@ class InspectorApp(CheckingApp[InspectorEngine]):
         elif event.button.id == "shift":
             event.stop()
             self.action_shift()
-        else:
-            super().on_button_pressed(event)
+        # the frame's handler (the language button) is called by Textual after this one
 
     async def on_event(self, event: events.Event) -> None:
         # while the inspector fills in the form, each key and touch starts the time again
