@@ -371,6 +371,39 @@ async def test_offline_when_the_office_is_out_of_reach(tmp_path) -> None:
         assert "Bez spojení" in screen_text(validator)
 
 
+async def test_an_office_that_never_answers_leaves_no_thread_the_exit_must_wait_for(
+        tmp_path) -> None:
+    import json
+    import socket
+
+    from ekarta.sync.roles import DeviceRole
+    from ekarta.terminal.config import TerminalConfig
+    from ekarta.terminal.store import TerminalStore
+    from ekarta.transit.security.keystore import TERMINAL_KEYS, create_keystore
+
+    full = create_keystore(tmp_path / "full.json")
+    (tmp_path / "keys.json").write_text(json.dumps(
+        full.export(TERMINAL_KEYS["validator"]).to_document()))
+    TerminalStore.open(tmp_path / "store.sqlite", create=True).close()
+    before = set(threading.enumerate())
+    # the kernel takes the connection, nobody ever answers it: a request waits its time out
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        config = TerminalConfig(directory=str(tmp_path),
+                                office=f"http://127.0.0.1:{silent.getsockname()[1]}",
+                                role=DeviceRole.VALIDATOR, device="bus 1", token="t0ken")
+        validator = app(sync=config)
+        async with validator.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: any("-fetch" in t.name
+                                           for t in threading.enumerate()))
+            syncs = [t.name for t in threading.enumerate() if t not in before
+                     and t.name == "sync"]
+        waiting = [t.name for t in threading.enumerate()
+                   if t not in before and t.is_alive() and not t.daemon]
+        assert waiting == []
+    # one sync, however many of the app's classes handle its mounting
+    assert syncs == ["sync"]
+
+
 async def test_a_card_loop_that_cannot_start_says_so_on_the_screen() -> None:
     from ekarta.terminal.errors import TerminalConfigError
 

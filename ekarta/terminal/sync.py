@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -96,6 +96,7 @@ _PAGE_TYPES: dict[Feed, type[Page]] = {Feed.HOTLIST: HotlistPage,
                                        Feed.ACTIONS: ActionPage}
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -383,10 +384,13 @@ def _pull(store: TerminalStore, office: OfficeClient, feed: Feed, *,
     their envelopes, in order, up to :data:`AHEAD` pages ahead; one parses them; this one
     stores them.  SQLite lets go of the interpreter while it stores a page, so on a machine
     with a second core the parsing of the next page and the office's reading of the one after
-    it go on meanwhile."""
+    it go on meanwhile.
+
+    Each fetch runs in a daemon thread of its own (one after the other: a fetch starts the
+    next): a request to an office that does not answer can be neither broken off nor waited
+    for when the pull stops, or the process ends, as an executor's threads are."""
     state = store.feed_state(feed)
     report = FeedReport(feed, cursor=state.cursor)
-    fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ekarta-{feed}-fetch")
     parser = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ekarta-{feed}-parse")
     room = threading.Semaphore(AHEAD)
     stopped = threading.Event()
@@ -404,14 +408,17 @@ def _pull(store: TerminalStore, office: OfficeClient, feed: Feed, *,
         following = None
         if _MORE in envelope.payload[:_MORE_WITHIN] and envelope.cursor > cursor \
                 and not stopped.is_set():
-            following = fetcher.submit(fetch, envelope.cursor, envelope.issued_at)
+            following = fetcher(envelope.cursor, envelope.issued_at)
         return _Fetched(envelope, len(data), parsed, following)
+
+    def fetcher(cursor: int, last_issued_at: datetime | None) -> Future[_Fetched | None]:
+        return _in_daemon_thread(f"ekarta-{feed}-fetch", fetch, cursor, last_issued_at)
 
     asked = {state.cursor}
     try:
         with _collector_paused():
-            current: Future[_Fetched | None] | None = fetcher.submit(fetch, state.cursor,
-                                                                     state.issued_at)
+            current: Future[_Fetched | None] | None = fetcher(state.cursor,
+                                                              state.issued_at)
             while current is not None:
                 fetched = current.result()
                 assert fetched is not None  # only a stopped pull gives None
@@ -422,8 +429,8 @@ def _pull(store: TerminalStore, office: OfficeClient, feed: Feed, *,
                         raise FeedStalled(f"the office's {feed} feed announced more pages but "
                                           f"does not move on from cursor {envelope.cursor}")
                     asked.add(envelope.cursor)
-                    current = fetched.following or fetcher.submit(fetch, envelope.cursor,
-                                                                  envelope.issued_at)
+                    current = fetched.following or fetcher(envelope.cursor,
+                                                           envelope.issued_at)
                 elif fetched.following is not None:
                     stopped.set()  # a wrong guess: the page after the last is not wanted
                 applied = store.apply_page(feed, page, cursor=envelope.cursor,
@@ -447,8 +454,23 @@ def _pull(store: TerminalStore, office: OfficeClient, feed: Feed, *,
         return replace(report, error=str(exc)), exc if isinstance(exc, OfficeError) else None
     finally:
         stopped.set()
-        fetcher.shutdown(wait=True, cancel_futures=True)
         parser.shutdown(wait=True, cancel_futures=True)
+
+
+def _in_daemon_thread(name: str, call: Callable[..., T], *args: Any) -> Future[T]:
+    """``call(*args)`` in a new daemon thread; its result or exception in the future."""
+    future: Future[T] = Future()
+
+    def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(call(*args))
+        except BaseException as exc:  # the future carries it to whoever waits
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return future
 
 
 def sync_once(config: TerminalConfig, store: TerminalStore, now: datetime, *,

@@ -14,8 +14,10 @@
 - the language switches with F4 or the button at the bottom right;
 - card work never runs on the UI's thread: a card loop (:class:`~ekarta.terminal.apps.loops.
   CardLoop`) in a thread worker owns the engine (with its store) and the reader and does the
-  app's :meth:`TerminalApp.card_work` once per card; a second worker syncs with the office; the
-  status line shows the lists' age, whether the office was reached and the journal's backlog;
+  app's :meth:`TerminalApp.card_work` once per card; a daemon thread syncs with the office (a
+  request to an office that does not answer cannot be broken off, and the app's exit must not
+  wait for its time-out: a sync stopped anywhere leaves the store of its last page); the status
+  line shows the lists' age, whether the office was reached and the journal's backlog;
 - the workers reach the UI only through the messages below, posted with ``post_message``
   (which Textual makes safe from any thread).  Tests post the same messages to drive the
   screens.
@@ -24,6 +26,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -220,6 +223,14 @@ class OfficeState(Message):
         self.detail = detail
 
 
+class SyncStopped(Message):
+    """The background sync stopped on an error it could not go on from."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
+
+
 # --- the app --------------------------------------------------------------------------------------
 
 
@@ -272,6 +283,7 @@ class TerminalApp(App[None], Generic[S]):
         self._reader = reader
         self._sync = sync
         self._sync_every = sync_every
+        self._sync_stop = threading.Event()
         self._cards: CardLoop[S] | None = None
 
     # --- what subclasses show ---------------------------------------------------------------------
@@ -342,7 +354,10 @@ class TerminalApp(App[None], Generic[S]):
                                    idle=self._report_lists)
             self.card_worker(self._cards)
         if self._sync is not None:
-            self.sync_worker(self._sync)
+            self._start_sync(self._sync)
+
+    def on_unmount(self) -> None:
+        self._sync_stop.set()
 
     def refresh_view(self) -> None:
         """Draw the whole screen from the app's state (also while another screen is over it:
@@ -421,12 +436,17 @@ class TerminalApp(App[None], Generic[S]):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state is WorkerState.ERROR:
-            error = event.worker.error
-            log.error("the %s worker stopped: %s", event.worker.group, error,
-                      exc_info=error if isinstance(error, BaseException) else None)
-            self.fault = str(error).splitlines()[0] if str(error) else type(error).__name__
-            self.on_worker_failed()
-            self.refresh_view()
+            self._stopped(event.worker.group, event.worker.error)
+
+    def on_sync_stopped(self, message: SyncStopped) -> None:
+        self._stopped("sync", message.error)
+
+    def _stopped(self, name: str, error: object) -> None:
+        log.error("the %s worker stopped: %s", name, error,
+                  exc_info=error if isinstance(error, BaseException) else None)
+        self.fault = str(error).splitlines()[0] if str(error) else type(error).__name__
+        self.on_worker_failed()
+        self.refresh_view()
 
     # --- keys -------------------------------------------------------------------------------------
 
@@ -480,17 +500,24 @@ class TerminalApp(App[None], Generic[S]):
         worker = get_current_worker()
         loop.run(lambda: worker.is_cancelled)
 
-    @work(thread=True, exclusive=True, group="sync", exit_on_error=False)
-    def sync_worker(self, config: TerminalConfig) -> None:
-        worker = get_current_worker()
-
+    def _start_sync(self, config: TerminalConfig) -> threading.Thread:
+        """The background sync, in a daemon thread (see the module docstring), until the app
+        is unmounted."""
         def reported(report: SyncReport) -> None:
             self.post_message(OfficeState(reached_office(report),
                                           report.errors[0] if report.errors else None))
 
-        SyncLoop(config, clock=self.clock, every=self._sync_every, on_report=reported,
-                 on_error=lambda exc: self.post_message(OfficeState(False, str(exc)))
-                 ).run(lambda: worker.is_cancelled)
+        def run() -> None:
+            try:
+                SyncLoop(config, clock=self.clock, every=self._sync_every, on_report=reported,
+                         on_error=lambda exc: self.post_message(OfficeState(False, str(exc)))
+                         ).run(self._sync_stop.is_set)
+            except Exception as exc:  # the store gone bad, say: the screen tells
+                self.post_message(SyncStopped(exc))
+
+        thread = threading.Thread(target=run, name="sync", daemon=True)
+        thread.start()
+        return thread
 
 
 # --- the commands' entry point --------------------------------------------------------------------

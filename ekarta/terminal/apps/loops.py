@@ -1,6 +1,7 @@
-"""The loops the terminal apps run in thread workers: the card reader's, the barcode scanner's
-and the background sync.  No UI toolkit here: each loop reports through callbacks (the apps
-post them as messages) and ends within a fraction of a second once ``cancelled()`` says so.
+"""The loops the terminal apps run in threads of their own: the card reader's, the barcode
+scanner's and the background sync.  No UI toolkit here: each loop reports through callbacks
+(the apps post them as messages) and ends within a fraction of a second once ``cancelled()``
+says so, but for a request to the office under way.
 
 :class:`CardLoop` owns a *session* (the tap engine with its store: an SQLite connection belongs
 to the thread that opened it) and the reader, both opened in the loop's own thread.  It waits
