@@ -81,5 +81,7 @@ def test_an_interrupt_while_the_command_line_loads_exits_130_quietly(tmp_path, d
         pass  # the signal came as the interpreter shut down, with Python's handler gone: quiet
     else:
         assert done.returncode == 130
-        # the signal may come once the report has begun: what is out stays, the rest never comes
-        assert "free memory" not in done.stdout
+        # the signal may come once the report has begun, anywhere in it: what is out stays,
+        # in whole lines, and the rest never comes
+        assert done.stdout == "" or (done.stdout.startswith("MIFARE DESFire")
+                                     and done.stdout.endswith("\n"))
