@@ -146,7 +146,7 @@ def test_bad_requests_are_one_line(office):
     assert office("card", "list", "--json").json()[0]["holder"] is None
 
 
-def test_what_waits_for_the_chip_and_who_leased_it_is_shown_with_the_card(
+def test_what_waits_for_the_chip_who_leased_it_and_the_operator_s_release(
         office, database, keys, tmp_path):
     from datetime import datetime, timedelta
 
@@ -185,11 +185,33 @@ def test_what_waits_for_the_chip_and_who_leased_it_is_shown_with_the_card(
     assert text.code == 0, text.err
     waiting = [line.split(None, 1)[1] for line in text.out.splitlines()
                if line.split(None, 1)[0] == "waiting"]
+    load = shown[1]["id"]
     assert waiting == [
-        "credit-purse 150.50 CZK (operation 1) since 2026-12-01 10:00, leased to kiosk 2 until "
-        "2026-12-01 10:11:00 (ran out), contested: a lease ran out on a terminal that has not "
-        "reported it, which may have done it",
-        f"load-coupon {sold['serial']} since 2026-12-01 10:00"]
+        f"credit-purse 150.50 CZK (operation 1) since 2026-12-01 10:00 (action {credit}), "
+        "leased to kiosk 2 until 2026-12-01 10:11:00 (ran out), contested: a lease ran out on "
+        "a terminal that has not reported it, which may have done it",
+        f"load-coupon {sold['serial']} since 2026-12-01 10:00 (action {load})"]
     leased = office("card", "show", number, "--json").json()["actions"][0]
     assert (leased["leased_to"], leased["contested"]) == ("kiosk 2", True)
     assert leased["lease_until"] == "2026-12-01T09:11:00+00:00"
+
+    # kiosk 1 turns out lost with its journal, and the card's balance shows no credit: the
+    # operator releases the credit once kiosk 2's lease has run out too
+    one_error(office("card", "release", number, str(credit), "--at", "2026-12-01T10:08"),
+              f"action {credit} is leased to kiosk 2 until")
+    released = office("card", "release", number, str(credit), "--at", "2026-12-01T10:12")
+    assert released.code == 0, released.err
+    assert released.out.startswith(f"action {credit} of card 000 000 001 3 released (its "
+                                   "lease was kiosk 2's)\n")
+    after = office("card", "show", number, "--json").json()["actions"][0]
+    assert (after["id"], after["leased_to"], after["lease_until"], after["contested"]) == (
+        credit, None, None, False)
+    engine = open_engine(database)
+    try:
+        # the next terminal's lease is a plain one
+        assert not take_lease(engine, first, credit, now=at + timedelta(minutes=13)).contested
+    finally:
+        engine.dispose()
+    one_error(office("card", "release", number, "999"), f"card {number} has no action 999")
+    other = office("card", "apply", "--anonymous", "--at", AT, "--json").json()["card_number"]
+    one_error(office("card", "release", other, str(credit)), "has no action")

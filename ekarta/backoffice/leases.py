@@ -9,7 +9,9 @@ A lease that ran out on another device passes on, but contested for good: its ho
 done the action and be out of reach with its journal, and only the journal's report closes an
 action.  The next holder is told (:attr:`~ekarta.sync.messages.Lease.contested`) and must find
 the proof on the card; a purse credit on a card whose log has dropped records then waits for
-the report.
+the report.  When that report cannot come (a handheld lost with its journal), the office's
+operator, having made sure the action was not done, releases it (:func:`release_lease`): its
+lease ends and its contest with it.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from sqlalchemy import Engine, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from ekarta.backoffice.errors import OfficeError
-from ekarta.backoffice.schema import Action
+from ekarta.backoffice.schema import Action, Card, Device
 from ekarta.backoffice.store import DeviceInfo
 from ekarta.sync.messages import ROLE_ACTIONS, Lease
+from ekarta.transit.model.card_number import CardNumber
 
 __all__ = [
     "LEASE_TIME",
@@ -32,6 +35,7 @@ __all__ = [
     "ActionNotFound",
     "ActionNotPerformed",
     "LeaseRefused",
+    "release_lease",
     "take_lease",
 ]
 
@@ -96,3 +100,31 @@ def take_lease(engine: Engine, device: DeviceInfo, action_id: int, *, now: datet
     if found.state != "pending":
         raise ActionClosed(f"action {action_id} is {found.state}")
     raise ActionLeased(f"action {action_id} is leased to another device")
+
+
+def release_lease(engine: Engine, card_number: CardNumber, action_id: int, *,
+                  now: datetime) -> str | None:
+    """End the lease that ran out on the pending action ``action_id`` of ``card_number``, and
+    its contest: the operator vouches that no device that held it did it.  A lease still
+    running is refused (its holder may be writing the card now).  Returns the device whose
+    lease it was (None: no lease)."""
+    with Session(engine) as session, session.begin():
+        found = session.execute(
+            select(Action, Device.name).outerjoin(Device, Device.id == Action.lease_device_id)
+            .join(Card, Card.id == Action.card_id)
+            .where(Action.id == action_id, Card.card_number == int(card_number))
+            .with_for_update(of=Action)).one_or_none()
+        if found is None:
+            raise ActionNotFound(f"card {card_number} has no action {action_id}")
+        action, holder = found
+        if action.state != "pending":
+            raise ActionClosed(f"action {action_id} is {action.state}")
+        if action.lease_until is not None and action.lease_until > now:
+            raise ActionLeased(f"action {action_id} is leased to {holder} until "
+                               f"{action.lease_until.isoformat(timespec='seconds')}: release "
+                               "it once that has passed")
+        action.lease_device_id = None
+        action.lease_until = None
+        action.lease_contested = False
+    log.info("action %d released by the office (its lease was %s's)", action_id, holder)
+    return holder

@@ -170,6 +170,17 @@ def register_cards(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
             "has not reported it: that terminal may have done it, and a purse credit waits for "
             "its report unless the card shows the credit was never made.", run_show,
             lang=False)
+    release = command(
+        "release", "end the lease on an action that waits for the card",
+        "End the lease that ran out on one of the card's waiting actions (its number is in "
+        "'card show'), and its contest: the terminal that leased it is taken not to have "
+        "done it, and the next terminal to meet the card does it.  Release a contested purse "
+        "credit only once you know it was not made (the terminal that held it is lost with "
+        "its journal, and the card's own balance says so): the office cannot tell.  A lease "
+        "still running is refused.", run_release, lang=False)
+    release.add_argument("action", metavar="ACTION", type=int,
+                         help="the action's number, as 'card show' lists it")
+    release.epilog = "example:\n  ekarta office card release 0000000013 42"
     listing = command("list", "list the cards (no holder data)", "List the cards by number.",
                       run_list, number=False, lang=False)
     listing.add_argument("--status", choices=[enum_name(s) for s in CardStatus])
@@ -226,7 +237,7 @@ def _waiting(action: ActionInfo, at: datetime) -> str:
         what += f" {money(action.amount)} (operation {action.serial})"
     elif action.serial is not None:
         what += f" {action.serial}"
-    what += f" since {to_local(action.created_at):%Y-%m-%d %H:%M}"
+    what += f" since {to_local(action.created_at):%Y-%m-%d %H:%M} (action {action.id})"
     if action.leased_to is not None and action.lease_until is not None:
         ran_out = " (ran out)" if action.lease_until <= at else ""
         what += (f", leased to {action.leased_to} until "
@@ -345,6 +356,18 @@ def run_show(args: argparse.Namespace) -> int:
     with engine_of(args) as engine:
         card = show(engine, args.number)
     _print(args, card, f"card {card.card_number.formatted}")
+    return 0
+
+
+def run_release(args: argparse.Namespace) -> int:
+    from ekarta.backoffice.cards import show
+    from ekarta.backoffice.leases import release_lease
+
+    with engine_of(args) as engine:
+        holder = release_lease(engine, args.number, args.action, now=clock(args))
+        card = show(engine, args.number)
+    _print(args, card, f"action {args.action} of card {card.card_number.formatted} released"
+           + (f" (its lease was {holder}'s)" if holder else " (it had no lease)"))
     return 0
 
 
