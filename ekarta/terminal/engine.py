@@ -27,11 +27,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 from ekarta.errors import CardRemovedError, EkartaError, NoCardError, ReaderTimeout
 from ekarta.readers.base import Reader
 from ekarta.sync.messages import Entitlement, JournalEvent, JournalKind, slot_bytes
+from ekarta.sync.roles import DeviceRole
 from ekarta.terminal.config import TerminalConfig
 from ekarta.terminal.errors import TerminalConfigError
 from ekarta.terminal.outcome import Outcome, Source, TapOutcome
@@ -279,9 +280,17 @@ class TerminalEngine:
         engine._owns_store = True
         return engine
 
+    WORKS_WITH: ClassVar[frozenset[DeviceRole]] = frozenset(DeviceRole)
+    """The roles whose terminal directory (and keys) the engine works with."""
+    NEEDS: ClassVar[str] = ""
+    """What the refusal of another role's directory says the engine needs."""
+
     @classmethod
     def check_config(cls, config: TerminalConfig) -> None:
         """Refuse a terminal directory this engine cannot work with (another role's)."""
+        if config.role not in cls.WORKS_WITH:
+            raise TerminalConfigError(f"{config.directory} is a {config.role}'s terminal: "
+                                      f"{cls.NEEDS}")
 
     def close(self) -> None:
         if self._owns_store:

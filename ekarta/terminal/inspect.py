@@ -81,7 +81,7 @@ from ekarta.terminal.engine import (
     journal_event,
     utc_now,
 )
-from ekarta.terminal.errors import LeaseRefused, OfficeError, TerminalConfigError
+from ekarta.terminal.errors import LeaseRefused, OfficeError
 from ekarta.terminal.outcome import (
     ActionResult,
     ActionState,
@@ -240,6 +240,10 @@ class Inspector(TerminalEngine):
     """The inspector's (or the kiosk's) engine over a terminal's store and keys (see the module
     docstring).  ``role`` is the terminal's: a kiosk logs only a check that writes."""
 
+    WORKS_WITH = frozenset(ROLES)
+    NEEDS = ("a check needs an inspector's or a kiosk's (made with 'ekarta terminal init "
+             "--role inspector')")
+
     def __init__(self, store: TerminalStore, keys: KeyProvider, verifier: SignatureCheck, *,
                  device: int, position: Position | None = None,
                  role: DeviceRole = DeviceRole.INSPECTOR,
@@ -258,13 +262,6 @@ class Inspector(TerminalEngine):
         no office to ask, as when it does not answer: the card's own state decides)."""
         self._office_away_until: datetime | None = None
         self._office: OfficeLeases | None = None
-
-    @classmethod
-    def check_config(cls, config: TerminalConfig) -> None:
-        if config.role not in ROLES:
-            raise TerminalConfigError(
-                f"{config.directory} is a {config.role}'s terminal: a check needs an "
-                "inspector's or a kiosk's (made with 'ekarta terminal init --role inspector')")
 
     @classmethod
     def from_config(cls, config: TerminalConfig, *, device: int | None = None,

@@ -31,7 +31,6 @@ from ekarta.errors import EkartaError
 from ekarta.sync.roles import DeviceRole
 from ekarta.terminal.config import TerminalConfig
 from ekarta.terminal.engine import REPEAT_WINDOW, STALE_AFTER, Position, one_line, utc_now
-from ekarta.terminal.errors import TerminalConfigError
 from ekarta.terminal.inspect import Inspector
 from ekarta.terminal.outcome import Outcome, Progress, TapOutcome
 from ekarta.terminal.store import TerminalStore
@@ -45,6 +44,9 @@ __all__ = ["Kiosk"]
 
 class Kiosk(Inspector):
     """The kiosk's engine over a terminal's store and keys (see the module docstring)."""
+
+    WORKS_WITH = frozenset({DeviceRole.KIOSK})
+    NEEDS = "a kiosk needs a kiosk's (made with 'ekarta terminal init --role kiosk')"
 
     def __init__(self, store: TerminalStore, keys: KeyProvider, verifier: SignatureCheck, *,
                  device: int, role: DeviceRole = DeviceRole.KIOSK,
@@ -61,13 +63,6 @@ class Kiosk(Inspector):
                     **options: Any) -> Kiosk:
         """The kiosk of a terminal directory (see :meth:`Inspector.from_config`)."""
         return cast(Kiosk, super().from_config(config, device=device, **options))
-
-    @classmethod
-    def check_config(cls, config: TerminalConfig) -> None:
-        if config.role is not DeviceRole.KIOSK:
-            raise TerminalConfigError(
-                f"{config.directory} is a {config.role}'s terminal: a kiosk needs a kiosk's "
-                "(made with 'ekarta terminal init --role kiosk')")
 
     def view(self, transceiver: Transceiver, *, uid: bytes | None = None,
              progress: Callable[[Progress], None] | None = None) -> TapOutcome:

@@ -55,7 +55,6 @@ from ekarta.terminal.engine import (
     journal_event,
     utc_now,
 )
-from ekarta.terminal.errors import TerminalConfigError
 from ekarta.terminal.journal import JournalWriter
 from ekarta.terminal.outcome import Outcome, Source, TapOutcome
 from ekarta.terminal.store import TerminalStore
@@ -116,6 +115,11 @@ class _Seen:
 class Validator(TerminalEngine):
     """The validator's engine over a terminal's store and keys (see the module docstring)."""
 
+    # another role's keys hold no validation key: every tap would fail on it
+    WORKS_WITH = frozenset({DeviceRole.VALIDATOR})
+    NEEDS = ("a validator needs a validator's (made with 'ekarta terminal init --role "
+             "validator')")
+
     def __init__(self, store: TerminalStore, keys: KeyProvider, verifier: SignatureCheck, *,
                  device: int, position: Position | None = None,
                  repeat_window: timedelta = REPEAT_WINDOW, stale_after: timedelta = STALE_AFTER,
@@ -140,14 +144,6 @@ class Validator(TerminalEngine):
         if validator.journal is None:
             validator.journal = JournalWriter(config.open_store)
         return validator
-
-    @classmethod
-    def check_config(cls, config: TerminalConfig) -> None:
-        if config.role is not DeviceRole.VALIDATOR:
-            # another role's keys hold no validation key: every tap would fail on it
-            raise TerminalConfigError(
-                f"{config.directory} is a {config.role}'s terminal: a validator needs a "
-                "validator's (made with 'ekarta terminal init --role validator')")
 
     def close(self) -> None:
         """Write the journal's queued events (when the validator has its own writer, see
