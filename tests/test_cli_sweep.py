@@ -43,9 +43,14 @@ AGAIN = 2.0
 """Then Ctrl-C again every this often until the command ends: an interrupt that lands while the
 interpreter runs a finalizer is printed and dropped, which left a served card serving on."""
 
-# The sweep takes SIGALRM for its Ctrl-C, which is pytest-timeout's default way: its limit then
-# comes from a thread of its own.
-pytestmark = pytest.mark.timeout(method="thread")
+pytestmark = [
+    # the sweep takes SIGALRM for its Ctrl-C, which is pytest-timeout's default way: its limit
+    # then comes from a thread of its own
+    pytest.mark.timeout(method="thread"),
+    # an interrupt dropped in a finalizer (above) is reported as an unraisable exception: the
+    # sweep's own doing
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+]
 
 WAITING = {("emulator", "serve"), ("barcode", "listen")}
 """Commands that run until stopped when their values are good: left to the slow sweep."""
