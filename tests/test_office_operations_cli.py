@@ -213,5 +213,9 @@ def test_what_waits_for_the_chip_who_leased_it_and_the_operator_s_release(
     finally:
         engine.dispose()
     one_error(office("card", "release", number, "999"), f"card {number} has no action 999")
+    for wrong in ("0", "2147483648", "99999999999999999999999", "x"):
+        refused = office("card", "release", number, wrong)
+        assert (refused.code, refused.out) == (2, "") and "Traceback" not in refused.err
+        assert "argument ACTION: the action is a number 1..2147483647" in refused.err
     other = office("card", "apply", "--anonymous", "--at", AT, "--json").json()["card_number"]
     one_error(office("card", "release", other, str(credit)), "has no action")

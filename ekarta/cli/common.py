@@ -605,10 +605,10 @@ HEADLINES = {"verdict": "", "tap-again": "TAP AGAIN", "not-a-transit-card": "NOT
 
 
 def bounded(what: str, high: int) -> Callable[[str], int]:
-    """An argument type: a whole number 1..``high`` (a line, a vehicle)."""
+    """An argument type: a whole number 1..``high`` (a line, a vehicle, a row's number)."""
     def parse(text: str) -> int:
         value = text.strip()
-        if not (value.isascii() and value.isdigit() and len(value) <= 5
+        if not (value.isascii() and value.isdigit() and len(value) <= len(str(high))
                 and 1 <= int(value) <= high):
             raise argparse.ArgumentTypeError(f"{what} is a number 1..{high}, not {text!r}")
         return int(value)

@@ -13,6 +13,7 @@ from ekarta.cli.common import (
     add_keystore_option,
     add_reader_options,
     argument,
+    bounded,
     enum_argument,
     load_keystore,
     open_card,
@@ -23,7 +24,7 @@ from ekarta.cli.common import (
 )
 from ekarta.cli.office_support import add_database_options, card_json, clock, engine_of, money
 from ekarta.desfire.client import DESFire
-from ekarta.sync.messages import ActionKind
+from ekarta.sync.messages import ROW_ID_MAX, ActionKind
 from ekarta.transit.model.card_number import CardNumber
 from ekarta.transit.model.notation import enum_name, parse_amount, parse_date
 from ekarta.transit.model.timecodec import to_local
@@ -178,7 +179,7 @@ def register_cards(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
         "credit only once you know it was not made (the terminal that held it is lost with "
         "its journal, and the card's own balance says so): the office cannot tell.  A lease "
         "still running is refused.", run_release, lang=False)
-    release.add_argument("action", metavar="ACTION", type=int,
+    release.add_argument("action", metavar="ACTION", type=bounded("the action", ROW_ID_MAX),
                          help="the action's number, as 'card show' lists it")
     release.epilog = "example:\n  ekarta office card release 0000000013 42"
     listing = command("list", "list the cards (no holder data)", "List the cards by number.",
