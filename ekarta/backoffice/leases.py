@@ -73,7 +73,7 @@ def take_lease(engine: Engine, device: DeviceInfo, action_id: int, *, now: datet
     until = now + duration
     with Session(engine) as session, session.begin():
         # SET sees the row as it was: the lease that ran out is still there to be judged
-        taken = session.execute(
+        contested = session.execute(
             update(Action)
             .where(Action.id == action_id, Action.state == "pending", Action.kind.in_(kinds),
                    or_(Action.lease_device_id.is_(None), Action.lease_device_id == device.id,
@@ -82,10 +82,9 @@ def take_lease(engine: Engine, device: DeviceInfo, action_id: int, *, now: datet
                     lease_contested=or_(Action.lease_contested,
                                         and_(Action.lease_device_id.is_not(None),
                                              Action.lease_device_id != device.id)))
-            .execution_options(synchronize_session=False))
-        if taken.rowcount == 1:  # type: ignore[attr-defined]  # a CursorResult
-            contested = bool(session.scalar(select(Action.lease_contested)
-                                            .where(Action.id == action_id)))
+            .returning(Action.lease_contested)
+            .execution_options(synchronize_session=False)).scalar_one_or_none()
+        if contested is not None:  # the row was leased: RETURNING gives its new value
             log.info("action %d leased to %s until %s%s", action_id, device.name,
                      until.isoformat(timespec="seconds"),
                      " (contested: a lease ran out on another device)" if contested else "")
