@@ -500,7 +500,7 @@ class TerminalApp(App[None], Generic[S]):
         worker = get_current_worker()
         loop.run(lambda: worker.is_cancelled)
 
-    def _start_sync(self, config: TerminalConfig) -> threading.Thread:
+    def _start_sync(self, config: TerminalConfig) -> None:
         """The background sync, in a daemon thread (see the module docstring), until the app
         is unmounted."""
         def reported(report: SyncReport) -> None:
@@ -515,9 +515,7 @@ class TerminalApp(App[None], Generic[S]):
             except Exception as exc:  # the store gone bad, say: the screen tells
                 self.post_message(SyncStopped(exc))
 
-        thread = threading.Thread(target=run, name="sync", daemon=True)
-        thread.start()
-        return thread
+        threading.Thread(target=run, name="sync", daemon=True).start()
 
 
 # --- the commands' entry point --------------------------------------------------------------------
