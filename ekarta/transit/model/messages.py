@@ -193,8 +193,8 @@ _REASON_TEXTS: dict[Reason, tuple[str, str]] = {
         "Another terminal is writing this, or the office has closed it.",
         "Tuto akci zapisuje jiné zařízení, nebo ji Kartová aplikace uzavřela."),
     Reason.CREDIT_UNPROVEN: (
-        "The purse is credited once this terminal reaches the office again.",
-        "Peněženka se dobije, až bude zařízení opět spojeno s Kartovou aplikací."),
+        "The purse is credited once the office confirms the credit was not made elsewhere.",
+        "Peněženka se dobije, až Kartová aplikace potvrdí, že dobití neproběhlo jinde."),
 }
 
 _NOTE_TEXTS: dict[Note, tuple[str, str]] = {

@@ -280,8 +280,9 @@ class Reason(IntEnum):
     """The office gave this action to another terminal, or closed it (done or cancelled
     elsewhere): it refused this terminal the action's lease."""
     CREDIT_UNPROVEN = 59
-    """A purse credit without the office's lease, on a card whose log no longer holds its first
-    events: the log cannot prove the credit was not made elsewhere already."""
+    """A purse credit without the office's lease (or with a contested one: it ran out on a
+    terminal that has not reported), on a card whose log no longer holds its first events: the
+    log cannot prove the credit was not made elsewhere already."""
 
 
 @dataclass(frozen=True)
